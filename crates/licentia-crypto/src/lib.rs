@@ -1,0 +1,21 @@
+//! Licentia's cryptography, all behind small typed APIs:
+//!
+//! - [`password`]: argon2id hashing at OWASP parameters, with a dummy hash for unknown users;
+//! - [`jwt`]: EdDSA-signed access tokens with an explicit algorithm allowlist;
+//! - [`signing`]: ed25519 keys (ring) for audit checkpoints;
+//! - [`csrf`]: HMAC-derived per-session CSRF tokens;
+//! - [`keys`]: secrets from the environment or key files, generated with mode 0600 in development.
+//!
+//! Secrets are wrapped so that `Debug` never prints them.
+
+pub mod csrf;
+pub mod jwt;
+pub mod keys;
+pub mod password;
+pub mod random;
+pub mod signing;
+
+pub use csrf::CsrfKey;
+pub use jwt::{Claims, JwtError, JwtKeys};
+pub use keys::{KeyError, KeyMaterial};
+pub use signing::{SigningKey, VerifyingKey};

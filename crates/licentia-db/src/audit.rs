@@ -1,0 +1,170 @@
+//! SQL of the audit log. The chain logic (canonical bytes, hashing, verification) lives in
+//! `licentia-audit`; this module only stores and fetches.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// One stored audit row, exactly as in the table.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: Option<String>,
+    pub organisation_id: Option<Uuid>,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+    #[serde(serialize_with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    #[serde(serialize_with = "hex_bytes")]
+    pub hash: Vec<u8>,
+    #[serde(skip)]
+    pub canonical: Vec<u8>,
+}
+
+fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    let mut out = String::with_capacity(b.len() * 2);
+    for byte in b {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    s.serialize_str(&out)
+}
+
+const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical";
+
+/// Moves the head one step and locks it until the caller's transaction ends: returns the new
+/// entry's sequence number and the previous head hash. Concurrent appenders queue on this lock,
+/// which is what keeps the sequence gapless.
+pub async fn advance_head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
+    Ok(sqlx::query_as("UPDATE audit_head SET seq = seq + 1, updated_at = now() WHERE id RETURNING seq, hash")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Inserts the row and records its hash as the new head, in one statement.
+pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbError> {
+    sqlx::query(
+        "WITH ins AS (
+            INSERT INTO audit_log (seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id,
+                                   outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         )
+         UPDATE audit_head SET hash = $15 WHERE id",
+    )
+    .bind(row.seq)
+    .bind(row.occurred_at)
+    .bind(row.actor_id)
+    .bind(&row.actor_label)
+    .bind(row.organisation_id)
+    .bind(&row.action)
+    .bind(&row.target_kind)
+    .bind(&row.target_id)
+    .bind(&row.outcome)
+    .bind(&row.ip)
+    .bind(&row.user_agent)
+    .bind(&row.request_id)
+    .bind(&row.details)
+    .bind(&row.prev_hash)
+    .bind(&row.hash)
+    .bind(&row.canonical)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The committed head: (sequence number, hash).
+pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id").fetch_one(conn).await?)
+}
+
+/// Rows with `seq > after`, in order, at most `limit` (used by verification, page by page).
+pub async fn page_after(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))).bind(after).bind(limit).fetch_all(conn).await?)
+}
+
+pub async fn get(conn: &mut PgConnection, seq: i64) -> Result<AuditRow, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))).bind(seq).fetch_one(conn).await?)
+}
+
+/// Search filters; every one optional. `before` is the keyset cursor (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<Uuid>,
+    pub organisation_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub before: Option<i64>,
+}
+
+/// Newest first, keyset-paginated on `seq`. `action` matches a prefix (`auth.` finds every
+/// authentication event); `target` matches the target id exactly or the kind.
+pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE ($1::uuid IS NULL OR actor_id = $1)
+           AND ($2::uuid IS NULL OR organisation_id = $2)
+           AND ($3::text IS NULL OR action LIKE replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
+           AND ($4::text IS NULL OR target_id = $4 OR target_kind = $4)
+           AND ($5::text IS NULL OR outcome = $5)
+           AND ($6::timestamptz IS NULL OR occurred_at >= $6)
+           AND ($7::timestamptz IS NULL OR occurred_at < $7)
+           AND ($8::bigint IS NULL OR seq < $8)
+         ORDER BY seq DESC LIMIT $9"
+    )))
+    .bind(f.actor_id)
+    .bind(f.organisation_id)
+    .bind(&f.action)
+    .bind(&f.target)
+    .bind(&f.outcome)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CheckpointRow {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+    pub signed_at: DateTime<Utc>,
+}
+
+/// Stores a checkpoint; a second node checkpointing the same head is not an error.
+pub async fn insert_checkpoint(conn: &mut PgConnection, c: &CheckpointRow) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, key_id, signature, signed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(c.seq)
+    .bind(&c.hash)
+    .bind(&c.key_id)
+    .bind(&c.signature)
+    .bind(c.signed_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<CheckpointRow>, DbError> {
+    Ok(sqlx::query_as("SELECT seq, hash, key_id, signature, signed_at FROM audit_checkpoints ORDER BY seq").fetch_all(conn).await?)
+}
+
+pub async fn latest_checkpoint_seq(conn: &mut PgConnection) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM audit_checkpoints").fetch_one(conn).await?)
+}

@@ -1,0 +1,17 @@
+//! Licentia's PostgreSQL layer. Every SQL statement of the product lives in this crate, one module
+//! per aggregate; callers pass a transaction (`&mut PgConnection`) so that a change and its audit
+//! row commit together.
+
+pub mod audit;
+pub mod error;
+pub mod logins;
+pub mod organisations;
+pub mod pool;
+pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+pub use error::DbError;
+pub use pool::{Db, MIGRATOR};
+pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};

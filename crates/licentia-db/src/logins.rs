@@ -1,0 +1,55 @@
+//! Login attempts, counted for throttling. Kept in the database so that every web node sees them.
+
+use chrono::{DateTime, Duration, Utc};
+use licentia_domain::throttle::RecentAttempts;
+use sqlx::PgConnection;
+
+use crate::DbError;
+
+pub async fn record(conn: &mut PgConnection, email: &str, ip: &str, succeeded: bool, at: DateTime<Utc>) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO login_attempts (email, ip, succeeded, attempted_at) VALUES ($1, $2, $3, $4)")
+        .bind(email.chars().take(320).collect::<String>())
+        .bind(ip)
+        .bind(succeeded)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Failures on `email` since `now - account_window`, attempts from `ip` since `now - ip_window`.
+pub async fn recent(
+    conn: &mut PgConnection,
+    email: &str,
+    ip: &str,
+    now: DateTime<Utc>,
+    account_window: Duration,
+    ip_window: Duration,
+) -> Result<RecentAttempts, DbError> {
+    let (account_failures, oldest_account_failure, ip_attempts, oldest_ip_attempt): (i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT
+               (SELECT count(*) FROM login_attempts WHERE email = $1 AND NOT succeeded AND attempted_at > $3 AND attempted_at <= $5),
+               (SELECT min(attempted_at) FROM login_attempts WHERE email = $1 AND NOT succeeded AND attempted_at > $3 AND attempted_at <= $5),
+               (SELECT count(*) FROM login_attempts WHERE ip = $2 AND attempted_at > $4 AND attempted_at <= $5),
+               (SELECT min(attempted_at) FROM login_attempts WHERE ip = $2 AND attempted_at > $4 AND attempted_at <= $5)",
+        )
+        .bind(email)
+        .bind(ip)
+        .bind(now - account_window)
+        .bind(now - ip_window)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+    Ok(RecentAttempts {
+        account_failures: u32::try_from(account_failures).unwrap_or(u32::MAX),
+        oldest_account_failure,
+        ip_attempts: u32::try_from(ip_attempts).unwrap_or(u32::MAX),
+        oldest_ip_attempt,
+    })
+}
+
+/// Forget attempts older than a day; called from the periodic housekeeping task.
+pub async fn prune(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<u64, DbError> {
+    Ok(sqlx::query("DELETE FROM login_attempts WHERE attempted_at < $1").bind(before).execute(conn).await?.rows_affected())
+}

@@ -1,0 +1,108 @@
+//! The permission table: which role may do what. Every route in `licentia-web` names one of these
+//! (or is public), and a test walks the whole route table against [`Role::allows`].
+
+use serde::Serialize;
+
+use crate::Role;
+
+/// Something a user may be allowed to do. Deny by default: a role has exactly the permissions
+/// [`Role::allows`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// See one's own home page, log out, change one's own password.
+    SelfService,
+    /// Read organisations. Licensees are scoped to their own organisation in SQL.
+    OrgRead,
+    /// Create, rename, disable organisations.
+    OrgManage,
+    /// Read user accounts (licensor side only).
+    UserRead,
+    /// Create users, disable them, change their role.
+    UserManage,
+    /// Search and read the audit log.
+    AuditRead,
+    /// Export the audit log (CSV, JSON Lines).
+    AuditExport,
+    /// Recompute the audit chain and check its checkpoints.
+    AuditVerify,
+    /// Operational metrics (`/metrics`).
+    MetricsRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 9] = [
+        Permission::SelfService,
+        Permission::OrgRead,
+        Permission::OrgManage,
+        Permission::UserRead,
+        Permission::UserManage,
+        Permission::AuditRead,
+        Permission::AuditExport,
+        Permission::AuditVerify,
+        Permission::MetricsRead,
+    ];
+}
+
+impl Role {
+    /// The whole permission table. A `match` on both enums so that a new role or permission does
+    /// not compile until somebody decides who gets it.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission as P;
+        match self {
+            Role::Admin => true,
+            Role::Manager => match permission {
+                P::SelfService | P::OrgRead => true,
+                P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
+                P::AuditVerify | P::MetricsRead => false,
+            },
+            // Auditors read everything and change nothing.
+            Role::Auditor => match permission {
+                P::SelfService | P::OrgRead | P::UserRead => true,
+                P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
+                P::OrgManage | P::UserManage => false,
+            },
+            Role::Licensee => match permission {
+                P::SelfService | P::OrgRead => true,
+                P::OrgManage | P::UserRead | P::UserManage => false,
+                P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
+            },
+        }
+    }
+
+    /// Whether this role sees every organisation's objects or only its own.
+    pub fn sees_all_organisations(self) -> bool {
+        !matches!(self, Role::Licensee)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auditors_never_change_anything() {
+        assert!(!Role::Auditor.allows(Permission::UserManage));
+        assert!(!Role::Auditor.allows(Permission::OrgManage));
+        assert!(Role::Auditor.allows(Permission::AuditVerify));
+    }
+
+    #[test]
+    fn licensees_have_only_self_service_and_their_organisation() {
+        let allowed: Vec<_> = Permission::ALL.into_iter().filter(|p| Role::Licensee.allows(*p)).collect();
+        assert_eq!(allowed, vec![Permission::SelfService, Permission::OrgRead]);
+        assert!(!Role::Licensee.sees_all_organisations());
+    }
+
+    #[test]
+    fn managers_cannot_administer_or_read_the_audit_log() {
+        for p in [Permission::UserManage, Permission::OrgManage, Permission::AuditRead] {
+            assert!(!Role::Manager.allows(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn admins_may_do_everything() {
+        assert!(Permission::ALL.iter().all(|p| Role::Admin.allows(*p)));
+    }
+}
