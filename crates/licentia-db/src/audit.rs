@@ -100,6 +100,8 @@ pub async fn get(conn: &mut PgConnection, seq: i64) -> Result<AuditRow, DbError>
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor_id: Option<Uuid>,
+    /// The actor's label as recorded (their e-mail address at the time).
+    pub actor_label: Option<String>,
     pub organisation_id: Option<Uuid>,
     pub action: Option<String>,
     pub target: Option<String>,
@@ -122,6 +124,7 @@ pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Res
            AND ($6::timestamptz IS NULL OR occurred_at >= $6)
            AND ($7::timestamptz IS NULL OR occurred_at < $7)
            AND ($8::bigint IS NULL OR seq < $8)
+           AND ($10::text IS NULL OR actor_label = $10)
          ORDER BY seq DESC LIMIT $9"
     )))
     .bind(f.actor_id)
@@ -133,6 +136,7 @@ pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Res
     .bind(f.to)
     .bind(f.before)
     .bind(limit)
+    .bind(&f.actor_label)
     .fetch_all(conn)
     .await?)
 }

@@ -49,12 +49,12 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         // Drop the database from a thread of its own: Drop cannot await, and the test's runtime
         // may already be shutting down.
+        // Not `pool.close()`: its connections belong to the test's runtime, which this thread
+        // blocks; `WITH (FORCE)` ends them from the server side instead.
         let (name, admin_url) = (self.name.clone(), self.admin_url.clone());
-        let pool = self.db.pool.clone();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
-                pool.close().await;
                 if let Ok(opts) = PgConnectOptions::from_str(&admin_url)
                     && let Ok(mut conn) = opts.connect().await
                 {

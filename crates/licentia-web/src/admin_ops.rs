@@ -1,0 +1,179 @@
+//! Managing users and organisations: the rules shared by the admin pages and the JSON API. Each
+//! function parses its input, changes the rows and writes the audit entry in one transaction.
+
+use licentia_audit::Outcome;
+use licentia_db::organisations::Organisation;
+use licentia_db::users::User;
+use licentia_db::{organisations, sessions, users};
+use licentia_domain::{Email, OrgKind, OrgName, OrganisationId, Password, Role, UserId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// A new user as submitted (JSON or form). Unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserInput {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub organisation_id: String,
+    pub password: String,
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+/// A change to a user: role and/or enabled state.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrgInput {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgChange {
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+fn display_name(raw: Option<&str>, email: &Email) -> AppResult<String> {
+    let name = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user"));
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::Validation { field: "display_name".into(), message: "must be at most 200 characters without control characters".into() });
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_org_id(raw: &str) -> AppResult<OrganisationId> {
+    OrganisationId::parse(raw.trim()).ok_or_else(|| AppError::Validation { field: "organisation_id".into(), message: "is not an organisation id".into() })
+}
+
+/// Creates a user. The role must fit the organisation's kind (licensee users in licensee
+/// organisations, everybody else in the licensor).
+pub async fn create_user(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, input: NewUserInput) -> AppResult<User> {
+    let email = Email::parse(&input.email)?;
+    let role: Role = input.role.trim().parse()?;
+    let password = Password::parse(&input.password)?;
+    let name = display_name(input.display_name.as_deref(), &email)?;
+    let org_id = parse_org_id(&input.organisation_id)?;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let org = match organisations::get_scoped(&mut conn, org_id, None).await {
+        Ok(o) => o,
+        Err(licentia_db::DbError::NotFound) => return Err(AppError::Validation { field: "organisation_id".into(), message: "no such organisation".into() }),
+        Err(e) => return Err(e.into()),
+    };
+    drop(conn);
+    if org.kind != role.required_org_kind() {
+        return Err(AppError::Validation {
+            field: "role".into(),
+            message: format!("a {role} must belong to a {} organisation, and {} is a {}", role.required_org_kind(), org.name, org.kind),
+        });
+    }
+    let hash = hash_password(state, password).await?;
+    let mut tx = state.db.begin().await?;
+    let id = users::insert(&mut tx, users::NewUser { organisation_id: org.id, email: &email, display_name: &name, password_hash: &hash, role }).await?;
+    let event = actor.event(ctx, "user.created", Outcome::Success).target("user", id).details(json!({ "email": email, "role": role, "organisation_id": org.id }));
+    let seq = state.audit(&mut tx, event).await?;
+    let user = users::get_scoped(&mut tx, id, None).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(user)
+}
+
+pub async fn hash_password(state: &AppState, password: Password) -> AppResult<String> {
+    let permit = state.argon2.acquire().await.map_err(AppError::internal)?;
+    let hash = tokio::task::spawn_blocking(move || licentia_crypto::password::hash(password.expose()))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+    drop(permit);
+    Ok(hash)
+}
+
+/// Changes a user's role or enabled state. Disabling revokes every session at once. Admins cannot
+/// disable or demote themselves (the last admin would lock everybody out).
+pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, id: UserId, change: UserChange) -> AppResult<User> {
+    let role = change.role.as_deref().map(|r| r.trim().parse::<Role>()).transpose()?;
+    if id == actor.id && (change.disabled == Some(true) || role.is_some_and(|r| r != actor.role)) {
+        return Err(AppError::Conflict { message: "you cannot disable yourself or change your own role".into() });
+    }
+    let mut tx = state.db.begin().await?;
+    let before = users::get_scoped(&mut tx, id, None).await?;
+    let mut seqs = Vec::new();
+    if let Some(role) = role
+        && role != before.role
+    {
+        let org = organisations::get_scoped(&mut tx, before.organisation_id, None).await?;
+        if org.kind != role.required_org_kind() {
+            return Err(AppError::Validation { field: "role".into(), message: format!("a {role} must belong to a {} organisation", role.required_org_kind()) });
+        }
+        users::set_role(&mut tx, id, role).await?;
+        let event = actor.event(ctx, "user.role_changed", Outcome::Success).target("user", id).details(json!({ "from": before.role, "to": role }));
+        seqs.push(state.audit(&mut tx, event).await?);
+    }
+    if let Some(disabled) = change.disabled
+        && disabled != before.disabled
+    {
+        users::set_disabled(&mut tx, id, disabled).await?;
+        let revoked = if disabled { sessions::revoke_all_for_user(&mut tx, id, None, "user disabled").await? } else { 0 };
+        let action = if disabled { "user.disabled" } else { "user.enabled" };
+        let event = actor.event(ctx, action, Outcome::Success).target("user", id).details(json!({ "sessions_revoked": revoked }));
+        seqs.push(state.audit(&mut tx, event).await?);
+    }
+    let after = users::get_scoped(&mut tx, id, None).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    for seq in seqs {
+        state.audited(seq);
+    }
+    Ok(after)
+}
+
+pub async fn create_org(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, input: NewOrgInput) -> AppResult<Organisation> {
+    let name = OrgName::parse(&input.name)?;
+    let kind: OrgKind = input.kind.trim().parse()?;
+    let mut tx = state.db.begin().await?;
+    let org = organisations::insert(&mut tx, &name, kind).await?;
+    let event = actor.event(ctx, "org.created", Outcome::Success).target("organisation", org.id).details(json!({ "name": org.name, "kind": kind }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(org)
+}
+
+/// Disabling an organisation logs out every one of its users.
+pub async fn update_org(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, id: OrganisationId, change: OrgChange) -> AppResult<Organisation> {
+    let mut tx = state.db.begin().await?;
+    let before = organisations::get_scoped(&mut tx, id, None).await?;
+    let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) else {
+        return Ok(before);
+    };
+    if id == actor.organisation_id {
+        return Err(AppError::Conflict { message: "you cannot disable your own organisation".into() });
+    }
+    let org = organisations::set_disabled(&mut tx, id, disabled).await?;
+    let revoked = if disabled { sessions::revoke_all_for_organisation(&mut tx, id, "organisation disabled").await? } else { 0 };
+    let action = if disabled { "org.disabled" } else { "org.enabled" };
+    let event = actor.event(ctx, action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(org)
+}

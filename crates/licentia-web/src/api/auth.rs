@@ -1,0 +1,53 @@
+//! Tokens for programs: `POST /api/v1/auth/token`, logout, `me`, password change.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, CurrentUser};
+use crate::context::RequestContext;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    email: String,
+    password: String,
+}
+
+pub async fn token(state: web::Data<AppState>, ctx: RequestContext, body: web::Json<TokenRequest>) -> AppResult<HttpResponse> {
+    let issued = auth::login(&state, &ctx, &body.email, &body.password, "api").await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": issued.token,
+        "token_type": "Bearer",
+        "expires_at": issued.expires_at,
+    })))
+}
+
+pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+    auth::logout(&state, &ctx, &user).await?;
+    Ok(HttpResponse::NoContent().cookie(auth::expired_session_cookie()).finish())
+}
+
+pub async fn me(user: CurrentUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role,
+        "organisation_id": user.organisation_id,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<PasswordChange>) -> AppResult<HttpResponse> {
+    let revoked = crate::pages::account::change_password_inner(&state, &ctx, &user, &body.current, &body.new).await?;
+    Ok(HttpResponse::Ok().json(json!({ "other_sessions_revoked": revoked })))
+}

@@ -1,0 +1,41 @@
+//! `/api/v1/organisations`. Licensees see only their own organisation (scoped in SQL).
+
+use actix_web::{HttpResponse, web};
+use licentia_domain::OrganisationId;
+use serde_json::json;
+
+use crate::admin_ops::{self, NewOrgInput, OrgChange};
+use crate::api::users::not_found;
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": orgs })))
+}
+
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
+        Ok(o) => Ok(HttpResponse::Ok().json(o)),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewOrgInput>) -> AppResult<HttpResponse> {
+    let org = admin_ops::create_org(&state, &ctx, &user, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(org))
+}
+
+pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<OrgChange>) -> AppResult<HttpResponse> {
+    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
+    match admin_ops::update_org(&state, &ctx, &user, oid, body.into_inner()).await {
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),
+        other => Ok(HttpResponse::Ok().json(other?)),
+    }
+}

@@ -1,0 +1,50 @@
+//! `/api/v1/users`: licensor-side account administration.
+
+use actix_web::{HttpResponse, web};
+use licentia_audit::Outcome;
+use licentia_domain::UserId;
+use serde_json::json;
+
+use crate::admin_ops::{self, NewUserInput, UserChange};
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let users = licentia_db::users::list(&mut conn, user.scope()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": users })))
+}
+
+/// A by-id lookup that misses (missing or outside the caller's scope) is a 404 and an audit entry.
+pub async fn not_found(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &'static str, id: &str) -> AppError {
+    let event = user.event(ctx, "authz.not_found", Outcome::Denied).target(kind, id.chars().take(64).collect::<String>());
+    if let Err(e) = state.audit_alone(event).await {
+        return e;
+    }
+    AppError::NotFound
+}
+
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match licentia_db::users::get_scoped(&mut conn, uid, user.scope()).await {
+        Ok(u) => Ok(HttpResponse::Ok().json(u)),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewUserInput>) -> AppResult<HttpResponse> {
+    let created = admin_ops::create_user(&state, &ctx, &user, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<UserChange>) -> AppResult<HttpResponse> {
+    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
+    match admin_ops::update_user(&state, &ctx, &user, uid, body.into_inner()).await {
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),
+        other => Ok(HttpResponse::Ok().json(other?)),
+    }
+}

@@ -1,0 +1,94 @@
+//! Admin pages: users and organisations. Every post redirects back with a message (post/redirect/get).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use licentia_db::organisations::Organisation;
+use licentia_db::users::User;
+use licentia_domain::{OrganisationId, Permission, UserId};
+
+use crate::admin_ops::{self, NewOrgInput, NewUserInput, OrgChange, UserChange};
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::pages::{Nav, flash_from, see_other_with};
+use crate::state::AppState;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    nav: Nav,
+    users: Vec<User>,
+    organisations: Vec<Organisation>,
+    can_manage: bool,
+    self_id: UserId,
+    flash: Option<(bool, String)>,
+}
+
+pub async fn users(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<UsersPage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let list = licentia_db::users::list(&mut conn, user.scope()).await?;
+    let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    Ok(UsersPage {
+        nav: Nav::for_user(&state, &user, "/admin/users"),
+        users: list,
+        organisations,
+        can_manage: user.role.allows(Permission::UserManage),
+        self_id: user.id,
+        flash: flash_from(req.query_string()),
+    })
+}
+
+/// Validation and conflict errors go back to the page as a message; anything else is an error page.
+fn back(path: &str, result: AppResult<String>) -> AppResult<HttpResponse> {
+    match result {
+        Ok(msg) => Ok(see_other_with(path, true, &msg)),
+        Err(AppError::Validation { field, message }) => Ok(see_other_with(path, false, &format!("{field}: {message}"))),
+        Err(AppError::Conflict { message }) => Ok(see_other_with(path, false, &message)),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewUserInput>) -> AppResult<HttpResponse> {
+    let result = admin_ops::create_user(&state, &ctx, &user, form.into_inner()).await.map(|u| format!("Created {}.", u.email));
+    back("/admin/users", result)
+}
+
+pub async fn update_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<UserChange>) -> AppResult<HttpResponse> {
+    let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
+    let result = admin_ops::update_user(&state, &ctx, &user, id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
+    back("/admin/users", result)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/organisations.html")]
+pub struct OrganisationsPage {
+    nav: Nav,
+    organisations: Vec<Organisation>,
+    can_manage: bool,
+    own: OrganisationId,
+    flash: Option<(bool, String)>,
+}
+
+pub async fn organisations(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<OrganisationsPage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    Ok(OrganisationsPage {
+        nav: Nav::for_user(&state, &user, "/admin/organisations"),
+        organisations,
+        can_manage: user.role.allows(Permission::OrgManage),
+        own: user.organisation_id,
+        flash: flash_from(req.query_string()),
+    })
+}
+
+pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewOrgInput>) -> AppResult<HttpResponse> {
+    let result = admin_ops::create_org(&state, &ctx, &user, form.into_inner()).await.map(|o| format!("Created {}.", o.name));
+    back("/admin/organisations", result)
+}
+
+pub async fn update_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<OrgChange>) -> AppResult<HttpResponse> {
+    let id = OrganisationId::parse(&id).ok_or(AppError::NotFound)?;
+    let result = admin_ops::update_org(&state, &ctx, &user, id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
+    back("/admin/organisations", result)
+}

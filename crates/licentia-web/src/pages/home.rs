@@ -1,0 +1,49 @@
+//! The home page: what exists, as the caller's role may see it.
+
+use actix_web::web;
+use askama::Template;
+use askama_web::WebTemplate;
+use licentia_domain::Permission;
+
+use crate::auth::CurrentUser;
+use crate::error::AppResult;
+use crate::pages::Nav;
+use crate::state::AppState;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    nav: Nav,
+    role: &'static str,
+    organisation: String,
+    organisations: usize,
+    licensees: usize,
+    users: Option<usize>,
+    audit: Option<(i64, i64)>,
+}
+
+pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HomePage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    let organisation = orgs.iter().find(|o| o.id == user.organisation_id).map(|o| o.name.clone()).unwrap_or_default();
+    let users = if user.role.allows(Permission::UserRead) {
+        Some(licentia_db::users::list(&mut conn, None).await?.len())
+    } else {
+        None
+    };
+    let audit = if user.role.allows(Permission::AuditRead) {
+        let (seq, _) = licentia_db::audit::head(&mut conn).await?;
+        Some((seq, licentia_db::audit::latest_checkpoint_seq(&mut conn).await?))
+    } else {
+        None
+    };
+    Ok(HomePage {
+        nav: Nav::for_user(&state, &user, "/"),
+        role: user.role.as_str(),
+        organisation,
+        organisations: orgs.len(),
+        licensees: orgs.iter().filter(|o| o.kind == licentia_domain::OrgKind::Licensee).count(),
+        users,
+        audit,
+    })
+}

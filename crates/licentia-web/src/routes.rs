@@ -1,0 +1,267 @@
+//! The route table: every route with the permission it requires, in one place. The application
+//! registers its handlers from this table, and the [`authorize`] middleware enforces the table on
+//! every request before any handler runs, so a handler cannot forget its check. A test walks the
+//! table for every role.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use futures_util::StreamExt as _;
+use licentia_audit::Outcome;
+use licentia_domain::Permission;
+use serde_json::json;
+
+use crate::auth::{self, Credential, PRE_COOKIE};
+use crate::context::RequestContext;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::{api, ops, pages, static_files};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No login needed (the login page, health checks, static files).
+    Public,
+    /// A logged-in user whose role allows the permission.
+    Requires(Permission),
+}
+
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    register: fn(&mut web::ServiceConfig),
+}
+
+macro_rules! route {
+    ($method:ident $path:literal => $access:expr, $handler:path) => {
+        RouteDef {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            register: |cfg| {
+                cfg.route($path, web::method(Method::$method).to($handler));
+            },
+        }
+    };
+}
+
+use Access::{Public, Requires};
+use Permission as P;
+
+/// Every route of the application.
+pub fn table() -> Vec<RouteDef> {
+    vec![
+        // Operations
+        route!(GET "/healthz" => Public, ops::healthz),
+        route!(GET "/readyz" => Public, ops::readyz),
+        route!(GET "/metrics" => Requires(P::MetricsRead), ops::metrics),
+        route!(GET "/static/{name}" => Public, static_files::serve),
+        // Browser pages
+        route!(GET "/login" => Public, pages::login::form),
+        route!(POST "/login" => Public, pages::login::submit),
+        route!(POST "/logout" => Requires(P::SelfService), pages::login::logout),
+        route!(GET "/" => Requires(P::SelfService), pages::home::home),
+        route!(GET "/account" => Requires(P::SelfService), pages::account::show),
+        route!(POST "/account/password" => Requires(P::SelfService), pages::account::change_password),
+        route!(GET "/admin/users" => Requires(P::UserRead), pages::admin::users),
+        route!(POST "/admin/users" => Requires(P::UserManage), pages::admin::create_user),
+        route!(POST "/admin/users/{id}" => Requires(P::UserManage), pages::admin::update_user),
+        route!(GET "/admin/organisations" => Requires(P::OrgRead), pages::admin::organisations),
+        route!(POST "/admin/organisations" => Requires(P::OrgManage), pages::admin::create_organisation),
+        route!(POST "/admin/organisations/{id}" => Requires(P::OrgManage), pages::admin::update_organisation),
+        route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),
+        route!(GET "/audit/entries/{seq}" => Requires(P::AuditRead), pages::audit::entry),
+        route!(GET "/audit/export" => Requires(P::AuditExport), api::audit::export),
+        route!(GET "/audit/verify" => Requires(P::AuditVerify), pages::audit::verify),
+        // JSON API
+        route!(POST "/api/v1/auth/token" => Public, api::auth::token),
+        route!(POST "/api/v1/auth/logout" => Requires(P::SelfService), api::auth::logout),
+        route!(GET "/api/v1/me" => Requires(P::SelfService), api::auth::me),
+        route!(POST "/api/v1/me/password" => Requires(P::SelfService), api::auth::change_password),
+        route!(GET "/api/v1/users" => Requires(P::UserRead), api::users::list),
+        route!(POST "/api/v1/users" => Requires(P::UserManage), api::users::create),
+        route!(GET "/api/v1/users/{id}" => Requires(P::UserRead), api::users::get),
+        route!(PATCH "/api/v1/users/{id}" => Requires(P::UserManage), api::users::update),
+        route!(GET "/api/v1/organisations" => Requires(P::OrgRead), api::organisations::list),
+        route!(POST "/api/v1/organisations" => Requires(P::OrgManage), api::organisations::create),
+        route!(GET "/api/v1/organisations/{id}" => Requires(P::OrgRead), api::organisations::get),
+        route!(PATCH "/api/v1/organisations/{id}" => Requires(P::OrgManage), api::organisations::update),
+        route!(GET "/api/v1/audit" => Requires(P::AuditRead), api::audit::list),
+        route!(GET "/api/v1/audit/export" => Requires(P::AuditExport), api::audit::export),
+        route!(GET "/api/v1/audit/verify" => Requires(P::AuditVerify), api::audit::verify),
+        route!(GET "/api/v1/audit/{seq}" => Requires(P::AuditRead), api::audit::get),
+    ]
+}
+
+/// Registers every route of [`table`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for r in table() {
+        (r.register)(cfg);
+    }
+}
+
+fn access_map() -> &'static HashMap<(Method, &'static str), Access> {
+    static MAP: OnceLock<HashMap<(Method, &'static str), Access>> = OnceLock::new();
+    MAP.get_or_init(|| table().into_iter().map(|r| ((r.method, r.path), r.access)).collect())
+}
+
+/// The access rule for a request's method and matched pattern; `None` when no route matches.
+pub fn access_for(method: &Method, pattern: &str) -> Option<Access> {
+    access_map().get(&(method.clone(), pattern)).copied()
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Enforces the route table, then CSRF and same-origin rules for state-changing requests.
+pub async fn authorize(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().map(|d| d.get_ref().clone()) else {
+        return Ok(req.error_response(AppError::internal("no application state")).map_into_right_body());
+    };
+    let method = req.method().clone();
+    let access = req.match_pattern().and_then(|p| access_for(&method, &p));
+    let Some(access) = access else {
+        // No route: let the router answer 404 or 405. Deny by default holds because nothing is
+        // registered outside the table.
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+
+    let http = req.request().clone();
+    let ctx = RequestContext::of(&http);
+    let credential = auth::credential(&http);
+    let mut session_binding: Option<String> = None;
+    if let Access::Requires(permission) = access {
+        let (token, via_cookie) = match &credential {
+            Credential::Bearer(t) => (t.as_str(), false),
+            Credential::Cookie(t) => (t.as_str(), true),
+            Credential::None => return Ok(req.error_response(AppError::Unauthorized).map_into_right_body()),
+        };
+        let user = match auth::authenticate(&state, token, via_cookie).await {
+            Ok(u) => u,
+            Err(e) => {
+                if matches!(e, AppError::Unauthorized) && matches!(credential, Credential::Bearer(_)) {
+                    let event = ctx.stamp(licentia_audit::AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": http.path() }));
+                    let _ = state.audit_alone(event).await;
+                }
+                return Ok(req.error_response(e).map_into_right_body());
+            }
+        };
+        if !user.role.allows(permission) {
+            let event = user
+                .event(&ctx, "authz.denied", Outcome::Denied)
+                .details(json!({ "method": method.as_str(), "path": http.path(), "permission": permission }));
+            if let Err(e) = state.audit_alone(event).await {
+                return Ok(req.error_response(e).map_into_right_body());
+            }
+            return Ok(req.error_response(AppError::Forbidden).map_into_right_body());
+        }
+        if via_cookie {
+            session_binding = Some(user.session_id.to_string());
+        }
+        req.extensions_mut().insert(user);
+    }
+
+    if is_unsafe(&method)
+        && let Err(e) = check_cross_site(&mut req, &state, &credential, session_binding).await
+    {
+        let event = ctx.stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied)).details(json!({ "method": method.as_str(), "path": http.path(), "reason": e.to_string() }));
+        let _ = state.audit_alone(event).await;
+        return Ok(req.error_response(e).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Same-origin and CSRF rules for a state-changing request:
+/// - a browser that says the request is cross-site, or an `Origin` other than our own host, is refused;
+/// - a form (urlencoded or multipart) or a cookie-authenticated request must carry a CSRF token bound
+///   to its session (or, before login, to the pre-session cookie) in `X-CSRF-Token`, the form's
+///   `csrf` field, or the `csrf` query parameter;
+/// - a bearer-token request without cookies carries no ambient authority and needs no token.
+async fn check_cross_site(
+    req: &mut ServiceRequest,
+    state: &AppState,
+    credential: &Credential,
+    session_binding: Option<String>,
+) -> Result<(), AppError> {
+    let headers = req.headers();
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return Err(AppError::CrossSite);
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("null");
+        if origin_host != host {
+            return Err(AppError::CrossSite);
+        }
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded") || content_type.starts_with("multipart/form-data");
+    let cookie_auth = matches!(credential, Credential::Cookie(_));
+    if !is_form && !cookie_auth {
+        return Ok(());
+    }
+    let binding = match session_binding {
+        Some(b) => b,
+        None => match req.cookie(PRE_COOKIE) {
+            Some(c) if !c.value().is_empty() => format!("pre:{}", c.value()),
+            _ => return Err(AppError::CrossSite),
+        },
+    };
+    let mut token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if token.is_none() && content_type.starts_with("application/x-www-form-urlencoded") {
+        let body = read_limited(req, state.settings.form_limit).await?;
+        token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .ok()
+            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        // Put the body back for the handler's extractor.
+        req.set_payload(Payload::from(body));
+    }
+    if token.is_none() {
+        token = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .ok()
+            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+    }
+    match token {
+        Some(t) if state.csrf.verify(&binding, &t) => Ok(()),
+        _ => Err(AppError::CrossSite),
+    }
+}
+
+/// Reads a body of at most `limit` bytes, refusing by `Content-Length` before reading anything.
+async fn read_limited(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, AppError> {
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && len > limit
+    {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest { message: e.to_string() })?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The CSRF token for a logged-in browser session.
+pub fn csrf_for_session(state: &AppState, session: licentia_domain::SessionId) -> String {
+    state.csrf.token_for(&session.to_string())
+}
+
+/// The CSRF token for the login form, bound to the pre-session cookie.
+pub fn csrf_for_pre(state: &AppState, pre: &str) -> String {
+    state.csrf.token_for(&format!("pre:{pre}"))
+}
+

@@ -1,0 +1,113 @@
+//! What every handler can reach: the database, the keys, the settings, the metrics.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Duration;
+use licentia_audit::{AuditEvent, CheckpointFile};
+use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, SigningKey};
+use licentia_db::Db;
+use licentia_domain::throttle::ThrottlePolicy;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// Settings of the HTTP layer (the binary maps its configuration onto these).
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Lifetime of access tokens and browser sessions.
+    pub token_ttl: Duration,
+    /// Largest accepted JSON body, in bytes.
+    pub json_limit: usize,
+    /// Largest accepted form body, in bytes.
+    pub form_limit: usize,
+    pub throttle: ThrottlePolicy,
+    /// Sign a checkpoint after this many audit entries (a timer signs the rest).
+    pub checkpoint_every: i64,
+    /// Concurrent argon2 verifications; more wait, so a login burst cannot eat every core.
+    pub argon2_concurrency: usize,
+    /// Where checkpoints are appended outside the database.
+    pub checkpoint_file: PathBuf,
+}
+
+impl WebSettings {
+    pub fn for_data_dir(data_dir: &std::path::Path) -> Self {
+        Self {
+            token_ttl: Duration::minutes(30),
+            json_limit: 64 * 1024,
+            form_limit: 16 * 1024,
+            throttle: ThrottlePolicy::default(),
+            checkpoint_every: 1000,
+            argon2_concurrency: 4,
+            checkpoint_file: data_dir.join("checkpoints").join("audit-checkpoints.jsonl"),
+        }
+    }
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub csrf: CsrfKey,
+    pub audit_key: SigningKey,
+    pub checkpoints: CheckpointFile,
+    pub settings: WebSettings,
+    pub metrics: Metrics,
+    pub argon2: Semaphore,
+    /// Woken when the audit log passed a multiple of `checkpoint_every`.
+    pub checkpoint_due: Notify,
+}
+
+/// Cheap to clone; handed to every worker thread.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, keys: &KeyMaterial, settings: WebSettings) -> Result<Self, String> {
+        let jwt = JwtKeys::from_pkcs8(&keys.jwt_pkcs8).map_err(|e| e.to_string())?;
+        jwt.self_test().map_err(|e| format!("JWT self-test failed: {e}"))?;
+        let audit_key = SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?;
+        Ok(Self(Arc::new(Inner {
+            db,
+            jwt,
+            csrf: CsrfKey::from_bytes(&keys.csrf_secret),
+            audit_key,
+            checkpoints: CheckpointFile::new(settings.checkpoint_file.clone()),
+            argon2: Semaphore::new(settings.argon2_concurrency.max(1)),
+            settings,
+            metrics: Metrics::default(),
+            checkpoint_due: Notify::new(),
+        })))
+    }
+
+    /// Appends an audit entry inside `tx`. After the caller commits it should call
+    /// [`AppState::audited`] with the returned sequence number.
+    pub async fn audit(&self, tx: &mut licentia_db::PgConnection, event: AuditEvent) -> Result<i64, AppError> {
+        let seq = licentia_audit::append(tx, event).await?;
+        Ok(seq)
+    }
+
+    /// Post-commit bookkeeping for an audit entry: metrics and the checkpoint trigger.
+    pub fn audited(&self, seq: i64) {
+        self.metrics.audit_appends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.settings.checkpoint_every > 0 && seq % self.settings.checkpoint_every == 0 {
+            self.checkpoint_due.notify_one();
+        }
+    }
+
+    /// Records one event in a transaction of its own (denials, failed logins, reads).
+    pub async fn audit_alone(&self, event: AuditEvent) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        let seq = self.audit(&mut tx, event).await?;
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+        self.audited(seq);
+        Ok(())
+    }
+}
