@@ -132,8 +132,19 @@ pub fn row_value(r: &AuditRow) -> Value {
     )
 }
 
+/// Bounds a text field and replaces NUL, which PostgreSQL's `text` and `jsonb` cannot store: an
+/// attacker's `%00` in a path must be recorded, not turn the audit write into a 500.
 fn clip(s: Option<String>, max: usize) -> Option<String> {
-    s.map(|s| if s.chars().count() > max { s.chars().take(max).collect() } else { s })
+    s.map(|s| s.chars().take(max).map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect())
+}
+
+fn sanitize(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(sanitize).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), sanitize(v))).collect()),
+        other => other,
+    }
 }
 
 /// Appends `event` inside the caller's transaction and returns its sequence number. The head stays
@@ -155,7 +166,7 @@ pub async fn append(conn: &mut PgConnection, event: AuditEvent) -> Result<i64, A
         ip: clip(event.ip, 64),
         user_agent: clip(event.user_agent, 512),
         request_id: clip(event.request_id, 64),
-        details: event.details,
+        details: sanitize(event.details),
         prev_hash,
         hash: Vec::new(),
         canonical: Vec::new(),

@@ -96,3 +96,10 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> Result<(), Db
         Err(e) => Err(e.into()),
     }
 }
+
+/// Takes a transaction-scoped advisory lock: used so that two nodes starting at once do not both
+/// seed the demo workspace.
+pub async fn advisory_xact_lock(conn: &mut sqlx::PgConnection, key: i64) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(conn).await?;
+    Ok(())
+}

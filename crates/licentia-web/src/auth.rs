@@ -108,10 +108,6 @@ pub struct Issued {
     pub session_id: SessionId,
 }
 
-/// The one generic failure message: the same for an unknown user, a wrong password and a
-/// disabled account, so that none of them can be told apart.
-pub const LOGIN_FAILED: &str = "invalid e-mail or password";
-
 /// Checks a password login and opens a session. Throttled attempts are refused before the
 /// password is looked at; unknown users cost a dummy argon2 verification.
 pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, password: &str, kind: &'static str) -> Result<Issued, AppError> {
@@ -187,7 +183,7 @@ pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, pass
             tx.commit().await.map_err(licentia_db::DbError::from)?;
             state.audited(seq);
             state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(AppError::Unauthorized)
+            Err(AppError::InvalidCredentials)
         }
     }
 }

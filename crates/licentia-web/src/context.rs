@@ -59,13 +59,10 @@ pub async fn outer(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
     };
     req.extensions_mut().insert(ctx);
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let http_req = req.request().clone();
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
     let _enter = span.enter();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_left_body(),
-        Err(e) => ServiceResponse::new(http_req, e.error_response()).map_into_right_body(),
-    };
+    // No clone of the request may live across `next.call`: the router needs it unshared.
+    let mut res = next.call(req).await?;
     let status = res.status();
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), "request failed");

@@ -12,6 +12,9 @@ use serde_json::json;
 pub enum AppError {
     #[error("authentication required")]
     Unauthorized,
+    /// A failed login: one message for unknown users, wrong passwords and disabled accounts.
+    #[error("invalid e-mail or password")]
+    InvalidCredentials,
     #[error("you are not allowed to do this")]
     Forbidden,
     #[error("cross-site request refused")]
@@ -51,6 +54,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized => "unauthorized",
+            AppError::InvalidCredentials => "invalid_credentials",
             AppError::Forbidden => "forbidden",
             AppError::CrossSite => "cross_site_request",
             AppError::NotFound => "not_found",
@@ -114,7 +118,7 @@ fn conflict_message(constraint: &str) -> String {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -135,9 +135,10 @@ pub async fn authorize(
         return Ok(next.call(req).await?.map_into_left_body());
     };
 
-    let http = req.request().clone();
-    let ctx = RequestContext::of(&http);
-    let credential = auth::credential(&http);
+    // Values, not a clone of the request: the router needs the request unshared.
+    let ctx = RequestContext::of(req.request());
+    let credential = auth::credential(req.request());
+    let path = req.path().to_owned();
     let mut session_binding: Option<String> = None;
     if let Access::Requires(permission) = access {
         let (token, via_cookie) = match &credential {
@@ -149,7 +150,7 @@ pub async fn authorize(
             Ok(u) => u,
             Err(e) => {
                 if matches!(e, AppError::Unauthorized) && matches!(credential, Credential::Bearer(_)) {
-                    let event = ctx.stamp(licentia_audit::AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": http.path() }));
+                    let event = ctx.stamp(licentia_audit::AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": path }));
                     let _ = state.audit_alone(event).await;
                 }
                 return Ok(req.error_response(e).map_into_right_body());
@@ -158,7 +159,7 @@ pub async fn authorize(
         if !user.role.allows(permission) {
             let event = user
                 .event(&ctx, "authz.denied", Outcome::Denied)
-                .details(json!({ "method": method.as_str(), "path": http.path(), "permission": permission }));
+                .details(json!({ "method": method.as_str(), "path": path, "permission": permission }));
             if let Err(e) = state.audit_alone(event).await {
                 return Ok(req.error_response(e).map_into_right_body());
             }
@@ -173,7 +174,7 @@ pub async fn authorize(
     if is_unsafe(&method)
         && let Err(e) = check_cross_site(&mut req, &state, &credential, session_binding).await
     {
-        let event = ctx.stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied)).details(json!({ "method": method.as_str(), "path": http.path(), "reason": e.to_string() }));
+        let event = ctx.stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied)).details(json!({ "method": method.as_str(), "path": path, "reason": e.to_string() }));
         let _ = state.audit_alone(event).await;
         return Ok(req.error_response(e).map_into_right_body());
     }

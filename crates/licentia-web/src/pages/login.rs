@@ -64,10 +64,9 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestCo
             .cookie(auth::session_cookie(&issued.token, state.settings.token_ttl))
             .insert_header((actix_web::http::header::LOCATION, next))
             .finish()),
-        Err(AppError::Unauthorized) => {
-            render_login(&state, &req, next, Some(auth::LOGIN_FAILED.into()), form.email, actix_web::http::StatusCode::UNAUTHORIZED)
+        Err(e @ AppError::InvalidCredentials) => {
+            render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED)
         }
-        Err(e @ AppError::TooManyRequests { .. }) => Err(e),
         Err(e) => Err(e),
     }
 }

@@ -1,0 +1,206 @@
+//! `spawn_app()`: a real server over real HTTP (actix's test server) on a fresh, migrated database,
+//! with one seeded user per role and two licensee organisations.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use licentia_crypto::KeyMaterial;
+use licentia_db::testing::TestDb;
+use licentia_db::{organisations, users};
+use licentia_domain::{Email, OrgKind, OrgName, OrganisationId, Role, UserId};
+use licentia_web::{AppState, WebSettings};
+
+use serde_json::Value;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Account {
+    pub id: UserId,
+    pub email: String,
+}
+
+pub struct TestApp {
+    pub srv: actix_test::TestServer,
+    /// A client that does not follow redirects, so tests see the 303s themselves.
+    pub client: awc::Client,
+    pub t: TestDb,
+    pub keys: KeyMaterial,
+    pub accounts: HashMap<&'static str, Account>,
+    pub licensor: OrganisationId,
+    pub licensee_a: OrganisationId,
+    pub licensee_b: OrganisationId,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A parsed response: status, headers, body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+    /// All `Set-Cookie` headers.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
+    }
+    pub fn cookie_value(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_owned()))
+    }
+    pub fn error_code(&self) -> Option<String> {
+        self.json()["error"]["code"].as_str().map(str::to_owned)
+    }
+}
+
+pub async fn spawn_app() -> Res<TestApp> {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(tweak: impl FnOnce(&mut WebSettings)) -> Res<TestApp> {
+    let t = TestDb::migrated().await?;
+    let dir = std::env::temp_dir().join(format!("licentia-web-test-{}", uuid::Uuid::new_v4()));
+    let keys = KeyMaterial::load(&dir.join("keys"), true)?;
+    let mut settings = WebSettings::for_data_dir(&dir);
+    tweak(&mut settings);
+    let state = AppState::new(t.db.clone(), &keys, settings)?;
+
+    let mut conn = t.db.pool.acquire().await?;
+    let org = |n: &str| OrgName::parse(n).map_err(|e| e.to_string());
+    let licensor = organisations::insert(&mut conn, &org("Aurora Innovations")?, OrgKind::Licensor).await?.id;
+    let licensee_a = organisations::insert(&mut conn, &org("Borealis Analytics")?, OrgKind::Licensee).await?.id;
+    let licensee_b = organisations::insert(&mut conn, &org("Cirrus Robotics")?, OrgKind::Licensee).await?.id;
+    let hash = licentia_crypto::password::hash(PASSWORD)?;
+    let mut accounts = HashMap::new();
+    for (key, email, role, org) in [
+        ("admin", "admin@aurora.example", Role::Admin, licensor),
+        ("manager", "manager@aurora.example", Role::Manager, licensor),
+        ("auditor", "auditor@aurora.example", Role::Auditor, licensor),
+        ("licensee", "licensee@borealis.example", Role::Licensee, licensee_a),
+        ("licensee_b", "licensee@cirrus.example", Role::Licensee, licensee_b),
+    ] {
+        let e = Email::parse(email)?;
+        let id = users::insert(&mut conn, users::NewUser { organisation_id: org, email: &e, display_name: key, password_hash: &hash, role }).await?;
+        accounts.insert(key, Account { id, email: email.to_owned() });
+    }
+    drop(conn);
+    let app_state = state.clone();
+    let srv = actix_test::start(move || licentia_web::app(app_state.clone()));
+    let client = awc::Client::builder().disable_redirects().finish();
+    Ok(TestApp { srv, client, t, keys, accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
+}
+
+async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_http::error::PayloadError>> + Unpin,
+{
+    let body = res.body().limit(16 * 1024 * 1024).await?;
+    Ok(Reply { status: res.status(), headers: res.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+impl TestApp {
+    pub fn get(&self, path: &str) -> awc::ClientRequest {
+        self.client.get(self.srv.url(path))
+    }
+    pub fn post(&self, path: &str) -> awc::ClientRequest {
+        self.client.post(self.srv.url(path))
+    }
+    pub fn patch(&self, path: &str) -> awc::ClientRequest {
+        self.client.patch(self.srv.url(path))
+    }
+    pub fn request(&self, method: actix_web::http::Method, path: &str) -> awc::ClientRequest {
+        self.client.request(method, self.srv.url(path))
+    }
+
+    pub fn email(&self, who: &str) -> String {
+        self.accounts.get(who).map(|a| a.email.clone()).unwrap_or_default()
+    }
+
+    pub async fn send(&self, req: awc::ClientRequest) -> Res<Reply> {
+        into_reply(req.send().await?).await
+    }
+
+    pub async fn send_json(&self, req: awc::ClientRequest, body: &Value) -> Res<Reply> {
+        into_reply(req.send_json(body).await?).await
+    }
+
+    pub async fn send_body(&self, req: awc::ClientRequest, body: impl Into<actix_web::web::Bytes>) -> Res<Reply> {
+        into_reply(req.send_body(body.into()).await?).await
+    }
+
+    pub async fn send_form(&self, req: awc::ClientRequest, form: &[(&str, &str)]) -> Res<Reply> {
+        let body = serde_urlencoded::to_string(form)?;
+        into_reply(req.insert_header(("content-type", "application/x-www-form-urlencoded")).send_body(body).await?).await
+    }
+
+    pub async fn login_api(&self, email: &str, password: &str) -> Res<Reply> {
+        self.send_json(self.post("/api/v1/auth/token"), &serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    /// A bearer token for one of the seeded accounts.
+    pub async fn token(&self, who: &str) -> Res<String> {
+        let r = self.login_api(&self.email(who), PASSWORD).await?;
+        r.json()["token"].as_str().map(str::to_owned).ok_or_else(|| format!("login of {who} failed: {} {}", r.status, r.body).into())
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Res<Reply> {
+        self.send(self.get(path).bearer_auth(token)).await
+    }
+
+    /// Logs in through the browser form; returns the session cookie value and the page CSRF token.
+    pub async fn browser_login(&self, who: &str) -> Res<BrowserSession> {
+        let page = self.send(self.get("/login")).await?;
+        let pre = page.cookie_value("__Host-licentia-pre").ok_or("no pre-session cookie")?;
+        let csrf = extract_csrf(&page.body).ok_or("no csrf field on the login page")?;
+        let email = self.email(who);
+        let r = self
+            .send_form(
+                self.post("/login").insert_header(("cookie", format!("__Host-licentia-pre={pre}"))),
+                &[("csrf", &csrf), ("email", &email), ("password", PASSWORD), ("next", "/")],
+            )
+            .await?;
+        if r.status != StatusCode::SEE_OTHER {
+            return Err(format!("browser login failed: {} {}", r.status, r.body).into());
+        }
+        let session = r.cookie_value("__Host-licentia").ok_or("no session cookie")?;
+        let home = self.send(self.get("/").insert_header(("cookie", format!("__Host-licentia={session}")))).await?;
+        let csrf = extract_meta_csrf(&home.body).ok_or("no csrf meta tag on the home page")?;
+        Ok(BrowserSession { cookie: format!("__Host-licentia={session}"), csrf, set_cookie: r.set_cookies() })
+    }
+
+    pub async fn count(&self, sql: &'static str) -> Res<i64> {
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.t.db.pool).await?)
+    }
+}
+
+pub struct BrowserSession {
+    pub cookie: String,
+    pub csrf: String,
+    pub set_cookie: Vec<String>,
+}
+
+pub fn extract_csrf(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(html[at..].split('"').next()?.to_owned())
+}
+
+pub fn extract_meta_csrf(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();
+    let v = html[at..].split('"').next()?.to_owned();
+    (!v.is_empty()).then_some(v)
+}

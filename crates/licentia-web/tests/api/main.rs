@@ -1,0 +1,9 @@
+//! Integration tests of the HTTP layer: real HTTP, real PostgreSQL, real keys.
+
+mod helpers;
+
+mod audit_log;
+mod auth;
+mod authz;
+mod bad_input;
+mod pages;

@@ -1,0 +1,253 @@
+//! The command line: `licentia [serve|migrate|user create|audit verify|audit checkpoint|demo]`.
+//! Every command reads the same configuration as `serve`.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use licentia_audit::{AuditEvent, CheckpointFile, Outcome};
+use licentia_crypto::{KeyMaterial, SigningKey};
+use licentia_db::{organisations, users};
+use licentia_domain::{Email, OrgKind, OrgName, Password, Role};
+use serde_json::json;
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "licentia", version, about = "Licentia: technology licensing and IP management.", long_about = "Licentia: technology licensing and IP management.\n\nWith no command, `licentia` serves the web application (same as `licentia serve`).\nConfiguration: defaults < licentia.toml (or --config) < environment (LICENTIA_*, DATABASE_URL).")]
+pub struct Cli {
+    /// Configuration file (default: ./licentia.toml when present).
+    #[arg(long, global = true, env = "LICENTIA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web application and API (the default). Applies migrations, seeds the demo
+    /// workspace into an empty database, signs audit checkpoints.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check and sign the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Seed the demo workspace into an empty database and print its logins.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from LICENTIA_PASSWORD, else from stdin (first line).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, manager, auditor or licensee.
+        #[arg(long)]
+        role: String,
+        /// Organisation name; created when missing.
+        #[arg(long)]
+        org: String,
+        /// Kind of the organisation when it is created: licensor or licensee (default: licensee
+        /// for the licensee role, licensor otherwise).
+        #[arg(long)]
+        org_kind: Option<String>,
+        /// Display name (default: the part of the e-mail before @).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and check every signed checkpoint (in the database and in the
+    /// checkpoint file). Exits 1 and names the first bad sequence number on tampering.
+    Verify {
+        /// The checkpoint file outside the database (default: <data dir>/checkpoints/audit-checkpoints.jsonl).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the current head now.
+    Checkpoint,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("licentia: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("licentia: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => crate::serve::serve(settings).await,
+            Command::Migrate => migrate(settings).await,
+            Command::User(UserCommand::Create { email, role, org, org_kind, name }) => {
+                create_user(settings, &email, &role, &org, org_kind.as_deref(), name.as_deref()).await
+            }
+            Command::Audit(AuditCommand::Verify { checkpoints }) => verify(settings, checkpoints).await,
+            Command::Audit(AuditCommand::Checkpoint) => checkpoint(settings).await,
+            Command::Demo => demo(settings).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("licentia: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Connects (zero-configuration rules) and migrates; the private cluster, if any, is returned so
+/// the caller stops it.
+pub async fn open(settings: &Settings) -> Result<crate::database::Resolved, String> {
+    let resolved = crate::database::resolve(settings.database_url.as_deref(), &settings.data_dir, &settings.pool()).await?;
+    resolved.db.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(resolved)
+}
+
+async fn with_db<F, Fut>(settings: &Settings, f: F) -> Result<ExitCode, String>
+where
+    F: FnOnce(licentia_db::Db) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    let resolved = open(settings).await?;
+    let result = f(resolved.db.clone()).await;
+    resolved.db.pool.close().await;
+    if let Some(pg) = resolved.embedded {
+        pg.stop();
+    }
+    result
+}
+
+async fn migrate(settings: Settings) -> Result<ExitCode, String> {
+    with_db(&settings, |_| async {
+        println!("migrations applied ({} known)", licentia_db::MIGRATOR.iter().count());
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("LICENTIA_PASSWORD") {
+        return Ok(p);
+    }
+    let mut input = String::new();
+    std::io::stdin().take(4096).read_to_string(&mut input).map_err(|e| format!("reading the password from stdin: {e}"))?;
+    Ok(input.lines().next().unwrap_or_default().to_owned())
+}
+
+async fn create_user(settings: Settings, email: &str, role: &str, org: &str, org_kind: Option<&str>, name: Option<&str>) -> Result<ExitCode, String> {
+    let email = Email::parse(email).map_err(|e| e.to_string())?;
+    let role: Role = role.parse().map_err(|e: licentia_domain::DomainError| e.to_string())?;
+    let org_name = OrgName::parse(org).map_err(|e| e.to_string())?;
+    let kind: OrgKind = match org_kind {
+        Some(k) => k.parse().map_err(|e: licentia_domain::DomainError| e.to_string())?,
+        None => role.required_org_kind(),
+    };
+    let password = Password::parse(&read_password()?).map_err(|e| e.to_string())?;
+    let display = name.map(str::to_owned).unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user").to_owned());
+    let hash = tokio::task::spawn_blocking(move || licentia_crypto::password::hash(password.expose()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    with_db(&settings, |db| async move {
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+        let organisation = match organisations::find_by_name(&mut tx, &org_name).await.map_err(|e| e.to_string())? {
+            Some(o) => o,
+            None => organisations::insert(&mut tx, &org_name, kind).await.map_err(|e| e.to_string())?,
+        };
+        if organisation.kind != role.required_org_kind() {
+            return Err(format!("a {role} must belong to a {} organisation; {} is a {}", role.required_org_kind(), organisation.name, organisation.kind));
+        }
+        let id = users::insert(&mut tx, users::NewUser { organisation_id: organisation.id, email: &email, display_name: &display, password_hash: &hash, role })
+            .await
+            .map_err(|e| match e {
+                licentia_db::DbError::Conflict { .. } => format!("a user {email} already exists"),
+                other => other.to_string(),
+            })?;
+        let event = AuditEvent::new("user.created", Outcome::Success)
+            .actor(None, Some("licentia-cli".into()), Some(organisation.id.as_uuid()))
+            .target("user", id)
+            .details(json!({ "email": email, "role": role, "organisation_id": organisation.id, "via": "cli" }));
+        licentia_audit::append(&mut tx, event).await.map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        println!("created {role} {email} in {} ({}), id {id}", organisation.name, organisation.kind);
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+fn audit_key(settings: &Settings) -> Result<SigningKey, String> {
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())
+}
+
+async fn verify(settings: Settings, checkpoints: Option<PathBuf>) -> Result<ExitCode, String> {
+    let key = audit_key(&settings)?;
+    let file = CheckpointFile::new(checkpoints.unwrap_or_else(|| settings.web().checkpoint_file));
+    with_db(&settings, |db| async move {
+        let report = licentia_audit::verify(&db, &key.verifying_key(), Some(&file)).await.map_err(|e| e.to_string())?;
+        match &report.problem {
+            None => {
+                println!(
+                    "audit log OK: {} entries, last seq {}, {} checkpoint(s) verified, head {}",
+                    report.entries, report.last_seq, report.checkpoints_checked, report.head_hash
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(p) => {
+                println!("audit log TAMPERED: first bad seq {}: {} ({})", p.seq, p.kind, p.detail);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+    .await
+}
+
+async fn checkpoint(settings: Settings) -> Result<ExitCode, String> {
+    let key = audit_key(&settings)?;
+    let file = CheckpointFile::new(settings.web().checkpoint_file);
+    with_db(&settings, |db| async move {
+        match licentia_audit::checkpoint(&db, &key, &file).await.map_err(|e| e.to_string())? {
+            Some(c) => println!("checkpoint signed at seq {} (key {}), written to {}", c.seq, c.key_id, file.path.display()),
+            None => println!("nothing new to sign"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn demo(settings: Settings) -> Result<ExitCode, String> {
+    let base = format!("http://{}", settings.listen);
+    with_db(&settings, |db| async move {
+        let logins = crate::demo::seed_if_empty(&db).await.map_err(|e| e.to_string())?;
+        if logins.is_empty() {
+            println!("the database already has data; nothing seeded");
+        } else {
+            crate::demo::print_logins(&logins, &base);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}

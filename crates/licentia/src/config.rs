@@ -1,0 +1,181 @@
+//! Configuration: defaults < `licentia.toml` < environment (`LICENTIA_*`, `DATABASE_URL`).
+//! Secrets are not here: they come from `licentia_crypto::keys` (environment or key files).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (`LICENTIA_LISTEN`).
+    pub listen: String,
+    /// PostgreSQL URL (`DATABASE_URL`). Unset: the local server, else a private embedded cluster.
+    pub database_url: Option<String>,
+    /// Keys, checkpoints, the private cluster (`LICENTIA_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Generate missing keys into `<data_dir>/keys` (`LICENTIA_GENERATE_KEYS`); turn off in production.
+    pub generate_keys: bool,
+    /// Seed the demo workspace into an empty database (`LICENTIA_DEMO`).
+    pub demo: bool,
+    /// Log filter, e.g. `info,licentia=debug` (`LICENTIA_LOG`).
+    pub log: String,
+    /// Access-token and session lifetime in minutes (`LICENTIA_TOKEN_TTL_MINUTES`).
+    pub token_ttl_minutes: i64,
+    /// Largest JSON body in bytes (`LICENTIA_JSON_LIMIT`).
+    pub json_limit: usize,
+    /// Largest form body in bytes (`LICENTIA_FORM_LIMIT`).
+    pub form_limit: usize,
+    /// Sign an audit checkpoint every N entries (`LICENTIA_CHECKPOINT_EVERY`) ...
+    pub checkpoint_every: i64,
+    /// ... and at least every T seconds when the log moved (`LICENTIA_CHECKPOINT_SECONDS`).
+    pub checkpoint_seconds: u64,
+    /// Database pool size (`LICENTIA_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
+    /// Seconds to wait for a pooled connection before answering 503 (`LICENTIA_DB_ACQUIRE_TIMEOUT`).
+    pub db_acquire_timeout: u64,
+    /// Longest a single statement may run, in seconds (`LICENTIA_DB_STATEMENT_TIMEOUT`).
+    pub db_statement_timeout: u64,
+    /// HTTP worker threads; 0 = one per core (`LICENTIA_WORKERS`).
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            generate_keys: true,
+            demo: true,
+            log: "info".into(),
+            token_ttl_minutes: 30,
+            json_limit: 64 * 1024,
+            form_limit: 16 * 1024,
+            checkpoint_every: 1000,
+            checkpoint_seconds: 300,
+            db_max_connections: 16,
+            db_acquire_timeout: 5,
+            db_statement_timeout: 30,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Settings {
+    /// Loads `file` (if it exists) over the defaults, then the environment over that.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("licentia.toml"));
+        let mut s = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Settings>(&text).map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => Settings::default(),
+            Err(e) => return Err(ConfigError::File { path, message: e.to_string() }),
+        };
+        s.apply_env(|k| std::env::var(k).ok())?;
+        Ok(s)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse::<T>().map_err(|e| ConfigError::Env { name: name.into(), message: e.to_string() })
+        }
+        if let Some(v) = get("LICENTIA_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("LICENTIA_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("LICENTIA_GENERATE_KEYS") {
+            self.generate_keys = parse("LICENTIA_GENERATE_KEYS", v)?;
+        }
+        if let Some(v) = get("LICENTIA_DEMO") {
+            self.demo = parse("LICENTIA_DEMO", v)?;
+        }
+        if let Some(v) = get("LICENTIA_LOG") {
+            self.log = v;
+        }
+        macro_rules! num {
+            ($field:ident, $name:literal) => {
+                if let Some(v) = get($name) {
+                    self.$field = parse($name, v)?;
+                }
+            };
+        }
+        num!(token_ttl_minutes, "LICENTIA_TOKEN_TTL_MINUTES");
+        num!(json_limit, "LICENTIA_JSON_LIMIT");
+        num!(form_limit, "LICENTIA_FORM_LIMIT");
+        num!(checkpoint_every, "LICENTIA_CHECKPOINT_EVERY");
+        num!(checkpoint_seconds, "LICENTIA_CHECKPOINT_SECONDS");
+        num!(db_max_connections, "LICENTIA_DB_MAX_CONNECTIONS");
+        num!(db_acquire_timeout, "LICENTIA_DB_ACQUIRE_TIMEOUT");
+        num!(db_statement_timeout, "LICENTIA_DB_STATEMENT_TIMEOUT");
+        num!(workers, "LICENTIA_WORKERS");
+        if !(1..=24 * 60).contains(&self.token_ttl_minutes) {
+            return Err(ConfigError::Env { name: "token_ttl_minutes".into(), message: "must be between 1 and 1440".into() });
+        }
+        Ok(())
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    pub fn web(&self) -> licentia_web::WebSettings {
+        let mut w = licentia_web::WebSettings::for_data_dir(&self.data_dir);
+        w.token_ttl = chrono::Duration::minutes(self.token_ttl_minutes);
+        w.json_limit = self.json_limit;
+        w.form_limit = self.form_limit;
+        w.checkpoint_every = self.checkpoint_every;
+        w
+    }
+
+    pub fn pool(&self) -> licentia_db::pool::PoolSettings {
+        licentia_db::pool::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout),
+            statement_timeout: std::time::Duration::from_secs(self.db_statement_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        let mut s: Settings = toml::from_str("listen = \"0.0.0.0:9000\"\ntoken_ttl_minutes = 10\n")?;
+        assert_eq!(s.json_limit, Settings::default().json_limit, "unset keys keep their default");
+        s.apply_env(|k| match k {
+            "LICENTIA_LISTEN" => Some("127.0.0.1:7000".into()),
+            "DATABASE_URL" => Some("postgres://x@y/z".into()),
+            _ => None,
+        })?;
+        assert_eq!(s.listen, "127.0.0.1:7000");
+        assert_eq!(s.token_ttl_minutes, 10);
+        assert_eq!(s.database_url.as_deref(), Some("postgres://x@y/z"));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let mut s = Settings::default();
+        let err = s.apply_env(|k| (k == "LICENTIA_JSON_LIMIT").then(|| "lots".to_string()));
+        assert!(matches!(err, Err(ConfigError::Env { name, .. }) if name == "LICENTIA_JSON_LIMIT"));
+        assert!(toml::from_str::<Settings>("listne = \"typo\"").is_err(), "unknown keys are refused");
+    }
+}

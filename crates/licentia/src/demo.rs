@@ -1,0 +1,84 @@
+//! The demo workspace: seeded into an empty database so that a first `cargo run` shows something.
+//! Passwords are random and printed once; they are never stored anywhere but as argon2 hashes.
+
+use licentia_audit::{AuditEvent, Outcome};
+use licentia_db::{Db, organisations, users};
+use licentia_domain::{Email, OrgKind, OrgName, Password, Role};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    pub organisation: String,
+}
+
+const LICENSOR: &str = "Aurora Innovations";
+const LICENSEES: [&str; 2] = ["Borealis Analytics", "Cirrus Robotics"];
+
+/// (e-mail, display name, role, organisation)
+const PEOPLE: [(&str, &str, Role, &str); 6] = [
+    ("admin@aurora.example", "Ada Admin", Role::Admin, LICENSOR),
+    ("manager@aurora.example", "Max Manager", Role::Manager, LICENSOR),
+    ("reviewer@aurora.example", "Rita Reviewer", Role::Manager, LICENSOR),
+    ("auditor@aurora.example", "Otto Auditor", Role::Auditor, LICENSOR),
+    ("licensee@borealis.example", "Bea Borealis", Role::Licensee, LICENSEES[0]),
+    ("licensee@cirrus.example", "Cy Cirrus", Role::Licensee, LICENSEES[1]),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Db(#[from] licentia_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] licentia_audit::AuditError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Seeds the demo workspace when the database has no organisation yet; returns the logins created
+/// (empty when the database already had data). Safe to call from several nodes at once.
+pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
+    let mut tx = db.begin().await?;
+    licentia_db::pool::advisory_xact_lock(&mut tx, 0x4c49_4345_4e54_4941).await?;
+    if organisations::count(&mut tx).await? > 0 {
+        return Ok(Vec::new());
+    }
+    let mut org_ids = std::collections::HashMap::new();
+    let org_name = |s: &str| OrgName::parse(s).map_err(|e| DemoError::Other(e.to_string()));
+    let licensor = organisations::insert(&mut tx, &org_name(LICENSOR)?, OrgKind::Licensor).await?;
+    org_ids.insert(LICENSOR, licensor.id);
+    for name in LICENSEES {
+        let o = organisations::insert(&mut tx, &org_name(name)?, OrgKind::Licensee).await?;
+        org_ids.insert(name, o.id);
+    }
+    let mut logins = Vec::new();
+    for (email, name, role, org) in PEOPLE {
+        let password = licentia_crypto::random::token().map_err(|_| DemoError::Other("no randomness".into()))?.chars().take(20).collect::<String>();
+        let checked = Password::parse(&password).map_err(|e| DemoError::Other(e.to_string()))?;
+        let hash = tokio::task::spawn_blocking(move || licentia_crypto::password::hash(checked.expose()))
+            .await
+            .map_err(|e| DemoError::Other(e.to_string()))?
+            .map_err(|e| DemoError::Other(e.to_string()))?;
+        let email_v = Email::parse(email).map_err(|e| DemoError::Other(e.to_string()))?;
+        let org_id = *org_ids.get(org).ok_or_else(|| DemoError::Other(format!("no organisation {org}")))?;
+        users::insert(&mut tx, users::NewUser { organisation_id: org_id, email: &email_v, display_name: name, password_hash: &hash, role }).await?;
+        logins.push(DemoLogin { email: email.into(), password, role, organisation: org.into() });
+    }
+    let event = AuditEvent::new("demo.seeded", Outcome::Success)
+        .actor(None, Some("licentia".into()), Some(licensor.id.as_uuid()))
+        .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len() }));
+    licentia_audit::append(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    Ok(logins)
+}
+
+/// The one-time message with the demo logins.
+pub fn print_logins(logins: &[DemoLogin], base: &str) {
+    println!("\nDemo workspace created. These logins are shown once (only their hashes are stored):");
+    for l in logins {
+        println!("  DEMO-LOGIN {:<10} {:<28} {}   ({})", l.role.as_str(), l.email, l.password, l.organisation);
+    }
+    println!("Open {base}/login to start. Lost them? `licentia user create` makes new accounts.\n");
+}

@@ -1,0 +1,75 @@
+//! `licentia serve`: the web server, its checkpoint timer, and an orderly shutdown.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use licentia_crypto::KeyMaterial;
+use licentia_web::AppState;
+
+use crate::config::Settings;
+
+pub async fn serve(settings: Settings) -> Result<ExitCode, String> {
+    let resolved = crate::cli::open(&settings).await?;
+    tracing::info!(database = %resolved.description, "database ready, migrations applied");
+    let result = run(&settings, resolved.db.clone()).await;
+    resolved.db.pool.close().await;
+    if let Some(pg) = &resolved.embedded {
+        pg.stop();
+    }
+    result
+}
+
+async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, String> {
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
+    let state = AppState::new(db.clone(), &keys, settings.web())?;
+    if settings.demo {
+        let logins = crate::demo::seed_if_empty(&db).await.map_err(|e| format!("demo seed: {e}"))?;
+        if !logins.is_empty() {
+            crate::demo::print_logins(&logins, &format!("http://{}", settings.listen));
+        }
+    }
+
+    let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), Duration::from_secs(settings.checkpoint_seconds.max(1))));
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || licentia_web::app(app_state.clone())).shutdown_timeout(30);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    let server = server.bind(&settings.listen).map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addrs: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+    // The line tests and scripts wait for.
+    println!("licentia listening on http://{}", addrs.join(", http://"));
+    server.run().await.map_err(|e| format!("server error: {e}"))?;
+
+    checkpointer.abort();
+    // A last checkpoint so that the file outside the database covers everything written.
+    if let Err(e) = licentia_audit::checkpoint(&state.db, &state.audit_key, &state.checkpoints).await {
+        tracing::warn!(error = %e, "final checkpoint failed");
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs a checkpoint every `every` (when the log moved) or as soon as `checkpoint_every` entries
+/// have been appended; prunes old login attempts hourly.
+async fn checkpoint_loop(state: AppState, every: Duration) {
+    let mut last_prune = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = state.checkpoint_due.notified() => {},
+        }
+        match licentia_audit::checkpoint(&state.db, &state.audit_key, &state.checkpoints).await {
+            Ok(Some(c)) => tracing::info!(seq = c.seq, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = std::time::Instant::now();
+            if let Ok(mut conn) = state.db.pool.acquire().await {
+                let _ = licentia_db::logins::prune(&mut conn, chrono::Utc::now() - chrono::Duration::days(1)).await;
+            }
+        }
+    }
+}
