@@ -1,6 +1,6 @@
 //! Building and appending entries.
 
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{SubsecRound as _, Utc};
 use licentia_db::audit::AuditRow;
 use licentia_db::PgConnection;
 use serde_json::{Value, json};
@@ -78,62 +78,27 @@ impl AuditEvent {
     }
 }
 
-/// The value whose canonical bytes are hashed. Every column of the row except the hashes and the
-/// canonical bytes themselves appears here, so editing any of them is detectable.
-pub fn canonical_value(
-    seq: i64,
-    occurred_at: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    actor_label: Option<&str>,
-    organisation_id: Option<Uuid>,
-    action: &str,
-    target_kind: Option<&str>,
-    target_id: Option<&str>,
-    outcome: &str,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
-    request_id: Option<&str>,
-    details: &Value,
-) -> Value {
+/// The value whose canonical bytes are hashed, rebuilt from a row's columns. Every column except
+/// the hashes and the canonical bytes themselves appears here, so editing any of them is detectable.
+pub fn row_value(r: &AuditRow) -> Value {
     json!({
         "v": 1,
-        "seq": seq,
-        "occurred_at": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "actor_id": actor_id,
-        "actor_label": actor_label,
-        "organisation_id": organisation_id,
-        "action": action,
-        "target_kind": target_kind,
-        "target_id": target_id,
-        "outcome": outcome,
-        "ip": ip,
-        "user_agent": user_agent,
-        "request_id": request_id,
-        "details": details,
+        "seq": r.seq,
+        "occurred_at": r.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "actor_id": r.actor_id,
+        "actor_label": r.actor_label,
+        "organisation_id": r.organisation_id,
+        "action": r.action,
+        "target_kind": r.target_kind,
+        "target_id": r.target_id,
+        "outcome": r.outcome,
+        "ip": r.ip,
+        "user_agent": r.user_agent,
+        "request_id": r.request_id,
+        "details": r.details,
     })
 }
 
-/// The canonical value of a stored row, rebuilt from its columns.
-pub fn row_value(r: &AuditRow) -> Value {
-    canonical_value(
-        r.seq,
-        r.occurred_at,
-        r.actor_id,
-        r.actor_label.as_deref(),
-        r.organisation_id,
-        &r.action,
-        r.target_kind.as_deref(),
-        r.target_id.as_deref(),
-        &r.outcome,
-        r.ip.as_deref(),
-        r.user_agent.as_deref(),
-        r.request_id.as_deref(),
-        &r.details,
-    )
-}
-
-/// Bounds a text field and replaces NUL, which PostgreSQL's `text` and `jsonb` cannot store: an
-/// attacker's `%00` in a path must be recorded, not turn the audit write into a 500.
 fn clip(s: Option<String>, max: usize) -> Option<String> {
     s.map(|s| s.chars().take(max).map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect())
 }

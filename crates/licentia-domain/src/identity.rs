@@ -222,7 +222,7 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse(&"x".repeat(129)).is_err());
         let p = Password::parse("correct horse battery").map_err(|e| e.to_string());
-        assert!(matches!(&p, Ok(_)));
+        assert!(p.is_ok());
         if let Ok(p) = p {
             assert!(!format!("{p:?}").contains("horse"));
         }

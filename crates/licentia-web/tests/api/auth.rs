@@ -144,7 +144,8 @@ async fn form_posts_without_a_valid_csrf_token_change_nothing() -> TestResult {
     let s = app.browser_login("admin").await?;
     let other = app.browser_login("admin").await?;
     let orgs_before = app.count("SELECT count(*) FROM organisations").await?;
-    let attempts: Vec<(&str, Vec<(&str, String)>, Vec<(&str, &str)>)> = vec![
+    type Attempt<'a> = (&'a str, Vec<(&'a str, String)>, Vec<(&'a str, &'a str)>);
+    let attempts: Vec<Attempt> = vec![
         ("no token", vec![], vec![]),
         ("empty token", vec![("csrf", String::new())], vec![]),
         ("another session's token", vec![("csrf", other.csrf.clone())], vec![]),

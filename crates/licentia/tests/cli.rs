@@ -1,0 +1,242 @@
+//! The binary itself: zero-configuration start against an empty database, a second start that
+//! does not seed again, graceful shutdown, and the `user` and `audit` commands.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use licentia_db::testing::TestDb;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_licentia");
+
+struct TempDir(std::path::PathBuf);
+impl TempDir {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("licentia-cli-{}", uuid::Uuid::new_v4())))
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn licentia(db_url: &str, data: &TempDir) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("DATABASE_URL", db_url)
+        .env("LICENTIA_DATA_DIR", &data.0)
+        .env("LICENTIA_LOG", "warn")
+        .env_remove("LICENTIA_PASSWORD")
+        .current_dir(std::env::temp_dir());
+    c
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    logins: Vec<(String, String)>,
+}
+
+/// Starts `licentia serve` and reads its stdout up to the "listening" line.
+fn start(db_url: &str, data: &TempDir) -> Res<Server> {
+    let port = free_port()?;
+    let mut child = licentia(db_url, data).arg("serve").env("LICENTIA_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut logins = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).map_err(|_| "server did not start in time")?;
+        if let Some(rest) = line.trim().strip_prefix("DEMO-LOGIN") {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            logins.push((fields[1].to_owned(), fields[2].to_owned()));
+        }
+        if line.starts_with("licentia listening on") {
+            break;
+        }
+    }
+    Ok(Server { child, base: format!("http://127.0.0.1:{port}"), logins })
+}
+
+impl Server {
+    /// SIGTERM, then wait: a graceful shutdown exits 0.
+    fn stop(mut self) -> Res<std::process::ExitStatus> {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err("server did not stop after SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+async fn count(t: &TestDb, sql: &'static str) -> Res<i64> {
+    Ok(sqlx::query_scalar(sql).fetch_one(&t.db.pool).await?)
+}
+
+#[actix_web::test]
+async fn first_start_migrates_seeds_and_serves_a_second_start_does_not_seed_again() -> Res<()> {
+    let t = TestDb::empty().await?;
+    let data = TempDir::new();
+    let server = start(&t.url, &data)?;
+    assert_eq!(server.logins.len(), 6, "one demo login per seeded user");
+    let client = awc::Client::builder().disable_redirects().finish();
+
+    let health = client.get(format!("{}/healthz", server.base)).send().await?;
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = client.get(format!("{}/readyz", server.base)).send().await?;
+    assert_eq!(ready.status().as_u16(), 200);
+    let mut login_page = client.get(format!("{}/login", server.base)).send().await?;
+    assert_eq!(login_page.status().as_u16(), 200);
+    let html = String::from_utf8_lossy(&login_page.body().await?).into_owned();
+    assert!(html.contains("action=\"/login\"") && html.contains("name=\"password\""));
+
+    // A printed demo login works.
+    let (email, password) = server.logins.iter().find(|(e, _)| e.starts_with("admin@")).cloned().ok_or("no admin login printed")?;
+    let mut token = client.post(format!("{}/api/v1/auth/token", server.base)).send_json(&serde_json::json!({ "email": email, "password": password })).await?;
+    assert_eq!(token.status().as_u16(), 200);
+    let body: serde_json::Value = token.json().await?;
+    assert!(body["token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+
+    let status = server.stop()?;
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    assert!(data.0.join("keys/jwt_ed25519.pk8").exists());
+    assert!(data.0.join("checkpoints/audit-checkpoints.jsonl").exists(), "the final checkpoint is written on shutdown");
+
+    let (users, orgs) = (count(&t, "SELECT count(*) FROM users").await?, count(&t, "SELECT count(*) FROM organisations").await?);
+    assert_eq!((users, orgs), (6, 3));
+    let again = start(&t.url, &data)?;
+    assert!(again.logins.is_empty(), "second start seeded again");
+    let mut token = client.post(format!("{}/api/v1/auth/token", again.base)).send_json(&serde_json::json!({ "email": email, "password": password })).await?;
+    assert_eq!(token.status().as_u16(), 200, "keys and accounts survive a restart: {:?}", token.body().await?);
+    again.stop()?;
+    assert_eq!(count(&t, "SELECT count(*) FROM users").await?, 6);
+    assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'demo.seeded'").await?, 1);
+
+    // And the whole history verifies, checkpoints included.
+    let verify = licentia(&t.url, &data).args(["audit", "verify"]).output()?;
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn audit_verify_exits_1_naming_the_first_bad_sequence_number() -> Res<()> {
+    let t = TestDb::empty().await?;
+    let data = TempDir::new();
+    let seed = licentia(&t.url, &data).arg("demo").output()?;
+    assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
+    for i in 0..4 {
+        let out = licentia(&t.url, &data)
+            .args(["user", "create", "--email", &format!("user{i}@aurora.example"), "--role", "manager", "--org", "Aurora Innovations"])
+            .env("LICENTIA_PASSWORD", "a long enough password")
+            .output()?;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let cp = licentia(&t.url, &data).args(["audit", "checkpoint"]).output()?;
+    assert!(String::from_utf8_lossy(&cp.stdout).contains("checkpoint signed at seq 5"), "{}", String::from_utf8_lossy(&cp.stdout));
+    let ok = licentia(&t.url, &data).args(["audit", "verify"]).output()?;
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+
+    let mut tx = t.db.begin().await?;
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER").execute(&mut *tx).await?;
+    sqlx::query("UPDATE audit_log SET details = '{\"email\": \"mallory@evil.example\"}' WHERE seq = 3").execute(&mut *tx).await?;
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER").execute(&mut *tx).await?;
+    tx.commit().await?;
+    let bad = licentia(&t.url, &data).args(["audit", "verify"]).output()?;
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains("first bad seq 3: modified"), "{out}");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn user_create_reads_the_password_from_the_environment_or_stdin_and_refuses_bad_input() -> Res<()> {
+    let t = TestDb::migrated().await?;
+    let data = TempDir::new();
+    let ok = licentia(&t.url, &data)
+        .args(["user", "create", "--email", "Lee@Borealis.example", "--role", "licensee", "--org", "Borealis Analytics", "--org-kind", "licensee"])
+        .env("LICENTIA_PASSWORD", "a long enough password")
+        .output()?;
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let mut child = licentia(&t.url, &data)
+        .args(["user", "create", "--email", "ann@aurora.example", "--role", "auditor", "--org", "Aurora Innovations"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        writeln!(stdin, "another long password")?;
+    }
+    let from_stdin = child.wait_with_output()?;
+    assert!(from_stdin.status.success(), "{}", String::from_utf8_lossy(&from_stdin.stderr));
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users ORDER BY email").fetch_all(&t.db.pool).await?;
+    assert_eq!(emails, vec!["ann@aurora.example".to_owned(), "lee@borealis.example".to_owned()]);
+
+    for (args, needle) in [
+        (vec!["--email", "x@aurora.example", "--role", "emperor", "--org", "Aurora Innovations"], "role"),
+        (vec!["--email", "not-an-email", "--role", "manager", "--org", "Aurora Innovations"], "email"),
+        (vec!["--email", "lee@borealis.example", "--role", "licensee", "--org", "Borealis Analytics"], "already exists"),
+        (vec!["--email", "boss@borealis.example", "--role", "admin", "--org", "Borealis Analytics"], "must belong to a licensor"),
+    ] {
+        let out = licentia(&t.url, &data).args(["user", "create"]).args(&args).env("LICENTIA_PASSWORD", "a long enough password").output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    let short = licentia(&t.url, &data).args(["user", "create", "--email", "s@aurora.example", "--role", "manager", "--org", "Aurora Innovations"]).env("LICENTIA_PASSWORD", "short").output()?;
+    assert!(!short.status.success() && String::from_utf8_lossy(&short.stderr).contains("password"));
+    assert_eq!(count(&t, "SELECT count(*) FROM users").await?, 2);
+    Ok(())
+}
+
+#[test]
+fn help_is_complete_for_every_command() -> Res<()> {
+    for args in [vec!["--help"], vec!["user", "create", "--help"], vec!["audit", "verify", "--help"], vec!["serve", "--help"]] {
+        let out = Command::new(BIN).args(&args).output()?;
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+    let top = String::from_utf8_lossy(&Command::new(BIN).arg("--help").output()?.stdout).into_owned();
+    for cmd in ["serve", "migrate", "user", "audit", "demo"] {
+        assert!(top.contains(cmd), "{cmd} missing from --help");
+    }
+    Ok(())
+}
+
+#[test]
+fn no_database_anywhere_gives_one_paragraph_with_the_ways_out() -> Res<()> {
+    let data = TempDir::new();
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/licentia")
+        .env("LICENTIA_DATA_DIR", &data.0)
+        .env("LICENTIA_LOG", "error")
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Could not connect to DATABASE_URL") && err.contains("unset DATABASE_URL"), "{err}");
+    assert!(!err.contains("panicked"));
+    Ok(())
+}
