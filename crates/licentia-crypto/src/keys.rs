@@ -87,7 +87,7 @@ fn load_one(dir: &Path, env: &'static str, file: &str, kind: Kind, generate: boo
 }
 
 /// Writes a new key file readable by its owner only, refusing to overwrite an existing one.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let io = |source| KeyError::Io { path: path.to_owned(), source };
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io)?;

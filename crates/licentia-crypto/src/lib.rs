@@ -4,18 +4,22 @@
 //! - [`jwt`]: EdDSA-signed access tokens with an explicit algorithm allowlist;
 //! - [`signing`]: ed25519 keys (ring) for audit checkpoints;
 //! - [`csrf`]: HMAC-derived per-session CSRF tokens;
+//! - [`envelope`]: streaming AES-256-GCM envelope encryption of artifacts; [`keyring`]: versioned master keys;
 //! - [`keys`]: secrets from the environment or key files, generated with mode 0600 in development.
 //!
 //! Secrets are wrapped so that `Debug` never prints them.
 
 pub mod csrf;
+pub mod envelope;
 pub mod jwt;
+pub mod keyring;
 pub mod keys;
 pub mod password;
 pub mod random;
 pub mod signing;
 
 pub use csrf::CsrfKey;
+pub use keyring::KeyRing;
 pub use jwt::{Claims, JwtError, JwtKeys};
 pub use keys::{KeyError, KeyMaterial};
 pub use signing::{SigningKey, VerifyingKey};

@@ -2,6 +2,7 @@
 //! per aggregate; callers pass a transaction (`&mut PgConnection`) so that a change and its audit
 //! row commit together.
 
+pub mod artifacts;
 pub mod audit;
 pub mod error;
 pub mod logins;

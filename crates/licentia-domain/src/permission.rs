@@ -28,10 +28,19 @@ pub enum Permission {
     AuditVerify,
     /// Operational metrics (`/metrics`).
     MetricsRead,
+    /// See artifact metadata (licensees: their organisation's only).
+    ArtifactRead,
+    /// Upload an artifact.
+    ArtifactUpload,
+    /// Download an artifact's decrypted content. Auditors may read documents but never datasets
+    /// or models: that finer rule is [`Role::may_read_content_of`].
+    ArtifactContent,
+    /// Rotate, re-wrap and retire master keys.
+    KeysManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 13] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -41,6 +50,10 @@ impl Permission {
         Permission::AuditExport,
         Permission::AuditVerify,
         Permission::MetricsRead,
+        Permission::ArtifactRead,
+        Permission::ArtifactUpload,
+        Permission::ArtifactContent,
+        Permission::KeysManage,
     ];
 }
 
@@ -53,6 +66,8 @@ impl Role {
             Role::Admin => true,
             Role::Manager => match permission {
                 P::SelfService | P::OrgRead => true,
+                P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
+                P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
             },
@@ -60,13 +75,26 @@ impl Role {
             Role::Auditor => match permission {
                 P::SelfService | P::OrgRead | P::UserRead => true,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
-                P::OrgManage | P::UserManage => false,
+                P::ArtifactRead | P::ArtifactContent => true,
+                P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage => false,
             },
             Role::Licensee => match permission {
                 P::SelfService | P::OrgRead => true,
+                P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
+                P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
             },
+        }
+    }
+
+    /// Whether this role may read the decrypted content of an artifact attached to `kind`
+    /// (`dataset`, `model`, `run`, `agreement`, ...). Auditors review documents, never the
+    /// licensees' data or the models trained on it.
+    pub fn may_read_content_of(self, attached_kind: &str) -> bool {
+        match self {
+            Role::Auditor => !matches!(attached_kind, "dataset" | "model" | "run"),
+            _ => self.allows(Permission::ArtifactContent),
         }
     }
 
@@ -90,7 +118,10 @@ mod tests {
     #[test]
     fn licensees_have_only_self_service_and_their_organisation() {
         let allowed: Vec<_> = Permission::ALL.into_iter().filter(|p| Role::Licensee.allows(*p)).collect();
-        assert_eq!(allowed, vec![Permission::SelfService, Permission::OrgRead]);
+        assert_eq!(
+            allowed,
+            vec![Permission::SelfService, Permission::OrgRead, Permission::ArtifactRead, Permission::ArtifactUpload, Permission::ArtifactContent]
+        );
         assert!(!Role::Licensee.sees_all_organisations());
     }
 
@@ -98,6 +129,15 @@ mod tests {
     fn managers_cannot_administer_or_read_the_audit_log() {
         for p in [Permission::UserManage, Permission::OrgManage, Permission::AuditRead] {
             assert!(!Role::Manager.allows(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn auditors_read_documents_but_never_datasets_or_models() {
+        assert!(Role::Auditor.may_read_content_of("agreement"));
+        for kind in ["dataset", "model", "run"] {
+            assert!(!Role::Auditor.may_read_content_of(kind), "{kind}");
+            assert!(Role::Licensee.may_read_content_of(kind), "{kind}");
         }
     }
 

@@ -35,6 +35,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: i64 },
     #[error("service temporarily unavailable")]
     Unavailable,
+    /// Stored data failed its cryptographic check (tampered ciphertext, a moved key).
+    #[error("the stored artifact failed its integrity check")]
+    Integrity,
     #[error("internal error")]
     Internal(String),
 }
@@ -65,6 +68,7 @@ impl AppError {
             AppError::UnsupportedMediaType { .. } => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable => "unavailable",
+            AppError::Integrity => "integrity_check_failed",
             AppError::Internal(_) => "internal",
         }
     }
@@ -128,7 +132,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal(_) | AppError::Integrity => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod admin_ops;
 pub mod api;
+pub mod artifacts;
 pub mod audit_query;
 pub mod auth;
 pub mod context;

@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, ops, pages, static_files};
+use crate::{api, artifacts, ops, pages, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -95,6 +95,10 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/audit/export" => Requires(P::AuditExport), api::audit::export),
         route!(GET "/api/v1/audit/verify" => Requires(P::AuditVerify), api::audit::verify),
         route!(GET "/api/v1/audit/{seq}" => Requires(P::AuditRead), api::audit::get),
+        route!(POST "/api/v1/artifacts" => Requires(P::ArtifactUpload), artifacts::upload),
+        route!(GET "/api/v1/artifacts" => Requires(P::ArtifactRead), artifacts::list),
+        route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),
+        route!(GET "/api/v1/artifacts/{id}/content" => Requires(P::ArtifactContent), artifacts::content),
     ]
 }
 
@@ -206,6 +210,11 @@ async fn check_cross_site(
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let is_form = content_type.starts_with("application/x-www-form-urlencoded") || content_type.starts_with("multipart/form-data");
+    // A bearer token is never sent by a browser on its own (no ambient authority), and a
+    // cross-site page cannot set the header without a CORS preflight, which we never grant.
+    if matches!(credential, Credential::Bearer(_)) {
+        return Ok(());
+    }
     let cookie_auth = matches!(credential, Credential::Cookie(_));
     if !is_form && !cookie_auth {
         return Ok(());

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use licentia_audit::{AuditEvent, CheckpointFile};
-use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, SigningKey};
+use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, KeyRing, SigningKey};
+use licentia_store::LocalStore;
 use licentia_db::Db;
 use licentia_domain::throttle::ThrottlePolicy;
 use tokio::sync::{Notify, Semaphore};
@@ -29,6 +30,8 @@ pub struct WebSettings {
     pub argon2_concurrency: usize,
     /// Where checkpoints are appended outside the database.
     pub checkpoint_file: PathBuf,
+    /// Largest accepted artifact, in bytes.
+    pub max_upload: u64,
 }
 
 impl WebSettings {
@@ -41,6 +44,7 @@ impl WebSettings {
             checkpoint_every: 1000,
             argon2_concurrency: 4,
             checkpoint_file: data_dir.join("checkpoints").join("audit-checkpoints.jsonl"),
+            max_upload: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -51,6 +55,10 @@ pub struct Inner {
     pub csrf: CsrfKey,
     pub audit_key: SigningKey,
     pub checkpoints: CheckpointFile,
+    /// Master keys that wrap artifact data keys.
+    pub keyring: KeyRing,
+    /// Where artifact ciphertext lives.
+    pub store: LocalStore,
     pub settings: WebSettings,
     pub metrics: Metrics,
     pub argon2: Semaphore,
@@ -70,7 +78,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: &KeyMaterial, settings: WebSettings) -> Result<Self, String> {
+    pub fn new(db: Db, keys: &KeyMaterial, keyring: KeyRing, store: LocalStore, settings: WebSettings) -> Result<Self, String> {
         let jwt = JwtKeys::from_pkcs8(&keys.jwt_pkcs8).map_err(|e| e.to_string())?;
         jwt.self_test().map_err(|e| format!("JWT self-test failed: {e}"))?;
         let audit_key = SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?;
@@ -80,6 +88,8 @@ impl AppState {
             csrf: CsrfKey::from_bytes(&keys.csrf_secret),
             audit_key,
             checkpoints: CheckpointFile::new(settings.checkpoint_file.clone()),
+            keyring,
+            store,
             argon2: Semaphore::new(settings.argon2_concurrency.max(1)),
             settings,
             metrics: Metrics::default(),

@@ -39,6 +39,29 @@ pub enum Command {
     Audit(AuditCommand),
     /// Seed the demo workspace into an empty database and print its logins.
     Demo,
+    /// Manage the master keys that wrap artifact data keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new master key version and re-wrap every data key with it (content untouched).
+    Rotate,
+    /// Re-wrap data keys still on older versions (resumes an interrupted rotation).
+    Rewrap {
+        /// Stop after this many data keys (for maintenance windows; run again to continue).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// How many data keys each master key version still wraps. Exits 1 when some are on a
+    /// version older than the current one.
+    Status,
+    /// Delete an old version's key file; refused while any data key uses it.
+    Retire {
+        #[arg(long)]
+        version: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Audit(AuditCommand::Verify { checkpoints }) => verify(settings, checkpoints).await,
             Command::Audit(AuditCommand::Checkpoint) => checkpoint(settings).await,
             Command::Demo => demo(settings).await,
+            Command::Keys(cmd) => keys(settings, cmd).await,
         }
     });
     match result {
@@ -246,6 +270,50 @@ async fn demo(settings: Settings) -> Result<ExitCode, String> {
             println!("the database already has data; nothing seeded");
         } else {
             crate::demo::print_logins(&logins, &base);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn keys(settings: Settings, cmd: KeysCommand) -> Result<ExitCode, String> {
+    use crate::rotation;
+    let mut ring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    with_db(&settings, |db| async move {
+        match cmd {
+            KeysCommand::Rotate => {
+                let v = rotation::add_version(&db, &mut ring).await.map_err(|e| e.to_string())?;
+                let r = rotation::rewrap(&db, &ring, None).await.map_err(|e| e.to_string())?;
+                println!("master key version {v} created; {} data key(s) re-wrapped", r.rewrapped);
+            }
+            KeysCommand::Rewrap { limit } => {
+                let r = rotation::rewrap(&db, &ring, limit).await.map_err(|e| e.to_string())?;
+                println!("{} data key(s) re-wrapped to version {}", r.rewrapped, ring.current_version());
+            }
+            KeysCommand::Status => {
+                let current = ring.current_version();
+                let mut stale = 0;
+                for (v, n, present) in rotation::status(&db, &ring).await.map_err(|e| e.to_string())? {
+                    let note = match (v == current, present) {
+                        (true, _) => " (current)",
+                        (false, true) if n == 0 => " (unused: may be retired)",
+                        (false, true) => " (awaiting rewrap)",
+                        (false, false) => " (KEY FILE MISSING)",
+                    };
+                    if v != current {
+                        stale += n;
+                    }
+                    println!("version {v}: {n} data key(s){note}");
+                }
+                if stale > 0 {
+                    println!("{stale} data key(s) on older versions: run `licentia keys rewrap`");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            KeysCommand::Retire { version } => {
+                rotation::retire(&db, &mut ring, version).await.map_err(|e| e.to_string())?;
+                println!("master key version {version} retired");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

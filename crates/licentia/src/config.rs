@@ -38,6 +38,8 @@ pub struct Settings {
     pub db_statement_timeout: u64,
     /// HTTP worker threads; 0 = one per core (`LICENTIA_WORKERS`).
     pub workers: usize,
+    /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
+    pub max_upload: u64,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             db_acquire_timeout: 5,
             db_statement_timeout: 30,
             workers: 0,
+            max_upload: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -124,6 +127,7 @@ impl Settings {
         num!(db_acquire_timeout, "LICENTIA_DB_ACQUIRE_TIMEOUT");
         num!(db_statement_timeout, "LICENTIA_DB_STATEMENT_TIMEOUT");
         num!(workers, "LICENTIA_WORKERS");
+        num!(max_upload, "LICENTIA_MAX_UPLOAD");
         if !(1..=24 * 60).contains(&self.token_ttl_minutes) {
             return Err(ConfigError::Env { name: "token_ttl_minutes".into(), message: "must be between 1 and 1440".into() });
         }
@@ -134,12 +138,18 @@ impl Settings {
         self.data_dir.join("keys")
     }
 
+    /// Versioned master keys (`v<N>.key`), `LICENTIA_MASTER_KEY_DIR` or `<data dir>/keys/master`.
+    pub fn master_keys_dir(&self) -> PathBuf {
+        std::env::var_os("LICENTIA_MASTER_KEY_DIR").map(PathBuf::from).unwrap_or_else(|| self.keys_dir().join("master"))
+    }
+
     pub fn web(&self) -> licentia_web::WebSettings {
         let mut w = licentia_web::WebSettings::for_data_dir(&self.data_dir);
         w.token_ttl = chrono::Duration::minutes(self.token_ttl_minutes);
         w.json_limit = self.json_limit;
         w.form_limit = self.form_limit;
         w.checkpoint_every = self.checkpoint_every;
+        w.max_upload = self.max_upload;
         w
     }
 

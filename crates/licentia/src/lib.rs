@@ -5,4 +5,5 @@ pub mod cli;
 pub mod config;
 pub mod database;
 pub mod demo;
+pub mod rotation;
 pub mod serve;

@@ -22,7 +22,15 @@ pub async fn serve(settings: Settings) -> Result<ExitCode, String> {
 
 async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, String> {
     let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
-    let state = AppState::new(db.clone(), &keys, settings.web())?;
+    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| format!("master keys: {e}"))?;
+    let store = licentia_store::LocalStore::new(settings.data_dir.join("blobs"));
+    // Uploads cut off by a crash left `.part` files; none of them was ever visible.
+    match store.clean_temp() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed unfinished uploads"),
+        Err(e) => tracing::warn!(error = %e, "could not clean unfinished uploads"),
+    }
+    let state = AppState::new(db.clone(), &keys, keyring, store, settings.web())?;
     if settings.demo {
         let logins = crate::demo::seed_if_empty(&db).await.map_err(|e| format!("demo seed: {e}"))?;
         if !logins.is_empty() {

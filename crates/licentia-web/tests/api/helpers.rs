@@ -28,6 +28,7 @@ pub struct TestApp {
     pub client: awc::Client,
     pub t: TestDb,
     pub keys: KeyMaterial,
+    pub dir: std::path::PathBuf,
     pub accounts: HashMap<&'static str, Account>,
     pub licensor: OrganisationId,
     pub licensee_a: OrganisationId,
@@ -78,7 +79,9 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut WebSettings)) -> Res<TestApp> {
     let keys = KeyMaterial::load(&dir.join("keys"), true)?;
     let mut settings = WebSettings::for_data_dir(&dir);
     tweak(&mut settings);
-    let state = AppState::new(t.db.clone(), &keys, settings)?;
+    let keyring = licentia_crypto::KeyRing::load(&dir.join("keys/master"), true)?;
+    let store = licentia_store::LocalStore::new(dir.join("blobs"));
+    let state = AppState::new(t.db.clone(), &keys, keyring, store, settings)?;
 
     let mut conn = t.db.pool.acquire().await?;
     let org = |n: &str| OrgName::parse(n).map_err(|e| e.to_string());
@@ -102,7 +105,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut WebSettings)) -> Res<TestApp> {
     let app_state = state.clone();
     let srv = actix_test::start(move || licentia_web::app(app_state.clone()));
     let client = awc::Client::builder().disable_redirects().finish();
-    Ok(TestApp { srv, client, t, keys, accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
+    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
 }
 
 async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod audit_log;
+mod artifacts;
 mod auth;
 mod authz;
 mod bad_input;

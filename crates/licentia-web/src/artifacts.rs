@@ -1,0 +1,488 @@
+//! Encrypted artifacts over HTTP: multipart upload streamed through the envelope encryptor into
+//! the blob store, metadata, and download streamed back through the decryptor. Memory stays at a
+//! few segments whatever the file size.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use licentia_audit::Outcome;
+use licentia_crypto::envelope::{Binding, DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
+use licentia_db::artifacts::{self, Artifact};
+use licentia_domain::{OrganisationId, Permission};
+use licentia_store::StorageKey;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncReadExt as _;
+use uuid::Uuid;
+
+use crate::api::users::not_found;
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Kinds of object an artifact can hang under. Only organisations exist so far; the registry,
+/// agreements, datasets and runs add theirs (and their ownership checks) as they arrive.
+const ATTACHABLE_NOW: &[&str] = &["organisation"];
+
+/// Multipart framing allowance on top of the file-size limit when checking `Content-Length`.
+const FRAMING_ALLOWANCE: u64 = 64 * 1024;
+
+/// A display name safe for headers and pages: the last path component, no control characters or
+/// quotes, at most 200 characters. Storage never uses it.
+pub fn sanitise_filename(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/' | ';')).take(200).collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    if clean.is_empty() { "file".to_owned() } else { clean }
+}
+
+/// The content type the bytes show, from their first bytes.
+pub fn sniff(head: &[u8], declared: Option<&str>) -> &'static str {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if starts(b"%PDF-") {
+        "application/pdf"
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if starts(b"\xff\xd8\xff") {
+        "image/jpeg"
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        "image/gif"
+    } else if starts(b"PK\x03\x04") {
+        "application/zip"
+    } else if is_text(head) {
+        if declared.is_some_and(|d| d.starts_with("text/csv")) { "text/csv" } else { "text/plain" }
+    } else {
+        "application/octet-stream"
+    }
+}
+
+fn is_text(head: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A multi-byte character cut at the end of the sniffed window is still text.
+        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
+    };
+    valid && !head.contains(&0)
+}
+
+/// A declared type is honoured only when the bytes agree with it: `image/png` that is really a
+/// PDF (or an executable) is refused.
+fn declared_matches(declared: Option<&str>, sniffed: &str) -> bool {
+    match declared.map(|d| d.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+        None => true,
+        Some(d) if d.is_empty() || d == "application/octet-stream" => true,
+        Some(d) if d.starts_with("text/") => sniffed.starts_with("text/"),
+        Some(d) => d == sniffed,
+    }
+}
+
+fn binding(id: Uuid, version: i32) -> Binding {
+    Binding { artifact_id: *id.as_bytes(), version: u32::try_from(version).unwrap_or(0) }
+}
+
+async fn read_small_field(field: &mut actix_multipart::Field, name: &str) -> AppResult<String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.try_next().await.map_err(|e| AppError::BadRequest { message: e.to_string() })? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > 256 {
+            return Err(AppError::Validation { field: name.into(), message: "too long".into() });
+        }
+    }
+    String::from_utf8(buf).map_err(|_| AppError::Validation { field: name.into(), message: "not UTF-8".into() })
+}
+
+/// Checks that `user` may attach to (kind, id); returns the owning organisation.
+async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &str, id: &str) -> AppResult<OrganisationId> {
+    if !ATTACHABLE_NOW.contains(&kind) {
+        return Err(AppError::Validation { field: "attached_kind".into(), message: format!("must be one of {}", ATTACHABLE_NOW.join(", ")) });
+    }
+    let Some(org) = OrganisationId::parse(id.trim()) else {
+        return Err(AppError::Validation { field: "attached_id".into(), message: "is not an id".into() });
+    };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match licentia_db::organisations::get_scoped(&mut conn, org, user.scope()).await {
+        Ok(o) => Ok(o.id),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "organisation", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, mut form: Multipart) -> AppResult<HttpResponse> {
+    let limit = state.settings.max_upload;
+    // 413 before reading a byte when the client announces too much.
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+        && len > limit + FRAMING_ALLOWANCE
+    {
+        return Err(AppError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) });
+    }
+    let mut attached_kind = None;
+    let mut attached_id = None;
+    while let Some(mut field) = form.try_next().await.map_err(|e| AppError::BadRequest { message: format!("malformed multipart body: {e}") })? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "attached_kind" => attached_kind = Some(read_small_field(&mut field, "attached_kind").await?),
+            "attached_id" => attached_id = Some(read_small_field(&mut field, "attached_id").await?),
+            "csrf" => {
+                read_small_field(&mut field, "csrf").await?;
+            }
+            "file" => {
+                let (Some(kind), Some(id)) = (attached_kind.clone(), attached_id.clone()) else {
+                    return Err(AppError::BadRequest { message: "send attached_kind and attached_id before file".into() });
+                };
+                let org = attachment_owner(&state, &ctx, &user, kind.trim(), &id).await?;
+                let filename = sanitise_filename(field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or("file"));
+                let declared = field.content_type().map(ToString::to_string);
+                let attached = Uuid::parse_str(id.trim()).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?;
+                let artifact = store_file(&state, &user, &mut field, org, kind.trim(), attached, filename, declared.as_deref(), limit).await?;
+                let mut tx = state.db.begin().await?;
+                let stored = async {
+                    artifacts::insert(&mut tx, &artifact).await?;
+                    let event = user.event(&ctx, "artifact.uploaded", Outcome::Success).target("artifact", artifact.id).details(json!({
+                        "attached_kind": artifact.attached_kind, "attached_id": artifact.attached_id, "size": artifact.size_bytes,
+                        "content_type": artifact.content_type, "filename": artifact.filename,
+                    }));
+                    let seq = state.audit(&mut tx, event).await?;
+                    tx.commit().await.map_err(licentia_db::DbError::from)?;
+                    Ok::<i64, AppError>(seq)
+                }
+                .await;
+                match stored {
+                    Ok(seq) => state.audited(seq),
+                    Err(e) => {
+                        // No row, no blob: a failed insert must not leave unreferenced ciphertext.
+                        if let Ok(key) = StorageKey::parse(&artifact.storage_key) {
+                            let _ = state.store.delete(&key).await;
+                        }
+                        return Err(e);
+                    }
+                }
+                // Drain anything after the file so the client sees a clean response. The file
+                // field must be dropped first: the multipart stream waits for it otherwise.
+                drop(field);
+                while let Some(f) = form.next().await {
+                    if f.is_err() {
+                        break;
+                    }
+                }
+                return Ok(HttpResponse::Created().json(artifact));
+            }
+            other => return Err(AppError::Validation { field: "multipart".into(), message: format!("unexpected field {}", other.chars().take(40).collect::<String>()) }),
+        }
+    }
+    Err(AppError::Validation { field: "file".into(), message: "missing".into() })
+}
+
+/// Streams one file field through the encryptor into a new blob; returns the row to insert.
+#[allow(clippy::too_many_arguments)]
+async fn store_file(
+    state: &AppState,
+    user: &CurrentUser,
+    field: &mut actix_multipart::Field,
+    org: OrganisationId,
+    kind: &str,
+    attached: Uuid,
+    filename: String,
+    declared: Option<&str>,
+    limit: u64,
+) -> AppResult<Artifact> {
+    let id = Uuid::now_v7();
+    let version = 1;
+    let dek = DataKey::generate().map_err(AppError::internal)?;
+    let (key_version, wrapped) = state.keyring.wrap(id.as_bytes(), &dek).map_err(AppError::internal)?;
+    let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
+    let mut writer = state.store.create().await.map_err(AppError::internal)?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(8192);
+    let mut content_type: Option<&'static str> = None;
+    let result: AppResult<()> = async {
+        while let Some(chunk) = field.try_next().await.map_err(|e| AppError::BadRequest { message: format!("upload interrupted: {e}") })? {
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(AppError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) });
+            }
+            if content_type.is_none() {
+                head.extend_from_slice(&chunk[..chunk.len().min(8192 - head.len().min(8192))]);
+                if head.len() >= 8192 {
+                    content_type = Some(check_type(&head, declared)?);
+                }
+            }
+            digest.update(&chunk);
+            let ct = enc.push(&chunk).map_err(AppError::internal)?;
+            writer.write(&ct).await.map_err(AppError::internal)?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        writer.abort().await;
+        return Err(e);
+    }
+    let content_type = match content_type {
+        Some(t) => t,
+        None => match check_type(&head, declared) {
+            Ok(t) => t,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        },
+    };
+    let tail = enc.finish().map_err(AppError::internal)?;
+    writer.write(&tail).await.map_err(AppError::internal)?;
+    let key = writer.commit().await.map_err(AppError::internal)?;
+    Ok(Artifact {
+        id,
+        organisation_id: org,
+        attached_kind: kind.to_owned(),
+        attached_id: attached,
+        version,
+        filename,
+        content_type: content_type.to_owned(),
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        sha256: digest.finish().as_ref().to_vec(),
+        storage_key: key.as_str().to_owned(),
+        key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
+        wrapped_key: wrapped,
+        segment_size: DEFAULT_SEGMENT as i32,
+        created_by: Some(user.id.as_uuid()),
+        created_at: chrono::Utc::now(),
+    })
+}
+
+fn check_type(head: &[u8], declared: Option<&str>) -> AppResult<&'static str> {
+    let sniffed = sniff(head, declared);
+    if declared_matches(declared, sniffed) {
+        Ok(sniffed)
+    } else {
+        Err(AppError::UnsupportedMediaType { expected: "a declared content type that matches the file's bytes" })
+    }
+}
+
+async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Artifact> {
+    let Ok(uid) = Uuid::parse_str(id) else { return Err(not_found(state, ctx, user, "artifact", id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match artifacts::get_scoped(&mut conn, uid, user.scope()).await {
+        Ok(a) => Ok(a),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "artifact", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    state.audit_alone(user.event(&ctx, "artifact.metadata_read", Outcome::Success).target("artifact", a.id)).await?;
+    Ok(HttpResponse::Ok().json(a))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    attached_kind: Option<String>,
+    attached_id: Option<String>,
+}
+
+pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+    let attached = match (&q.attached_kind, &q.attached_id) {
+        (Some(k), Some(i)) => Some((k.as_str(), Uuid::parse_str(i).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?)),
+        (None, None) => None,
+        _ => return Err(AppError::Validation { field: "attached_kind".into(), message: "give both attached_kind and attached_id, or neither".into() }),
+    };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let items = artifacts::list_scoped(&mut conn, user.scope(), attached, 500).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `Content-Disposition` that no filename can break: ASCII fallback plus RFC 5987 UTF-8 form.
+pub fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).filter(|c| *c != '"' && *c != '\\').collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+fn integrity_event(user: &CurrentUser, ctx: &RequestContext, a: &Artifact, reason: &str) -> licentia_audit::AuditEvent {
+    user.event(ctx, "artifact.integrity_failed", Outcome::Failure).target("artifact", a.id).details(json!({ "reason": reason }))
+}
+
+/// Streams the decrypted content. A segment that fails authentication, a truncated blob or a
+/// plaintext digest that differs from the stored one aborts the response (the client sees a short
+/// body against `Content-Length`) and writes an audit entry; nothing of a bad segment is sent.
+pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    if !user.role.may_read_content_of(&a.attached_kind) || !user.role.allows(Permission::ArtifactContent) {
+        let event = user.event(&ctx, "authz.denied", Outcome::Denied).target("artifact", a.id).details(json!({ "reason": "content of this kind is not readable by this role" }));
+        state.audit_alone(event).await?;
+        return Err(AppError::Forbidden);
+    }
+    let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key) {
+        Ok(k) => k,
+        Err(_) => {
+            state.audit_alone(integrity_event(&user, &ctx, &a, "data key does not unwrap")).await?;
+            return Err(AppError::Integrity);
+        }
+    };
+    let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
+    let file = match state.store.open(&key).await {
+        Ok(f) => f,
+        Err(e) => {
+            state.audit_alone(integrity_event(&user, &ctx, &a, "blob missing")).await?;
+            return Err(AppError::internal(e));
+        }
+    };
+    let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
+    let mut file = file;
+    // Check the header and the first segments before answering, so the common failures (a bad
+    // header, a moved or corrupted blob) are a clean error response rather than a cut connection.
+    // A small artifact is verified completely, digest included, before a byte is sent.
+    let mut first = vec![0u8; 256 * 1024];
+    let mut filled = 0;
+    while filled < first.len() {
+        match file.read(&mut first[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return Err(AppError::internal(e)),
+        }
+    }
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let first_plain = match dec.push(&first[..filled]) {
+        Ok(p) => p,
+        Err(_) => {
+            state.audit_alone(integrity_event(&user, &ctx, &a, "header or first segment failed to decrypt")).await?;
+            return Err(AppError::Integrity);
+        }
+    };
+    digest.update(&first_plain);
+    if filled < first.len() {
+        let whole = match dec.finish() {
+            Ok(last) => {
+                digest.update(&last);
+                let mut all = first_plain;
+                all.extend_from_slice(&last);
+                (digest.finish().as_ref() == a.sha256.as_slice()).then_some(all)
+            }
+            Err(_) => None,
+        };
+        let Some(all) = whole else {
+            state.audit_alone(integrity_event(&user, &ctx, &a, "artifact failed to decrypt or its digest differs")).await?;
+            return Err(AppError::Integrity);
+        };
+        state.audit_alone(user.event(&ctx, "artifact.downloaded", Outcome::Success).target("artifact", a.id)).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type(a.content_type.clone())
+            .insert_header((header::CONTENT_DISPOSITION, content_disposition(&a.filename)))
+            .body(all));
+    }
+    state.audit_alone(user.event(&ctx, "artifact.downloaded", Outcome::Success).target("artifact", a.id)).await?;
+
+    struct S {
+        file: tokio::fs::File,
+        dec: Option<Decryptor>,
+        digest: Option<ring::digest::Context>,
+        failed: bool,
+    }
+    let expected = a.sha256.clone();
+    let (state2, user2, ctx2, a2) = (state.clone(), user.clone(), ctx.clone(), a.clone());
+    let fail = move |reason: &'static str| {
+        let (state, event) = (state2.clone(), integrity_event(&user2, &ctx2, &a2, reason));
+        actix_web::rt::spawn(async move {
+            let _ = state.audit_alone(event).await;
+        });
+        actix_web::error::ErrorInternalServerError("artifact failed its integrity check")
+    };
+    let init = S { file, dec: Some(dec), digest: Some(digest), failed: false };
+    let rest = stream::unfold(init, move |mut s| {
+        let fail = fail.clone();
+        let expected = expected.clone();
+        async move {
+            if s.failed {
+                return None;
+            }
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let dec = s.dec.as_mut()?;
+                let n = match s.file.read(&mut buf).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        s.failed = true;
+                        return Some((Err(fail("blob unreadable")), s));
+                    }
+                };
+                if n == 0 {
+                    // End of blob: verify the last segment and the whole-file digest before
+                    // releasing the final plaintext.
+                    let dec = s.dec.take()?;
+                    let mut digest = s.digest.take()?;
+                    return match dec.finish() {
+                        Ok(last) => {
+                            digest.update(&last);
+                            if digest.finish().as_ref() == expected.as_slice() {
+                                if last.is_empty() { None } else { Some((Ok(web::Bytes::from(last)), s)) }
+                            } else {
+                                s.failed = true;
+                                Some((Err(fail("plaintext digest differs from the stored one")), s))
+                            }
+                        }
+                        Err(_) => {
+                            s.failed = true;
+                            Some((Err(fail("last segment failed to decrypt")), s))
+                        }
+                    };
+                }
+                match dec.push(&buf[..n]) {
+                    Ok(plain) if plain.is_empty() => continue,
+                    Ok(plain) => {
+                        if let Some(d) = s.digest.as_mut() {
+                            d.update(&plain);
+                        }
+                        return Some((Ok(web::Bytes::from(plain)), s));
+                    }
+                    Err(_) => {
+                        s.failed = true;
+                        return Some((Err(fail("segment failed to decrypt")), s));
+                    }
+                }
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(a.content_type.clone())
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&a.filename)))
+        .no_chunking(u64::try_from(a.size_bytes).unwrap_or(0))
+        .streaming(stream::once(async move { Ok::<_, actix_web::Error>(web::Bytes::from(first_plain)) }).chain(rest)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_lose_paths_controls_and_quotes() {
+        assert_eq!(sanitise_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitise_filename("C:\\Users\\x\\report.pdf"), "report.pdf");
+        assert_eq!(sanitise_filename("a\"b\r\n;c.txt"), "abc.txt");
+        assert_eq!(sanitise_filename("..."), "file");
+        assert_eq!(sanitise_filename(""), "file");
+    }
+
+    #[test]
+    fn declared_types_must_match_the_bytes() {
+        assert_eq!(sniff(b"%PDF-1.7 ...", None), "application/pdf");
+        assert_eq!(sniff(b"a,b\n1,2\n", Some("text/csv")), "text/csv");
+        assert_eq!(sniff(b"MZ\x90\x00\x03\x00", None), "application/octet-stream");
+        assert!(declared_matches(Some("application/pdf"), "application/pdf"));
+        assert!(!declared_matches(Some("image/png"), "application/pdf"), "a PDF posing as PNG");
+        assert!(!declared_matches(Some("text/plain"), "application/octet-stream"), "binary posing as text");
+        assert!(declared_matches(Some("application/octet-stream"), "image/png"));
+    }
+
+    #[test]
+    fn content_disposition_cannot_be_broken_out_of() {
+        let cd = content_disposition("evil\".pdf; filename=x.exe");
+        assert!(cd.starts_with("attachment; filename=\"evil.pdf; filename=x.exe\""), "{cd}");
+        assert!(content_disposition("résumé.pdf").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Master key rotation: a new version wraps new data keys at once; `rewrap` moves every existing
+//! data key onto the current version (content untouched) in small batches, each row changed by a
+//! compare-and-set on its old version, so a killed run resumes where it stopped and no key is ever
+//! wrapped twice; a version is retired (its key file deleted) only when no data key uses it.
+
+use licentia_audit::{AuditEvent, Outcome};
+use licentia_crypto::KeyRing;
+use licentia_db::Db;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error(transparent)]
+    Db(#[from] licentia_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] licentia_audit::AuditError),
+    #[error(transparent)]
+    Key(#[from] licentia_crypto::KeyError),
+    #[error("artifact {0}: its data key does not unwrap with version {1}")]
+    Unwrap(uuid::Uuid, i32),
+    #[error("version {version} still wraps {count} data key(s); run `licentia keys rewrap` first")]
+    InUse { version: u32, count: i64 },
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub rewrapped: u64,
+    /// Rows another process re-wrapped between our read and our write.
+    pub skipped: u64,
+}
+
+/// Re-wraps data keys older than the current version, at most `max_rows` of them (`None`: all).
+/// Each batch commits with its audit entry.
+pub async fn rewrap(db: &Db, ring: &KeyRing, max_rows: Option<u64>) -> Result<RewrapReport, RotationError> {
+    let current = i32::try_from(ring.current_version()).unwrap_or(i32::MAX);
+    let mut report = RewrapReport::default();
+    loop {
+        let budget = max_rows.map(|m| m.saturating_sub(report.rewrapped + report.skipped));
+        if budget == Some(0) {
+            break;
+        }
+        let batch_size = budget.map_or(100, |b| b.min(100)) as i64;
+        let mut tx = db.begin().await?;
+        let rows = licentia_db::artifacts::needing_rewrap(&mut tx, current, batch_size).await?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut done = 0u64;
+        for (id, version, wrapped) in &rows {
+            let dek = ring.unwrap(u32::try_from(*version).unwrap_or(0), id.as_bytes(), wrapped).map_err(|_| RotationError::Unwrap(*id, *version))?;
+            let (to, rewrapped) = ring.wrap(id.as_bytes(), &dek).map_err(|_| RotationError::Unwrap(*id, *version))?;
+            if licentia_db::artifacts::rewrap(&mut tx, *id, *version, i32::try_from(to).unwrap_or(i32::MAX), &rewrapped).await? {
+                done += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        let event = AuditEvent::new("keys.rewrapped", Outcome::Success)
+            .actor(None, Some("licentia-cli".into()), None)
+            .details(json!({ "to_version": current, "count": done }));
+        licentia_audit::append(&mut tx, event).await?;
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+        report.rewrapped += done;
+    }
+    Ok(report)
+}
+
+/// Data keys per master key version, with versions that have a key file but no data keys.
+pub async fn status(db: &Db, ring: &KeyRing) -> Result<Vec<(u32, i64, bool)>, RotationError> {
+    let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let counts = licentia_db::artifacts::count_by_key_version(&mut conn).await?;
+    let mut versions: Vec<u32> = ring.versions();
+    for (v, _) in &counts {
+        let v = u32::try_from(*v).unwrap_or(0);
+        if !versions.contains(&v) {
+            versions.push(v);
+        }
+    }
+    versions.sort_unstable();
+    Ok(versions
+        .into_iter()
+        .map(|v| {
+            let n = counts.iter().find(|(c, _)| u32::try_from(*c).ok() == Some(v)).map_or(0, |(_, n)| *n);
+            (v, n, ring.versions().contains(&v))
+        })
+        .collect())
+}
+
+/// Creates a new master key version (audited).
+pub async fn add_version(db: &Db, ring: &mut KeyRing) -> Result<u32, RotationError> {
+    let v = ring.add_version()?;
+    let mut tx = db.begin().await?;
+    licentia_audit::append(&mut tx, AuditEvent::new("keys.rotated", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "new_version": v }))).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    Ok(v)
+}
+
+/// Deletes a version's key file when no data key uses it any more.
+pub async fn retire(db: &Db, ring: &mut KeyRing, version: u32) -> Result<(), RotationError> {
+    let in_use = status(db, ring).await?.into_iter().find(|(v, _, _)| *v == version).map_or(0, |(_, n, _)| n);
+    if in_use > 0 {
+        return Err(RotationError::InUse { version, count: in_use });
+    }
+    ring.retire(version)?;
+    let mut tx = db.begin().await?;
+    licentia_audit::append(&mut tx, AuditEvent::new("keys.retired", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "version": version }))).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    Ok(())
+}

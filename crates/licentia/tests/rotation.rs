@@ -1,0 +1,94 @@
+//! Master key rotation against real artifacts: rotate, interrupt the re-wrap, resume, retire.
+
+use licentia::rotation::{self, RotationError};
+use licentia_crypto::KeyRing;
+use licentia_crypto::envelope::{Binding, DataKey, decrypt_all, encrypt_all};
+use licentia_db::artifacts::Artifact;
+use licentia_db::testing::TestDb;
+use licentia_domain::{OrgKind, OrgName};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+struct Stored {
+    id: uuid::Uuid,
+    plain: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+async fn seed(t: &TestDb, ring: &KeyRing, n: usize) -> Res<Vec<Stored>> {
+    let mut conn = t.db.pool.acquire().await?;
+    let org = licentia_db::organisations::insert(&mut conn, &OrgName::parse("Aurora")?, OrgKind::Licensor).await?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = uuid::Uuid::now_v7();
+        let plain = format!("artifact {i} content").repeat(1000).into_bytes();
+        let dek = DataKey::generate()?;
+        let ciphertext = encrypt_all(&dek, Binding { artifact_id: *id.as_bytes(), version: 1 }, 4096, &plain)?;
+        let (v, wrapped) = ring.wrap(id.as_bytes(), &dek)?;
+        let a = Artifact {
+            id,
+            organisation_id: org.id,
+            attached_kind: "organisation".into(),
+            attached_id: org.id.as_uuid(),
+            version: 1,
+            filename: format!("{i}.txt"),
+            content_type: "text/plain".into(),
+            size_bytes: plain.len() as i64,
+            sha256: ring::digest::digest(&ring::digest::SHA256, &plain).as_ref().to_vec(),
+            storage_key: uuid::Uuid::new_v4().simple().to_string(),
+            key_version: v as i32,
+            wrapped_key: wrapped,
+            segment_size: 4096,
+            created_by: None,
+            created_at: chrono::Utc::now(),
+        };
+        licentia_db::artifacts::insert(&mut conn, &a).await?;
+        out.push(Stored { id, plain, ciphertext });
+    }
+    Ok(out)
+}
+
+async fn all_decrypt(t: &TestDb, ring: &KeyRing, stored: &[Stored]) -> Res<()> {
+    for s in stored {
+        let (v, wrapped): (i32, Vec<u8>) = sqlx::query_as("SELECT key_version, wrapped_key FROM artifacts WHERE id = $1").bind(s.id).fetch_one(&t.db.pool).await?;
+        let dek = ring.unwrap(v as u32, s.id.as_bytes(), &wrapped)?;
+        assert_eq!(decrypt_all(&dek, Binding { artifact_id: *s.id.as_bytes(), version: 1 }, &s.ciphertext, 5000)?, s.plain);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn rotate_interrupt_resume_and_retire_keep_every_artifact_readable() -> Res<()> {
+    let t = TestDb::migrated().await?;
+    let dir = std::env::temp_dir().join(format!("licentia-rot-{}", uuid::Uuid::new_v4()));
+    let mut ring = KeyRing::load(&dir, true)?;
+    let stored = seed(&t, &ring, 7).await?;
+
+    assert_eq!(rotation::add_version(&t.db, &mut ring).await?, 2);
+    // A rotation killed after three keys: the rest are still on version 1 and still readable.
+    let first = rotation::rewrap(&t.db, &ring, Some(3)).await?;
+    assert_eq!(first.rewrapped, 3);
+    assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 4, true), (2, 3, true)]);
+    all_decrypt(&t, &ring, &stored).await?;
+    assert!(matches!(rotation::retire(&t.db, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 4 })));
+
+    // Resuming finishes the job and touches each remaining key exactly once.
+    let wrapped_before: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE key_version = 2 ORDER BY id").fetch_all(&t.db.pool).await?;
+    let second = rotation::rewrap(&t.db, &ring, None).await?;
+    assert_eq!(second.rewrapped, 4);
+    let wrapped_after: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE id IN (SELECT id FROM artifacts ORDER BY id LIMIT 3) ORDER BY id").fetch_all(&t.db.pool).await?;
+    assert_eq!(wrapped_before, wrapped_after, "already re-wrapped keys were wrapped again");
+    assert_eq!(rotation::rewrap(&t.db, &ring, None).await?.rewrapped, 0, "nothing left to do");
+    assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 0, true), (2, 7, true)]);
+    all_decrypt(&t, &ring, &stored).await?;
+
+    rotation::retire(&t.db, &mut ring, 1).await?;
+    assert!(!dir.join("v1.key").exists());
+    let reloaded = KeyRing::load(&dir, false)?;
+    assert_eq!(reloaded.versions(), vec![2]);
+    all_decrypt(&t, &reloaded, &stored).await?;
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'keys.%'").fetch_one(&t.db.pool).await?;
+    assert!(audited >= 4, "rotation, re-wraps and retirement are audited");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
