@@ -116,7 +116,7 @@ impl Encryptor {
         header[..4].copy_from_slice(MAGIC);
         header[4..8].copy_from_slice(&segment_u32.to_be_bytes());
         header[8..].copy_from_slice(&prefix);
-        Ok(Self { key: key.aead()?, header, prefix, binding, segment, index: 0, pending: Vec::with_capacity(segment), header_sent: false })
+        Ok(Self { key: key.aead()?, header, prefix, binding, segment, index: 0, pending: Vec::with_capacity(segment + TAG_LEN), header_sent: false })
     }
 
     fn seal(&mut self, mut plaintext: Vec<u8>, last: bool) -> Result<Vec<u8>, EnvelopeError> {
@@ -145,8 +145,14 @@ impl Encryptor {
         self.take_header(&mut out);
         while !data.is_empty() {
             if self.pending.len() == self.segment {
-                let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.segment));
-                out.extend_from_slice(&self.seal(full, false)?);
+                // Room for the tag up front: sealing in place must not reallocate and copy.
+                let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.segment + TAG_LEN));
+                let sealed = self.seal(full, false)?;
+                if out.is_empty() {
+                    out = sealed;
+                } else {
+                    out.extend_from_slice(&sealed);
+                }
             }
             let room = self.segment - self.pending.len();
             let take = room.min(data.len());
