@@ -109,7 +109,30 @@ async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &Current
     }
 }
 
-pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, mut form: Multipart) -> AppResult<HttpResponse> {
+/// `POST /api/v1/artifacts`: 201 with the artifact's metadata.
+pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> AppResult<HttpResponse> {
+    let artifact = receive(&state, &ctx, &user, &req, form).await?;
+    Ok(HttpResponse::Created().json(artifact))
+}
+
+/// `POST /attachments?return_to=/organisations/..`: the browser form of the attachments partial;
+/// back to the page it came from with a message either way.
+pub async fn upload_form(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> AppResult<HttpResponse> {
+    let back = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .ok()
+        .and_then(|q| q.into_iter().find(|(k, _)| k == "return_to").map(|(_, v)| v));
+    let back = crate::pages::login::safe_next(back.as_deref());
+    match receive(&state, &ctx, &user, &req, form).await {
+        Ok(a) => Ok(crate::pages::see_other_with(&back, true, &format!("Uploaded {}.", a.filename))),
+        Err(e @ (AppError::Validation { .. } | AppError::PayloadTooLarge { .. } | AppError::UnsupportedMediaType { .. } | AppError::BadRequest { .. })) => {
+            Ok(crate::pages::see_other_with(&back, false, &e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Receives one multipart upload: the attachment fields, then the file, streamed and encrypted.
+async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req: &HttpRequest, mut form: Multipart) -> AppResult<Artifact> {
     let limit = state.settings.max_upload;
     // 413 before reading a byte when the client announces too much.
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
@@ -131,15 +154,15 @@ pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: Curre
                 let (Some(kind), Some(id)) = (attached_kind.clone(), attached_id.clone()) else {
                     return Err(AppError::BadRequest { message: "send attached_kind and attached_id before file".into() });
                 };
-                let org = attachment_owner(&state, &ctx, &user, kind.trim(), &id).await?;
+                let org = attachment_owner(state, ctx, user, kind.trim(), &id).await?;
                 let filename = sanitise_filename(field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or("file"));
                 let declared = field.content_type().map(ToString::to_string);
                 let attached = Uuid::parse_str(id.trim()).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?;
-                let artifact = store_file(&state, &user, &mut field, org, kind.trim(), attached, filename, declared.as_deref(), limit).await?;
+                let artifact = store_file(state, user, &mut field, org, kind.trim(), attached, filename, declared.as_deref(), limit).await?;
                 let mut tx = state.db.begin().await?;
                 let stored = async {
                     artifacts::insert(&mut tx, &artifact).await?;
-                    let event = user.event(&ctx, "artifact.uploaded", Outcome::Success).target("artifact", artifact.id).details(json!({
+                    let event = user.event(ctx, "artifact.uploaded", Outcome::Success).target("artifact", artifact.id).details(json!({
                         "attached_kind": artifact.attached_kind, "attached_id": artifact.attached_id, "size": artifact.size_bytes,
                         "content_type": artifact.content_type, "filename": artifact.filename,
                     }));
@@ -166,7 +189,7 @@ pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: Curre
                         break;
                     }
                 }
-                return Ok(HttpResponse::Created().json(artifact));
+                return Ok(artifact);
             }
             other => return Err(AppError::Validation { field: "multipart".into(), message: format!("unexpected field {}", other.chars().take(40).collect::<String>()) }),
         }

@@ -74,6 +74,8 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/admin/organisations" => Requires(P::OrgRead), pages::admin::organisations),
         route!(POST "/admin/organisations" => Requires(P::OrgManage), pages::admin::create_organisation),
         route!(POST "/admin/organisations/{id}" => Requires(P::OrgManage), pages::admin::update_organisation),
+        route!(GET "/organisations/{id}" => Requires(P::OrgRead), pages::organisation::show),
+        route!(POST "/attachments" => Requires(P::ArtifactUpload), artifacts::upload_form),
         route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),
         route!(GET "/audit/entries/{seq}" => Requires(P::AuditRead), pages::audit::entry),
         route!(GET "/audit/export" => Requires(P::AuditExport), api::audit::export),

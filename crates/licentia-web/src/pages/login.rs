@@ -27,7 +27,7 @@ pub struct NextQuery {
 }
 
 /// Only local paths: an open redirect after login would be a phishing helper.
-fn safe_next(next: Option<&str>) -> String {
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => n.to_owned(),
         _ => "/".to_owned(),

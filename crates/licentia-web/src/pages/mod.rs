@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod home;
 pub mod login;
+pub mod organisation;
 
 use licentia_domain::Permission;
 

@@ -250,3 +250,37 @@ async fn oversized_and_spoofed_uploads_are_refused_and_leave_nothing_behind() ->
     assert_eq!(files.len(), 1, "only the accepted blob exists, no temp files: {files:?}");
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_attachments_partial_uploads_lists_and_downloads_from_the_browser() -> TestResult {
+    let app = spawn_app().await?;
+    let s = app.browser_login("licensee").await?;
+    let org = app.licensee_a.to_string();
+    let page = format!("/organisations/{org}");
+    let (ct, body) = multipart(&org, "nda <signed>.pdf", "application/pdf", &sample(5000));
+    // Without the CSRF token a multipart post from the browser changes nothing.
+    let refused = app.send_body(app.post("/attachments").insert_header(("cookie", s.cookie.clone())).insert_header(("content-type", ct.clone())), body.clone()).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
+    let ok = app
+        .send_body(
+            app.post(&format!("/attachments?csrf={}&return_to={page}", s.csrf)).insert_header(("cookie", s.cookie.clone())).insert_header(("content-type", ct)),
+            body,
+        )
+        .await?;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert!(ok.header("location").unwrap_or_default().starts_with(&page));
+    let shown = app.send(app.get(&page).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains("id=\"attachments\"") && shown.body.contains("nda &#60;signed&#62;.pdf"), "{}", shown.body);
+    let link_at = shown.body.find("/api/v1/artifacts/").ok_or("no download link")?;
+    let link: String = shown.body[link_at..].chars().take_while(|c| *c != '"').collect();
+    let file = app.send(app.get(&link).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(file.body.starts_with("%PDF-1.7"));
+    // Another licensee sees neither the page nor the file.
+    let other = app.browser_login("licensee_b").await?;
+    assert_eq!(app.send(app.get(&page).insert_header(("cookie", other.cookie.clone()))).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.send(app.get(&link).insert_header(("cookie", other.cookie.clone()))).await?.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
