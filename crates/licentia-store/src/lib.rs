@@ -1,5 +1,8 @@
 //! Where encrypted artifact bytes live. The store only ever sees ciphertext.
 //!
+//! [`BlobStore`] is the one interface: the local filesystem ([`LocalStore`], the default) or
+//! S3-compatible object storage ([`s3::S3Store`]), chosen by configuration.
+//!
 //! The local filesystem store writes to `<root>/tmp/<random>.part`, fsyncs, and renames into
 //! `<root>/blobs/<ab>/<key>` (then fsyncs the folder), so a crash never leaves a half-written blob
 //! under a real name; leftover `.part` files are removed by [`LocalStore::clean_temp`] at start.
@@ -10,6 +13,11 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt as _;
 
+pub mod s3;
+pub mod testing;
+
+pub use s3::S3Store;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no such blob")]
@@ -18,6 +26,8 @@ pub enum StoreError {
     BadKey,
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("object storage: {0}")]
+    Remote(String),
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -62,13 +72,13 @@ impl LocalStore {
     }
 
     /// Starts a new blob under a fresh key.
-    pub async fn create(&self) -> Result<BlobWriter, StoreError> {
+    pub async fn create(&self) -> Result<LocalWriter, StoreError> {
         let dir = self.tmp_dir();
         tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
         let key = StorageKey::generate();
         let tmp = dir.join(format!("{}.part", key.0));
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await.map_err(io(&tmp))?;
-        Ok(BlobWriter { file: Some(tokio::io::BufWriter::with_capacity(256 * 1024, file)), tmp, dest: self.path_of(&key), key, written: 0 })
+        Ok(LocalWriter { file: Some(tokio::io::BufWriter::with_capacity(256 * 1024, file)), tmp, dest: self.path_of(&key), key, written: 0 })
     }
 
     pub async fn open(&self, key: &StorageKey) -> Result<tokio::fs::File, StoreError> {
@@ -100,9 +110,9 @@ impl LocalStore {
     }
 }
 
-/// A blob being written. Dropping it without [`BlobWriter::commit`] leaves only a `.part` file,
-/// which [`BlobWriter::abort`] (or the next start) removes.
-pub struct BlobWriter {
+/// A blob being written. Dropping it without [`LocalWriter::commit`] leaves only a `.part` file,
+/// which [`LocalWriter::abort`] (or the next start) removes.
+pub struct LocalWriter {
     file: Option<tokio::io::BufWriter<tokio::fs::File>>,
     tmp: PathBuf,
     dest: PathBuf,
@@ -110,7 +120,7 @@ pub struct BlobWriter {
     written: u64,
 }
 
-impl BlobWriter {
+impl LocalWriter {
     pub fn key(&self) -> &StorageKey {
         &self.key
     }
@@ -148,6 +158,114 @@ impl BlobWriter {
     pub async fn abort(mut self) {
         self.file.take();
         let _ = tokio::fs::remove_file(&self.tmp).await;
+    }
+}
+
+/// The configured blob store.
+#[derive(Debug, Clone)]
+pub enum BlobStore {
+    Local(LocalStore),
+    S3(S3Store),
+}
+
+/// A blob being written to either store. Nothing is visible under its key before `commit`.
+pub enum BlobWriter {
+    Local(LocalWriter),
+    S3(s3::S3Writer),
+}
+
+/// A blob being read, a buffer at a time.
+pub enum BlobReader {
+    Local(tokio::fs::File),
+    S3(s3::S3Reader),
+}
+
+impl BlobStore {
+    pub async fn create(&self) -> Result<BlobWriter, StoreError> {
+        match self {
+            BlobStore::Local(l) => l.create().await.map(BlobWriter::Local),
+            BlobStore::S3(s) => s.create().await.map(BlobWriter::S3),
+        }
+    }
+
+    pub async fn open(&self, key: &StorageKey) -> Result<BlobReader, StoreError> {
+        match self {
+            BlobStore::Local(l) => l.open(key).await.map(BlobReader::Local),
+            BlobStore::S3(s) => s.open(key).await.map(BlobReader::S3),
+        }
+    }
+
+    pub async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
+        match self {
+            BlobStore::Local(l) => l.delete(key).await,
+            BlobStore::S3(s) => s.delete(key).await,
+        }
+    }
+
+    /// Removes what crashed uploads left behind (local temp files; S3 multipart uploads that were
+    /// never completed are invisible and expire by the bucket's lifecycle rule).
+    pub fn clean_temp(&self) -> Result<usize, StoreError> {
+        match self {
+            BlobStore::Local(l) => l.clean_temp(),
+            BlobStore::S3(_) => Ok(0),
+        }
+    }
+
+    /// Reads a whole blob (tests and small files only).
+    pub async fn read_all(&self, key: &StorageKey) -> Result<Vec<u8>, StoreError> {
+        let mut r = self.open(key).await?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+impl BlobWriter {
+    pub fn key(&self) -> &StorageKey {
+        match self {
+            BlobWriter::Local(w) => w.key(),
+            BlobWriter::S3(w) => w.key(),
+        }
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        match self {
+            BlobWriter::Local(w) => w.write(bytes).await,
+            BlobWriter::S3(w) => w.write(bytes).await,
+        }
+    }
+
+    pub async fn commit(self) -> Result<StorageKey, StoreError> {
+        match self {
+            BlobWriter::Local(w) => w.commit().await,
+            BlobWriter::S3(w) => w.commit().await,
+        }
+    }
+
+    pub async fn abort(self) {
+        match self {
+            BlobWriter::Local(w) => w.abort().await,
+            BlobWriter::S3(w) => w.abort().await,
+        }
+    }
+}
+
+impl BlobReader {
+    /// Fills `buf` from the blob; 0 at the end.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, StoreError> {
+        match self {
+            BlobReader::Local(f) => {
+                use tokio::io::AsyncReadExt as _;
+                f.read(buf).await.map_err(|e| StoreError::Io { path: PathBuf::from("<blob>"), source: e })
+            }
+            BlobReader::S3(r) => r.read(buf).await,
+        }
     }
 }
 

@@ -13,7 +13,6 @@ use licentia_domain::{OrganisationId, Permission};
 use licentia_store::StorageKey;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
 use crate::api::users::not_found;
@@ -367,7 +366,10 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         match file.read(&mut first[filled..]).await {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(e) => return Err(AppError::internal(e)),
+            Err(e) => {
+                state.audit_alone(integrity_event(&user, &ctx, &a, "blob unreadable")).await?;
+                return Err(AppError::internal(e));
+            }
         }
     }
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
@@ -402,7 +404,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     state.audit_alone(user.event(&ctx, "artifact.downloaded", Outcome::Success).target("artifact", a.id)).await?;
 
     struct S {
-        file: tokio::fs::File,
+        file: licentia_store::BlobReader,
         dec: Option<Decryptor>,
         digest: Option<ring::digest::Context>,
         failed: bool,

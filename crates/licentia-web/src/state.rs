@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use licentia_audit::{AuditEvent, CheckpointFile};
 use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, KeyRing, SigningKey};
-use licentia_store::LocalStore;
+use licentia_store::BlobStore;
 use licentia_db::Db;
 use licentia_domain::throttle::ThrottlePolicy;
 use tokio::sync::{Notify, Semaphore};
@@ -58,7 +58,7 @@ pub struct Inner {
     /// Master keys that wrap artifact data keys.
     pub keyring: KeyRing,
     /// Where artifact ciphertext lives.
-    pub store: LocalStore,
+    pub store: BlobStore,
     pub settings: WebSettings,
     pub metrics: Metrics,
     pub argon2: Semaphore,
@@ -78,7 +78,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: &KeyMaterial, keyring: KeyRing, store: LocalStore, settings: WebSettings) -> Result<Self, String> {
+    pub fn new(db: Db, keys: &KeyMaterial, keyring: KeyRing, store: BlobStore, settings: WebSettings) -> Result<Self, String> {
         let jwt = JwtKeys::from_pkcs8(&keys.jwt_pkcs8).map_err(|e| e.to_string())?;
         jwt.self_test().map_err(|e| format!("JWT self-test failed: {e}"))?;
         let audit_key = SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?;

@@ -40,6 +40,14 @@ pub struct Settings {
     pub workers: usize,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
+    /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
+    pub storage: String,
+    /// S3 bucket, endpoint (MinIO etc.; unset for AWS) and region (`LICENTIA_S3_BUCKET`,
+    /// `LICENTIA_S3_ENDPOINT`, `LICENTIA_S3_REGION`). Credentials: `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` from the environment.
+    pub s3_bucket: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
 }
 
 impl Default for Settings {
@@ -61,6 +69,10 @@ impl Default for Settings {
             db_statement_timeout: 30,
             workers: 0,
             max_upload: 2 * 1024 * 1024 * 1024,
+            storage: "local".into(),
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
         }
     }
 }
@@ -128,6 +140,24 @@ impl Settings {
         num!(db_statement_timeout, "LICENTIA_DB_STATEMENT_TIMEOUT");
         num!(workers, "LICENTIA_WORKERS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
+        if let Some(v) = get("LICENTIA_STORAGE") {
+            self.storage = v;
+        }
+        if let Some(v) = get("LICENTIA_S3_BUCKET") {
+            self.s3_bucket = Some(v);
+        }
+        if let Some(v) = get("LICENTIA_S3_ENDPOINT") {
+            self.s3_endpoint = Some(v);
+        }
+        if let Some(v) = get("LICENTIA_S3_REGION") {
+            self.s3_region = v;
+        }
+        if !["local", "s3"].contains(&self.storage.as_str()) {
+            return Err(ConfigError::Env { name: "storage".into(), message: "must be local or s3".into() });
+        }
+        if self.storage == "s3" && self.s3_bucket.is_none() {
+            return Err(ConfigError::Env { name: "s3_bucket".into(), message: "is required when storage = s3".into() });
+        }
         if !(1..=24 * 60).contains(&self.token_ttl_minutes) {
             return Err(ConfigError::Env { name: "token_ttl_minutes".into(), message: "must be between 1 and 1440".into() });
         }
@@ -151,6 +181,23 @@ impl Settings {
         w.checkpoint_every = self.checkpoint_every;
         w.max_upload = self.max_upload;
         w
+    }
+
+    /// The configured blob store.
+    pub fn blob_store(&self) -> Result<licentia_store::BlobStore, String> {
+        match self.storage.as_str() {
+            "s3" => {
+                let settings = licentia_store::s3::S3Settings {
+                    bucket: self.s3_bucket.clone().unwrap_or_default(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                    access_key_id: None,
+                    secret_access_key: None,
+                };
+                licentia_store::S3Store::new(&settings).map(licentia_store::BlobStore::S3).map_err(|e| e.to_string())
+            }
+            _ => Ok(licentia_store::BlobStore::Local(licentia_store::LocalStore::new(self.data_dir.join("blobs")))),
+        }
     }
 
     pub fn pool(&self) -> licentia_db::pool::PoolSettings {

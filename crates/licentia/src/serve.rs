@@ -23,7 +23,7 @@ pub async fn serve(settings: Settings) -> Result<ExitCode, String> {
 async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, String> {
     let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
     let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| format!("master keys: {e}"))?;
-    let store = licentia_store::LocalStore::new(settings.data_dir.join("blobs"));
+    let store = settings.blob_store()?;
     // Uploads cut off by a crash left `.part` files; none of them was ever visible.
     match store.clean_temp() {
         Ok(0) => {}

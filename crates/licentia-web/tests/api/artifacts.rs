@@ -284,3 +284,27 @@ async fn the_attachments_partial_uploads_lists_and_downloads_from_the_browser() 
     assert_eq!(app.send(app.get(&link).insert_header(("cookie", other.cookie.clone()))).await?.status, StatusCode::NOT_FOUND);
     Ok(())
 }
+
+#[actix_web::test]
+async fn with_the_s3_backend_the_bucket_holds_only_ciphertext_and_tampering_is_caught() -> TestResult {
+    let Some(endpoint) = licentia_store::testing::endpoint() else { return Ok(()) };
+    let s3 = licentia_store::testing::fresh_bucket(&endpoint).await?;
+    let app = spawn_full(|_| {}, Some(licentia_store::BlobStore::S3(s3.clone()))).await?;
+    let token = app.token("manager").await?;
+    let data = sample(700_000);
+    let r = upload(&app, &token, &app.licensor.to_string(), "s3.pdf", "application/pdf", &data).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json()["id"].as_str().ok_or("no id")?.to_owned();
+    let key: String = sqlx::query_scalar("SELECT storage_key FROM artifacts WHERE id = $1::uuid").bind(&id).fetch_one(&app.t.db.pool).await?;
+    let key = licentia_store::StorageKey::parse(&key)?;
+    let in_bucket = app.store.read_all(&key).await?;
+    assert!(!in_bucket.windows(MARKER.len()).any(|w| w == MARKER), "plaintext in the bucket");
+    assert_eq!(download(&app, &token, &id).await?.1.map_err(|_| "download cut short")?, data);
+    let mut tampered = in_bucket.clone();
+    tampered[15 + 6 * (64 * 1024 + 16) + 1] ^= 1;
+    s3.put_raw(&key, tampered).await?;
+    let (_, body) = download(&app, &token, &id).await?;
+    let partial = body.err().ok_or("tampered S3 object downloaded whole")?;
+    assert!(data.starts_with(&partial) && partial.len() < data.len());
+    Ok(())
+}

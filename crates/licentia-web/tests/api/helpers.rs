@@ -29,6 +29,7 @@ pub struct TestApp {
     pub t: TestDb,
     pub keys: KeyMaterial,
     pub dir: std::path::PathBuf,
+    pub store: licentia_store::BlobStore,
     pub accounts: HashMap<&'static str, Account>,
     pub licensor: OrganisationId,
     pub licensee_a: OrganisationId,
@@ -74,13 +75,18 @@ pub async fn spawn_app() -> Res<TestApp> {
 }
 
 pub async fn spawn_with(tweak: impl FnOnce(&mut WebSettings)) -> Res<TestApp> {
+    spawn_full(tweak, None).await
+}
+
+/// With a given blob store (the S3 tests); `None` is the local store under the test's folder.
+pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<licentia_store::BlobStore>) -> Res<TestApp> {
     let t = TestDb::migrated().await?;
     let dir = std::env::temp_dir().join(format!("licentia-web-test-{}", uuid::Uuid::new_v4()));
     let keys = KeyMaterial::load(&dir.join("keys"), true)?;
     let mut settings = WebSettings::for_data_dir(&dir);
     tweak(&mut settings);
     let keyring = licentia_crypto::KeyRing::load(&dir.join("keys/master"), true)?;
-    let store = licentia_store::LocalStore::new(dir.join("blobs"));
+    let store = store.unwrap_or_else(|| licentia_store::BlobStore::Local(licentia_store::LocalStore::new(dir.join("blobs"))));
     let state = AppState::new(t.db.clone(), &keys, keyring, store, settings)?;
 
     let mut conn = t.db.pool.acquire().await?;
@@ -105,7 +111,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut WebSettings)) -> Res<TestApp> {
     let app_state = state.clone();
     let srv = actix_test::start(move || licentia_web::app(app_state.clone()));
     let client = awc::Client::builder().disable_redirects().finish();
-    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
+    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), store: state.store.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
 }
 
 async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>
