@@ -7,6 +7,7 @@
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod ip;
 pub mod permission;
 pub mod throttle;
 

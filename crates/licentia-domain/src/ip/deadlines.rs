@@ -1,0 +1,597 @@
+//! Deadlines from rules, in the spirit of phpIP's `task_rules`: each rule names its office, the
+//! kinds it applies to, the date it counts from, the offset of the first due date, how it recurs,
+//! whether due dates fall at the end of the month, when payment opens, the grace period and its
+//! surcharge, and the event that ends it. [`compute`] is a pure function of an asset's facts, so a
+//! changed grant date moves every deadline and a dead asset has none.
+
+use chrono::{Datelike as _, Months, NaiveDate};
+use serde::Serialize;
+
+use super::{AssetKind, AssetStatus};
+
+/// The date a rule counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The filing date; for a divisional, the parent's (its deemed date of filing, Art. 76(1) EPC).
+    Filing,
+    /// The earliest priority date, else the filing date (PCT time limits).
+    Priority,
+    /// The grant or registration date.
+    Grant,
+}
+
+/// A calendar offset: years and months (clamped to the month's end), then days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offset {
+    pub months: u32,
+}
+
+impl Offset {
+    pub const fn years(y: u32) -> Self {
+        Self { months: y * 12 }
+    }
+    pub const fn months(m: u32) -> Self {
+        Self { months: m }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum Surcharge {
+    None,
+    /// A percentage of the fee.
+    Percent(u32),
+    /// A fixed or scaled amount described in words (the fee table has the figures).
+    Described(&'static str),
+}
+
+/// When a recurring series stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// After `n` occurrences.
+    Count(u32),
+    /// While the due date is before the end of the maximum term, counted from filing.
+    TermYears(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: &'static str,
+    pub office: &'static str,
+    pub kinds: &'static [AssetKind],
+    pub base: Base,
+    pub first: Offset,
+    /// Interval between occurrences, if the rule recurs.
+    pub every: Option<Offset>,
+    pub until: Until,
+    /// The first occurrence's ordinal in the title (e.g. renewal fees start at year 3).
+    pub first_ordinal: u32,
+    pub end_of_month: bool,
+    /// Payment opens this long before the due date.
+    pub window: Option<Offset>,
+    /// Late payment allowed this long after the due date, with a surcharge.
+    pub grace: Option<(Offset, Surcharge)>,
+    /// The series ends once the right is granted (EP renewal fees move to the national offices).
+    pub ends_at_grant: bool,
+    /// Applies only once granted.
+    pub needs_grant: bool,
+    /// Occurrences due before the grant are not listed: they are paid with the grant (CN, GB).
+    pub skip_before_grant: bool,
+    /// Only for international (PCT) applications.
+    pub pct_only: bool,
+    pub title: &'static str,
+    /// The regulation the rule implements.
+    pub source: &'static str,
+}
+
+const PATENT: &[AssetKind] = &[AssetKind::Patent];
+const PATENT_UM: &[AssetKind] = &[AssetKind::Patent, AssetKind::UtilityModel];
+const TRADEMARK: &[AssetKind] = &[AssetKind::Trademark];
+const PCT: &[AssetKind] = &[AssetKind::Patent, AssetKind::UtilityModel];
+
+/// The rule table. Each entry cites its source beside it.
+pub static RULES: &[Rule] = &[
+    // 35 U.S.C. 41(b); 37 CFR 1.362(d)-(e): due 3.5, 7.5 and 11.5 years after grant, payable from
+    // 6 months before, or in the 6 months after with the surcharge of 37 CFR 1.20(h). Utility
+    // patents only: designs and plant patents pay none.
+    Rule {
+        id: "us-maintenance",
+        office: "US",
+        kinds: PATENT,
+        base: Base::Grant,
+        first: Offset::months(42),
+        every: Some(Offset::years(4)),
+        until: Until::Count(3),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: Some(Offset::months(6)),
+        grace: Some((Offset::months(6), Surcharge::Described("37 CFR 1.20(h) surcharge"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: true,
+        pct_only: false,
+        title: "Maintenance fee {n} (3.5/7.5/11.5 years)",
+        source: "35 U.S.C. 41(b); 37 CFR 1.362",
+    },
+    // Art. 86(1) EPC, Rule 51(1)-(2) EPC: renewal fees for the 3rd and each later year, due on the
+    // last day of the month containing the anniversary of filing; not validly paid earlier than six
+    // months before; within six months after with a 50 % additional fee (RFees Art. 2(1) 5). Due to
+    // the EPO until the year the mention of grant is published (Art. 86(2) EPC), then nationally.
+    Rule {
+        id: "ep-renewal",
+        office: "EP",
+        kinds: PATENT,
+        base: Base::Filing,
+        first: Offset::years(2),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(20),
+        first_ordinal: 3,
+        end_of_month: true,
+        window: Some(Offset::months(6)),
+        grace: Some((Offset::months(6), Surcharge::Percent(50))),
+        ends_at_grant: true,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: false,
+        title: "Renewal fee, year {n}",
+        source: "Art. 86 EPC; Rule 51 EPC",
+    },
+    // Art. 22(1) and 39(1)(a) PCT: national phase entry 30 months from the (earliest) priority date
+    // for most designated offices.
+    Rule {
+        id: "pct-national-30",
+        office: "WO",
+        kinds: PCT,
+        base: Base::Priority,
+        first: Offset::months(30),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: None,
+        grace: None,
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: true,
+        title: "PCT national phase entry (30 months)",
+        source: "Art. 22(1), 39(1) PCT",
+    },
+    // Rule 159(1) EPC: entry into the European phase within 31 months of the priority date.
+    Rule {
+        id: "pct-ep-31",
+        office: "WO",
+        kinds: PCT,
+        base: Base::Priority,
+        first: Offset::months(31),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: None,
+        grace: None,
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: true,
+        title: "PCT regional phase entry at the EPO (31 months)",
+        source: "Rule 159(1) EPC",
+    },
+    // Rule 103 Implementing Regulations of the Chinese Patent Law: 30 months from priority, or 32
+    // months with the late-entry fee.
+    Rule {
+        id: "pct-cn-30",
+        office: "WO",
+        kinds: PCT,
+        base: Base::Priority,
+        first: Offset::months(30),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: None,
+        grace: Some((Offset::months(2), Surcharge::Described("late national phase entry fee"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: true,
+        title: "PCT national phase entry in China (30 + 2 months)",
+        source: "Rule 103 Implementing Regulations of the Patent Law of the PRC",
+    },
+    // Patents Rules 2007 r. 37: the first renewal fee is due at the end of the month of the 4th
+    // anniversary of filing, then yearly to year 20; payable from three months before; up to six
+    // months late with an additional fee per month.
+    Rule {
+        id: "gb-renewal",
+        office: "GB",
+        kinds: PATENT,
+        base: Base::Filing,
+        first: Offset::years(4),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(20),
+        first_ordinal: 5,
+        end_of_month: true,
+        window: Some(Offset::months(3)),
+        grace: Some((Offset::months(6), Surcharge::Described("additional fee for each month late"))),
+        ends_at_grant: false,
+        skip_before_grant: true,
+        needs_grant: true,
+        pct_only: false,
+        title: "Renewal fee, year {n}",
+        source: "Patents Act 1977 s. 25; Patents Rules 2007 r. 37",
+    },
+    // PatKostG § 3(2), § 7(1): annual fees from the 3rd year, due on the last day of the month of
+    // the anniversary of filing; the surcharge applies after the end of the second month, payment
+    // possible until the end of the sixth month.
+    Rule {
+        id: "de-annual",
+        office: "DE",
+        kinds: PATENT_UM,
+        base: Base::Filing,
+        first: Offset::years(2),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(20),
+        first_ordinal: 3,
+        end_of_month: true,
+        window: Some(Offset::years(1)),
+        grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: false,
+        title: "Annual fee, year {n}",
+        source: "PatKostG § 3(2), § 7(1)",
+    },
+    // Rules 98 and 99 Implementing Regulations of the Chinese Patent Law: after grant, annual fees
+    // are due before the anniversary of filing each year; six months' grace with a surcharge of 5 %
+    // of the fee per month late.
+    Rule {
+        id: "cn-annual",
+        office: "CN",
+        kinds: PATENT_UM,
+        base: Base::Filing,
+        first: Offset::years(1),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(20),
+        first_ordinal: 2,
+        end_of_month: false,
+        window: Some(Offset::years(1)),
+        grace: Some((Offset::months(6), Surcharge::Described("5 % of the fee per month late"))),
+        ends_at_grant: false,
+        skip_before_grant: true,
+        needs_grant: true,
+        pct_only: false,
+        title: "Annual fee, year {n}",
+        source: "Rules 98-99 Implementing Regulations of the Patent Law of the PRC",
+    },
+    // Japanese Patent Act Art. 108(2), 112: fees for years 1-3 are paid at registration; from the
+    // 4th year each is due before the anniversary of registration; six months' grace with a
+    // surcharge equal to the fee.
+    Rule {
+        id: "jp-annual",
+        office: "JP",
+        kinds: PATENT,
+        base: Base::Grant,
+        first: Offset::years(3),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(20),
+        first_ordinal: 4,
+        end_of_month: false,
+        window: Some(Offset::years(1)),
+        grace: Some((Offset::months(6), Surcharge::Percent(100))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: true,
+        pct_only: false,
+        title: "Annual fee, year {n}",
+        source: "Patent Act (Japan) Art. 108, 112",
+    },
+    // 15 U.S.C. § 1058: declaration of use between the 5th and 6th year after registration, or in
+    // the six months after with a surcharge.
+    Rule {
+        id: "us-tm-section8",
+        office: "US",
+        kinds: TRADEMARK,
+        base: Base::Grant,
+        first: Offset::years(6),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: Some(Offset::years(1)),
+        grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: true,
+        pct_only: false,
+        title: "Section 8 declaration of use",
+        source: "15 U.S.C. § 1058; 37 CFR 2.160",
+    },
+    // 15 U.S.C. §§ 1058-1059: combined declaration and renewal every 10 years from registration,
+    // within the year before, or six months after with a surcharge.
+    Rule {
+        id: "us-tm-renewal",
+        office: "US",
+        kinds: TRADEMARK,
+        base: Base::Grant,
+        first: Offset::years(10),
+        every: Some(Offset::years(10)),
+        until: Until::Count(3),
+        first_ordinal: 1,
+        end_of_month: false,
+        window: Some(Offset::years(1)),
+        grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: true,
+        pct_only: false,
+        title: "Sections 8 and 9 renewal {n}",
+        source: "15 U.S.C. §§ 1058-1059; 37 CFR 2.182",
+    },
+    // Art. 52-53 EUTMR (Regulation (EU) 2017/1001): registered for 10 years from filing; renewal
+    // within the six months ending on the last day of the month in which protection ends, or the
+    // six months after with a 25 % surcharge.
+    Rule {
+        id: "em-renewal",
+        office: "EM",
+        kinds: TRADEMARK,
+        base: Base::Filing,
+        first: Offset::years(10),
+        every: Some(Offset::years(10)),
+        until: Until::Count(3),
+        first_ordinal: 1,
+        end_of_month: true,
+        window: Some(Offset::months(6)),
+        grace: Some((Offset::months(6), Surcharge::Percent(25))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: true,
+        pct_only: false,
+        title: "EU trade mark renewal {n}",
+        source: "Art. 52-53 Regulation (EU) 2017/1001 (EUTMR)",
+    },
+];
+
+/// What the rules need to know about an asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts<'a> {
+    pub kind: AssetKind,
+    pub office: &'a str,
+    pub status: AssetStatus,
+    pub filing: Option<NaiveDate>,
+    pub priority: Option<NaiveDate>,
+    pub grant: Option<NaiveDate>,
+    /// For a divisional: the parent's filing date.
+    pub parent_filing: Option<NaiveDate>,
+    /// An international (PCT) application.
+    pub pct: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deadline {
+    pub rule: &'static str,
+    pub ordinal: u32,
+    pub title: String,
+    pub due: NaiveDate,
+    pub opens: Option<NaiveDate>,
+    pub grace_ends: Option<NaiveDate>,
+    pub surcharge: Surcharge,
+    pub source: &'static str,
+}
+
+fn add(d: NaiveDate, o: Offset) -> Option<NaiveDate> {
+    d.checked_add_months(Months::new(o.months))
+}
+
+fn sub(d: NaiveDate, o: Offset) -> Option<NaiveDate> {
+    d.checked_sub_months(Months::new(o.months))
+}
+
+fn end_of_month(d: NaiveDate) -> Option<NaiveDate> {
+    let first_next = if d.month() == 12 { NaiveDate::from_ymd_opt(d.year() + 1, 1, 1) } else { NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1) };
+    first_next?.pred_opt()
+}
+
+/// Every rule-driven deadline of an asset, in date order.
+pub fn compute(f: &Facts<'_>) -> Vec<Deadline> {
+    if f.status.is_dead() {
+        return Vec::new();
+    }
+    let effective_filing = f.parent_filing.or(f.filing);
+    let mut out = Vec::new();
+    for rule in RULES.iter().filter(|r| r.office == f.office && r.kinds.contains(&f.kind) && r.pct_only == f.pct) {
+        if rule.needs_grant && f.grant.is_none() {
+            continue;
+        }
+        let base = match rule.base {
+            Base::Filing => effective_filing,
+            Base::Priority => f.priority.or(f.filing),
+            Base::Grant => f.grant,
+        };
+        let Some(base) = base else { continue };
+        let term_end = effective_filing.and_then(|fd| match rule.until {
+            Until::TermYears(y) => add(fd, Offset::years(y)),
+            Until::Count(_) => None,
+        });
+        let mut n = 0u32;
+        loop {
+            let offset = Offset { months: rule.first.months + rule.every.map_or(0, |e| e.months) * n };
+            let Some(mut due) = add(base, offset) else { break };
+            if rule.end_of_month {
+                match end_of_month(due) {
+                    Some(d) => due = d,
+                    None => break,
+                }
+            }
+            let stop = match rule.until {
+                Until::Count(c) => n >= c,
+                Until::TermYears(_) => term_end.is_some_and(|t| due >= t),
+            };
+            if stop || (rule.ends_at_grant && f.grant.is_some_and(|g| due > g)) {
+                break;
+            }
+            if rule.skip_before_grant && f.grant.is_some_and(|g| due < g) {
+                n += 1;
+                continue;
+            }
+            let opens = rule.window.and_then(|w| sub(due, w)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            let grace_ends = rule.grace.and_then(|(g, _)| add(due, g)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            let ordinal = rule.first_ordinal + n;
+            out.push(Deadline {
+                rule: rule.id,
+                ordinal,
+                title: rule.title.replace("{n}", &ordinal.to_string()),
+                due,
+                opens,
+                grace_ends,
+                surcharge: rule.grace.map_or(Surcharge::None, |(_, s)| s),
+                source: rule.source,
+            });
+            n += 1;
+            if rule.every.is_none() {
+                break;
+            }
+        }
+    }
+    out.sort_by_key(|d| (d.due, d.rule));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    fn patent(office: &'static str, filing: &str, grant: Option<&str>) -> Facts<'static> {
+        Facts {
+            kind: AssetKind::Patent,
+            office,
+            status: if grant.is_some() { AssetStatus::Granted } else { AssetStatus::Filed },
+            filing: Some(d(filing)),
+            priority: None,
+            grant: grant.map(d),
+            parent_filing: None,
+            pct: false,
+        }
+    }
+
+    /// Worked example: a US utility patent granted 10 March 2020 (USPTO maintenance fee schedule:
+    /// window opens at 3, 7, 11 years; due at 3.5, 7.5, 11.5; surcharge period 6 months).
+    #[test]
+    fn us_utility_patent_has_three_maintenance_fees_with_windows_and_surcharge_periods() {
+        let dl = compute(&patent("US", "2017-08-01", Some("2020-03-10")));
+        let got: Vec<_> = dl.iter().map(|x| (x.title.as_str(), x.opens, x.due, x.grace_ends)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Maintenance fee 1 (3.5/7.5/11.5 years)", Some(d("2023-03-10")), d("2023-09-10"), Some(d("2024-03-10"))),
+                ("Maintenance fee 2 (3.5/7.5/11.5 years)", Some(d("2027-03-10")), d("2027-09-10"), Some(d("2028-03-10"))),
+                ("Maintenance fee 3 (3.5/7.5/11.5 years)", Some(d("2031-03-10")), d("2031-09-10"), Some(d("2032-03-10"))),
+            ]
+        );
+        // Designs pay no maintenance fees.
+        let design = Facts { kind: AssetKind::Design, ..patent("US", "2017-08-01", Some("2020-03-10")) };
+        assert!(compute(&design).is_empty());
+    }
+
+    /// Worked example: EP application filed 17 May 2021. The 3rd-year fee falls due on the last day
+    /// of the month of the 2nd anniversary: 31 May 2023; payable from 30 Nov 2022; with the 50 %
+    /// additional fee until 30 Nov 2023.
+    #[test]
+    fn ep_renewal_fees_start_in_year_three_at_the_end_of_the_month() {
+        let dl = compute(&patent("EP", "2021-05-17", None));
+        let first = &dl[0];
+        assert_eq!((first.title.as_str(), first.due), ("Renewal fee, year 3", d("2023-05-31")));
+        assert_eq!((first.opens, first.grace_ends, first.surcharge), (Some(d("2022-11-30")), Some(d("2023-11-30")), Surcharge::Percent(50)));
+        assert_eq!(dl[1].due, d("2024-05-31"));
+        assert_eq!(dl.last().map(|x| (x.ordinal, x.due)), Some((20, d("2040-05-31"))), "years 3 to 20");
+        assert_eq!(dl.len(), 18);
+        // Filed 30 January: the anniversary month's end, not the 30th.
+        assert_eq!(compute(&patent("EP", "2020-01-30", None))[0].due, d("2022-01-31"));
+    }
+
+    #[test]
+    fn ep_renewals_stop_at_grant_and_move_with_the_grant_date() {
+        let granted = compute(&patent("EP", "2021-05-17", Some("2025-02-12")));
+        assert_eq!(granted.iter().map(|x| x.ordinal).collect::<Vec<_>>(), vec![3, 4], "years 3 and 4 were due before grant");
+        let later = compute(&patent("EP", "2021-05-17", Some("2026-09-01")));
+        assert_eq!(later.iter().map(|x| x.ordinal).collect::<Vec<_>>(), vec![3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_divisional_counts_from_its_parent() {
+        let div = Facts { parent_filing: Some(d("2019-03-04")), ..patent("EP", "2022-10-10", None) };
+        let dl = compute(&div);
+        assert_eq!(dl[0].due, d("2021-03-31"), "year 3 of the parent (already past: payable on filing the divisional)");
+    }
+
+    /// Worked example: PCT application filed 1 Feb 2021 claiming priority of 15 March 2020.
+    #[test]
+    fn pct_national_phase_is_30_months_and_ep_31_months_from_priority() {
+        let pct = Facts { priority: Some(d("2020-03-15")), pct: true, ..patent("WO", "2021-02-01", None) };
+        let dl = compute(&pct);
+        let by_rule = |id: &str| dl.iter().find(|x| x.rule == id).map(|x| x.due);
+        assert_eq!(by_rule("pct-national-30"), Some(d("2022-09-15")));
+        assert_eq!(by_rule("pct-ep-31"), Some(d("2022-10-15")));
+        assert_eq!(dl.iter().find(|x| x.rule == "pct-cn-30").and_then(|x| x.grace_ends), Some(d("2022-11-15")));
+        // Without a priority claim the filing date counts.
+        let no_priority = Facts { pct: true, ..patent("WO", "2021-02-01", None) };
+        assert_eq!(compute(&no_priority).iter().find(|x| x.rule == "pct-national-30").map(|x| x.due), Some(d("2023-08-01")));
+    }
+
+    /// Worked example: a US registration of 4 June 2019.
+    #[test]
+    fn us_trademark_section_8_and_ten_year_renewals() {
+        let tm = Facts { kind: AssetKind::Trademark, status: AssetStatus::Registered, ..patent("US", "2018-01-10", Some("2019-06-04")) };
+        let dl = compute(&tm);
+        let s8 = dl.iter().find(|x| x.rule == "us-tm-section8").map(|x| (x.opens, x.due, x.grace_ends));
+        assert_eq!(s8, Some((Some(d("2024-06-04")), d("2025-06-04"), Some(d("2025-12-04")))));
+        let renewals: Vec<_> = dl.iter().filter(|x| x.rule == "us-tm-renewal").map(|x| (x.opens, x.due, x.grace_ends)).collect();
+        assert_eq!(renewals[0], (Some(d("2028-06-04")), d("2029-06-04"), Some(d("2029-12-04"))));
+        assert_eq!(renewals[1].1, d("2039-06-04"));
+    }
+
+    /// Worked example: an EU trade mark filed 15 January 2018: protection ends 15 January 2028;
+    /// renewal within the six months ending 31 January 2028; with 25 % surcharge until 31 July 2028.
+    #[test]
+    fn euipo_renewal_runs_to_the_end_of_the_month() {
+        let tm = Facts { kind: AssetKind::Trademark, status: AssetStatus::Registered, ..patent("EM", "2018-01-15", Some("2018-06-20")) };
+        let first = &compute(&tm)[0];
+        assert_eq!((first.opens, first.due, first.grace_ends, first.surcharge), (Some(d("2027-07-31")), d("2028-01-31"), Some(d("2028-07-31")), Surcharge::Percent(25)));
+    }
+
+    #[test]
+    fn abandoning_cancels_every_deadline() {
+        let mut f = patent("US", "2017-08-01", Some("2020-03-10"));
+        assert_eq!(compute(&f).len(), 3);
+        f.status = AssetStatus::Abandoned;
+        assert!(compute(&f).is_empty());
+        f.status = AssetStatus::Lapsed;
+        assert!(compute(&f).is_empty());
+    }
+
+    #[test]
+    fn gb_de_cn_jp_annuities() {
+        let gb = compute(&patent("GB", "2019-07-15", Some("2022-01-05")));
+        assert_eq!((gb[0].title.as_str(), gb[0].due, gb[0].opens), ("Renewal fee, year 5", d("2023-07-31"), Some(d("2023-04-30"))));
+        let de = compute(&patent("DE", "2020-02-29", None));
+        assert_eq!((de[0].ordinal, de[0].due), (3, d("2022-02-28")), "29 February clamps, then month end");
+        let cn = compute(&patent("CN", "2018-04-02", Some("2021-09-01")));
+        assert!(cn.iter().all(|x| x.due.day() == 2 && x.due.month() == 4));
+        assert_eq!(cn[0].due, d("2022-04-02"), "fees up to the grant are paid with it");
+        assert_eq!(cn.last().map(|x| x.due), Some(d("2037-04-02")));
+        let jp = compute(&patent("JP", "2016-11-20", Some("2020-05-08")));
+        assert_eq!((jp[0].ordinal, jp[0].due, jp[0].surcharge), (4, d("2023-05-08"), Surcharge::Percent(100)));
+        assert!(jp.iter().all(|x| x.due < d("2036-11-20")), "ends with the 20-year term");
+    }
+
+    #[test]
+    fn every_rule_cites_its_source() {
+        for r in RULES {
+            assert!(!r.source.is_empty() && !r.title.is_empty(), "{}", r.id);
+        }
+    }
+}
