@@ -3,6 +3,7 @@
 //! row commit together.
 
 pub mod artifacts;
+pub mod assets;
 pub mod audit;
 pub mod error;
 pub mod logins;

@@ -37,10 +37,14 @@ pub enum Permission {
     ArtifactContent,
     /// Rotate, re-wrap and retire master keys.
     KeysManage,
+    /// Read the IP registry. Licensees see only the assets of their own agreements, public fields only.
+    AssetRead,
+    /// Create, change and delete assets.
+    AssetManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -54,6 +58,8 @@ impl Permission {
         Permission::ArtifactUpload,
         Permission::ArtifactContent,
         Permission::KeysManage,
+        Permission::AssetRead,
+        Permission::AssetManage,
     ];
 }
 
@@ -67,6 +73,7 @@ impl Role {
             Role::Manager => match permission {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
+                P::AssetRead | P::AssetManage => true,
                 P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
@@ -75,13 +82,14 @@ impl Role {
             Role::Auditor => match permission {
                 P::SelfService | P::OrgRead | P::UserRead => true,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
-                P::ArtifactRead | P::ArtifactContent => true,
-                P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage => false,
+                P::ArtifactRead | P::ArtifactContent | P::AssetRead => true,
+                P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage => false,
             },
             Role::Licensee => match permission {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
-                P::KeysManage => false,
+                P::AssetRead => true,
+                P::KeysManage | P::AssetManage => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
             },
@@ -120,7 +128,14 @@ mod tests {
         let allowed: Vec<_> = Permission::ALL.into_iter().filter(|p| Role::Licensee.allows(*p)).collect();
         assert_eq!(
             allowed,
-            vec![Permission::SelfService, Permission::OrgRead, Permission::ArtifactRead, Permission::ArtifactUpload, Permission::ArtifactContent]
+            vec![
+                Permission::SelfService,
+                Permission::OrgRead,
+                Permission::ArtifactRead,
+                Permission::ArtifactUpload,
+                Permission::ArtifactContent,
+                Permission::AssetRead
+            ]
         );
         assert!(!Role::Licensee.sees_all_organisations());
     }

@@ -4,6 +4,7 @@
 pub mod admin_ops;
 pub mod api;
 pub mod artifacts;
+pub mod assets;
 pub mod audit_query;
 pub mod auth;
 pub mod context;

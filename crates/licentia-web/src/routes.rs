@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, artifacts, ops, pages, static_files};
+use crate::{api, artifacts, assets, ops, pages, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -75,6 +75,9 @@ pub fn table() -> Vec<RouteDef> {
         route!(POST "/admin/organisations" => Requires(P::OrgManage), pages::admin::create_organisation),
         route!(POST "/admin/organisations/{id}" => Requires(P::OrgManage), pages::admin::update_organisation),
         route!(GET "/organisations/{id}" => Requires(P::OrgRead), pages::organisation::show),
+        route!(GET "/assets" => Requires(P::AssetRead), pages::assets::list),
+        route!(GET "/assets/{id}" => Requires(P::AssetRead), pages::assets::show),
+        route!(GET "/deadlines" => Requires(P::AssetRead), pages::assets::deadlines),
         route!(POST "/attachments" => Requires(P::ArtifactUpload), artifacts::upload_form),
         route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),
         route!(GET "/audit/entries/{seq}" => Requires(P::AuditRead), pages::audit::entry),
@@ -97,6 +100,12 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/audit/export" => Requires(P::AuditExport), api::audit::export),
         route!(GET "/api/v1/audit/verify" => Requires(P::AuditVerify), api::audit::verify),
         route!(GET "/api/v1/audit/{seq}" => Requires(P::AuditRead), api::audit::get),
+        route!(GET "/api/v1/assets" => Requires(P::AssetRead), assets::list),
+        route!(POST "/api/v1/assets" => Requires(P::AssetManage), assets::create),
+        route!(GET "/api/v1/assets/{id}" => Requires(P::AssetRead), assets::get),
+        route!(PATCH "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::update),
+        route!(DELETE "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::delete),
+        route!(GET "/api/v1/deadlines" => Requires(P::AssetRead), assets::deadlines_api),
         route!(POST "/api/v1/artifacts" => Requires(P::ArtifactUpload), artifacts::upload),
         route!(GET "/api/v1/artifacts" => Requires(P::ArtifactRead), artifacts::list),
         route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod audit;
 pub mod home;
 pub mod login;
@@ -41,6 +42,8 @@ impl Nav {
     pub fn for_user(state: &AppState, user: &CurrentUser, current: &'static str) -> Self {
         let candidates = [
             ("/", "Home", Permission::SelfService),
+            ("/assets", "Registry", Permission::AssetRead),
+            ("/deadlines", "Deadlines", Permission::AssetRead),
             ("/admin/organisations", "Organisations", Permission::OrgManage),
             ("/admin/users", "Users", Permission::UserRead),
             ("/audit", "Audit log", Permission::AuditRead),

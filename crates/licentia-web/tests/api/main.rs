@@ -4,6 +4,7 @@ mod helpers;
 
 mod audit_log;
 mod artifacts;
+mod assets;
 mod auth;
 mod authz;
 mod bad_input;

@@ -1,0 +1,339 @@
+//! The IP registry over HTTP: `/api/v1/assets` (list with filters, full-text search and keyset
+//! pagination; create; detail with rule-driven deadlines; partial update; delete),
+//! `/api/v1/deadlines` (the next N days), and the registry pages.
+
+use actix_web::{HttpResponse, web};
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use licentia_audit::Outcome;
+use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope};
+use licentia_domain::Role;
+use licentia_domain::ip::asset::{AssetInput, ValidAsset};
+use licentia_domain::ip::deadlines::{self, Deadline};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::users::not_found;
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub fn scope(user: &CurrentUser) -> AssetScope {
+    match user.role {
+        Role::Licensee => AssetScope::Licensee(user.organisation_id),
+        _ => AssetScope::All,
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> AppError {
+    AppError::Validation { field: field.into(), message: message.into() }
+}
+
+/// What a caller may see of an asset: licensees never see internal notes.
+pub fn view(row: &AssetRow, user: &CurrentUser) -> Value {
+    let mut v = serde_json::to_value(row).unwrap_or(Value::Null);
+    if user.role == Role::Licensee
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("internal_notes");
+    }
+    v
+}
+
+/// Rebuilds the input form of a stored row (for partial updates and deadline computation).
+pub fn row_input(row: &AssetRow) -> Value {
+    let mut v = json!({
+        "kind": row.kind,
+        "status": row.status,
+        "title": row.title,
+        "jurisdiction": row.jurisdiction,
+        "application_number": row.application_number,
+        "publication_number": row.publication_number,
+        "grant_number": row.grant_number,
+        "priority_date": row.priority_date,
+        "filing_date": row.filing_date,
+        "publication_date": row.publication_date,
+        "grant_date": row.grant_date,
+        "parent_id": row.parent_id,
+        "owners": row.owners,
+        "tags": row.tags,
+        "internal_notes": row.internal_notes,
+    });
+    if let (Some(o), Some(d)) = (v.as_object_mut(), row.details.as_object()) {
+        for (k, val) in d {
+            if !val.is_null() {
+                o.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    v
+}
+
+fn parse_input(v: Value) -> AppResult<ValidAsset> {
+    let input: AssetInput = serde_json::from_value(v).map_err(|e| bad("body", e.to_string()))?;
+    Ok(ValidAsset::parse(&input)?)
+}
+
+fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
+    let mut details = a.details.clone();
+    if let Some(o) = details.as_object_mut() {
+        o.insert("pct".into(), json!(a.pct));
+    }
+    AssetRow {
+        id,
+        organisation_id: org,
+        kind: a.kind.as_str().into(),
+        status: a.status.as_str().into(),
+        title: a.title.clone(),
+        jurisdiction: a.jurisdiction.as_ref().map(|j| j.as_str().to_owned()),
+        application_number: a.application_number.clone(),
+        publication_number: a.publication_number.clone(),
+        grant_number: a.grant_number.clone(),
+        priority_date: a.dates.priority,
+        filing_date: a.dates.filing,
+        publication_date: a.dates.publication,
+        grant_date: a.dates.grant,
+        expiry_date: a.expiry,
+        parent_id: a.parent_id,
+        owners: a.owners.clone(),
+        tags: a.tags.clone(),
+        details,
+        internal_notes: a.internal_notes.clone(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+/// The deadlines of a stored asset (the parent's filing date counts for divisionals).
+pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<Deadline>> {
+    let valid = parse_input(row_input(row))?;
+    let parent_filing = match row.parent_id {
+        Some(p) => assets::get(conn, p, AssetScope::All).await.ok().and_then(|p| p.filing_date),
+        None => None,
+    };
+    Ok(deadlines::compute(&valid.facts(parent_filing)))
+}
+
+async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_id: Option<Uuid>) -> AppResult<()> {
+    if let Some(p) = a.parent_id {
+        if Some(p) == own_id {
+            return Err(bad("parent_id", "an asset cannot be its own parent"));
+        }
+        match assets::get(conn, p, AssetScope::All).await {
+            Ok(_) => {}
+            Err(licentia_db::DbError::NotFound) => return Err(bad("parent_id", "no such asset")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<Value>) -> AppResult<HttpResponse> {
+    let valid = parse_input(body.into_inner())?;
+    let mut tx = state.db.begin().await?;
+    check_parent(&mut tx, &valid, None).await?;
+    let row = assets::upsert(&mut tx, &to_row(Uuid::now_v7(), user.organisation_id, &valid), Some(user.id.as_uuid())).await?;
+    let event = user.event(&ctx, "asset.created", Outcome::Success).target("asset", row.id).details(json!({ "kind": row.kind, "title": row.title }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(HttpResponse::Created().json(view(&row, &user)))
+}
+
+pub async fn load_for_page(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AssetRow> {
+    load(state, ctx, user, id).await
+}
+
+async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AssetRow> {
+    let Ok(uid) = Uuid::parse_str(id) else { return Err(not_found(state, ctx, user, "asset", id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match assets::get(&mut conn, uid, scope(user)).await {
+        Ok(r) => Ok(r),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "asset", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let row = load(&state, &ctx, &user, &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let deadlines = deadlines_of(&mut conn, &row).await?;
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", row.id)).await?;
+    let mut v = view(&row, &user);
+    v["deadlines"] = json!(deadlines);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Partial update: the given fields over the stored ones, then the whole asset validated again.
+/// The kind cannot change.
+pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<Value>) -> AppResult<HttpResponse> {
+    let current = load(&state, &ctx, &user, &id).await?;
+    let Value::Object(patch) = body.into_inner() else { return Err(bad("body", "must be a JSON object")) };
+    if patch.get("kind").is_some_and(|k| k.as_str() != Some(current.kind.as_str())) {
+        return Err(bad("kind", "cannot be changed; create a new asset"));
+    }
+    let mut merged = row_input(&current);
+    if let Some(o) = merged.as_object_mut() {
+        for (k, v) in &patch {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    let valid = parse_input(merged)?;
+    let mut tx = state.db.begin().await?;
+    check_parent(&mut tx, &valid, Some(current.id)).await?;
+    let mut row = to_row(current.id, current.organisation_id, &valid);
+    row.created_at = current.created_at;
+    let row = assets::upsert(&mut tx, &row, None).await?;
+    let changed: Vec<&String> = patch.keys().filter(|k| k.as_str() != "csrf").collect();
+    let event = user.event(&ctx, "asset.updated", Outcome::Success).target("asset", row.id).details(json!({ "fields": changed }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(HttpResponse::Ok().json(view(&row, &user)))
+}
+
+pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let current = load(&state, &ctx, &user, &id).await?;
+    let mut tx = state.db.begin().await?;
+    assets::delete(&mut tx, current.id).await.map_err(|e| match e {
+        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "other assets name this one as their parent".into() },
+        other => other.into(),
+    })?;
+    let event = user.event(&ctx, "asset.deleted", Outcome::Success).target("asset", current.id).details(json!({ "title": current.title }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct AssetQuery {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub jurisdiction: Option<String>,
+    pub owner: Option<String>,
+    pub tag: Option<String>,
+    pub q: Option<String>,
+    pub expiring_before: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+pub fn encode_cursor(row: &AssetRow) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", row.created_at.timestamp_micros(), row.id))
+}
+
+impl AssetQuery {
+    pub fn filter(&self) -> AppResult<(AssetFilter, i64)> {
+        let limit = match self.limit {
+            None => 50,
+            Some(n) if (1..=500).contains(&n) => n,
+            Some(_) => return Err(bad("limit", "must be between 1 and 500")),
+        };
+        let kind = non_empty(&self.kind);
+        if let Some(k) = &kind {
+            k.parse::<licentia_domain::ip::AssetKind>()?;
+        }
+        let status = non_empty(&self.status);
+        if let Some(s) = &status {
+            s.parse::<licentia_domain::ip::AssetStatus>()?;
+        }
+        let jurisdiction = non_empty(&self.jurisdiction).map(|j| licentia_domain::ip::Jurisdiction::parse(&j).map(|j| j.as_str().to_owned())).transpose()?;
+        let expiring_before = non_empty(&self.expiring_before)
+            .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| bad("expiring_before", "must be a date YYYY-MM-DD")))
+            .transpose()?;
+        let after = match non_empty(&self.cursor) {
+            None => None,
+            Some(c) => {
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.as_bytes()).map_err(|_| bad("cursor", "is not a cursor from this API"))?;
+                let text = String::from_utf8(raw).map_err(|_| bad("cursor", "is not a cursor from this API"))?;
+                let (micros, id) = text.split_once(':').ok_or_else(|| bad("cursor", "is not a cursor from this API"))?;
+                let at = micros.parse::<i64>().ok().and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(|| bad("cursor", "is not a cursor from this API"))?;
+                Some((at, Uuid::parse_str(id).map_err(|_| bad("cursor", "is not a cursor from this API"))?))
+            }
+        };
+        let q = non_empty(&self.q);
+        if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(bad("q", "must be at most 200 characters"));
+        }
+        Ok((AssetFilter { kind, status, jurisdiction, tag: non_empty(&self.tag), owner: non_empty(&self.owner), q, expiring_before, after }, limit))
+    }
+}
+
+/// One page of the registry and the cursor of the next one.
+pub async fn page(state: &AppState, user: &CurrentUser, q: &AssetQuery) -> AppResult<(Vec<AssetRow>, Option<String>)> {
+    let (filter, limit) = q.filter()?;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let mut rows = assets::list(&mut conn, &filter, scope(user), limit + 1).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<HttpResponse> {
+    let (rows, next) = page(&state, &user, &q).await?;
+    let items: Vec<Value> = rows.iter().map(|r| view(r, &user)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeadlineQuery {
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpcomingDeadline {
+    pub asset_id: Uuid,
+    pub asset_title: String,
+    pub jurisdiction: Option<String>,
+    #[serde(flatten)]
+    pub deadline: Deadline,
+}
+
+/// Every rule-driven deadline due between today and `days` from now, across the caller's registry.
+pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppResult<Vec<UpcomingDeadline>> {
+    let today = Utc::now().date_naive();
+    let end = today + chrono::Duration::days(days);
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let mut out = Vec::new();
+    let mut filter = AssetFilter::default();
+    loop {
+        let rows = assets::list(&mut conn, &filter, scope(user), 1000).await?;
+        let Some(last) = rows.last() else { break };
+        filter.after = Some((last.created_at, last.id));
+        for row in &rows {
+            for d in deadlines_of(&mut conn, row).await.unwrap_or_default() {
+                let effective_end = d.grace_ends.unwrap_or(d.due);
+                if effective_end >= today && d.due <= end {
+                    out.push(UpcomingDeadline { asset_id: row.id, asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d });
+                }
+            }
+        }
+        if rows.len() < 1000 {
+            break;
+        }
+    }
+    out.sort_by_key(|u| (u.deadline.due, u.asset_id));
+    Ok(out)
+}
+
+pub async fn deadlines_api(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeadlineQuery>) -> AppResult<HttpResponse> {
+    let days = match q.days {
+        None => 90,
+        Some(d) if (1..=3660).contains(&d) => d,
+        Some(_) => return Err(bad("days", "must be between 1 and 3660")),
+    };
+    let items = upcoming(&state, &user, days).await?;
+    Ok(HttpResponse::Ok().json(json!({ "days": days, "items": items })))
+}
