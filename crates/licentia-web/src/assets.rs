@@ -76,6 +76,11 @@ fn parse_input(v: Value) -> AppResult<ValidAsset> {
     Ok(ValidAsset::parse(&input)?)
 }
 
+/// A row for a new asset.
+pub fn new_row(org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
+    to_row(Uuid::now_v7(), org, a)
+}
+
 fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
     let mut details = a.details.clone();
     if let Some(o) = details.as_object_mut() {

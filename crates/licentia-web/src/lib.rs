@@ -3,6 +3,7 @@
 
 pub mod admin_ops;
 pub mod api;
+pub mod asset_csv;
 pub mod artifacts;
 pub mod assets;
 pub mod audit_query;

@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, artifacts, assets, ops, pages, static_files};
+use crate::{api, artifacts, asset_csv, assets, ops, pages, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -102,6 +102,8 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/audit/{seq}" => Requires(P::AuditRead), api::audit::get),
         route!(GET "/api/v1/assets" => Requires(P::AssetRead), assets::list),
         route!(POST "/api/v1/assets" => Requires(P::AssetManage), assets::create),
+        route!(POST "/api/v1/assets/import" => Requires(P::AssetManage), asset_csv::import),
+        route!(GET "/api/v1/assets/export" => Requires(P::AssetRead), asset_csv::export),
         route!(GET "/api/v1/assets/{id}" => Requires(P::AssetRead), assets::get),
         route!(PATCH "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::update),
         route!(DELETE "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::delete),

@@ -186,3 +186,89 @@ async fn upcoming_deadlines_cover_the_window_and_the_page_lists_them() -> TestRe
     assert!(page.body.contains("Renewal fee, year 3") && page.body.contains("EP pending"));
     Ok(())
 }
+
+/// A registry CSV of `n` rows; the rows at `bad` (0-based) carry one defect each.
+fn registry_csv(n: usize, bad: &[(usize, &str)]) -> String {
+    let mut out = String::from("kind,status,title,jurisdiction,application_number,filing_date,grant_date,tags,nice_classes,mark_text,abstract\n");
+    for i in 0..n {
+        let defect = bad.iter().find(|(at, _)| *at == i).map(|(_, d)| *d);
+        let line = match (i % 3, defect) {
+            (_, Some("number")) => format!("patent,filed,Bad number {i},EP,EP12,2021-03-0{},,ml,,,\n", 1 + i % 9),
+            (_, Some("class")) => format!("trademark,filed,Mark {i},EM,,2021-03-01,,brand,46,MARK{i},\n"),
+            (_, Some("dates")) => format!("patent,granted,Early grant {i},US,16/123456,2021-03-01,2020-01-01,ml,,,\n"),
+            (0, _) => format!("patent,filed,\"Method, system {i}\",EP,EP2{:07}.{},2021-03-01,,ml;ep,,,\"Abstract {i}\"\n", i, i % 10),
+            (1, _) => format!("trademark,filed,Mark {i},EM,,2021-03-01,,brand,9;42,MARK{i},\n"),
+            _ => format!("patent,granted,US patent {i},US,16/{:06},2017-08-01,2020-03-10,ml,,,\n", i),
+        };
+        out.push_str(&line);
+    }
+    out
+}
+
+async fn import(app: &TestApp, token: &str, csv: &str, dry_run: bool) -> Res<Reply> {
+    let path = if dry_run { "/api/v1/assets/import?dry_run=true" } else { "/api/v1/assets/import" };
+    app.send_body(app.post(path).bearer_auth(token).insert_header(("content-type", "text/csv")), csv.to_owned()).await
+}
+
+#[actix_web::test]
+async fn a_10000_row_import_names_exactly_the_bad_rows_and_is_all_or_nothing() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let bad_csv = registry_csv(10_000, &[(17, "number"), (4_321, "class"), (9_998, "dates")]);
+    let preview = import(&app, &m, &bad_csv, true).await?;
+    assert_eq!(preview.status, StatusCode::OK, "{}", &preview.body[..preview.body.len().min(500)]);
+    let report = preview.json();
+    assert_eq!((report["rows"].as_u64(), report["valid"].as_u64()), (Some(10_000), Some(9_997)));
+    let errors: Vec<(u64, String)> = report["errors"].as_array().map(|a| a.iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default();
+    // Line numbers count the header as line 1.
+    assert_eq!(errors, vec![(19, "application_number".to_owned()), (4_323, "nice_classes".to_owned()), (10_000, "grant_date".to_owned())]);
+    assert_eq!(app.count("SELECT count(*) FROM ip_assets").await?, 0, "a dry run writes nothing");
+    let refused = import(&app, &m, &bad_csv, false).await?;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM ip_assets").await?, 0, "all or nothing");
+
+    let good_csv = registry_csv(10_000, &[]);
+    let done = import(&app, &m, &good_csv, false).await?;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", &done.body[..done.body.len().min(500)]);
+    assert_eq!(app.count("SELECT count(*) FROM ip_assets").await?, 10_000);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'asset.imported'").await?, 1);
+
+    // Export, import the export into an empty registry, export again: identical.
+    let first = app.get_as(&m, "/api/v1/assets/export?format=csv").await?;
+    assert_eq!(first.status, StatusCode::OK);
+    let other = spawn_app().await?;
+    let m2 = other.token("manager").await?;
+    assert_eq!(import(&other, &m2, &first.body, false).await?.status, StatusCode::CREATED);
+    let second = other.get_as(&m2, "/api/v1/assets/export?format=csv").await?;
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&first.body), sorted(&second.body));
+    assert_eq!(first.body.lines().count(), 10_001);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn hostile_csv_is_refused_cleanly() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    for (csv, needle) in [
+        ("kind,title,evil_column\npatent,x,1\n", "unknown column"),
+        ("title\nx\n", "kind and title"),
+        ("", "kind and title"),
+    ] {
+        let r = import(&app, &m, csv, true).await?;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{csv:?}: {}", r.body);
+        assert!(r.body.contains(needle), "{csv:?}: {}", r.body);
+    }
+    let ragged = import(&app, &m, "kind,title\npatent,x,extra\n", true).await?.json();
+    assert_eq!(ragged["errors"][0]["line"], 2);
+    let wrong_type = app.send_body(app.post("/api/v1/assets/import").bearer_auth(&m).insert_header(("content-type", "application/json")), "{}").await?;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let l = app.token("licensee").await?;
+    assert_eq!(import(&app, &l, "kind,title\n", true).await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get_as(&l, "/api/v1/assets/export").await?.body.lines().count(), 1, "a licensee's export has the header only");
+    Ok(())
+}
