@@ -37,7 +37,9 @@ CREATE TABLE ip_assets (
     CONSTRAINT ip_assets_dates_check CHECK (grant_date IS NULL OR filing_date IS NULL OR grant_date >= filing_date),
     CONSTRAINT ip_assets_priority_check CHECK (priority_date IS NULL OR filing_date IS NULL OR priority_date <= filing_date)
 );
-CREATE INDEX ip_assets_org_idx ON ip_assets (organisation_id, created_at DESC, id DESC);
+-- The list is newest first with a keyset cursor on (created_at, id).
+CREATE INDEX ip_assets_recent_idx ON ip_assets (created_at DESC, id DESC);
+CREATE INDEX ip_assets_org_idx ON ip_assets (organisation_id);
 CREATE INDEX ip_assets_search_idx ON ip_assets USING gin (search);
 CREATE INDEX ip_assets_kind_status_idx ON ip_assets (kind, status);
 CREATE INDEX ip_assets_jurisdiction_idx ON ip_assets (jurisdiction);

@@ -115,33 +115,53 @@ pub struct AssetFilter {
     pub after: Option<(DateTime<Utc>, Uuid)>,
 }
 
-/// Newest first, keyset-paginated on (created_at, id). `q` is full-text (`websearch_to_tsquery`).
+/// Newest first, keyset-paginated on (created_at, id). `q` is full-text (`websearch_to_tsquery`,
+/// English stemming plus the simple configuration for numbers). Only the filters that are set
+/// become SQL, so PostgreSQL plans each combination with its own indexes (a generic
+/// `$1 IS NULL OR ...` plan cost 100 ms at 100,000 assets).
 pub async fn list(conn: &mut PgConnection, f: &AssetFilter, scope: AssetScope, limit: i64) -> Result<Vec<AssetRow>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM ip_assets
-         WHERE {SCOPE_CLAUSE}
-           AND ($1::text IS NULL OR kind = $1)
-           AND ($3::text IS NULL OR status = $3)
-           AND ($4::text IS NULL OR jurisdiction = $4)
-           AND ($5::text IS NULL OR $5 = ANY(tags))
-           AND ($6::text IS NULL OR $6 = ANY(owners))
-           AND ($7::text IS NULL OR search @@ (websearch_to_tsquery('english', $7) || websearch_to_tsquery('simple', $7)))
-           AND ($8::date IS NULL OR expiry_date < $8)
-           AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10))
-         ORDER BY created_at DESC, id DESC
-         LIMIT $11"
-    )))
-    .bind(&f.kind)
-    .bind(scope_sql(scope))
-    .bind(&f.status)
-    .bind(&f.jurisdiction)
-    .bind(&f.tag)
-    .bind(&f.owner)
-    .bind(&f.q)
-    .bind(f.expiring_before)
-    .bind(f.after.map(|a| a.0))
-    .bind(f.after.map(|a| a.1))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    let mut qb: sqlx::QueryBuilder<sqlx::Postgres> = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM "));
+    match &f.q {
+        // The text match runs first, through the GIN index (`OFFSET 0` keeps PostgreSQL from
+        // folding it into an ordered scan of the whole table, which it otherwise picks whenever it
+        // underestimates how rare the match is: 130 ms at 100,000 assets for a query that matched
+        // nothing, against a few ms this way).
+        Some(q) => {
+            qb.push("(SELECT * FROM ip_assets WHERE search @@ (websearch_to_tsquery('english', ")
+                .push_bind(q.clone())
+                .push(") || websearch_to_tsquery('simple', ")
+                .push_bind(q.clone())
+                .push(")) OFFSET 0) AS ip_assets WHERE true");
+        }
+        None => {
+            qb.push("ip_assets WHERE true");
+        }
+    }
+    if let AssetScope::Licensee(_) = scope {
+        // Agreements arrive with issue 5; until then a licensee is covered by none.
+        qb.push(" AND false");
+    }
+    if let Some(k) = &f.kind {
+        qb.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(s) = &f.status {
+        qb.push(" AND status = ").push_bind(s.clone());
+    }
+    if let Some(j) = &f.jurisdiction {
+        qb.push(" AND jurisdiction = ").push_bind(j.clone());
+    }
+    if let Some(t) = &f.tag {
+        qb.push(" AND tags @> ARRAY[").push_bind(t.clone()).push("]::text[]");
+    }
+    if let Some(o) = &f.owner {
+        qb.push(" AND owners @> ARRAY[").push_bind(o.clone()).push("]::text[]");
+    }
+    if let Some(d) = f.expiring_before {
+        qb.push(" AND expiry_date < ").push_bind(d);
+    }
+    if let Some((at, id)) = f.after {
+        qb.push(" AND (created_at, id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+    }
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit);
+    Ok(qb.build_query_as::<AssetRow>().fetch_all(conn).await?)
 }
