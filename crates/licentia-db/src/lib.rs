@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod assets;
 pub mod audit;
+pub mod deadlines;
 pub mod error;
 pub mod logins;
 pub mod organisations;

@@ -111,14 +111,66 @@ fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) -> Ass
     }
 }
 
-/// The deadlines of a stored asset (the parent's filing date counts for divisionals).
-pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<Deadline>> {
+/// A computed deadline with what people did about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlineView {
+    #[serde(flatten)]
+    pub deadline: Deadline,
+    /// `done`, `waived` or `missed`; `None` while open.
+    pub state: Option<String>,
+    pub note: String,
+}
+
+/// The deadlines of a stored asset (the parent's filing date counts for divisionals), with marks.
+pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<DeadlineView>> {
     let valid = parse_input(row_input(row))?;
     let parent_filing = match row.parent_id {
         Some(p) => assets::get(conn, p, AssetScope::All).await.ok().and_then(|p| p.filing_date),
         None => None,
     };
-    Ok(deadlines::compute(&valid.facts(parent_filing)))
+    let marks = licentia_db::deadlines::marks(conn, row.id).await?;
+    Ok(deadlines::compute(&valid.facts(parent_filing))
+        .into_iter()
+        .map(|d| {
+            let mark = marks.iter().find(|m| m.rule == d.rule && m.ordinal == d.ordinal as i32);
+            DeadlineView { state: mark.map(|m| m.state.clone()), note: mark.map(|m| m.note.clone()).unwrap_or_default(), deadline: d }
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkInput {
+    pub rule: String,
+    pub ordinal: u32,
+    /// `done`, `waived` or `missed`.
+    pub state: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/v1/assets/{id}/deadlines`: marks one of the asset's computed deadlines.
+pub async fn mark(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<MarkInput>) -> AppResult<HttpResponse> {
+    let row = load(&state, &ctx, &user, &id).await?;
+    let m = body.into_inner();
+    if !["done", "waived", "missed"].contains(&m.state.as_str()) {
+        return Err(bad("state", "must be done, waived or missed"));
+    }
+    if m.note.chars().count() > 2000 {
+        return Err(bad("note", "must be at most 2000 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let known = deadlines_of(&mut tx, &row).await?;
+    if !known.iter().any(|d| d.deadline.rule == m.rule && d.deadline.ordinal == m.ordinal) {
+        return Err(bad("rule", "this asset has no such deadline"));
+    }
+    licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), user.id.as_uuid()).await?;
+    let event = user.event(&ctx, "deadline.marked", Outcome::Success).target("asset", row.id).details(json!({ "rule": m.rule, "ordinal": m.ordinal, "state": m.state }));
+    let seq = state.audit(&mut tx, event).await?;
+    let after = deadlines_of(&mut tx, &row).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(HttpResponse::Ok().json(json!({ "deadlines": after })))
 }
 
 async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_id: Option<Uuid>) -> AppResult<()> {
@@ -318,7 +370,12 @@ pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppRes
         let Some(last) = rows.last() else { break };
         filter.after = Some((last.created_at, last.id));
         for row in &rows {
-            for d in deadlines_of(&mut conn, row).await.unwrap_or_default() {
+            for v in deadlines_of(&mut conn, row).await.unwrap_or_default() {
+                // Done and waived deadlines leave the list; missed ones stay visible.
+                if matches!(v.state.as_deref(), Some("done" | "waived")) {
+                    continue;
+                }
+                let d = v.deadline;
                 let effective_end = d.grace_ends.unwrap_or(d.due);
                 if effective_end >= today && d.due <= end {
                     out.push(UpcomingDeadline { asset_id: row.id, asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d });

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod assets;
 pub mod audit_query;
 pub mod auth;
+pub mod calendar;
 pub mod context;
 pub mod error;
 pub mod metrics;

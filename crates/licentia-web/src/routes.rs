@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, artifacts, asset_csv, assets, ops, pages, static_files};
+use crate::{api, artifacts, asset_csv, assets, calendar, ops, pages, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -107,7 +107,11 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/assets/{id}" => Requires(P::AssetRead), assets::get),
         route!(PATCH "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::update),
         route!(DELETE "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::delete),
+        route!(POST "/api/v1/assets/{id}/deadlines" => Requires(P::AssetManage), assets::mark),
         route!(GET "/api/v1/deadlines" => Requires(P::AssetRead), assets::deadlines_api),
+        route!(POST "/api/v1/me/calendar-token" => Requires(P::AssetRead), calendar::new_token),
+        // The token in the query is the credential: calendar clients cannot log in.
+        route!(GET "/deadlines.ics" => Public, calendar::feed),
         route!(POST "/api/v1/artifacts" => Requires(P::ArtifactUpload), artifacts::upload),
         route!(GET "/api/v1/artifacts" => Requires(P::ArtifactRead), artifacts::list),
         route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),

@@ -5,7 +5,6 @@ use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 use licentia_db::assets::AssetRow;
-use licentia_domain::ip::deadlines::Deadline;
 use licentia_domain::Role;
 use licentia_audit::Outcome;
 
@@ -48,7 +47,7 @@ pub struct AssetPage {
     nav: Nav,
     a: AssetRow,
     details: String,
-    deadlines: Vec<Deadline>,
+    deadlines: Vec<crate::assets::DeadlineView>,
     show_notes: bool,
 }
 

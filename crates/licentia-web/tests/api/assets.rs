@@ -272,3 +272,52 @@ async fn hostile_csv_is_refused_cleanly() -> TestResult {
     assert_eq!(app.get_as(&l, "/api/v1/assets/export").await?.body.lines().count(), 1, "a licensee's export has the header only");
     Ok(())
 }
+
+#[actix_web::test]
+async fn deadlines_can_be_marked_and_feed_a_private_calendar() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let filing = (chrono::Utc::now().date_naive() - chrono::Months::new(24) + chrono::Days::new(20)).format("%Y-%m-%d").to_string();
+    let id = create(&app, &m, &json!({ "kind": "patent", "title": "EP; pending, \"quoted\"", "jurisdiction": "EP", "filing_date": filing })).await?.json()["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+
+    // The feed: a token shown once; the feed carries the upcoming renewal.
+    let t = app.send(app.post("/api/v1/me/calendar-token").bearer_auth(&m)).await?;
+    assert_eq!(t.status, StatusCode::CREATED);
+    let token = t.json()["token"].as_str().ok_or("no token")?.to_owned();
+    let ics = app.send(app.get(&format!("/deadlines.ics?token={token}"))).await?;
+    assert_eq!(ics.status, StatusCode::OK);
+    assert!(ics.header("content-type").unwrap_or_default().starts_with("text/calendar"));
+    assert!(ics.body.starts_with("BEGIN:VCALENDAR\r\n") && ics.body.ends_with("END:VCALENDAR\r\n"));
+    // The feed looks 400 days ahead (year 4 may or may not fall inside, depending on today).
+    let events_before = ics.body.matches("BEGIN:VEVENT").count();
+    assert!(events_before >= 1);
+    assert!(ics.body.contains("SUMMARY:Renewal fee\\, year 3 — EP\\; pending\\, \"quoted\""), "{}", ics.body);
+    assert_eq!(app.send(app.get("/deadlines.ics?token=wrong")).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.send(app.get("/deadlines.ics")).await?.status, StatusCode::NOT_FOUND);
+
+    // Marking it done takes it off the upcoming list and the feed; a rule the asset lacks is a 422.
+    let bad = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "us-maintenance", "ordinal": 1, "state": "done" })).await?;
+    assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("rule")));
+    let bad = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "paid?" })).await?;
+    assert_eq!(bad.json()["error"]["field"], json!("state"));
+    let ok = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "done", "note": "paid 2 May" })).await?;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["deadlines"][0]["state"], "done");
+    assert_eq!(app.get_as(&m, "/api/v1/deadlines").await?.json()["items"], json!([]));
+    let ics = app.send(app.get(&format!("/deadlines.ics?token={token}"))).await?;
+    assert_eq!(ics.body.matches("BEGIN:VEVENT").count(), events_before - 1);
+    assert!(!ics.body.contains("year 3"));
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'deadline.marked'").await?, 1);
+
+    // A new token retires the old feed URL; licensees cannot mark.
+    let t2 = app.send(app.post("/api/v1/me/calendar-token").bearer_auth(&m)).await?.json()["token"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(t2, token);
+    assert_eq!(app.send(app.get(&format!("/deadlines.ics?token={token}"))).await?.status, StatusCode::NOT_FOUND);
+    let l = app.token("licensee").await?;
+    let denied = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&l), &json!({ "rule": "ep-renewal", "ordinal": 4, "state": "done" })).await?;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    Ok(())
+}

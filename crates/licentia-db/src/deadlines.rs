@@ -1,0 +1,58 @@
+//! Marks on computed deadlines, and calendar feed tokens.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::DbError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Mark {
+    pub rule: String,
+    pub ordinal: i32,
+    pub state: String,
+    pub note: String,
+}
+
+pub async fn marks(conn: &mut PgConnection, asset: Uuid) -> Result<Vec<Mark>, DbError> {
+    Ok(sqlx::query_as("SELECT rule, ordinal, state, note FROM deadline_marks WHERE asset_id = $1").bind(asset).fetch_all(conn).await?)
+}
+
+pub async fn set_mark(conn: &mut PgConnection, asset: Uuid, rule: &str, ordinal: i32, state: &str, note: &str, by: Uuid) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO deadline_marks (asset_id, rule, ordinal, state, note, marked_by) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (asset_id, rule, ordinal) DO UPDATE SET state = $4, note = $5, marked_by = $6, updated_at = now()",
+    )
+    .bind(asset)
+    .bind(rule)
+    .bind(ordinal)
+    .bind(state)
+    .bind(note)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the user's feed token (the old feed URL stops working).
+pub async fn set_calendar_token(conn: &mut PgConnection, user: Uuid, token_hash: &[u8]) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO calendar_tokens (user_id, token_hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET token_hash = $2, updated_at = now()",
+    )
+    .bind(user)
+    .bind(token_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The enabled user a feed token belongs to.
+pub async fn calendar_user(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<crate::users::Credentials>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT u.id, u.organisation_id, u.role, u.disabled, o.disabled AS organisation_disabled, u.password_hash
+         FROM calendar_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.organisation_id
+         WHERE t.token_hash = $1 AND NOT u.disabled AND NOT o.disabled",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
