@@ -3,6 +3,7 @@
 
 use licentia_audit::{AuditEvent, Outcome};
 use licentia_db::{Db, organisations, users};
+use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use licentia_domain::{Email, OrgKind, OrgName, Password, Role};
 use serde_json::json;
 
@@ -66,12 +67,100 @@ pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
         users::insert(&mut tx, users::NewUser { organisation_id: org_id, email: &email_v, display_name: name, password_hash: &hash, role }).await?;
         logins.push(DemoLogin { email: email.into(), password, role, organisation: org.into() });
     }
+    // A small portfolio, parsed through the same validation as user input.
+    let portfolio = portfolio();
+    for input in &portfolio {
+        let valid = ValidAsset::parse(input).map_err(|e| DemoError::Other(format!("demo asset: {e}")))?;
+        let row = licentia_web::assets::new_row(licensor.id, &valid);
+        licentia_db::assets::upsert(&mut tx, &row, None).await?;
+    }
     let event = AuditEvent::new("demo.seeded", Outcome::Success)
         .actor(None, Some("licentia".into()), Some(licensor.id.as_uuid()))
-        .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len() }));
+        .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len(), "assets": portfolio.len() }));
     licentia_audit::append(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     Ok(logins)
+}
+
+/// The demo portfolio: a granted US patent, a pending EP application, a PCT application, an EU
+/// trade mark, the SDK's copyright and the licensed model.
+fn portfolio() -> Vec<AssetInput> {
+    let s = |v: &str| Some(v.to_owned());
+    vec![
+        AssetInput {
+            kind: "patent".into(),
+            status: s("granted"),
+            title: "Adaptive gradient clipping for federated training".into(),
+            jurisdiction: s("US"),
+            application_number: s("16/123,456"),
+            grant_number: s("US 11,234,567 B2"),
+            filing_date: s("2019-08-01"),
+            grant_date: s("2022-03-10"),
+            abstract_text: s("Clipping per-client gradients by an adaptive quantile keeps federated training stable."),
+            inventors: vec!["Ada Okafor".into(), "Lin Wei".into()],
+            claims_count: Some(20),
+            tags: vec!["ml".into(), "federated".into()],
+            owners: vec!["Aurora Innovations".into()],
+            ..Default::default()
+        },
+        AssetInput {
+            kind: "patent".into(),
+            status: s("published"),
+            title: "Adaptive gradient clipping for federated training".into(),
+            jurisdiction: s("EP"),
+            application_number: s("EP 20 187 654.3"),
+            priority_date: s("2019-08-01"),
+            filing_date: s("2020-07-24"),
+            publication_date: s("2021-02-03"),
+            abstract_text: s("European counterpart of US 11,234,567."),
+            tags: vec!["ml".into(), "federated".into()],
+            owners: vec!["Aurora Innovations".into()],
+            ..Default::default()
+        },
+        AssetInput {
+            kind: "patent".into(),
+            status: s("filed"),
+            title: "Privacy-preserving credit scoring with tabular neural networks".into(),
+            jurisdiction: s("WO"),
+            application_number: s("PCT/US2025/041234"),
+            priority_date: s("2024-09-15"),
+            filing_date: s("2025-09-10"),
+            pct: true,
+            tags: vec!["ml".into(), "credit".into()],
+            owners: vec!["Aurora Innovations".into()],
+            ..Default::default()
+        },
+        AssetInput {
+            kind: "trademark".into(),
+            status: s("registered"),
+            title: "AURORA (word mark)".into(),
+            jurisdiction: s("EM"),
+            application_number: s("018123456"),
+            filing_date: s("2018-01-15"),
+            registration_date: s("2018-06-20"),
+            mark_text: s("AURORA"),
+            mark_type: s("word"),
+            nice_classes: vec![9, 42],
+            goods_services: s("Software; machine-learning platforms as a service."),
+            owners: vec!["Aurora Innovations".into()],
+            ..Default::default()
+        },
+        AssetInput {
+            kind: "copyright".into(),
+            title: "Aurora training SDK".into(),
+            work_type: s("software"),
+            authors: vec!["Aurora Innovations".into()],
+            version: s("3.2"),
+            ..Default::default()
+        },
+        AssetInput {
+            kind: "model".into(),
+            title: "Credit risk MLP (tabular-binary-mlp)".into(),
+            template: s("tabular-binary-mlp"),
+            description: s("Input, 64 relu, 64 relu, sigmoid; the reference model licensees train on their own data."),
+            ..Default::default()
+        },
+    ]
 }
 
 /// The one-time message with the demo logins.

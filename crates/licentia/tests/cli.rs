@@ -124,12 +124,14 @@ async fn first_start_migrates_seeds_and_serves_a_second_start_does_not_seed_agai
 
     let (users, orgs) = (count(&t, "SELECT count(*) FROM users").await?, count(&t, "SELECT count(*) FROM organisations").await?);
     assert_eq!((users, orgs), (6, 3));
+    assert_eq!(count(&t, "SELECT count(*) FROM ip_assets").await?, 6, "the demo portfolio");
     let again = start(&t.url, &data)?;
     assert!(again.logins.is_empty(), "second start seeded again");
     let mut token = client.post(format!("{}/api/v1/auth/token", again.base)).send_json(&serde_json::json!({ "email": email, "password": password })).await?;
     assert_eq!(token.status().as_u16(), 200, "keys and accounts survive a restart: {:?}", token.body().await?);
     again.stop()?;
     assert_eq!(count(&t, "SELECT count(*) FROM users").await?, 6);
+    assert_eq!(count(&t, "SELECT count(*) FROM ip_assets").await?, 6, "no second portfolio");
     assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'demo.seeded'").await?, 1);
 
     // And the whole history verifies, checkpoints included.
