@@ -289,6 +289,13 @@ pub fn encode_cursor(row: &AssetRow) -> String {
 
 impl AssetQuery {
     pub fn filter(&self) -> AppResult<(AssetFilter, i64)> {
+        // PostgreSQL text cannot hold NUL: refuse control characters here rather than let a
+        // `%00` in a query string reach the database as a 500.
+        for (field, v) in [("kind", &self.kind), ("status", &self.status), ("jurisdiction", &self.jurisdiction), ("owner", &self.owner), ("tag", &self.tag), ("q", &self.q), ("cursor", &self.cursor)] {
+            if v.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
+                return Err(bad(field, "must not contain control characters"));
+            }
+        }
         let limit = match self.limit {
             None => 50,
             Some(n) if (1..=500).contains(&n) => n,

@@ -112,7 +112,9 @@ pub struct Issued {
 /// password is looked at; unknown users cost a dummy argon2 verification.
 pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, password: &str, kind: &'static str) -> Result<Issued, AppError> {
     let now = Utc::now();
-    let key = email_raw.trim().to_lowercase().chars().take(320).collect::<String>();
+    // The throttling key is stored as text: control characters (NUL above all) are dropped so that
+    // hostile input is just another failed login, never a database error.
+    let key = email_raw.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(320).collect::<String>();
     let policy = &state.settings.throttle;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let recent = logins::recent(&mut conn, &key, &ctx.ip, now, policy.account_window, policy.ip_window).await?;

@@ -82,3 +82,24 @@ async fn validation_errors_name_the_field_and_ids_that_do_not_parse_are_404() ->
     assert_eq!(bad_filter.json()["error"]["field"], json!("outcome"));
     Ok(())
 }
+
+#[actix_web::test]
+async fn nul_bytes_in_queries_and_logins_are_client_errors_not_database_errors() -> TestResult {
+    let app = spawn_app().await?;
+    let auditor = app.token("auditor").await?;
+    let manager = app.token("manager").await?;
+    for (token, path, field) in [
+        (&manager, "/api/v1/assets?q=a%00b", "q"),
+        (&manager, "/api/v1/assets?tag=%00", "tag"),
+        (&manager, "/api/v1/assets/export?owner=x%00", "owner"),
+        (&auditor, "/api/v1/audit?action=auth.%00", "action"),
+        (&auditor, "/api/v1/audit?actor=a%00%40b.example", "actor"),
+    ] {
+        let r = app.get_as(token, path).await?;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"]["field"], json!(field), "{path}");
+    }
+    let r = app.login_api("admin\u{0}@aurora.example", "whatever password").await?;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    Ok(())
+}
