@@ -111,8 +111,61 @@ pub struct AssetFilter {
     pub owner: Option<String>,
     pub q: Option<String>,
     pub expiring_before: Option<NaiveDate>,
-    /// Keyset cursor: (created_at, id) of the last row of the previous page.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub sort: Sort,
+    /// Keyset cursor: the sort key and id of the last row of the previous page.
+    pub after: Option<Cursor>,
+}
+
+/// The list's order. Every order ends with the id, so keyset pages never skip or repeat a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Recent,
+    /// Title A-Z.
+    Title,
+    /// Earliest filing first; assets without a filing date last.
+    Filing,
+    /// Soonest expiry first; assets that never expire last.
+    Expiry,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 4] = [Sort::Recent, Sort::Title, Sort::Filing, Sort::Expiry];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Recent => "recent",
+            Sort::Title => "title",
+            Sort::Filing => "filing",
+            Sort::Expiry => "expiry",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Where the previous page ended, in the terms of its sort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Recent(DateTime<Utc>, Uuid),
+    Title(String, Uuid),
+    /// A date sort; `None` stands for the missing dates, which sort last.
+    Date(Option<NaiveDate>, Uuid),
+}
+
+impl Cursor {
+    /// The cursor that continues after `row` in `sort` order.
+    pub fn after(sort: Sort, row: &AssetRow) -> Self {
+        match sort {
+            Sort::Recent => Cursor::Recent(row.created_at, row.id),
+            Sort::Title => Cursor::Title(row.title.clone(), row.id),
+            Sort::Filing => Cursor::Date(row.filing_date, row.id),
+            Sort::Expiry => Cursor::Date(row.expiry_date, row.id),
+        }
+    }
 }
 
 /// Newest first, keyset-paginated on (created_at, id). `q` is full-text (`websearch_to_tsquery`,
@@ -159,9 +212,85 @@ pub async fn list(conn: &mut PgConnection, f: &AssetFilter, scope: AssetScope, l
     if let Some(d) = f.expiring_before {
         qb.push(" AND expiry_date < ").push_bind(d);
     }
-    if let Some((at, id)) = f.after {
-        qb.push(" AND (created_at, id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+    // 'infinity' puts missing dates last and keeps the keyset comparison total.
+    let date_key = match f.sort {
+        Sort::Filing => "coalesce(filing_date, 'infinity'::date)",
+        _ => "coalesce(expiry_date, 'infinity'::date)",
+    };
+    match (&f.after, f.sort) {
+        (None, _) => {}
+        (Some(Cursor::Recent(at, id)), Sort::Recent) => {
+            qb.push(" AND (created_at, id) < (").push_bind(*at).push(", ").push_bind(*id).push(")");
+        }
+        (Some(Cursor::Title(t, id)), Sort::Title) => {
+            qb.push(" AND (title, id) > (").push_bind(t.clone()).push(", ").push_bind(*id).push(")");
+        }
+        (Some(Cursor::Date(d, id)), Sort::Filing | Sort::Expiry) => {
+            qb.push(format!(" AND ({date_key}, id) > (coalesce(")).push_bind(*d).push("::date, 'infinity'::date), ").push_bind(*id).push(")");
+        }
+        // The web layer decodes cursors together with their sort, so this is a caller bug.
+        (Some(_), _) => return Err(DbError::Other(sqlx::Error::Protocol("a cursor from another sort order".into()))),
     }
-    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit);
+    match f.sort {
+        Sort::Recent => qb.push(" ORDER BY created_at DESC, id DESC LIMIT "),
+        Sort::Title => qb.push(" ORDER BY title, id LIMIT "),
+        Sort::Filing | Sort::Expiry => qb.push(format!(" ORDER BY {date_key}, id LIMIT ")),
+    };
+    qb.push_bind(limit);
     Ok(qb.build_query_as::<AssetRow>().fetch_all(conn).await?)
+}
+
+/// Every asset of the family `id` belongs to: up its parent links to the root, then the whole
+/// tree below the root. Depth is bounded so that a cycle written around the checks cannot loop.
+pub async fn family(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<Vec<AssetRow>, DbError> {
+    let rows: Vec<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH RECURSIVE up(id, parent_id, depth) AS (
+             SELECT id, parent_id, 0 FROM ip_assets WHERE id = $1 AND {SCOPE_CLAUSE}
+             UNION ALL
+             SELECT a.id, a.parent_id, up.depth + 1 FROM ip_assets a JOIN up ON a.id = up.parent_id WHERE up.depth < 64
+         ),
+         root AS (SELECT id FROM up ORDER BY depth DESC LIMIT 1),
+         down(id, depth) AS (
+             SELECT id, 0 FROM root
+             UNION ALL
+             SELECT a.id, down.depth + 1 FROM ip_assets a JOIN down ON a.parent_id = down.id WHERE down.depth < 64
+         )
+         SELECT {COLUMNS} FROM ip_assets WHERE id IN (SELECT id FROM down) AND {SCOPE_CLAUSE}
+         ORDER BY filing_date NULLS LAST, id"
+    )))
+    .bind(id)
+    .bind(scope_sql(scope))
+    .fetch_all(conn)
+    .await?;
+    if rows.is_empty() { Err(DbError::NotFound) } else { Ok(rows) }
+}
+
+/// The ids above `id` along its parent links (nearest first), bounded like [`family`].
+pub async fn ancestors(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>, DbError> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE up(id, parent_id, depth) AS (
+             SELECT id, parent_id, 0 FROM ip_assets WHERE id = $1
+             UNION ALL
+             SELECT a.id, a.parent_id, up.depth + 1 FROM ip_assets a JOIN up ON a.id = up.parent_id WHERE up.depth < 64
+         )
+         SELECT id FROM up WHERE depth > 0 ORDER BY depth",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Portfolio counts: (dimension, value, count) for dimension `kind`, `status` and `jurisdiction`.
+pub async fn counts(conn: &mut PgConnection, scope: AssetScope) -> Result<Vec<(String, String, i64)>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH visible AS (SELECT kind, status, jurisdiction FROM ip_assets WHERE $1::int IS NULL AND {SCOPE_CLAUSE})
+         SELECT 'kind', kind, count(*) FROM visible GROUP BY kind
+         UNION ALL SELECT 'status', status, count(*) FROM visible GROUP BY status
+         UNION ALL SELECT 'jurisdiction', coalesce(jurisdiction, '-'), count(*) FROM visible GROUP BY jurisdiction
+         ORDER BY 1, 3 DESC, 2"
+    )))
+    .bind(None::<i32>)
+    .bind(scope_sql(scope))
+    .fetch_all(conn)
+    .await?)
 }

@@ -33,6 +33,41 @@ pub async fn set_mark(conn: &mut PgConnection, asset: Uuid, rule: &str, ordinal:
     Ok(())
 }
 
+/// Every (asset, rule, ordinal) marked done or waived: settled, so not forecast.
+pub async fn closed_marks(conn: &mut PgConnection) -> Result<std::collections::HashSet<(Uuid, String, i32)>, DbError> {
+    let rows: Vec<(Uuid, String, i32)> = sqlx::query_as("SELECT asset_id, rule, ordinal FROM deadline_marks WHERE state IN ('done', 'waived')").fetch_all(conn).await?;
+    Ok(rows.into_iter().collect())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ManualDeadline {
+    pub ordinal: i32,
+    pub title: String,
+    pub due: chrono::NaiveDate,
+    pub note: String,
+}
+
+pub async fn manual(conn: &mut PgConnection, asset: Uuid) -> Result<Vec<ManualDeadline>, DbError> {
+    Ok(sqlx::query_as("SELECT ordinal, title, due, note FROM manual_deadlines WHERE asset_id = $1 ORDER BY due, ordinal").bind(asset).fetch_all(conn).await?)
+}
+
+/// Adds a manual deadline with the asset's next ordinal. Two concurrent adds to one asset meet
+/// the primary key; the loser reports a conflict rather than overwriting.
+pub async fn add_manual(conn: &mut PgConnection, asset: Uuid, title: &str, due: chrono::NaiveDate, note: &str, by: Uuid) -> Result<ManualDeadline, DbError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO manual_deadlines (asset_id, ordinal, title, due, note, created_by)
+         VALUES ($1, (SELECT coalesce(max(ordinal), 0) + 1 FROM manual_deadlines WHERE asset_id = $1), $2, $3, $4, $5)
+         RETURNING ordinal, title, due, note",
+    )
+    .bind(asset)
+    .bind(title)
+    .bind(due)
+    .bind(note)
+    .bind(by)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Replaces the user's feed token (the old feed URL stops working).
 pub async fn set_calendar_token(conn: &mut PgConnection, user: Uuid, token_hash: &[u8]) -> Result<(), DbError> {
     sqlx::query(

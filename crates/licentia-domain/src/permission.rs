@@ -41,10 +41,12 @@ pub enum Permission {
     AssetRead,
     /// Create, change and delete assets.
     AssetManage,
+    /// Fee tables and cost forecasts: licensor-internal figures licensees never see.
+    CostRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -60,6 +62,7 @@ impl Permission {
         Permission::KeysManage,
         Permission::AssetRead,
         Permission::AssetManage,
+        Permission::CostRead,
     ];
 }
 
@@ -73,7 +76,7 @@ impl Role {
             Role::Manager => match permission {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
-                P::AssetRead | P::AssetManage => true,
+                P::AssetRead | P::AssetManage | P::CostRead => true,
                 P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
@@ -82,14 +85,14 @@ impl Role {
             Role::Auditor => match permission {
                 P::SelfService | P::OrgRead | P::UserRead => true,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
-                P::ArtifactRead | P::ArtifactContent | P::AssetRead => true,
+                P::ArtifactRead | P::ArtifactContent | P::AssetRead | P::CostRead => true,
                 P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage => false,
             },
             Role::Licensee => match permission {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
                 P::AssetRead => true,
-                P::KeysManage | P::AssetManage => false,
+                P::KeysManage | P::AssetManage | P::CostRead => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
             },

@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// Kinds of object an artifact can hang under. Only organisations exist so far; the registry,
 /// agreements, datasets and runs add theirs (and their ownership checks) as they arrive.
-const ATTACHABLE_NOW: &[&str] = &["organisation"];
+const ATTACHABLE_NOW: &[&str] = &["organisation", "asset"];
 
 /// Multipart framing allowance on top of the file-size limit when checking `Content-Length`.
 const FRAMING_ALLOWANCE: u64 = 64 * 1024;
@@ -96,6 +96,15 @@ async fn read_small_field(field: &mut actix_multipart::Field, name: &str) -> App
 async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &str, id: &str) -> AppResult<OrganisationId> {
     if !ATTACHABLE_NOW.contains(&kind) {
         return Err(AppError::Validation { field: "attached_kind".into(), message: format!("must be one of {}", ATTACHABLE_NOW.join(", ")) });
+    }
+    if kind == "asset" {
+        // A trademark's image, a trade secret's detail, a model's weights: registry content, so
+        // only those who manage the registry attach to it.
+        if !user.role.allows(licentia_domain::Permission::AssetManage) {
+            return Err(AppError::Forbidden);
+        }
+        let asset = crate::assets::load_for_page(state, ctx, user, id.trim()).await?;
+        return Ok(asset.organisation_id);
     }
     let Some(org) = OrganisationId::parse(id.trim()) else {
         return Err(AppError::Validation { field: "attached_id".into(), message: "is not an id".into() });

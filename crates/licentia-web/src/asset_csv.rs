@@ -186,7 +186,7 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     loop {
         let page = licentia_db::assets::list(&mut conn, &filter, scope(&user), 1000).await?;
         let Some(last) = page.last() else { break };
-        filter.after = Some((last.created_at, last.id));
+        filter.after = Some(licentia_db::assets::Cursor::after(filter.sort, last));
         let done = page.len() < 1000;
         rows.extend(page);
         if done {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use licentia_audit::Outcome;
-use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope};
+use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope, Cursor, Sort};
 use licentia_domain::Role;
 use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use licentia_domain::ip::deadlines::{self, Deadline};
@@ -85,6 +85,7 @@ fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) -> Ass
     let mut details = a.details.clone();
     if let Some(o) = details.as_object_mut() {
         o.insert("pct".into(), json!(a.pct));
+        o.insert("relation".into(), json!(a.relation.map(|r| r.as_str())));
     }
     AssetRow {
         id,
@@ -121,15 +122,36 @@ pub struct DeadlineView {
     pub note: String,
 }
 
-/// The deadlines of a stored asset (the parent's filing date counts for divisionals), with marks.
-pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<DeadlineView>> {
+/// The rule-driven deadlines of a stored asset (divisionals and national phase entries count from
+/// the parent's filing date), without marks or manual ones: what fees attach to.
+pub async fn rule_deadlines(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<(ValidAsset, Vec<Deadline>)> {
     let valid = parse_input(row_input(row))?;
-    let parent_filing = match row.parent_id {
-        Some(p) => assets::get(conn, p, AssetScope::All).await.ok().and_then(|p| p.filing_date),
-        None => None,
+    let parent_filing = match (row.parent_id, valid.relation) {
+        (Some(p), Some(rel)) if rel.inherits_filing_date() => assets::get(conn, p, AssetScope::All).await.ok().and_then(|p| p.filing_date),
+        _ => None,
     };
+    let computed = deadlines::compute(&valid.facts(parent_filing));
+    Ok((valid, computed))
+}
+
+/// Every deadline of a stored asset: the rules' and the manual ones (rule `manual`), with marks.
+pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<DeadlineView>> {
+    let (_, mut computed) = rule_deadlines(conn, row).await?;
+    for m in licentia_db::deadlines::manual(conn, row.id).await? {
+        computed.push(Deadline {
+            rule: deadlines::MANUAL,
+            ordinal: m.ordinal.max(0) as u32,
+            title: m.title,
+            due: m.due,
+            opens: None,
+            grace_ends: None,
+            surcharge: deadlines::Surcharge::None,
+            source: "entered by hand",
+        });
+    }
+    computed.sort_by_key(|d| (d.due, d.rule, d.ordinal));
     let marks = licentia_db::deadlines::marks(conn, row.id).await?;
-    Ok(deadlines::compute(&valid.facts(parent_filing))
+    Ok(computed
         .into_iter()
         .map(|d| {
             let mark = marks.iter().find(|m| m.rule == d.rule && m.ordinal == d.ordinal as i32);
@@ -173,15 +195,66 @@ pub async fn mark(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "deadlines": after })))
 }
 
+/// The parent must exist, be a patent-like filing, and not sit below the asset itself (a family
+/// is a tree).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualInput {
+    pub title: String,
+    /// YYYY-MM-DD.
+    pub due: String,
+    #[serde(default)]
+    pub note: String,
+    /// Ignored: the browser form's CSRF token.
+    pub csrf: Option<String>,
+}
+
+/// `POST /api/v1/assets/{id}/manual-deadlines`: a deadline no rule knows (an office action, an
+/// option date). It is listed, marked and fed to calendars like the others.
+pub async fn add_manual(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<ManualInput>) -> AppResult<HttpResponse> {
+    let row = load(&state, &ctx, &user, &id).await?;
+    let added = insert_manual(&state, &ctx, &user, &row, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
+}
+
+pub async fn insert_manual(state: &AppState, ctx: &RequestContext, user: &CurrentUser, row: &AssetRow, m: ManualInput) -> AppResult<licentia_db::deadlines::ManualDeadline> {
+    let title = m.title.trim();
+    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+        return Err(bad("title", "must be 1 to 200 characters without control characters"));
+    }
+    let due = NaiveDate::parse_from_str(m.due.trim(), "%Y-%m-%d").map_err(|_| bad("due", "must be a date YYYY-MM-DD"))?;
+    if m.note.chars().count() > 2000 || m.note.contains('\0') {
+        return Err(bad("note", "must be at most 2000 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let added = licentia_db::deadlines::add_manual(&mut tx, row.id, title, due, m.note.trim(), user.id.as_uuid()).await.map_err(|e| match e {
+        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "another deadline was added to this asset at the same moment; try again".into() },
+        other => other.into(),
+    })?;
+    let event = user.event(ctx, "deadline.added", Outcome::Success).target("asset", row.id).details(json!({ "ordinal": added.ordinal, "title": added.title, "due": added.due }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(added)
+}
+
 async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_id: Option<Uuid>) -> AppResult<()> {
     if let Some(p) = a.parent_id {
         if Some(p) == own_id {
             return Err(bad("parent_id", "an asset cannot be its own parent"));
         }
         match assets::get(conn, p, AssetScope::All).await {
+            Ok(parent) if !parent.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like()) => {
+                return Err(bad("parent_id", "must be a patent, utility model or design"));
+            }
             Ok(_) => {}
             Err(licentia_db::DbError::NotFound) => return Err(bad("parent_id", "no such asset")),
             Err(e) => return Err(e.into()),
+        }
+        if let Some(own) = own_id
+            && assets::ancestors(conn, p).await?.contains(&own)
+        {
+            return Err(bad("parent_id", "would make the family a cycle: that asset descends from this one"));
         }
     }
     Ok(())
@@ -275,6 +348,8 @@ pub struct AssetQuery {
     pub tag: Option<String>,
     pub q: Option<String>,
     pub expiring_before: Option<String>,
+    /// `recent` (default), `title`, `filing` or `expiry`.
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -283,15 +358,41 @@ fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-pub fn encode_cursor(row: &AssetRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", row.created_at.timestamp_micros(), row.id))
+/// A cursor is opaque to clients: base64 of a small JSON object naming its sort, so a cursor from
+/// one order is refused in another rather than silently skipping rows.
+pub fn encode_cursor(sort: Sort, row: &AssetRow) -> String {
+    let v = match Cursor::after(sort, row) {
+        Cursor::Recent(at, id) => json!({ "s": sort.as_str(), "t": at.timestamp_micros(), "id": id }),
+        Cursor::Title(t, id) => json!({ "s": sort.as_str(), "k": t, "id": id }),
+        Cursor::Date(d, id) => json!({ "s": sort.as_str(), "d": d, "id": id }),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn decode_cursor(sort: Sort, c: &str) -> AppResult<Cursor> {
+    let not_ours = || bad("cursor", "is not a cursor from this API for this sort order");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.as_bytes()).map_err(|_| not_ours())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| not_ours())?;
+    if v["s"].as_str() != Some(sort.as_str()) {
+        return Err(not_ours());
+    }
+    let id = v["id"].as_str().and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(not_ours)?;
+    Ok(match sort {
+        Sort::Recent => Cursor::Recent(v["t"].as_i64().and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(not_ours)?, id),
+        Sort::Title => Cursor::Title(v["k"].as_str().filter(|t| !t.chars().any(char::is_control)).ok_or_else(not_ours)?.to_owned(), id),
+        Sort::Filing | Sort::Expiry => match &v["d"] {
+            Value::Null => Cursor::Date(None, id),
+            Value::String(d) => Cursor::Date(Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| not_ours())?), id),
+            _ => return Err(not_ours()),
+        },
+    })
 }
 
 impl AssetQuery {
     pub fn filter(&self) -> AppResult<(AssetFilter, i64)> {
         // PostgreSQL text cannot hold NUL: refuse control characters here rather than let a
         // `%00` in a query string reach the database as a 500.
-        for (field, v) in [("kind", &self.kind), ("status", &self.status), ("jurisdiction", &self.jurisdiction), ("owner", &self.owner), ("tag", &self.tag), ("q", &self.q), ("cursor", &self.cursor)] {
+        for (field, v) in [("kind", &self.kind), ("status", &self.status), ("jurisdiction", &self.jurisdiction), ("owner", &self.owner), ("tag", &self.tag), ("q", &self.q), ("sort", &self.sort), ("cursor", &self.cursor)] {
             if v.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
                 return Err(bad(field, "must not contain control characters"));
             }
@@ -313,21 +414,16 @@ impl AssetQuery {
         let expiring_before = non_empty(&self.expiring_before)
             .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| bad("expiring_before", "must be a date YYYY-MM-DD")))
             .transpose()?;
-        let after = match non_empty(&self.cursor) {
-            None => None,
-            Some(c) => {
-                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.as_bytes()).map_err(|_| bad("cursor", "is not a cursor from this API"))?;
-                let text = String::from_utf8(raw).map_err(|_| bad("cursor", "is not a cursor from this API"))?;
-                let (micros, id) = text.split_once(':').ok_or_else(|| bad("cursor", "is not a cursor from this API"))?;
-                let at = micros.parse::<i64>().ok().and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(|| bad("cursor", "is not a cursor from this API"))?;
-                Some((at, Uuid::parse_str(id).map_err(|_| bad("cursor", "is not a cursor from this API"))?))
-            }
+        let sort = match non_empty(&self.sort) {
+            None => Sort::Recent,
+            Some(s) => Sort::parse(&s).ok_or_else(|| bad("sort", "must be recent, title, filing or expiry"))?,
         };
+        let after = non_empty(&self.cursor).map(|c| decode_cursor(sort, &c)).transpose()?;
         let q = non_empty(&self.q);
         if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(bad("q", "must be at most 200 characters"));
         }
-        Ok((AssetFilter { kind, status, jurisdiction, tag: non_empty(&self.tag), owner: non_empty(&self.owner), q, expiring_before, after }, limit))
+        Ok((AssetFilter { kind, status, jurisdiction, tag: non_empty(&self.tag), owner: non_empty(&self.owner), q, expiring_before, sort, after }, limit))
     }
 }
 
@@ -338,7 +434,7 @@ pub async fn page(state: &AppState, user: &CurrentUser, q: &AssetQuery) -> AppRe
     let mut rows = assets::list(&mut conn, &filter, scope(user), limit + 1).await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(encode_cursor)
+        rows.last().map(|r| encode_cursor(filter.sort, r))
     } else {
         None
     };
@@ -363,29 +459,26 @@ pub struct UpcomingDeadline {
     pub jurisdiction: Option<String>,
     #[serde(flatten)]
     pub deadline: Deadline,
+    /// `done`, `waived` or `missed`; `None` while open.
+    pub state: Option<String>,
 }
 
-/// Every rule-driven deadline due between today and `days` from now, across the caller's registry.
-pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppResult<Vec<UpcomingDeadline>> {
-    let today = Utc::now().date_naive();
-    let end = today + chrono::Duration::days(days);
+/// Every deadline (rule-driven and manual) whose due date or grace period touches `from..=to`,
+/// across the caller's registry, with marks.
+pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: NaiveDate, to: NaiveDate) -> AppResult<Vec<UpcomingDeadline>> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut out = Vec::new();
     let mut filter = AssetFilter::default();
     loop {
         let rows = assets::list(&mut conn, &filter, scope(user), 1000).await?;
         let Some(last) = rows.last() else { break };
-        filter.after = Some((last.created_at, last.id));
+        filter.after = Some(Cursor::after(filter.sort, last));
         for row in &rows {
             for v in deadlines_of(&mut conn, row).await.unwrap_or_default() {
-                // Done and waived deadlines leave the list; missed ones stay visible.
-                if matches!(v.state.as_deref(), Some("done" | "waived")) {
-                    continue;
-                }
                 let d = v.deadline;
                 let effective_end = d.grace_ends.unwrap_or(d.due);
-                if effective_end >= today && d.due <= end {
-                    out.push(UpcomingDeadline { asset_id: row.id, asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d });
+                if effective_end >= from && d.due <= to {
+                    out.push(UpcomingDeadline { asset_id: row.id, asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d, state: v.state });
                 }
             }
         }
@@ -395,6 +488,15 @@ pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppRes
     }
     out.sort_by_key(|u| (u.deadline.due, u.asset_id));
     Ok(out)
+}
+
+/// The open (and missed) deadlines from today to `days` from now: done and waived ones leave the
+/// list, missed ones stay visible.
+pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppResult<Vec<UpcomingDeadline>> {
+    let today = Utc::now().date_naive();
+    let mut all = deadlines_between(state, user, today, today + chrono::Duration::days(days)).await?;
+    all.retain(|u| !matches!(u.state.as_deref(), Some("done" | "waived")));
+    Ok(all)
 }
 
 pub async fn deadlines_api(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeadlineQuery>) -> AppResult<HttpResponse> {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod portfolio;
 pub mod routes;
 pub mod state;
 pub mod static_files;

@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, artifacts, asset_csv, assets, calendar, ops, pages, static_files};
+use crate::{api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -77,7 +77,11 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/organisations/{id}" => Requires(P::OrgRead), pages::organisation::show),
         route!(GET "/assets" => Requires(P::AssetRead), pages::assets::list),
         route!(GET "/assets/{id}" => Requires(P::AssetRead), pages::assets::show),
+        route!(GET "/assets/{id}/family" => Requires(P::AssetRead), pages::portfolio::family),
+        route!(POST "/assets/{id}/manual-deadlines" => Requires(P::AssetManage), pages::portfolio::add_manual),
         route!(GET "/deadlines" => Requires(P::AssetRead), pages::assets::deadlines),
+        route!(GET "/deadlines/calendar" => Requires(P::AssetRead), pages::portfolio::calendar),
+        route!(GET "/portfolio" => Requires(P::AssetRead), pages::portfolio::dashboard),
         route!(POST "/attachments" => Requires(P::ArtifactUpload), artifacts::upload_form),
         route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),
         route!(GET "/audit/entries/{seq}" => Requires(P::AuditRead), pages::audit::entry),
@@ -108,6 +112,9 @@ pub fn table() -> Vec<RouteDef> {
         route!(PATCH "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::update),
         route!(DELETE "/api/v1/assets/{id}" => Requires(P::AssetManage), assets::delete),
         route!(POST "/api/v1/assets/{id}/deadlines" => Requires(P::AssetManage), assets::mark),
+        route!(POST "/api/v1/assets/{id}/manual-deadlines" => Requires(P::AssetManage), assets::add_manual),
+        route!(GET "/api/v1/assets/{id}/family" => Requires(P::AssetRead), portfolio::family_api),
+        route!(GET "/api/v1/forecast" => Requires(P::CostRead), portfolio::forecast_api),
         route!(GET "/api/v1/deadlines" => Requires(P::AssetRead), assets::deadlines_api),
         route!(POST "/api/v1/me/calendar-token" => Requires(P::AssetRead), calendar::new_token),
         // The token in the query is the credential: calendar clients cannot log in.

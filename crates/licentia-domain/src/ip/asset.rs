@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::deadlines::Facts;
 use super::numbers::{self, NumberKind};
-use super::{AssetKind, AssetStatus, Jurisdiction, LifeDates, NiceClass};
+use super::{AssetKind, AssetStatus, Jurisdiction, LifeDates, NiceClass, Relation};
 use crate::DomainError;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -31,6 +31,9 @@ pub struct AssetInput {
     /// Trademarks: the registration date (stored as the grant date).
     pub registration_date: Option<String>,
     pub parent_id: Option<String>,
+    /// How this filing relates to its parent: `priority_claim`, `continuation`,
+    /// `continuation_in_part`, `divisional` or `national_phase`.
+    pub relation: Option<String>,
     #[serde(default)]
     pub owners: Vec<String>,
     #[serde(default)]
@@ -80,6 +83,7 @@ pub struct ValidAsset {
     pub dates: LifeDates,
     pub expiry: Option<NaiveDate>,
     pub parent_id: Option<Uuid>,
+    pub relation: Option<Relation>,
     pub owners: Vec<String>,
     pub tags: Vec<String>,
     pub pct: bool,
@@ -156,6 +160,15 @@ impl ValidAsset {
             Some(p) => Some(Uuid::parse_str(p).map_err(|_| DomainError::new("parent_id", "is not an asset id"))?),
             None => None,
         };
+        let relation = match (i.relation.as_deref().map(str::trim).filter(|s| !s.is_empty()), parent_id) {
+            (None, None) => None,
+            (Some(_), None) => return Err(DomainError::new("relation", "needs a parent_id")),
+            (None, Some(_)) => Some(Relation::PriorityClaim),
+            (Some(r), Some(_)) => Some(r.parse::<Relation>()?),
+        };
+        if relation.is_some() && !kind.is_patent_like() {
+            return Err(DomainError::new("parent_id", "only patents, utility models and designs form families"));
+        }
         let mut details = json!({});
         let mut expiry = None;
         match kind {
@@ -237,6 +250,7 @@ impl ValidAsset {
             dates,
             expiry,
             parent_id,
+            relation,
             owners: list("owners", &i.owners, 50)?,
             tags: list("tags", &i.tags, 50)?,
             pct: i.pct,

@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use super::{AssetKind, AssetStatus};
 
+/// The rule name of deadlines entered by hand.
+pub const MANUAL: &str = "manual";
+
 /// The date a rule counts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {

@@ -3,6 +3,7 @@
 
 pub mod asset;
 pub mod deadlines;
+pub mod fees;
 pub mod jurisdiction;
 pub mod numbers;
 
@@ -214,5 +215,52 @@ mod tests {
         assert!(!AssetStatus::allowed_for(AssetKind::Trademark).contains(&AssetStatus::Granted));
         assert!(!AssetStatus::allowed_for(AssetKind::Copyright).contains(&AssetStatus::Filed));
         assert_eq!("utility_model".parse::<AssetKind>(), Ok(AssetKind::UtilityModel));
+    }
+}
+
+/// How a filing relates to the filing it claims from: the edges of a patent family's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Claims the parent's priority (Paris Convention Art. 4) in another office.
+    PriorityClaim,
+    /// A US continuation (35 U.S.C. 120).
+    Continuation,
+    /// A US continuation-in-part (35 U.S.C. 120, new matter added).
+    ContinuationInPart,
+    /// A divisional (Art. 76 EPC, 35 U.S.C. 121): keeps the parent's filing date.
+    Divisional,
+    /// The national or regional phase of a PCT application (PCT Art. 22/39, Art. 153 EPC).
+    NationalPhase,
+}
+
+impl Relation {
+    pub const ALL: [Relation; 5] = [Relation::PriorityClaim, Relation::Continuation, Relation::ContinuationInPart, Relation::Divisional, Relation::NationalPhase];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::PriorityClaim => "priority_claim",
+            Relation::Continuation => "continuation",
+            Relation::ContinuationInPart => "continuation_in_part",
+            Relation::Divisional => "divisional",
+            Relation::NationalPhase => "national_phase",
+        }
+    }
+
+    /// Whether deadlines count from the parent's filing date: a divisional keeps its parent's date
+    /// of filing (Art. 76(1) EPC), and a national phase application has the international filing
+    /// date (PCT Art. 11(3), Art. 153(2) EPC). A priority claim or a continuation has its own.
+    pub fn inherits_filing_date(self) -> bool {
+        matches!(self, Relation::Divisional | Relation::NationalPhase)
+    }
+}
+
+impl FromStr for Relation {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Relation::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| DomainError::new("relation", "must be priority_claim, continuation, continuation_in_part, divisional or national_phase"))
     }
 }

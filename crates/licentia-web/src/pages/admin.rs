@@ -11,7 +11,7 @@ use crate::admin_ops::{self, NewOrgInput, NewUserInput, OrgChange, UserChange};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult};
-use crate::pages::{Nav, flash_from, see_other_with};
+use crate::pages::{Nav, back, flash_from};
 use crate::state::AppState;
 
 #[derive(Template, WebTemplate)]
@@ -40,15 +40,6 @@ pub async fn users(state: web::Data<AppState>, user: CurrentUser, req: HttpReque
 }
 
 /// Validation and conflict errors go back to the page as a message; anything else is an error page.
-fn back(path: &str, result: AppResult<String>) -> AppResult<HttpResponse> {
-    match result {
-        Ok(msg) => Ok(see_other_with(path, true, &msg)),
-        Err(AppError::Validation { field, message }) => Ok(see_other_with(path, false, &format!("{field}: {message}"))),
-        Err(AppError::Conflict { message }) => Ok(see_other_with(path, false, &message)),
-        Err(e) => Err(e),
-    }
-}
-
 pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewUserInput>) -> AppResult<HttpResponse> {
     let result = admin_ops::create_user(&state, &ctx, &user, form.into_inner()).await.map(|u| format!("Created {}.", u.email));
     back("/admin/users", result)

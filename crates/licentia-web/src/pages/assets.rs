@@ -1,11 +1,12 @@
 //! Registry pages: the filterable list (htmx swaps the table without a reload; the same page works
 //! with JavaScript off), an asset with its deadlines, and the next 90 days.
 
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use licentia_db::assets::AssetRow;
-use licentia_domain::Role;
+use licentia_domain::ip::fees::{self, FeeBasis};
+use licentia_domain::{Permission, Role};
 use licentia_audit::Outcome;
 
 use crate::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
@@ -13,6 +14,7 @@ use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::AppResult;
 use crate::pages::Nav;
+use crate::pages::portfolio::money;
 use crate::state::AppState;
 
 #[derive(Template, WebTemplate)]
@@ -41,6 +43,15 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<A
     Ok(AssetListPage { nav: Nav::for_user(&state, &user, "/assets"), q, rows, next })
 }
 
+/// A fee line on the asset page.
+pub struct FeeLine {
+    pub due: chrono::NaiveDate,
+    pub title: String,
+    pub standard: String,
+    pub reduced: String,
+    pub surcharge: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "assets/show.html")]
 pub struct AssetPage {
@@ -49,18 +60,62 @@ pub struct AssetPage {
     details: String,
     deadlines: Vec<crate::assets::DeadlineView>,
     show_notes: bool,
+    can_manage: bool,
+    in_family: bool,
+    fees: Option<Vec<FeeLine>>,
+    flash: Option<(bool, String)>,
+    attachments: Vec<licentia_db::artifacts::Artifact>,
+    can_upload: bool,
+    attach_kind: &'static str,
+    attach_id: String,
+    return_to: String,
 }
 
-pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<AssetPage> {
+pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> AppResult<AssetPage> {
     let a = crate::assets::load_for_page(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &a).await?;
+    let fees = if user.role.allows(Permission::CostRead) {
+        let (_, rule_deadlines) = crate::assets::rule_deadlines(&mut conn, &a).await?;
+        let basis = FeeBasis {
+            claims: a.details.get("claims_count").and_then(serde_json::Value::as_u64).unwrap_or(0).min(10_000) as u32,
+            classes: a.details.get("nice_classes").and_then(serde_json::Value::as_array).map_or(0, |c| c.len() as u32),
+        };
+        let today = chrono::Utc::now().date_naive();
+        let upcoming: Vec<_> = rule_deadlines.into_iter().filter(|d| d.due >= today).collect();
+        Some(
+            fees::costs(&upcoming, basis)
+                .into_iter()
+                .map(|c| FeeLine {
+                    due: c.due,
+                    title: c.title,
+                    standard: money(c.fee.currency, c.fee.standard),
+                    reduced: c.fee.reduced.map(|r| money(c.fee.currency, r)).unwrap_or_default(),
+                    surcharge: money(c.fee.currency, c.fee.surcharge),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    // Attachments to registry assets are licensor-internal (scoped to the asset's organisation).
+    let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("asset", a.id)), 200).await?;
     drop(conn);
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", a.id)).await?;
+    let can_manage = user.role.allows(Permission::AssetManage);
     Ok(AssetPage {
         nav: Nav::for_user(&state, &user, "/assets"),
         details: serde_json::to_string_pretty(&a.details).unwrap_or_default(),
         show_notes: user.role != Role::Licensee,
+        can_manage,
+        in_family: a.parent_id.is_some() || a.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like()),
+        fees,
+        flash: crate::pages::flash_from(req.query_string()),
+        attachments,
+        can_upload: can_manage,
+        attach_kind: "asset",
+        attach_id: a.id.to_string(),
+        return_to: format!("/assets/{}", a.id),
         deadlines,
         a,
     })

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod home;
 pub mod login;
 pub mod organisation;
+pub mod portfolio;
 
 use licentia_domain::Permission;
 
@@ -42,6 +43,7 @@ impl Nav {
     pub fn for_user(state: &AppState, user: &CurrentUser, current: &'static str) -> Self {
         let candidates = [
             ("/", "Home", Permission::SelfService),
+            ("/portfolio", "Portfolio", Permission::AssetRead),
             ("/assets", "Registry", Permission::AssetRead),
             ("/deadlines", "Deadlines", Permission::AssetRead),
             ("/admin/organisations", "Organisations", Permission::OrgManage),
@@ -81,4 +83,16 @@ pub fn see_other_with(path: &str, ok: bool, message: &str) -> actix_web::HttpRes
     let key = if ok { "ok" } else { "error" };
     let q = serde_urlencoded::to_string([(key, message)]).unwrap_or_default();
     see_other(&format!("{path}?{q}"))
+}
+
+/// Post/redirect/get for a form: success and the user's own mistakes (422, 409) come back to
+/// `path` as a one-line message; anything else is an error page.
+pub fn back(path: &str, result: crate::error::AppResult<String>) -> crate::error::AppResult<actix_web::HttpResponse> {
+    use crate::error::AppError;
+    match result {
+        Ok(msg) => Ok(see_other_with(path, true, &msg)),
+        Err(AppError::Validation { field, message }) => Ok(see_other_with(path, false, &format!("{field}: {message}"))),
+        Err(AppError::Conflict { message }) => Ok(see_other_with(path, false, &message)),
+        Err(e) => Err(e),
+    }
 }

@@ -9,3 +9,4 @@ mod auth;
 mod authz;
 mod bad_input;
 mod pages;
+mod portfolio;

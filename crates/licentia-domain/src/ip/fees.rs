@@ -1,0 +1,208 @@
+//! Official fees for the deadlines the rules produce: one table per office and renewal year, with
+//! the standard fee, the reduced fee (small entity, micro entity or the office's reduction), and
+//! the surcharge for paying in the grace period. Amounts are integer minor units of the office's
+//! currency, so sums are exact.
+//!
+//! The figures are the offices' published schedules as recorded here (each row cites it); fee
+//! schedules change every year or two, so this table is data to be kept, not a law of nature.
+//! Attorney charges are not included: the forecast is of official fees only.
+
+// Amounts are written as major_minor (`2_150_00` is 2,150.00) so they read like the schedules.
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use serde::Serialize;
+
+/// An official fee in minor units (cents, pence, yen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fee {
+    pub currency: &'static str,
+    pub standard: i64,
+    /// The reduced fee where the office has one (small entity, micro entity, CN 85 % reduction).
+    pub reduced: Option<i64>,
+    /// Added when paid in the grace period.
+    pub surcharge: i64,
+}
+
+/// What the fee depends on besides the year: JPO annuities count claims, trade mark renewals
+/// count classes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeeBasis {
+    pub claims: u32,
+    pub classes: u32,
+}
+
+const fn fee(currency: &'static str, standard: i64, reduced: Option<i64>, surcharge: i64) -> Fee {
+    Fee { currency, standard, reduced, surcharge }
+}
+
+/// The fee of deadline `ordinal` of rule `rule` (the rule ids of [`super::deadlines::RULES`]), or
+/// `None` where the deadline has no official fee of its own in this table (national phase
+/// entries vary by the states chosen; they are forecast at zero and said to be).
+pub fn fee_for(rule: &str, ordinal: u32, basis: FeeBasis) -> Option<Fee> {
+    let claims = i64::from(basis.claims);
+    let classes = i64::from(basis.classes.max(1));
+    match rule {
+        // USPTO, 37 CFR 1.20(e)-(g) (fee schedule effective 19 January 2025): 3.5, 7.5 and 11.5
+        // years; small entity 40 %, micro entity 20 %; 37 CFR 1.20(h) surcharge in the six-month
+        // grace period ($540; small entity $216).
+        "us-maintenance" => match ordinal {
+            1 => Some(fee("USD", 2_150_00, Some(860_00), 540_00)),
+            2 => Some(fee("USD", 4_040_00, Some(1_616_00), 540_00)),
+            3 => Some(fee("USD", 8_280_00, Some(3_312_00), 540_00)),
+            _ => None,
+        },
+        // EPO, Rules relating to Fees Art. 2(1) item 4 (schedule of 1 April 2024): renewal fees
+        // for the 3rd to the 10th and each subsequent year; Rule 51(2) EPC additional fee 50 %.
+        "ep-renewal" => {
+            let eur = match ordinal {
+                3 => 690_00,
+                4 => 845_00,
+                5 => 1_000_00,
+                6 => 1_175_00,
+                7 => 1_350_00,
+                8 => 1_525_00,
+                9 => 1_700_00,
+                n if n >= 10 => 1_905_00,
+                _ => return None,
+            };
+            Some(fee("EUR", eur, None, eur / 2))
+        }
+        // UK IPO, Patents (Fees) Rules 2007 Sch. 1 (as amended 2018): renewal fees from year 5;
+        // late payment within six months adds £24 a month (six months shown, the maximum).
+        "gb-renewal" => {
+            let gbp = match ordinal {
+                5..=20 => 70_00 + 20_00 * i64::from(ordinal - 5),
+                _ => return None,
+            };
+            Some(fee("GBP", gbp, None, 6 * 24_00))
+        }
+        // DPMA, PatKostG Annex item 312 030 ff.: annual fees from year 3; late surcharge
+        // €50 (item 312 031 ff.).
+        "de-annual" => {
+            let eur = match ordinal {
+                3 | 4 => 70_00,
+                5 => 90_00,
+                6 => 130_00,
+                7 => 180_00,
+                8 => 240_00,
+                9 => 290_00,
+                10 => 350_00,
+                11 => 470_00,
+                12 => 620_00,
+                13 => 760_00,
+                14 => 910_00,
+                15 => 1_060_00,
+                16 => 1_230_00,
+                17 => 1_410_00,
+                18 => 1_590_00,
+                19 => 1_760_00,
+                20 => 1_940_00,
+                _ => return None,
+            };
+            Some(fee("EUR", eur, None, 50_00))
+        }
+        // CNIPA fee schedule (invention patents): annual fees by band; an 85 % reduction for
+        // eligible applicants (Measures on Fee Reduction 2016, years 1-10 only); late fee up to
+        // 25 % (5 % a month for five months).
+        "cn-annual" => {
+            let cny = match ordinal {
+                1..=3 => 900_00,
+                4..=6 => 1_200_00,
+                7..=9 => 2_000_00,
+                10..=12 => 4_000_00,
+                13..=15 => 6_000_00,
+                16..=20 => 8_000_00,
+                _ => return None,
+            };
+            let reduced = (ordinal <= 10).then_some(cny * 15 / 100);
+            Some(fee("CNY", cny, reduced, cny / 4))
+        }
+        // JPO, Patent Act Art. 107(1) (fees for patents filed on or after 1 April 2004): a base
+        // amount plus an amount per claim, by band; Art. 112(2): the late payment doubles the fee.
+        "jp-annual" => {
+            let (base, per_claim) = match ordinal {
+                1..=3 => (4_300, 300),
+                4..=6 => (10_300, 800),
+                7..=9 => (24_800, 1_900),
+                10..=25 => (59_400, 4_600),
+                _ => return None,
+            };
+            let jpy = base + per_claim * claims;
+            Some(fee("JPY", jpy, None, jpy))
+        }
+        // USPTO, 37 CFR 2.6(a)(5), (a)(12)(iii) (2025): Section 8 declaration $325 per class,
+        // grace period surcharge $100 per class.
+        "us-tm-section8" => Some(fee("USD", 325_00 * classes, None, 100_00 * classes)),
+        // 37 CFR 2.6(a)(5), (a)(12)(iii): combined Sections 8 and 9 at renewal, $325 + $325 per
+        // class; grace surcharge $100 + $100 per class.
+        "us-tm-renewal" => Some(fee("USD", 650_00 * classes, None, 200_00 * classes)),
+        // EUTMR Annex I A(27)-(29): renewal €850 (e-filing, first class), €50 for the second,
+        // €150 for each further class; Art. 53(3) additional fee of 25 % in the grace period.
+        "em-renewal" => {
+            let eur = 850_00 + if classes >= 2 { 50_00 } else { 0 } + 150_00 * (classes - 2).max(0);
+            Some(fee("EUR", eur, None, eur / 4))
+        }
+        _ => None,
+    }
+}
+
+/// One deadline with its fee, for forecasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    pub rule: &'static str,
+    pub ordinal: u32,
+    pub title: String,
+    pub due: chrono::NaiveDate,
+    pub fee: Fee,
+}
+
+/// The fees of `deadlines` (those with a fee in the table), in their order.
+pub fn costs(deadlines: &[super::deadlines::Deadline], basis: FeeBasis) -> Vec<Cost> {
+    deadlines
+        .iter()
+        .filter_map(|d| fee_for(d.rule, d.ordinal, basis).map(|fee| Cost { rule: d.rule, ordinal: d.ordinal, title: d.title.clone(), due: d.due, fee }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn us_maintenance_fees_have_small_entity_and_surcharge_columns() {
+        let f = fee_for("us-maintenance", 3, FeeBasis::default());
+        assert_eq!(f, Some(Fee { currency: "USD", standard: 828_000, reduced: Some(331_200), surcharge: 54_000 }));
+        assert_eq!(fee_for("us-maintenance", 4, FeeBasis::default()), None);
+    }
+
+    #[test]
+    fn ep_renewals_rise_to_year_ten_then_stay_with_a_half_fee_surcharge() {
+        let y3 = fee_for("ep-renewal", 3, FeeBasis::default());
+        assert_eq!(y3.map(|f| (f.standard, f.surcharge)), Some((69_000, 34_500)));
+        assert_eq!(fee_for("ep-renewal", 10, FeeBasis::default()), fee_for("ep-renewal", 17, FeeBasis::default()));
+        assert_eq!(fee_for("ep-renewal", 2, FeeBasis::default()), None, "no renewal fee before year 3");
+    }
+
+    #[test]
+    fn jpo_annuities_count_claims_and_trade_mark_renewals_count_classes() {
+        // Year 4 with 10 claims: 10,300 + 10 x 800 = 18,300 yen.
+        assert_eq!(fee_for("jp-annual", 4, FeeBasis { claims: 10, classes: 0 }).map(|f| f.standard), Some(18_300));
+        // EUTM in three classes: 850 + 50 + 150 = 1,050 euro.
+        assert_eq!(fee_for("em-renewal", 1, FeeBasis { claims: 0, classes: 3 }).map(|f| f.standard), Some(105_000));
+        assert_eq!(fee_for("em-renewal", 1, FeeBasis { claims: 0, classes: 1 }).map(|f| f.standard), Some(85_000));
+        assert_eq!(fee_for("us-tm-renewal", 1, FeeBasis { claims: 0, classes: 2 }).map(|f| f.standard), Some(130_000));
+    }
+
+    #[test]
+    fn cn_reduction_applies_to_the_first_ten_years_only() {
+        assert_eq!(fee_for("cn-annual", 10, FeeBasis::default()).and_then(|f| f.reduced), Some(60_000));
+        assert_eq!(fee_for("cn-annual", 11, FeeBasis::default()).and_then(|f| f.reduced), None);
+    }
+
+    #[test]
+    fn every_recurring_rule_has_fees() {
+        for rule in super::super::deadlines::RULES.iter().filter(|r| r.every.is_some()) {
+            assert!(fee_for(rule.id, rule.first_ordinal, FeeBasis { claims: 1, classes: 1 }).is_some(), "{} has no fee", rule.id);
+        }
+    }
+}
