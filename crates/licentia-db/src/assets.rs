@@ -71,7 +71,7 @@ pub async fn upsert(conn: &mut PgConnection, a: &AssetRow, actor: Option<Uuid>) 
 }
 
 /// Who may see what: the licensor side sees its organisation's registry; a licensee organisation
-/// sees only the assets covered by its own agreements (none until agreements exist).
+/// sees only the assets covered by its own agreements.
 #[derive(Debug, Clone, Copy)]
 pub enum AssetScope {
     All,
@@ -85,9 +85,10 @@ fn scope_sql(scope: AssetScope) -> Option<Uuid> {
     }
 }
 
-/// `$2` is the licensee organisation or NULL. Agreements arrive with issue 5; until then a
-/// licensee matches nothing.
-const SCOPE_CLAUSE: &str = "($2::uuid IS NULL)";
+/// `$2` is the licensee organisation or NULL: a licensee sees the assets covered by the
+/// agreements shared with it (sent for review at least once), whatever their state since.
+const SCOPE_CLAUSE: &str = "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreement_assets x JOIN agreements g ON g.id = x.agreement_id
+    WHERE x.asset_id = ip_assets.id AND g.licensee_id = $2 AND g.shared_version > 0))";
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<AssetRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM ip_assets WHERE id = $1 AND {SCOPE_CLAUSE}")))
@@ -190,9 +191,10 @@ pub async fn list(conn: &mut PgConnection, f: &AssetFilter, scope: AssetScope, l
             qb.push("ip_assets WHERE true");
         }
     }
-    if let AssetScope::Licensee(_) = scope {
-        // Agreements arrive with issue 5; until then a licensee is covered by none.
-        qb.push(" AND false");
+    if let AssetScope::Licensee(org) = scope {
+        qb.push(" AND EXISTS (SELECT 1 FROM agreement_assets x JOIN agreements g ON g.id = x.agreement_id WHERE x.asset_id = ip_assets.id AND g.licensee_id = ")
+            .push_bind(org.as_uuid())
+            .push(" AND g.shared_version > 0)");
     }
     if let Some(k) = &f.kind {
         qb.push(" AND kind = ").push_bind(k.clone());

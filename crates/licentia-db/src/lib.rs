@@ -2,6 +2,7 @@
 //! per aggregate; callers pass a transaction (`&mut PgConnection`) so that a change and its audit
 //! row commit together.
 
+pub mod agreements;
 pub mod artifacts;
 pub mod assets;
 pub mod audit;

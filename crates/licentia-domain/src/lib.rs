@@ -4,6 +4,7 @@
 //! address, a [`Role`] one of the four roles, an [`OrgName`] a non-empty trimmed name. Code past the
 //! edge never re-validates.
 
+pub mod agreement;
 pub mod error;
 pub mod identity;
 pub mod ids;

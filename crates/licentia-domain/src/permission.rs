@@ -43,10 +43,25 @@ pub enum Permission {
     AssetManage,
     /// Fee tables and cost forecasts: licensor-internal figures licensees never see.
     CostRead,
+    /// Read agreements, their versions and documents (licensees: those shared with them).
+    AgreementRead,
+    /// Create agreements, save versions, submit, withdraw, activate, terminate.
+    AgreementDraft,
+    /// Approve another manager's version (four eyes).
+    AgreementApprove,
+    /// Accept a version for one's party (the licensor's managers, the licensee's users) or, as
+    /// the licensee, send it back with requested changes.
+    AgreementAccept,
+    /// Send a version under review back with requested changes, as the licensee party.
+    AgreementRespond,
+    /// Report net sales under one's own agreements.
+    SalesReport,
+    /// Royalty statements (licensees: their own).
+    StatementRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 23] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -63,6 +78,13 @@ impl Permission {
         Permission::AssetRead,
         Permission::AssetManage,
         Permission::CostRead,
+        Permission::AgreementRead,
+        Permission::AgreementDraft,
+        Permission::AgreementApprove,
+        Permission::AgreementAccept,
+        Permission::AgreementRespond,
+        Permission::SalesReport,
+        Permission::StatementRead,
     ];
 }
 
@@ -77,6 +99,9 @@ impl Role {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
                 P::AssetRead | P::AssetManage | P::CostRead => true,
+                P::AgreementRead | P::AgreementDraft | P::AgreementApprove | P::AgreementAccept | P::StatementRead => true,
+                // Sales and review responses are the licensee's.
+                P::SalesReport | P::AgreementRespond => false,
                 P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
@@ -86,13 +111,17 @@ impl Role {
                 P::SelfService | P::OrgRead | P::UserRead => true,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
                 P::ArtifactRead | P::ArtifactContent | P::AssetRead | P::CostRead => true,
+                P::AgreementRead | P::StatementRead => true,
                 P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage => false,
+                P::AgreementDraft | P::AgreementApprove | P::AgreementAccept | P::AgreementRespond | P::SalesReport => false,
             },
             Role::Licensee => match permission {
                 P::SelfService | P::OrgRead => true,
                 P::ArtifactRead | P::ArtifactUpload | P::ArtifactContent => true,
                 P::AssetRead => true,
                 P::KeysManage | P::AssetManage | P::CostRead => false,
+                P::AgreementRead | P::AgreementAccept | P::AgreementRespond | P::SalesReport | P::StatementRead => true,
+                P::AgreementDraft | P::AgreementApprove => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
             },
@@ -137,7 +166,12 @@ mod tests {
                 Permission::ArtifactRead,
                 Permission::ArtifactUpload,
                 Permission::ArtifactContent,
-                Permission::AssetRead
+                Permission::AssetRead,
+                Permission::AgreementRead,
+                Permission::AgreementAccept,
+                Permission::AgreementRespond,
+                Permission::SalesReport,
+                Permission::StatementRead,
             ]
         );
         assert!(!Role::Licensee.sees_all_organisations());

@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// The columns, in export order. List columns hold `;`-separated values.
 pub const COLUMNS: &[&str] = &[
     "kind", "status", "title", "jurisdiction", "application_number", "publication_number", "grant_number", "priority_date", "filing_date",
-    "publication_date", "grant_date", "owners", "tags", "abstract", "inventors", "applicants", "claims_count", "term_adjustment_days", "pct",
+    "publication_date", "grant_date", "lapsed_on", "owners", "tags", "abstract", "inventors", "applicants", "claims_count", "term_adjustment_days", "pct",
     "mark_text", "mark_type", "nice_classes", "goods_services", "work_type", "authors", "version", "creation_date", "description", "custodian",
     "template", "internal_notes",
 ];

@@ -116,9 +116,14 @@ impl AuditQuery {
     }
 }
 
-/// Guards CSV consumers against formula injection (`=cmd|...` opened in a spreadsheet).
+/// A cell a spreadsheet will not run as a formula (`=cmd|...`): a leading quote defuses it.
+pub fn defuse_formula(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() }
+}
+
+/// Guards CSV consumers against formula injection, and quotes.
 pub fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
+    let s = defuse_formula(s);
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 

@@ -17,6 +17,9 @@ pub enum AppError {
     InvalidCredentials,
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// Four eyes: the author of a version cannot approve it.
+    #[error("you wrote the current version; another manager must approve it")]
+    FourEyes,
     #[error("cross-site request refused")]
     CrossSite,
     #[error("not found")]
@@ -27,6 +30,12 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("{message}")]
     Conflict { message: String },
+    /// A workflow move that the current state does not allow; the body lists the ones it does.
+    #[error("cannot move from {from} to {to}; allowed: {}", if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") })]
+    InvalidTransition { from: String, to: String, allowed: Vec<String> },
+    /// Approving would grant rights another binding agreement already holds exclusively.
+    #[error("conflicts with agreement {title:?} ({id}): {reason}")]
+    ExclusivityConflict { id: uuid::Uuid, title: String, reason: String },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type: {expected} expected")]
@@ -59,11 +68,14 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::Forbidden => "forbidden",
+            AppError::FourEyes => "four_eyes",
             AppError::CrossSite => "cross_site_request",
             AppError::NotFound => "not_found",
             AppError::BadRequest { .. } => "bad_request",
             AppError::Validation { .. } => "validation_failed",
             AppError::Conflict { .. } => "conflict",
+            AppError::InvalidTransition { .. } => "invalid_transition",
+            AppError::ExclusivityConflict { .. } => "exclusivity_conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::UnsupportedMediaType { .. } => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",
@@ -123,11 +135,11 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::CrossSite => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::FourEyes | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -141,8 +153,11 @@ impl ResponseError for AppError {
             tracing::error!(%cause, "internal error");
         }
         let mut error = json!({ "code": self.code(), "message": self.public_message() });
-        if let AppError::Validation { field, .. } = self {
-            error["field"] = json!(field);
+        match self {
+            AppError::Validation { field, .. } => error["field"] = json!(field),
+            AppError::InvalidTransition { allowed, .. } => error["allowed"] = json!(allowed),
+            AppError::ExclusivityConflict { id, .. } => error["conflicting_agreement"] = json!(id),
+            _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());
         match self {

@@ -2,6 +2,7 @@
 //! authentication, the route table with its permissions, CSRF, and askama pages.
 
 pub mod admin_ops;
+pub mod agreements;
 pub mod api;
 pub mod asset_csv;
 pub mod artifacts;

@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files};
+use crate::{agreements, api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -119,6 +119,19 @@ pub fn table() -> Vec<RouteDef> {
         route!(POST "/api/v1/me/calendar-token" => Requires(P::AssetRead), calendar::new_token),
         // The token in the query is the credential: calendar clients cannot log in.
         route!(GET "/deadlines.ics" => Public, calendar::feed),
+        route!(GET "/api/v1/agreements" => Requires(P::AgreementRead), agreements::list),
+        route!(POST "/api/v1/agreements" => Requires(P::AgreementDraft), agreements::create),
+        route!(GET "/api/v1/agreements/{id}" => Requires(P::AgreementRead), agreements::get),
+        route!(GET "/api/v1/agreements/{id}/versions" => Requires(P::AgreementRead), agreements::versions),
+        route!(POST "/api/v1/agreements/{id}/versions" => Requires(P::AgreementDraft), agreements::save),
+        route!(GET "/api/v1/agreements/{id}/versions/{n}" => Requires(P::AgreementRead), agreements::version),
+        route!(GET "/api/v1/agreements/{id}/diff" => Requires(P::AgreementRead), agreements::diff_api),
+        route!(POST "/api/v1/agreements/{id}/transition" => Requires(P::AgreementDraft), agreements::transition),
+        route!(POST "/api/v1/agreements/{id}/approve" => Requires(P::AgreementApprove), agreements::approve),
+        route!(POST "/api/v1/agreements/{id}/accept" => Requires(P::AgreementAccept), agreements::accept),
+        route!(POST "/api/v1/agreements/{id}/request-changes" => Requires(P::AgreementRespond), agreements::request_changes),
+        route!(POST "/api/v1/agreements/{id}/sales" => Requires(P::SalesReport), agreements::report_sales),
+        route!(GET "/api/v1/statements" => Requires(P::StatementRead), agreements::statements),
         route!(POST "/api/v1/artifacts" => Requires(P::ArtifactUpload), artifacts::upload),
         route!(GET "/api/v1/artifacts" => Requires(P::ArtifactRead), artifacts::list),
         route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),

@@ -46,6 +46,8 @@ pub struct AssetInput {
     #[serde(default)]
     pub applicants: Vec<String>,
     pub claims_count: Option<i64>,
+    /// When a lapsed, abandoned or expired right stopped being in force.
+    pub lapsed_on: Option<String>,
     pub term_adjustment_days: Option<i64>,
     /// An international (PCT) application.
     #[serde(default)]
@@ -181,7 +183,15 @@ impl ValidAsset {
                     Some(n) if !(0..=10_000).contains(&n) => return Err(DomainError::new("term_adjustment_days", "must be between 0 and 10000")),
                     other => other.unwrap_or(0),
                 };
+                let lapsed_on = date("lapsed_on", i.lapsed_on.as_deref())?;
+                if lapsed_on.is_some() && !status.is_dead() {
+                    return Err(DomainError::new("lapsed_on", format!("a {} right has not lapsed", status.as_str())));
+                }
+                if lapsed_on.is_some_and(|l| dates.filing.is_some_and(|f| l < f)) {
+                    return Err(DomainError::new("lapsed_on", "is before the filing date"));
+                }
                 details = json!({
+                    "lapsed_on": lapsed_on,
                     "abstract": text("abstract", i.abstract_text.as_deref(), 20_000, false)?,
                     "inventors": list("inventors", &i.inventors, 100)?,
                     "applicants": list("applicants", &i.applicants, 100)?,

@@ -30,6 +30,11 @@ const REGIONAL: [&str; 6] = ["EP", "WO", "EM", "AP", "OA", "EA"];
 #[serde(transparent)]
 pub struct Jurisdiction(String);
 
+/// Whether `code` (upper case) is an ISO 3166-1 alpha-2 country.
+pub fn is_country(code: &str) -> bool {
+    ISO_3166.contains(&code)
+}
+
 impl Jurisdiction {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let code = raw.trim().to_ascii_uppercase();

@@ -99,6 +99,8 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     for (key, email, role, org) in [
         ("admin", "admin@aurora.example", Role::Admin, licensor),
         ("manager", "manager@aurora.example", Role::Manager, licensor),
+        // A second manager: four-eyes approval needs one who did not write the version.
+        ("reviewer", "reviewer@aurora.example", Role::Manager, licensor),
         ("auditor", "auditor@aurora.example", Role::Auditor, licensor),
         ("licensee", "licensee@borealis.example", Role::Licensee, licensee_a),
         ("licensee_b", "licensee@cirrus.example", Role::Licensee, licensee_b),

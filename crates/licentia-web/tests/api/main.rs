@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod agreements;
 mod audit_log;
 mod artifacts;
 mod assets;

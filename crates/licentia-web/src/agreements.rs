@@ -1,0 +1,878 @@
+//! Agreements over HTTP: drafting (numbered versions rendered from the clause library and the
+//! structured terms), redlines, the workflow with four-eyes approval and exclusivity checks,
+//! acceptance by both parties with the hash of the exact text, sales reports and royalty
+//! statements. Licensees reach only agreements shared with them, and only the shared versions;
+//! anything else answers exactly like a missing id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use chrono::{Datelike as _, NaiveDate, Utc};
+use licentia_audit::Outcome;
+use licentia_db::agreements::{self as db, AgreementRow, NewAgreement, NewVersion, Scope, VersionRow};
+use licentia_db::assets::{AssetRow, AssetScope};
+use licentia_domain::agreement::clauses::{self, Context, Rendered};
+use licentia_domain::agreement::statement::{self, Lapse, SalesLine, Statement, UsageEntry};
+use licentia_domain::agreement::{AgreementKind, Exclusivity, Status, Terms, TermsInput, diff};
+use licentia_domain::ip::AssetStatus;
+use licentia_domain::ip::jurisdiction::is_country;
+use licentia_domain::{OrgKind, OrganisationId, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::users::not_found;
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Serialises approvals so that two overlapping exclusive licences cannot both pass the check.
+const APPROVAL_LOCK: i64 = 0x4c49_4345_4e43_4531;
+
+pub fn scope(user: &CurrentUser) -> Scope {
+    match user.role {
+        Role::Licensee => Scope::Licensee(user.organisation_id),
+        _ => Scope::All,
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> AppError {
+    AppError::Validation { field: field.into(), message: message.into() }
+}
+
+fn db_err(e: sqlx::Error) -> AppError {
+    licentia_db::DbError::from(e).into()
+}
+
+/// The highest version a caller may read: licensees see what was shared with them.
+pub fn readable_max(user: &CurrentUser, a: &AgreementRow) -> Option<i32> {
+    (user.role == Role::Licensee).then_some(a.shared_version)
+}
+
+/// The version a caller sees by default: the licensee's shared one, everyone else's current one.
+pub fn visible_version(user: &CurrentUser, a: &AgreementRow) -> i32 {
+    readable_max(user, a).unwrap_or(a.current_version)
+}
+
+pub async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AgreementRow> {
+    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(not_found(state, ctx, user, "agreement", id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    match db::get(&mut conn, uid, scope(user)).await {
+        Ok(a) => Ok(a),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn lock(tx: &mut licentia_db::PgConnection, state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid) -> AppResult<AgreementRow> {
+    match db::get_for_update(tx, id, scope(user)).await {
+        Ok(a) => Ok(a),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement", &id.to_string()).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn kind_of(a: &AgreementRow) -> AppResult<AgreementKind> {
+    a.kind.parse::<AgreementKind>().map_err(AppError::internal)
+}
+
+fn status_of(a: &AgreementRow) -> AppResult<Status> {
+    a.status.parse::<Status>().map_err(AppError::internal)
+}
+
+fn terms_of(v: &VersionRow) -> AppResult<Terms> {
+    serde_json::from_value(v.terms.clone()).map_err(AppError::internal)
+}
+
+fn overrides_of(v: &VersionRow) -> BTreeMap<String, String> {
+    serde_json::from_value(v.clauses.clone()).unwrap_or_default()
+}
+
+/// "title (number)" of an asset, as the prose names it.
+fn asset_label(a: &AssetRow) -> String {
+    match a.grant_number.as_ref().or(a.application_number.as_ref()) {
+        Some(n) => format!("{} ({n})", a.title),
+        None => a.title.clone(),
+    }
+}
+
+async fn covered_assets(conn: &mut licentia_db::PgConnection, ids: &[Uuid]) -> AppResult<Vec<AssetRow>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(licentia_db::assets::get(conn, *id, AssetScope::All).await?);
+    }
+    Ok(out)
+}
+
+fn parse_asset_ids(raw: &[String]) -> AppResult<Vec<Uuid>> {
+    if raw.len() > 500 {
+        return Err(bad("assets", "at most 500 assets per agreement"));
+    }
+    let set: BTreeSet<Uuid> = raw.iter().map(|s| Uuid::parse_str(s.trim()).map_err(|_| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
+    Ok(set.into_iter().collect())
+}
+
+fn check_title(title: &str) -> AppResult<String> {
+    let t = title.trim();
+    if t.is_empty() || t.chars().count() > 300 || t.chars().any(char::is_control) {
+        return Err(bad("title", "must be 1 to 300 characters without control characters"));
+    }
+    Ok(t.to_owned())
+}
+
+fn check_comment(c: &str) -> AppResult<String> {
+    if c.chars().count() > 2000 || c.chars().any(|ch| ch.is_control() && ch != '\n') {
+        return Err(bad("comment", "must be at most 2000 characters without control characters"));
+    }
+    Ok(c.trim().to_owned())
+}
+
+fn check_overrides(o: &BTreeMap<String, String>) -> AppResult<()> {
+    if o.len() > 50 {
+        return Err(bad("clauses", "too many clauses"));
+    }
+    for (id, text) in o {
+        clauses::check_override(id, text)?;
+    }
+    Ok(())
+}
+
+/// Everything the renderer needs for one version.
+pub struct Draft {
+    pub kind: AgreementKind,
+    pub title: String,
+    pub licensor: String,
+    pub licensee: String,
+    pub parent: Option<String>,
+    pub assets: Vec<AssetRow>,
+    pub terms: Terms,
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Draft {
+    pub fn render(&self) -> (Vec<Rendered>, String) {
+        let labels: Vec<String> = self.assets.iter().map(asset_label).collect();
+        let ctx = Context { kind: self.kind, title: &self.title, licensor: &self.licensor, licensee: &self.licensee, assets: &labels, parent: self.parent.as_deref(), terms: &self.terms };
+        let rendered = clauses::render(&ctx, &self.overrides);
+        let text = clauses::full_text(&ctx, &rendered);
+        (rendered, text)
+    }
+}
+
+fn sha256(text: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+}
+
+/// Appends version `number` rendered from `draft`; returns its text hash.
+async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, number: i32, draft: &Draft, author: Uuid, comment: &str) -> AppResult<Vec<u8>> {
+    let (_, text) = draft.render();
+    let sha = sha256(&text);
+    let terms = serde_json::to_value(&draft.terms).map_err(AppError::internal)?;
+    let clauses = serde_json::to_value(&draft.overrides).map_err(AppError::internal)?;
+    db::add_version(
+        tx,
+        &NewVersion { agreement_id: agreement, number, terms: &terms, clauses: &clauses, text: &text, text_sha256: &sha, author_id: author, comment },
+        draft.terms.effective_date,
+        draft.terms.end_date,
+    )
+    .await?;
+    Ok(sha)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgreementInput {
+    pub kind: String,
+    pub title: String,
+    pub licensee_id: String,
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub assets: Vec<String>,
+    pub terms: TermsInput,
+    #[serde(default)]
+    pub clauses: BTreeMap<String, String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// `POST /api/v1/agreements`: a new draft with its first version.
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewAgreementInput>) -> AppResult<HttpResponse> {
+    let i = body.into_inner();
+    let kind: AgreementKind = i.kind.trim().parse()?;
+    let title = check_title(&i.title)?;
+    let terms = i.terms.parse()?;
+    check_overrides(&i.clauses)?;
+    let comment = check_comment(&i.comment)?;
+    let asset_ids = parse_asset_ids(&i.assets)?;
+    if kind.grants_rights() && asset_ids.is_empty() {
+        return Err(bad("assets", "a licence or assignment covers at least one asset"));
+    }
+    let licensee_id = OrganisationId::parse(i.licensee_id.trim()).ok_or_else(|| bad("licensee_id", "is not an organisation id"))?;
+    let mut tx = state.db.begin().await?;
+    let licensee = match licentia_db::organisations::get_scoped(&mut tx, licensee_id, None).await {
+        Ok(o) if o.kind == OrgKind::Licensee && !o.disabled => o,
+        Ok(_) => return Err(bad("licensee_id", "must be an enabled licensee organisation")),
+        Err(licentia_db::DbError::NotFound) => return Err(bad("licensee_id", "no such organisation")),
+        Err(e) => return Err(e.into()),
+    };
+    let licensor = licentia_db::organisations::get_scoped(&mut tx, user.organisation_id, None).await?;
+    let parent = match (kind, i.parent_id.as_deref().map(str::trim).filter(|p| !p.is_empty())) {
+        (AgreementKind::Sublicence, None) => return Err(bad("parent_id", "a sublicence names its head licence")),
+        (AgreementKind::Sublicence, Some(p)) => {
+            let pid = Uuid::parse_str(p).map_err(|_| bad("parent_id", "is not an agreement id"))?;
+            let parent = db::get(&mut tx, pid, Scope::All).await.map_err(|_| bad("parent_id", "no such agreement"))?;
+            let pv = db::version(&mut tx, pid, parent.executed_version.unwrap_or(parent.current_version), None).await?;
+            if !matches!(status_of(&parent)?, Status::Executed | Status::Active) || !terms_of(&pv)?.sublicensing {
+                return Err(bad("parent_id", "the head licence must be executed and allow sublicensing"));
+            }
+            Some(parent)
+        }
+        (_, Some(_)) => return Err(bad("parent_id", "only a sublicence has a head licence")),
+        (_, None) => None,
+    };
+    let assets = covered_assets(&mut tx, &asset_ids).await.map_err(|e| match e {
+        AppError::NotFound => bad("assets", "no such asset"),
+        other => other,
+    })?;
+    let id = Uuid::now_v7();
+    db::insert(
+        &mut tx,
+        &NewAgreement { id, licensor_id: user.organisation_id, licensee_id, parent_id: parent.as_ref().map(|p| p.id), kind: kind.as_str(), title: &title, created_by: user.id.as_uuid() },
+    )
+    .await?;
+    db::set_assets(&mut tx, id, &asset_ids).await?;
+    let draft = Draft { kind, title, licensor: licensor.name.clone(), licensee: licensee.name.clone(), parent: parent.map(|p| p.title), assets, terms, overrides: i.clauses };
+    let sha = save_version(&mut tx, id, 1, &draft, user.id.as_uuid(), &comment).await?;
+    let event = user.event(&ctx, "agreement.created", Outcome::Success).target("agreement", id).details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let row = db::get(&mut conn, id, Scope::All).await?;
+    Ok(HttpResponse::Created().json(detail_json(&mut conn, &user, &row).await?))
+}
+
+/// The agreement as a caller sees it: the row, the visible version's text and clauses, covered
+/// assets, acceptances and what the workflow allows next.
+pub async fn detail_json(conn: &mut licentia_db::PgConnection, user: &CurrentUser, a: &AgreementRow) -> AppResult<Value> {
+    let n = visible_version(user, a);
+    let v = db::version(conn, a.id, n, readable_max(user, a)).await?;
+    let draft = draft_of(conn, a, &v).await?;
+    let (rendered, _) = draft.render();
+    let acceptances = db::acceptances(conn, a.id).await?;
+    let status = status_of(a)?;
+    Ok(json!({
+        "id": a.id,
+        "kind": a.kind,
+        "title": a.title,
+        "status": a.status,
+        "licensor": { "id": a.licensor_id, "name": a.licensor_name },
+        "licensee": { "id": a.licensee_id, "name": a.licensee_name },
+        "parent_id": a.parent_id,
+        "current_version": a.current_version,
+        "shared_version": a.shared_version,
+        "executed_version": a.executed_version,
+        "executed_at": a.executed_at,
+        "approved_version": a.approved_version,
+        "allowed_transitions": status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "version": {
+            "number": v.number,
+            "author": v.author_name,
+            "comment": v.comment,
+            "created_at": v.created_at,
+            "text_sha256": hex::encode(&v.text_sha256),
+            "text": v.text,
+            "terms": v.terms,
+            "clauses": rendered,
+        },
+        "assets": draft.assets.iter().map(|r| json!({ "id": r.id, "title": r.title, "kind": r.kind, "jurisdiction": r.jurisdiction, "number": r.grant_number.as_ref().or(r.application_number.as_ref()) })).collect::<Vec<_>>(),
+        "acceptances": acceptances,
+    }))
+}
+
+/// Rebuilds the renderer's input for a stored version (the covered assets are the agreement's).
+pub async fn draft_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Draft> {
+    let ids = db::asset_ids(conn, a.id).await?;
+    let assets = covered_assets(conn, &ids).await?;
+    let parent = match a.parent_id {
+        Some(p) => db::get(conn, p, Scope::All).await.ok().map(|p| p.title),
+        None => None,
+    };
+    Ok(Draft {
+        kind: kind_of(a)?,
+        title: a.title.clone(),
+        licensor: a.licensor_name.clone(),
+        licensee: a.licensee_name.clone(),
+        parent,
+        assets,
+        terms: terms_of(v)?,
+        overrides: overrides_of(v),
+    })
+}
+
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let body = detail_json(&mut conn, &user, &a).await?;
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "agreement.read", Outcome::Success).target("agreement", a.id)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+}
+
+pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+    let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let rows = db::list(&mut conn, scope(&user), status.map(Status::as_str), 500).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({ "id": a.id, "kind": a.kind, "title": a.title, "status": a.status, "licensee": { "id": a.licensee_id, "name": a.licensee_name },
+                    "version": visible_version(&user, a), "effective_date": a.effective_date, "end_date": a.end_date, "updated_at": a.updated_at })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInput {
+    pub title: Option<String>,
+    pub assets: Option<Vec<String>>,
+    pub terms: Option<TermsInput>,
+    /// Clause rewordings; `null` or absent keeps the current ones, `{}` restores the library text.
+    pub clauses: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// `POST /api/v1/agreements/{id}/versions`: a new numbered version (drafts only).
+pub async fn save(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<VersionInput>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let (number, sha) = save_inner(&state, &ctx, &user, a.id, body.into_inner()).await?;
+    let _ = sha;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let row = db::get(&mut conn, a.id, Scope::All).await?;
+    let mut v = detail_json(&mut conn, &user, &row).await?;
+    v["saved_version"] = json!(number);
+    Ok(HttpResponse::Created().json(v))
+}
+
+pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, i: VersionInput) -> AppResult<(i32, Vec<u8>)> {
+    let comment = check_comment(&i.comment)?;
+    let new_title = i.title.as_deref().map(check_title).transpose()?;
+    let new_terms = i.terms.as_ref().map(TermsInput::parse).transpose()?;
+    if let Some(o) = &i.clauses {
+        check_overrides(o)?;
+    }
+    let new_assets = i.assets.as_deref().map(parse_asset_ids).transpose()?;
+    let mut tx = state.db.begin().await?;
+    let a = lock(&mut tx, state, ctx, user, id).await?;
+    let status = status_of(&a)?;
+    if status != Status::Draft {
+        // Executed (and approved, reviewed) versions are frozen: send it back to draft first,
+        // which an executed agreement can never be.
+        return Err(AppError::Conflict { message: format!("versions can only be saved while the agreement is a draft; it is {}", status.as_str()) });
+    }
+    let current = db::version(&mut tx, a.id, a.current_version, None).await?;
+    let mut draft = draft_of(&mut tx, &a, &current).await?;
+    if let Some(t) = new_title {
+        sqlx::query("UPDATE agreements SET title = $2 WHERE id = $1").bind(a.id).bind(&t).execute(&mut *tx).await.map_err(db_err)?;
+        draft.title = t;
+    }
+    if let Some(t) = new_terms {
+        draft.terms = t;
+    }
+    if let Some(o) = i.clauses {
+        draft.overrides = o;
+    }
+    if let Some(ids) = new_assets {
+        if draft.kind.grants_rights() && ids.is_empty() {
+            return Err(bad("assets", "a licence or assignment covers at least one asset"));
+        }
+        draft.assets = covered_assets(&mut tx, &ids).await.map_err(|e| match e {
+            AppError::NotFound => bad("assets", "no such asset"),
+            other => other,
+        })?;
+        db::set_assets(&mut tx, a.id, &ids).await?;
+    }
+    let number = a.current_version + 1;
+    let sha = save_version(&mut tx, a.id, number, &draft, user.id.as_uuid(), &comment).await?;
+    let event = user.event(ctx, "agreement.version_saved", Outcome::Success).target("agreement", a.id).details(json!({ "version": number, "text_sha256": hex::encode(&sha), "comment": comment }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok((number, sha))
+}
+
+pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let items: Vec<Value> = db::versions(&mut conn, a.id, readable_max(&user, &a))
+        .await?
+        .iter()
+        .map(|v| json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+pub async fn load_version(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, n: &str) -> AppResult<VersionRow> {
+    let Ok(n) = n.trim().parse::<i32>() else { return Err(not_found(state, ctx, user, "agreement_version", n).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    match db::version(&mut conn, a.id, n, readable_max(user, a)).await {
+        Ok(v) => Ok(v),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement_version", &format!("{}/{n}", a.id)).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    let a = load(&state, &ctx, &user, &id).await?;
+    let v = load_version(&state, &ctx, &user, &a, &n).await?;
+    state.audit_alone(user.event(&ctx, "agreement.version_read", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256), "text": v.text, "terms": v.terms, "clauses": v.clauses })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiffQuery {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Redline {
+    pub from: i32,
+    pub to: i32,
+    pub text: Vec<diff::Piece>,
+    pub terms: Vec<String>,
+}
+
+pub async fn redline(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, from: &str, to: &str) -> AppResult<Redline> {
+    let old = load_version(state, ctx, user, a, from).await?;
+    let new = load_version(state, ctx, user, a, to).await?;
+    Ok(Redline { from: old.number, to: new.number, text: diff::words(&old.text, &new.text), terms: diff::terms(&terms_of(&old)?, &terms_of(&new)?) })
+}
+
+/// `GET /api/v1/agreements/{id}/diff?from=1&to=2`
+pub async fn diff_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<DiffQuery>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    Ok(HttpResponse::Ok().json(redline(&state, &ctx, &user, &a, &q.from, &q.to).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionInput {
+    pub to: String,
+    #[serde(default)]
+    pub comment: String,
+    /// Ignored: the browser forms' CSRF token.
+    pub csrf: Option<String>,
+}
+
+fn invalid(from: Status, to: &str) -> AppError {
+    AppError::InvalidTransition { from: from.as_str().into(), to: to.chars().take(40).collect(), allowed: from.next().iter().map(|s| s.as_str().to_owned()).collect() }
+}
+
+/// `POST /api/v1/agreements/{id}/transition`: submit for review, send back to draft, withdraw an
+/// approval, activate, expire or terminate. Approval and execution have their own routes (four
+/// eyes, acceptance by both parties).
+pub async fn transition(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<TransitionInput>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let to = transition_inner(&state, &ctx, &user, a.id, &body.to, &body.comment).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
+}
+
+pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, to_raw: &str, comment: &str) -> AppResult<Status> {
+    let comment = check_comment(comment)?;
+    let mut tx = state.db.begin().await?;
+    let a = lock(&mut tx, state, ctx, user, id).await?;
+    let from = status_of(&a)?;
+    let Ok(to) = to_raw.trim().parse::<Status>() else { return Err(invalid(from, to_raw)) };
+    if !from.can_move_to(to) || matches!(to, Status::Approved | Status::Executed) {
+        if from.can_move_to(to) {
+            let how = if to == Status::Approved { "approve it through /approve (another manager than the author)" } else { "it is executed when both parties have accepted" };
+            return Err(AppError::Conflict { message: format!("cannot move to {} with a bare transition: {how}", to.as_str()) });
+        }
+        return Err(invalid(from, to_raw));
+    }
+    let today = Utc::now().date_naive();
+    let mut shared = None;
+    match to {
+        Status::InReview => shared = Some(a.current_version),
+        Status::Draft => {
+            db::set_approved(&mut tx, a.id, None, None).await?;
+            db::clear_acceptances(&mut tx, a.id).await?;
+        }
+        Status::Active if a.effective_date.is_some_and(|d| d > today) => {
+            return Err(AppError::Conflict { message: format!("the agreement takes effect on {}", a.effective_date.map(|d| d.to_string()).unwrap_or_default()) });
+        }
+        Status::Expired if a.end_date.is_none_or(|d| d >= today) => {
+            return Err(AppError::Conflict { message: "the agreement has not reached its end date; terminate it instead".into() });
+        }
+        _ => {}
+    }
+    db::set_status(&mut tx, a.id, to.as_str(), shared).await?;
+    let event = user.event(ctx, "agreement.transition", Outcome::Success).target("agreement", a.id).details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(to)
+}
+
+/// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
+pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    approve_inner(&state, &ctx, &user, a.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
+}
+
+pub async fn approve_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    licentia_db::pool::advisory_xact_lock(&mut tx, APPROVAL_LOCK).await?;
+    let a = lock(&mut tx, state, ctx, user, id).await?;
+    let from = status_of(&a)?;
+    if !from.can_move_to(Status::Approved) {
+        return Err(invalid(from, "approved"));
+    }
+    let v = db::version(&mut tx, a.id, a.current_version, None).await?;
+    if v.author_id == user.id.as_uuid() {
+        let event = user.event(ctx, "agreement.approval_refused", Outcome::Denied).target("agreement", a.id).details(json!({ "version": v.number, "reason": "four_eyes" }));
+        let seq = state.audit(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        state.audited(seq);
+        return Err(AppError::FourEyes);
+    }
+    let kind = kind_of(&a)?;
+    let terms = terms_of(&v)?;
+    if kind.grants_rights() {
+        let assets = db::asset_ids(&mut tx, a.id).await?;
+        for (other_id, title, other_kind, other_terms) in db::binding_on_assets(&mut tx, a.id, &assets).await? {
+            let Ok(other_kind) = other_kind.parse::<AgreementKind>() else { continue };
+            if !other_kind.grants_rights() {
+                continue;
+            }
+            let exclusive_here = kind.exclusivity() != Exclusivity::NonExclusive;
+            let exclusive_there = other_kind.exclusivity() != Exclusivity::NonExclusive;
+            if !(exclusive_here || exclusive_there) {
+                continue;
+            }
+            let Ok(other_terms) = serde_json::from_value::<Terms>(other_terms) else { continue };
+            if terms.overlaps(&other_terms) {
+                let reason = format!(
+                    "both cover the same asset in an overlapping territory ({} / {}), field and term, and {} is {}",
+                    terms.territory.describe(),
+                    other_terms.territory.describe(),
+                    if exclusive_there { "the other" } else { "this one" },
+                    if exclusive_there { other_kind.as_str() } else { kind.as_str() },
+                );
+                return Err(AppError::ExclusivityConflict { id: other_id, title, reason });
+            }
+        }
+    }
+    db::set_approved(&mut tx, a.id, Some(user.id.as_uuid()), Some(v.number)).await?;
+    db::set_status(&mut tx, a.id, Status::Approved.as_str(), Some(v.number)).await?;
+    let event = user.event(ctx, "agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInput {
+    /// The hash of the text the user read; refused if the text changed since.
+    pub text_sha256: Option<String>,
+    pub csrf: Option<String>,
+}
+
+/// `POST /api/v1/agreements/{id}/accept`: the caller accepts the approved version for its party;
+/// when both parties have accepted the same text, the agreement is executed.
+pub async fn accept(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<AcceptInput>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let status = accept_inner(&state, &ctx, &user, a.id, body.text_sha256.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
+}
+
+pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, seen: Option<&str>) -> AppResult<Status> {
+    let mut tx = state.db.begin().await?;
+    let a = lock(&mut tx, state, ctx, user, id).await?;
+    let from = status_of(&a)?;
+    if from != Status::Approved {
+        return Err(invalid(from, "executed"));
+    }
+    let n = a.approved_version.unwrap_or(a.current_version);
+    let v = db::version(&mut tx, a.id, n, None).await?;
+    if let Some(seen) = seen
+        && !seen.trim().eq_ignore_ascii_case(&hex::encode(&v.text_sha256))
+    {
+        return Err(AppError::Conflict { message: format!("the text changed: version {n} has a different SHA-256 than the one you accepted") });
+    }
+    let party = if user.role == Role::Licensee { "licensee" } else { "licensor" };
+    db::accept(&mut tx, a.id, party, n, &v.text_sha256, user.id.as_uuid()).await?;
+    let event = user.event(ctx, "agreement.accepted", Outcome::Success).target("agreement", a.id).details(json!({ "party": party, "version": n, "text_sha256": hex::encode(&v.text_sha256) }));
+    let mut seq = state.audit(&mut tx, event).await?;
+    let accepted = db::acceptances(&mut tx, a.id).await?;
+    let both = ["licensor", "licensee"].iter().all(|p| accepted.iter().any(|x| x.party == *p && x.version == n && x.text_sha256 == v.text_sha256));
+    let mut status = from;
+    if both {
+        db::set_executed(&mut tx, a.id, n).await?;
+        let mut details = json!({ "version": n, "text_sha256": hex::encode(&v.text_sha256) });
+        if kind_of(&a)? == AgreementKind::Assignment {
+            details["assets_assigned"] = json!(db::assign_assets(&mut tx, a.id, &a.licensee_name).await?);
+        }
+        seq = state.audit(&mut tx, user.event(ctx, "agreement.executed", Outcome::Success).target("agreement", a.id).details(details)).await?;
+        status = Status::Executed;
+    }
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(status)
+}
+
+/// `POST /api/v1/agreements/{id}/request-changes`: the licensee sends a version under review
+/// back to draft with its comments.
+pub async fn request_changes(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<TransitionInput>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    request_changes_inner(&state, &ctx, &user, a.id, &body.comment).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
+}
+
+pub async fn request_changes_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, comment: &str) -> AppResult<()> {
+    let comment = check_comment(comment)?;
+    if comment.is_empty() {
+        return Err(bad("comment", "say what should change"));
+    }
+    let mut tx = state.db.begin().await?;
+    let a = lock(&mut tx, state, ctx, user, id).await?;
+    let from = status_of(&a)?;
+    if from != Status::InReview {
+        return Err(invalid(from, "draft"));
+    }
+    db::set_status(&mut tx, a.id, Status::Draft.as_str(), None).await?;
+    db::clear_acceptances(&mut tx, a.id).await?;
+    let event = user.event(ctx, "agreement.changes_requested", Outcome::Success).target("agreement", a.id).details(json!({ "version": a.shared_version, "comment": comment }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesLineInput {
+    pub period_start: String,
+    pub period_end: String,
+    pub country: String,
+    pub net_sales: i64,
+    #[serde(default)]
+    pub sublicence_revenue: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesInput {
+    pub lines: Vec<SalesLineInput>,
+}
+
+/// `POST /api/v1/agreements/{id}/sales`: the licensee's net sales per period and country, all
+/// lines or none.
+pub async fn report_sales(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<SalesInput>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &id).await?;
+    let n = report_sales_inner(&state, &ctx, &user, &a, &body.lines).await?;
+    Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
+}
+
+pub async fn report_sales_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, lines: &[SalesLineInput]) -> AppResult<usize> {
+    if !matches!(status_of(a)?, Status::Executed | Status::Active) {
+        return Err(AppError::Conflict { message: format!("sales are reported under an executed or active agreement; this one is {}", a.status) });
+    }
+    if lines.is_empty() || lines.len() > 1000 {
+        return Err(bad("lines", "send 1 to 1000 lines"));
+    }
+    let mut rows = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let d = |raw: &str, f: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(&format!("lines[{i}].{f}"), "must be a date YYYY-MM-DD"));
+        let (start, end) = (d(&l.period_start, "period_start")?, d(&l.period_end, "period_end")?);
+        if end < start {
+            return Err(bad(&format!("lines[{i}].period_end"), "is before the period start"));
+        }
+        let country = l.country.trim().to_ascii_uppercase();
+        if !is_country(&country) {
+            return Err(bad(&format!("lines[{i}].country"), "must be an ISO 3166 country code"));
+        }
+        for (f, v) in [("net_sales", l.net_sales), ("sublicence_revenue", l.sublicence_revenue)] {
+            if !(0..=1_000_000_000_000_000).contains(&v) {
+                return Err(bad(&format!("lines[{i}].{f}"), "must be between 0 and 10^15 minor units"));
+            }
+        }
+        rows.push((start, end, country, l.net_sales, l.sublicence_revenue));
+    }
+    let mut tx = state.db.begin().await?;
+    db::add_sales(&mut tx, a.id, &rows, user.id.as_uuid()).await.map_err(|e| match e {
+        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "sales for one of these periods and countries were already reported".into() },
+        other => other.into(),
+    })?;
+    let total: i64 = rows.iter().map(|r| r.3).sum();
+    let event = user.event(ctx, "sales.reported", Outcome::Success).target("agreement", a.id).details(json!({ "lines": rows.len(), "net_sales_total": total }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(rows.len())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    pub agreement: String,
+    /// `2027`, `2027-Q3`, `2027-H1` or `2027-05`; or `from` and `to`.
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// A period name → its first and last day.
+pub fn parse_period(p: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let p = p.trim();
+    let (year, rest) = p.split_once('-').map_or((p, None), |(y, r)| (y, Some(r)));
+    let year: i32 = year.parse().ok().filter(|y| (1900..=2200).contains(y))?;
+    let (m1, m2) = match rest {
+        None => (1, 12),
+        Some(q @ ("Q1" | "Q2" | "Q3" | "Q4")) => {
+            let q: u32 = q[1..].parse().ok()?;
+            (3 * q - 2, 3 * q)
+        }
+        Some("H1") => (1, 6),
+        Some("H2") => (7, 12),
+        Some(m) => {
+            let m: u32 = m.parse().ok().filter(|m| (1..=12).contains(m))?;
+            (m, m)
+        }
+    };
+    let from = NaiveDate::from_ymd_opt(year, m1, 1)?;
+    let after = if m2 == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, m2 + 1, 1)? };
+    Some((from, after.pred_opt()?))
+}
+
+/// Countries where every covered patent has stopped being in force, and since when.
+fn lapses(assets: &[AssetRow], notes: &mut Vec<String>) -> Vec<Lapse> {
+    let mut by_country: BTreeMap<String, Vec<Option<NaiveDate>>> = BTreeMap::new();
+    for a in assets.iter().filter(|a| a.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like())) {
+        let Some(j) = &a.jurisdiction else { continue };
+        let dead = a.status.parse::<AssetStatus>().is_ok_and(AssetStatus::is_dead);
+        let ended = if dead {
+            let on = a.details.get("lapsed_on").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).or(a.expiry_date.filter(|_| a.status == "expired"));
+            if on.is_none() {
+                notes.push(format!("{} is {} without a lapse date; royalties in {j} are not stopped.", a.title, a.status));
+            }
+            on.or(Some(NaiveDate::MAX))
+        } else {
+            None
+        };
+        by_country.entry(j.clone()).or_default().push(ended);
+    }
+    by_country
+        .into_iter()
+        .filter_map(|(country, ends)| {
+            // In force until the last of them ends; `MAX` marks a lapse of unknown date.
+            let all: Option<Vec<NaiveDate>> = ends.into_iter().collect();
+            let last = all?.into_iter().max()?;
+            (last != NaiveDate::MAX).then_some(Lapse { country, from: last })
+        })
+        .collect()
+}
+
+pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRow, from: NaiveDate, to: NaiveDate) -> AppResult<Statement> {
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let n = a.executed_version.unwrap_or_else(|| visible_version(user, a));
+    let v = db::version(&mut conn, a.id, n, readable_max(user, a)).await?;
+    let terms = terms_of(&v)?;
+    let sales: Vec<SalesLine> = db::sales(&mut conn, a.id)
+        .await?
+        .into_iter()
+        .map(|s| SalesLine { period_start: s.period_start, period_end: s.period_end, country: s.country, net_sales: s.net_sales, sublicence_revenue: s.sublicence_revenue })
+        .collect();
+    let usage: Vec<UsageEntry> =
+        db::settled_usage(&mut conn, a.id).await?.into_iter().map(|(at, runs, compute_units, prediction_rows)| UsageEntry { at, runs, compute_units, prediction_rows }).collect();
+    let ids = db::asset_ids(&mut conn, a.id).await?;
+    let assets = covered_assets(&mut conn, &ids).await?;
+    let mut notes = Vec::new();
+    let lapses = lapses(&assets, &mut notes);
+    // Patent costs: the official fees of the covered assets due in the period, in the
+    // agreement's currency (fees in other currencies are not converted).
+    let mut patent_costs = 0i64;
+    if terms.patent_cost_share_bp > 0 {
+        for row in &assets {
+            let (_, due) = crate::assets::rule_deadlines(&mut conn, row).await?;
+            let basis = licentia_domain::ip::fees::FeeBasis {
+                claims: row.details.get("claims_count").and_then(Value::as_u64).unwrap_or(0).min(10_000) as u32,
+                classes: row.details.get("nice_classes").and_then(Value::as_array).map_or(0, |c| c.len() as u32),
+            };
+            let in_period: Vec<_> = due.into_iter().filter(|d| d.due >= from && d.due <= to).collect();
+            for c in licentia_domain::ip::fees::costs(&in_period, basis) {
+                if c.fee.currency == terms.currency {
+                    patent_costs += c.fee.standard;
+                } else {
+                    notes.push(format!("{} of {} is in {}, not converted.", c.title, row.title, c.fee.currency));
+                }
+            }
+        }
+    }
+    let mut st = statement::compute(&statement::Input { terms: &terms, from, to, sales: &sales, usage: &usage, lapses: &lapses, patent_costs });
+    st.notes.extend(notes);
+    Ok(st)
+}
+
+pub fn statement_period(q: &StatementQuery) -> AppResult<(NaiveDate, NaiveDate)> {
+    match (&q.period, &q.from, &q.to) {
+        (Some(p), None, None) => parse_period(p).ok_or_else(|| bad("period", "must be like 2027, 2027-Q3, 2027-H1 or 2027-05")),
+        (None, Some(f), Some(t)) => {
+            let d = |raw: &str, field: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(field, "must be a date YYYY-MM-DD"));
+            let (from, to) = (d(f, "from")?, d(t, "to")?);
+            if to < from || (to - from).num_days() > 3660 {
+                return Err(bad("to", "must be after from, at most ten years later"));
+            }
+            Ok((from, to))
+        }
+        (None, None, None) => {
+            let y = Utc::now().year();
+            parse_period(&y.to_string()).ok_or_else(|| AppError::internal("year"))
+        }
+        _ => Err(bad("period", "give a period, or from and to")),
+    }
+}
+
+/// `GET /api/v1/statements?agreement=ID&period=2027-Q4[&format=csv]`
+pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> AppResult<HttpResponse> {
+    let a = load(&state, &ctx, &user, &q.agreement).await?;
+    let (from, to) = statement_period(&q)?;
+    let st = statement_for(&state, &user, &a, from, to).await?;
+    state.audit_alone(user.event(&ctx, "statement.read", Outcome::Success).target("agreement", a.id).details(json!({ "from": from, "to": to, "total": st.total }))).await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(HttpResponse::Ok().json(json!({ "agreement": a.id, "title": a.title, "licensee": a.licensee_name, "statement": st }))),
+        "csv" => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"]).map_err(AppError::internal)?;
+            for l in &st.lines {
+                let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                w.write_record([kind, crate::audit_query::defuse_formula(&l.description), l.country.clone().unwrap_or_default(), l.basis.to_string(), l.rate.clone(), l.amount.to_string(), st.currency.clone()])
+                    .map_err(AppError::internal)?;
+            }
+            w.write_record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()]).map_err(AppError::internal)?;
+            let body = w.into_inner().map_err(AppError::internal)?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"statement-{}-{from}-{to}.csv\"", a.id)))
+                .body(body))
+        }
+        _ => Err(bad("format", "must be json or csv")),
+    }
+}

@@ -1,0 +1,396 @@
+//! Agreements over HTTP: the workflow and four eyes, exclusivity conflicts, redlines, royalty
+//! statements with worked numbers, and what licensees may (not) see.
+
+// Money as major_minor (`2_000_000_00` is 2,000,000.00).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn asset(app: &TestApp, token: &str, title: &str, jurisdiction: &str) -> Res<String> {
+    let r = app
+        .send_json(
+            app.post("/api/v1/assets").bearer_auth(token),
+            &json!({ "kind": "patent", "title": title, "jurisdiction": jurisdiction, "status": "filed", "filing_date": "2021-05-04", "abstract": format!("{title} abstract") }),
+        )
+        .await?;
+    if r.status != StatusCode::CREATED {
+        return Err(format!("asset: {} {}", r.status, r.body).into());
+    }
+    Ok(r.json()["id"].as_str().ok_or("no id")?.to_owned())
+}
+
+fn terms(territory: &[&str], fields: &[&str], from: &str, to: Option<&str>) -> Value {
+    json!({ "territory": territory, "fields": fields, "effective_date": from, "end_date": to, "royalty_bp": 300, "currency": "EUR" })
+}
+
+async fn draft(app: &TestApp, token: &str, kind: &str, licensee: &str, assets: &[&str], terms: Value) -> Res<Reply> {
+    app.send_json(
+        app.post("/api/v1/agreements").bearer_auth(token),
+        &json!({ "kind": kind, "title": format!("{kind} for {licensee}"), "licensee_id": licensee, "assets": assets, "terms": terms, "comment": "first draft" }),
+    )
+    .await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Res<Reply> {
+    app.send_json(app.post(path).bearer_auth(token), &body).await
+}
+
+/// Drafts, submits, approves (as the reviewer) and has both parties accept: executed.
+async fn execute(app: &TestApp, id: &str) -> Res<()> {
+    let m = app.token("manager").await?;
+    let r = app.token("reviewer").await?;
+    let l = if app.get_as(&app.token("licensee").await?, &format!("/api/v1/agreements/{id}")).await?.status == StatusCode::NOT_FOUND
+        && app.get_as(&m, &format!("/api/v1/agreements/{id}")).await?.json()["licensee"]["name"] == "Cirrus Robotics"
+    {
+        app.token("licensee_b").await?
+    } else {
+        app.token("licensee").await?
+    };
+    for (token, path, body) in [
+        (&m, "transition", json!({ "to": "in_review" })),
+        (&r, "approve", json!({})),
+        (&l, "accept", json!({})),
+        (&m, "accept", json!({})),
+    ] {
+        let res = post(app, token, &format!("/api/v1/agreements/{id}/{path}"), body).await?;
+        if res.status != StatusCode::OK {
+            return Err(format!("{path}: {} {}", res.status, res.body).into());
+        }
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn four_eyes_acceptance_hashes_and_frozen_executed_versions() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let rv = app.token("reviewer").await?;
+    let l = app.token("licensee").await?;
+    let p = asset(&app, &m, "Sparse attention", "DE").await?;
+    let lic = app.licensee_a.to_string();
+    let created = draft(&app, &m, "exclusive_licence", &lic, &[&p], terms(&["DE"], &[], "2027-01-01", Some("2031-12-31"))).await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.json()["id"].as_str().ok_or("no id")?.to_owned();
+    assert_eq!(created.json()["version"]["number"], 1);
+    assert!(created.json()["version"]["text"].as_str().is_some_and(|t| t.contains("a running royalty of 3 % of Net Sales")));
+
+    // A draft is the licensor's alone.
+    assert_eq!(app.get_as(&l, &format!("/api/v1/agreements/{id}")).await?.status, StatusCode::NOT_FOUND);
+    // Every move a draft does not allow is a 409 that lists the allowed ones.
+    for to in ["draft", "approved", "executed", "active", "expired", "terminated", "nonsense"] {
+        let r = post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": to })).await?;
+        assert_eq!(r.status, StatusCode::CONFLICT, "draft → {to}: {}", r.body);
+        if to != "approved" && to != "executed" {
+            assert_eq!(r.json()["error"]["allowed"], json!(["in_review"]), "{to}");
+        }
+    }
+    assert_eq!(post(&app, &rv, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?.status, StatusCode::CONFLICT, "a draft cannot be approved");
+    assert_eq!(post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "in_review" })).await?.status, StatusCode::OK);
+
+    // The author cannot approve (audited as refused); a second manager can.
+    let own = post(&app, &m, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?;
+    assert_eq!((own.status, own.json()["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("four_eyes")));
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'agreement.approval_refused'").await?, 1);
+    let ok = post(&app, &rv, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+
+    // The licensee accepts in the portal, against the hash of the text it read.
+    let seen = app.get_as(&l, &format!("/api/v1/agreements/{id}")).await?.json();
+    let sha = seen["version"]["text_sha256"].as_str().ok_or("no hash")?.to_owned();
+    let text = seen["version"]["text"].as_str().ok_or("no text")?.to_owned();
+    assert_eq!(sha, hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes())), "the hash is of the exact text");
+    let stale = post(&app, &l, &format!("/api/v1/agreements/{id}/accept"), json!({ "text_sha256": "00".repeat(32) })).await?;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let acc = post(&app, &l, &format!("/api/v1/agreements/{id}/accept"), json!({ "text_sha256": sha })).await?;
+    assert_eq!((acc.status, acc.json()["status"].clone()), (StatusCode::OK, json!("approved")), "{}", acc.body);
+    let acc = post(&app, &m, &format!("/api/v1/agreements/{id}/accept"), json!({})).await?;
+    assert_eq!(acc.json()["status"], "executed");
+    let done = app.get_as(&m, &format!("/api/v1/agreements/{id}")).await?.json();
+    let acceptances = done["acceptances"].as_array().ok_or("no acceptances")?;
+    assert_eq!(acceptances.len(), 2);
+    for a in acceptances {
+        assert_eq!(a["text_sha256"], json!(sha));
+        assert_eq!(a["version"], 1);
+    }
+    assert_eq!(acceptances.iter().find(|a| a["party"] == "licensee").map(|a| a["user_name"].clone()), Some(json!("licensee")));
+
+    // Executed versions are frozen, at the API and in the database.
+    let edit = post(&app, &m, &format!("/api/v1/agreements/{id}/versions"), json!({ "comment": "sneaky", "terms": terms(&["DE"], &[], "2027-01-01", None) })).await?;
+    assert_eq!(edit.status, StatusCode::CONFLICT, "{}", edit.body);
+    let tamper = sqlx::query("UPDATE agreement_versions SET text = 'changed'").execute(&app.t.db.pool).await;
+    assert!(tamper.is_err(), "versions are append-only");
+    for to in ["draft", "in_review", "approved", "expired"] {
+        let r = post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": to })).await?;
+        assert_eq!((r.status, r.json()["error"]["allowed"].clone()), (StatusCode::CONFLICT, json!(["active", "terminated"])), "executed → {to}");
+    }
+    // Not yet in effect: activation waits for the effective date.
+    assert_eq!(post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "active" })).await?.status, StatusCode::CONFLICT);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY seq").bind(&id).fetch_all(&app.t.db.pool).await?;
+    for a in ["agreement.created", "agreement.transition", "agreement.approved", "agreement.accepted", "agreement.executed"] {
+        assert!(actions.iter().any(|x| x == a), "{a} not audited: {actions:?}");
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn exclusive_licences_conflict_only_where_territory_field_and_time_overlap() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let p = asset(&app, &m, "Battery chemistry", "DE").await?;
+    let a_org = app.licensee_a.to_string();
+    let b_org = app.licensee_b.to_string();
+    let first = draft(&app, &m, "exclusive_licence", &a_org, &[&p], terms(&["DE", "FR"], &["automotive"], "2027-01-01", Some("2030-12-31"))).await?.json()["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    execute(&app, &first).await?;
+
+    let rv = app.token("reviewer").await?;
+    let cases = [
+        ("same country, field and time", "exclusive_licence", terms(&["FR"], &["automotive"], "2028-01-01", Some("2029-12-31")), true),
+        ("another country", "exclusive_licence", terms(&["JP"], &["automotive"], "2027-01-01", Some("2030-12-31")), false),
+        ("another field", "exclusive_licence", terms(&["DE"], &["medical devices"], "2027-01-01", Some("2030-12-31")), false),
+        ("after it ends", "sole_licence", terms(&["DE"], &["automotive"], "2031-01-01", None), false),
+        ("worldwide, every field", "non_exclusive_licence", json!({ "worldwide": true, "effective_date": "2030-06-01", "currency": "EUR" }), true),
+        ("worldwide except both", "non_exclusive_licence", json!({ "worldwide": true, "excluded": ["DE", "FR"], "effective_date": "2027-01-01", "currency": "EUR" }), false),
+    ];
+    for (what, kind, t, conflicts) in cases {
+        let id = draft(&app, &m, kind, &b_org, &[&p], t).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
+        post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "in_review" })).await?;
+        let r = post(&app, &rv, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?;
+        if conflicts {
+            assert_eq!(r.status, StatusCode::CONFLICT, "{what}: {}", r.body);
+            assert_eq!(r.json()["error"]["code"], "exclusivity_conflict", "{what}");
+            assert_eq!(r.json()["error"]["conflicting_agreement"], json!(first), "{what}");
+            // Withdraw so that the next case is checked against the first licence alone.
+            post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "draft" })).await?;
+        } else {
+            assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
+            post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "draft" })).await?;
+        }
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_redline_shows_the_changed_words_and_terms() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let p = asset(&app, &m, "Sparse attention", "DE").await?;
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&p], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    let mut t2 = terms(&["DE", "JP"], &[], "2027-01-01", None);
+    t2["royalty_bp"] = json!(350);
+    let saved = post(
+        &app,
+        &m,
+        &format!("/api/v1/agreements/{id}/versions"),
+        json!({ "terms": t2, "clauses": { "confidentiality": "Each party shall keep the other's secrets." }, "comment": "Borealis asked for Japan" }),
+    )
+    .await?;
+    assert_eq!((saved.status, saved.json()["saved_version"].clone()), (StatusCode::CREATED, json!(2)), "{}", saved.body);
+    // Numbers come from the terms: a reworded clause with a number of its own is refused.
+    let bad = post(&app, &m, &format!("/api/v1/agreements/{id}/versions"), json!({ "clauses": { "royalty": "The Licensee pays 5 % royalty." } })).await?;
+    assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("clauses")));
+
+    let d = app.get_as(&m, &format!("/api/v1/agreements/{id}/diff?from=1&to=2")).await?;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let d = d.json();
+    assert_eq!(d["terms"], json!(["territory + JP", "royalty 300 → 350 bp"]));
+    let changed: Vec<(String, String)> = d["text"]
+        .as_array()
+        .ok_or("no text")?
+        .iter()
+        .filter(|p| p["op"] != "equal")
+        .map(|p| (p["op"].as_str().unwrap_or("").to_owned(), p["text"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    // "… products in DE, in all fields" → "… products in DE, JP, in all fields".
+    let expect = [
+        ("insert", "JP, "),
+        ("delete", "3"),
+        ("insert", "3.5"),
+        ("delete", "confidential information secret and use it only for this agreement."),
+        ("insert", "secrets."),
+    ];
+    assert_eq!(changed, expect.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect::<Vec<_>>());
+    assert_eq!(app.get_as(&m, &format!("/api/v1/agreements/{id}/diff?from=1&to=9")).await?.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn statements_bill_royalties_metered_use_milestones_and_the_minimum_with_a_lapse() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let l = app.token("licensee").await?;
+    let de = asset(&app, &m, "Cathode DE", "DE").await?;
+    let fr = asset(&app, &m, "Cathode FR", "FR").await?;
+    let t = json!({
+        "territory": ["DE", "FR"], "effective_date": "2027-01-01", "currency": "EUR",
+        "royalty_bp": 500, "minimum_annual_royalty": 100_000_00, "fee_per_run": 50_00, "fee_per_1000_compute_units": 2_00,
+        "milestones": [{ "name": "First commercial sale", "amount": 25_000_00, "due": "2027-06-30" }]
+    });
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&de, &fr], t).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
+    // No sales before execution.
+    let early = post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), json!({ "lines": [] })).await?;
+    assert_eq!(early.status, StatusCode::NOT_FOUND, "a draft is not the licensee's to see");
+    execute(&app, &id).await?;
+
+    let lines = json!({ "lines": [
+        { "period_start": "2027-01-01", "period_end": "2027-03-31", "country": "DE", "net_sales": 200_000_00 },
+        { "period_start": "2027-01-01", "period_end": "2027-03-31", "country": "FR", "net_sales": 100_000_00 },
+        { "period_start": "2027-10-01", "period_end": "2027-12-31", "country": "DE", "net_sales": 400_000_00 },
+        { "period_start": "2027-10-01", "period_end": "2027-12-31", "country": "fr", "net_sales": 300_000_00 }
+    ]});
+    let r = post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), lines.clone()).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), lines).await?.status, StatusCode::CONFLICT, "reported twice");
+    let bad = post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), json!({ "lines": [{ "period_start": "2027-04-01", "period_end": "2027-06-30", "country": "XX", "net_sales": 1 }] })).await?;
+    assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("lines[0].country")));
+    assert_eq!(app.count("SELECT count(*) FROM sales_reports").await?, 4);
+
+    // The usage ledger (written by training runs): settled use in November is billed, the
+    // reservation is not.
+    for (entry, runs, units) in [("reserve", 3, 300_000), ("settle", 3, 250_000)] {
+        sqlx::query("INSERT INTO usage_ledger (agreement_id, entry, runs, compute_units, created_at) VALUES ($1::uuid, $2, $3, $4, '2027-11-02T10:00:00Z')")
+            .bind(&id)
+            .bind(entry)
+            .bind(runs as i64)
+            .bind(units as i64)
+            .execute(&app.t.db.pool)
+            .await?;
+    }
+    // The French patent lapses on 16 November 2027.
+    let lapse = app.send_json(app.patch(&format!("/api/v1/assets/{fr}")).bearer_auth(&m), &json!({ "status": "lapsed", "lapsed_on": "2027-11-16" })).await?;
+    assert_eq!(lapse.status, StatusCode::OK, "{}", lapse.body);
+
+    let st = app.get_as(&l, &format!("/api/v1/statements?agreement={id}&period=2027-Q4")).await?;
+    assert_eq!(st.status, StatusCode::OK, "{}", st.body);
+    let st = st.json()["statement"].clone();
+    let got: Vec<(String, Value, i64)> =
+        st["lines"].as_array().ok_or("no lines")?.iter().map(|l| (l["kind"].as_str().unwrap_or("").to_owned(), l["country"].clone(), l["amount"].as_i64().unwrap_or(-1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("royalty".to_owned(), json!("DE"), 20_000_00),
+            // 46 of the quarter's 92 days before the lapse: half of 5 % of 300,000.
+            ("royalty".to_owned(), json!("FR"), 7_500_00),
+            ("metered_runs".to_owned(), Value::Null, 150_00),
+            ("metered_compute".to_owned(), Value::Null, 500_00),
+            // The year earned 15,000 + 27,500 + 650 = 43,150 against a minimum of 100,000.
+            ("minimum_true_up".to_owned(), Value::Null, 56_850_00),
+        ]
+    );
+    assert_eq!(st["total"], 85_000_00);
+    let q2 = app.get_as(&m, &format!("/api/v1/statements?agreement={id}&period=2027-Q2")).await?.json()["statement"].clone();
+    assert_eq!((q2["lines"][0]["kind"].clone(), q2["total"].clone()), (json!("milestone"), json!(25_000_00)));
+    let csv = app.get_as(&m, &format!("/api/v1/statements?agreement={id}&period=2027-Q4&format=csv")).await?;
+    assert!(csv.header("content-type").unwrap_or_default().starts_with("text/csv"));
+    assert!(csv.body.lines().last().is_some_and(|l| l == "total,,,,,8500000,EUR"), "{}", csv.body);
+    assert_eq!(app.get_as(&m, &format!("/api/v1/statements?agreement={id}&period=2027-Q5")).await?.json()["error"]["field"], "period");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn licensees_see_only_their_shared_agreements_versions_statements_and_assets() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let la = app.token("licensee").await?;
+    let lb = app.token("licensee_b").await?;
+    let covered = asset(&app, &m, "Covered invention", "DE").await?;
+    let other = asset(&app, &m, "Unlicensed invention", "DE").await?;
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&covered], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    // Before it is shared, neither licensee sees the agreement or the asset.
+    assert_eq!(app.get_as(&la, &format!("/api/v1/assets/{covered}")).await?.status, StatusCode::NOT_FOUND);
+    post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "in_review" })).await?;
+
+    // Licensee A: the agreement, version 1, and the covered asset on every registry route.
+    assert_eq!(app.get_as(&la, "/api/v1/agreements").await?.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get_as(&la, &format!("/api/v1/agreements/{id}/versions/1")).await?.status, StatusCode::OK);
+    let listed = app.get_as(&la, "/api/v1/assets").await?.json();
+    assert_eq!(listed["items"].as_array().map(|i| i.iter().filter_map(|a| a["id"].as_str()).collect::<Vec<_>>()), Some(vec![covered.as_str()]));
+    assert!(listed["items"][0].get("internal_notes").is_none(), "public fields only");
+    assert_eq!(app.get_as(&la, "/api/v1/assets?q=invention").await?.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get_as(&la, &format!("/api/v1/assets/{covered}")).await?.status, StatusCode::OK);
+    assert_eq!(app.get_as(&la, &format!("/api/v1/assets/{other}")).await?.status, StatusCode::NOT_FOUND);
+    let export = app.get_as(&la, "/api/v1/assets/export?format=csv").await?;
+    assert!(export.body.contains("Covered invention") && !export.body.contains("Unlicensed invention"));
+
+    // Changes requested by A; the manager's version 2 is not A's to read until shared again.
+    let rc = post(&app, &la, &format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "Please add Japan" })).await?;
+    assert_eq!(rc.status, StatusCode::OK, "{}", rc.body);
+    post(&app, &m, &format!("/api/v1/agreements/{id}/versions"), json!({ "terms": terms(&["DE", "JP"], &[], "2027-01-01", None), "comment": "Japan" })).await?;
+    assert_eq!(app.get_as(&la, &format!("/api/v1/agreements/{id}/versions/2")).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get_as(&la, &format!("/api/v1/agreements/{id}")).await?.json()["version"]["number"], 1);
+    assert_eq!(app.get_as(&la, &format!("/api/v1/agreements/{id}/diff?from=1&to=2")).await?.status, StatusCode::NOT_FOUND);
+
+    // Licensee B: nothing, on every route, exactly like an unknown id.
+    assert_eq!(app.get_as(&lb, "/api/v1/agreements").await?.json()["items"], json!([]));
+    assert_eq!(app.get_as(&lb, "/api/v1/assets").await?.json()["items"], json!([]));
+    let routes: Vec<(Method, String, Value)> = vec![
+        (Method::GET, format!("/api/v1/agreements/{id}"), Value::Null),
+        (Method::GET, format!("/api/v1/agreements/{id}/versions"), Value::Null),
+        (Method::GET, format!("/api/v1/agreements/{id}/versions/1"), Value::Null),
+        (Method::GET, format!("/api/v1/agreements/{id}/diff?from=1&to=1"), Value::Null),
+        (Method::GET, format!("/api/v1/statements?agreement={id}&period=2027"), Value::Null),
+        (Method::POST, format!("/api/v1/agreements/{id}/accept"), json!({})),
+        (Method::POST, format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "x" })),
+        (Method::POST, format!("/api/v1/agreements/{id}/sales"), json!({ "lines": [] })),
+        (Method::GET, format!("/api/v1/assets/{covered}"), Value::Null),
+    ];
+    for (method, path, body) in routes {
+        let req = app.request(method.clone(), &path).bearer_auth(&lb);
+        let r = if body.is_null() { app.send(req).await? } else { app.send_json(req, &body).await? };
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {}", r.body);
+    }
+    // Licensees cannot draft, approve or transition at all.
+    assert_eq!(post(&app, &la, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "in_review" })).await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(post(&app, &la, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?.status, StatusCode::FORBIDDEN);
+    assert!(app.count("SELECT count(*) FROM audit_log WHERE action = 'authz.not_found' AND target_kind = 'agreement'").await? >= 7);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn invalid_terms_are_422_naming_the_field_and_write_nothing() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let p = asset(&app, &m, "Thing", "DE").await?;
+    let lic = app.licensee_a.to_string();
+    let base = terms(&["DE"], &[], "2027-01-01", Some("2030-01-01"));
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    for (k, v, field) in [
+        ("end_date", json!("2026-01-01"), "end_date"),
+        ("royalty_bp", json!(10_001), "royalty_bp"),
+        ("upfront_fee", json!(-5), "upfront_fee"),
+        ("territory", json!(["ZZ"]), "territory"),
+        ("currency", json!("DOGE"), "currency"),
+    ] {
+        let mut t = base.clone();
+        t[k] = v;
+        cases.push((t, field));
+    }
+    for (t, field) in cases {
+        let r = draft(&app, &m, "exclusive_licence", &lic, &[&p], t).await?;
+        assert_eq!((r.status, r.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(field)), "{}", r.body);
+    }
+    for (body, field) in [
+        (json!({ "kind": "franchise", "title": "x", "licensee_id": lic, "assets": [p], "terms": base }), "kind"),
+        (json!({ "kind": "exclusive_licence", "title": "x", "licensee_id": app.licensor.to_string(), "assets": [p], "terms": base }), "licensee_id"),
+        (json!({ "kind": "exclusive_licence", "title": "x", "licensee_id": lic, "assets": [uuid::Uuid::now_v7().to_string()], "terms": base }), "assets"),
+        (json!({ "kind": "exclusive_licence", "title": "x", "licensee_id": lic, "assets": [], "terms": base }), "assets"),
+        (json!({ "kind": "sublicence", "title": "x", "licensee_id": lic, "assets": [p], "terms": base }), "parent_id"),
+    ] {
+        let r = post(&app, &m, "/api/v1/agreements", body).await?;
+        assert_eq!((r.status, r.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(field)), "{}", r.body);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM agreements").await?, 0);
+    assert_eq!(app.count("SELECT count(*) FROM agreement_versions").await?, 0);
+    Ok(())
+}
