@@ -199,7 +199,13 @@ pub struct NewAgreementInput {
 
 /// `POST /api/v1/agreements`: a new draft with its first version.
 pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewAgreementInput>) -> AppResult<HttpResponse> {
-    let i = body.into_inner();
+    let id = create_inner(&state, &ctx, &user, body.into_inner()).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let row = db::get(&mut conn, id, Scope::All).await?;
+    Ok(HttpResponse::Created().json(detail_json(&mut conn, &user, &row).await?))
+}
+
+pub async fn create_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, i: NewAgreementInput) -> AppResult<Uuid> {
     let kind: AgreementKind = i.kind.trim().parse()?;
     let title = check_title(&i.title)?;
     let terms = i.terms.parse()?;
@@ -245,13 +251,11 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     db::set_assets(&mut tx, id, &asset_ids).await?;
     let draft = Draft { kind, title, licensor: licensor.name.clone(), licensee: licensee.name.clone(), parent: parent.map(|p| p.title), assets, terms, overrides: i.clauses };
     let sha = save_version(&mut tx, id, 1, &draft, user.id.as_uuid(), &comment).await?;
-    let event = user.event(&ctx, "agreement.created", Outcome::Success).target("agreement", id).details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
+    let event = user.event(ctx, "agreement.created", Outcome::Success).target("agreement", id).details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    let row = db::get(&mut conn, id, Scope::All).await?;
-    Ok(HttpResponse::Created().json(detail_json(&mut conn, &user, &row).await?))
+    Ok(id)
 }
 
 /// The agreement as a caller sees it: the row, the visible version's text and clauses, covered
@@ -628,6 +632,13 @@ pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &Current
         if kind_of(&a)? == AgreementKind::Assignment {
             details["assets_assigned"] = json!(db::assign_assets(&mut tx, a.id, &a.licensee_name).await?);
         }
+        // The executed document, kept as an encrypted artifact both parties can read (it belongs
+        // to the licensee's organisation; the licensor side reads every organisation's).
+        let pdf = version_pdf(&mut tx, &a, &v, &accepted).await?;
+        let artifact = crate::artifacts::store_bytes(state, user.id.as_uuid(), a.licensee_id, "agreement", a.id, &format!("agreement-{}-v{n}-executed.pdf", a.id), "application/pdf", &pdf).await?;
+        licentia_db::artifacts::insert(&mut tx, &artifact).await?;
+        details["pdf_artifact"] = json!(artifact.id);
+        details["pdf_sha256"] = json!(hex::encode(&artifact.sha256));
         seq = state.audit(&mut tx, user.event(ctx, "agreement.executed", Outcome::Success).target("agreement", a.id).details(details)).await?;
         status = Status::Executed;
     }
@@ -875,4 +886,38 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
         }
         _ => Err(bad("format", "must be json or csv")),
     }
+}
+
+/// The PDF of a version: the rendered clauses, the text's SHA-256, and the acceptances of it.
+pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow, accepted: &[db::Acceptance]) -> AppResult<Vec<u8>> {
+    use crate::pdf::Block;
+    let draft = draft_of(conn, a, v).await?;
+    let (clauses, _) = draft.render();
+    let mut blocks = vec![Block::Title(a.title.clone()), Block::Small(format!("{} · version {} · {}", draft.kind.label(), v.number, a.status))];
+    for c in &clauses {
+        blocks.push(Block::Heading(format!("{}. {}", c.number, c.heading)));
+        blocks.push(Block::Para(c.text.clone()));
+    }
+    blocks.push(Block::Heading("Text fingerprint".into()));
+    blocks.push(Block::Small(format!("SHA-256 of the text of version {}: {}", v.number, hex::encode(&v.text_sha256))));
+    for x in accepted.iter().filter(|x| x.version == v.number) {
+        blocks.push(Block::Small(format!("Accepted for the {} by {} on {} (SHA-256 {}).", x.party, x.user_name, x.accepted_at.format("%Y-%m-%d %H:%M UTC"), hex::encode(&x.text_sha256))));
+    }
+    Ok(crate::pdf::render(&a.title, &format!("{} v{}", a.title, v.number), &blocks))
+}
+
+/// `GET /api/v1/agreements/{id}/versions/{n}/pdf`
+pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    let a = load(&state, &ctx, &user, &id).await?;
+    let v = load_version(&state, &ctx, &user, &a, &n).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let accepted = db::acceptances(&mut conn, a.id).await?;
+    let bytes = version_pdf(&mut conn, &a, &v, &accepted).await?;
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "agreement.pdf_downloaded", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"agreement-{}-v{}.pdf\"", a.id, v.number)))
+        .body(bytes))
 }

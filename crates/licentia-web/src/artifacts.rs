@@ -205,6 +205,60 @@ async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req
     Err(AppError::Validation { field: "file".into(), message: "missing".into() })
 }
 
+/// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
+/// agreement's PDF); returns the row for the caller to insert in its own transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_bytes(
+    state: &AppState,
+    by: Uuid,
+    org: OrganisationId,
+    kind: &str,
+    attached: Uuid,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> AppResult<Artifact> {
+    let id = Uuid::now_v7();
+    let version = 1;
+    let dek = DataKey::generate().map_err(AppError::internal)?;
+    let (key_version, wrapped) = state.keyring.wrap(id.as_bytes(), &dek).map_err(AppError::internal)?;
+    let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
+    let mut writer = state.store.create().await.map_err(AppError::internal)?;
+    for chunk in bytes.chunks(DEFAULT_SEGMENT) {
+        let ct = match enc.push(chunk) {
+            Ok(ct) => ct,
+            Err(e) => {
+                writer.abort().await;
+                return Err(AppError::internal(e));
+            }
+        };
+        if let Err(e) = writer.write(&ct).await {
+            writer.abort().await;
+            return Err(AppError::internal(e));
+        }
+    }
+    let tail = enc.finish().map_err(AppError::internal)?;
+    writer.write(&tail).await.map_err(AppError::internal)?;
+    let key = writer.commit().await.map_err(AppError::internal)?;
+    Ok(Artifact {
+        id,
+        organisation_id: org,
+        attached_kind: kind.to_owned(),
+        attached_id: attached,
+        version,
+        filename: filename.to_owned(),
+        content_type: content_type.to_owned(),
+        size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        sha256: ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec(),
+        storage_key: key.as_str().to_owned(),
+        key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
+        wrapped_key: wrapped,
+        segment_size: DEFAULT_SEGMENT as i32,
+        created_by: Some(by),
+        created_at: chrono::Utc::now(),
+    })
+}
+
 /// Streams one file field through the encryptor into a new blob; returns the row to insert.
 #[allow(clippy::too_many_arguments)]
 async fn store_file(

@@ -454,7 +454,10 @@ pub struct DeadlineQuery {
 
 #[derive(Debug, Serialize)]
 pub struct UpcomingDeadline {
+    /// The asset, or for an agreement's obligation the agreement.
     pub asset_id: Uuid,
+    /// Where the deadline's page is (`/assets/..` or `/agreements/..`).
+    pub href: String,
     pub asset_title: String,
     pub jurisdiction: Option<String>,
     #[serde(flatten)]
@@ -478,12 +481,40 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                 let d = v.deadline;
                 let effective_end = d.grace_ends.unwrap_or(d.due);
                 if effective_end >= from && d.due <= to {
-                    out.push(UpcomingDeadline { asset_id: row.id, asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d, state: v.state });
+                    out.push(UpcomingDeadline { asset_id: row.id, href: format!("/assets/{}", row.id), asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d, state: v.state });
                 }
             }
         }
         if rows.len() < 1000 {
             break;
+        }
+    }
+    // The obligations of executed agreements, shown to both parties (licensees: their own).
+    for a in licentia_db::agreements::list(&mut conn, crate::agreements::scope(user), None, 500).await? {
+        let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
+        if matches!(a.status.as_str(), "terminated" | "expired") {
+            continue;
+        }
+        let v = licentia_db::agreements::version(&mut conn, a.id, n, None).await?;
+        let Ok(terms) = serde_json::from_value::<licentia_domain::agreement::Terms>(v.terms) else { continue };
+        for o in licentia_domain::agreement::obligations(&terms, executed_at.date_naive()) {
+            if o.due >= from && o.due <= to {
+                let deadline = Deadline {
+                    rule: match o.kind {
+                        "upfront" => "obligation-upfront",
+                        "milestone" => "obligation-milestone",
+                        _ => "obligation-report",
+                    },
+                    ordinal: o.ordinal,
+                    title: o.title,
+                    due: o.due,
+                    opens: None,
+                    grace_ends: None,
+                    surcharge: deadlines::Surcharge::None,
+                    source: "agreement terms",
+                };
+                out.push(UpcomingDeadline { asset_id: a.id, href: format!("/agreements/{}", a.id), asset_title: a.title.clone(), jurisdiction: None, deadline, state: None });
+            }
         }
     }
     out.sort_by_key(|u| (u.deadline.due, u.asset_id));

@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod pdf;
 pub mod portfolio;
 pub mod routes;
 pub mod state;

@@ -447,6 +447,63 @@ impl TermsInput {
     }
 }
 
+/// A duty the terms create once the agreement is executed: reports, payments, milestones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Obligation {
+    /// `upfront`, `milestone` or `report`.
+    pub kind: &'static str,
+    pub ordinal: u32,
+    pub title: String,
+    pub due: NaiveDate,
+}
+
+/// Reports and payments are due this many days after the period they cover (the reporting
+/// clause of the library says thirty).
+pub const PAYMENT_DAYS: u64 = 30;
+
+/// The obligations of executed terms, in date order. Reporting runs from the effective date to
+/// the end date, or ten years when the agreement runs until terminated.
+pub fn obligations(t: &Terms, executed_on: NaiveDate) -> Vec<Obligation> {
+    let mut out = Vec::new();
+    if t.upfront_fee > 0 {
+        out.push(Obligation { kind: "upfront", ordinal: 1, title: format!("Upfront fee {}", money(&t.currency, t.upfront_fee)), due: executed_on + chrono::Days::new(PAYMENT_DAYS) });
+    }
+    for (i, m) in t.milestones.iter().enumerate() {
+        out.push(Obligation { kind: "milestone", ordinal: i as u32 + 1, title: format!("Milestone: {} ({})", m.name, money(&t.currency, m.amount)), due: m.due });
+    }
+    let reports = t.royalty_bp > 0 || t.minimum_annual_royalty > 0 || t.fee_per_run > 0 || t.fee_per_1000_compute_units > 0 || t.fee_per_1000_predictions > 0 || t.sublicensing;
+    if reports {
+        let months = match t.reporting {
+            Reporting::Quarterly => 3,
+            Reporting::SemiAnnual => 6,
+            Reporting::Annual => 12,
+        };
+        let last = t.end_date.unwrap_or_else(|| t.effective_date.checked_add_months(chrono::Months::new(120)).unwrap_or(t.effective_date));
+        // Periods are calendar-aligned: the first ends at the close of the effective date's period.
+        let year = chrono::Datelike::year(&t.effective_date);
+        let month0 = chrono::Datelike::month0(&t.effective_date);
+        let mut start = NaiveDate::from_ymd_opt(year, month0 / months * months + 1, 1);
+        let mut n = 1;
+        while let Some(s) = start {
+            if s > last || n > 400 {
+                break;
+            }
+            let Some(next) = s.checked_add_months(chrono::Months::new(months)) else { break };
+            let end = next.pred_opt().unwrap_or(next);
+            let label = match months {
+                3 => format!("{}-Q{}", chrono::Datelike::year(&s), chrono::Datelike::month0(&s) / 3 + 1),
+                6 => format!("{}-H{}", chrono::Datelike::year(&s), chrono::Datelike::month0(&s) / 6 + 1),
+                _ => chrono::Datelike::year(&s).to_string(),
+            };
+            out.push(Obligation { kind: "report", ordinal: n, title: format!("Royalty report and payment for {label}"), due: end + chrono::Days::new(PAYMENT_DAYS) });
+            n += 1;
+            start = Some(next);
+        }
+    }
+    out.sort_by_key(|o| (o.due, o.kind, o.ordinal));
+    out
+}
+
 /// Formats minor units as `EUR 1,234.56` (yen and won have no minor unit).
 pub fn money(currency: &str, minor: i64) -> String {
     let zero_decimal = matches!(currency, "JPY" | "KRW");
@@ -539,6 +596,35 @@ mod tests {
         assert!(!Status::Draft.can_move_to(Status::Approved));
         assert!(!Status::Executed.can_move_to(Status::Draft));
         assert!(Status::Terminated.next().is_empty());
+    }
+
+    #[test]
+    fn obligations_follow_the_reporting_period_milestones_and_upfront_fee() {
+        let t = TermsInput {
+            territory: vec!["DE".into()],
+            effective_date: Some("2027-02-15".into()),
+            end_date: Some("2027-12-31".into()),
+            royalty_bp: Some(300),
+            upfront_fee: Some(1_000_000),
+            milestones: vec![MilestoneInput { name: "First sale".into(), amount: 500_000, due: "2027-06-30".into() }],
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+        let o = obligations(&t, NaiveDate::from_ymd_opt(2027, 1, 20).unwrap_or_default());
+        let got: Vec<(&str, String)> = o.iter().map(|o| (o.kind, o.due.to_string())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("upfront", "2027-02-19".to_owned()),
+                ("report", "2027-04-30".to_owned()),
+                ("milestone", "2027-06-30".to_owned()),
+                ("report", "2027-07-30".to_owned()),
+                ("report", "2027-10-30".to_owned()),
+                ("report", "2028-01-30".to_owned()),
+            ]
+        );
+        assert_eq!(o[1].title, "Royalty report and payment for 2027-Q1");
     }
 
     #[test]

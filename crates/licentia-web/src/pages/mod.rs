@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod agreements;
 pub mod assets;
 pub mod audit;
 pub mod home;
@@ -46,6 +47,8 @@ impl Nav {
             ("/portfolio", "Portfolio", Permission::AssetRead),
             ("/assets", "Registry", Permission::AssetRead),
             ("/deadlines", "Deadlines", Permission::AssetRead),
+            ("/agreements", "Agreements", Permission::AgreementRead),
+            ("/revenue", "Revenue", Permission::StatementRead),
             ("/admin/organisations", "Organisations", Permission::OrgManage),
             ("/admin/users", "Users", Permission::UserRead),
             ("/audit", "Audit log", Permission::AuditRead),

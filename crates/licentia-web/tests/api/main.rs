@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod agreement_pages;
 mod agreements;
 mod audit_log;
 mod artifacts;

@@ -1,0 +1,693 @@
+//! Agreement pages: the list with a drafting form, an agreement (its text, versions, workflow
+//! buttons for what the viewer may do, the editor for drafts, the licensee's sales form), the
+//! redline between two versions, a printable version, statements and the revenue chart. The
+//! licensee portal is these same pages, scoped.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use chrono::{Datelike as _, Utc};
+use licentia_db::agreements::{self as db, Acceptance, AgreementRow, VersionRow};
+use licentia_db::assets::{AssetFilter, AssetRow, AssetScope};
+use licentia_db::organisations::Organisation;
+use licentia_domain::agreement::clauses::{LIBRARY, Rendered};
+use licentia_domain::agreement::diff::{Op, Piece};
+use licentia_domain::agreement::statement::Statement;
+use licentia_domain::agreement::{AgreementKind, MilestoneInput, Reporting, Status, Terms, TermsInput, money};
+use licentia_domain::{OrgKind, Permission, Role};
+
+use crate::agreements::{self as api, NewAgreementInput, SalesLineInput, StatementQuery, VersionInput};
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::pages::{Nav, back, flash_from};
+use crate::state::AppState;
+
+type Pairs = Vec<(String, String)>;
+
+fn field<'a>(p: &'a Pairs, name: &str) -> &'a str {
+    p.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// The terms as the form shows and submits them: amounts in major units, rates in percent.
+#[derive(Debug, Clone, Default)]
+pub struct TermsForm {
+    pub territory: String,
+    pub excluded: String,
+    pub fields: String,
+    pub effective_date: String,
+    pub end_date: String,
+    pub renewal_years: String,
+    pub currency: String,
+    pub upfront_fee: String,
+    pub royalty_percent: String,
+    pub fee_per_run: String,
+    pub fee_per_1000_compute_units: String,
+    pub fee_per_1000_predictions: String,
+    pub minimum_annual_royalty: String,
+    pub sublicensing: bool,
+    pub sublicence_share_percent: String,
+    pub patent_cost_share_percent: String,
+    pub reporting: String,
+    /// One per line: `name; YYYY-MM-DD; amount`.
+    pub milestones: String,
+}
+
+fn zero_decimal(currency: &str) -> bool {
+    matches!(currency, "JPY" | "KRW")
+}
+
+/// Minor units → the form's plain major-unit text.
+fn plain(minor: i64, currency: &str) -> String {
+    if minor == 0 {
+        return String::new();
+    }
+    if zero_decimal(currency) { minor.to_string() } else { format!("{}.{:02}", minor / 100, minor % 100) }
+}
+
+fn plain_percent(bp: u32) -> String {
+    if bp == 0 {
+        return String::new();
+    }
+    let s = format!("{}.{:02}", bp / 100, bp % 100);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `"1,234.5"` → minor units; at most the currency's decimals; digits only.
+fn parse_amount(field: &str, raw: &str, currency: &str) -> AppResult<Option<i64>> {
+    let s: String = raw.trim().chars().filter(|c| *c != ',' && *c != ' ' && *c != '_').collect();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let bad = || AppError::Validation { field: field.into(), message: "must be an amount like 1234.56".into() };
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let decimals = if zero_decimal(currency) { 0 } else { 2 };
+    if whole.is_empty() || whole.len() > 15 || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > decimals || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let mut cents: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+    if frac.len() == 1 {
+        cents *= 10;
+    }
+    Ok(Some(if decimals == 0 { whole } else { whole * 100 + cents }))
+}
+
+/// `"3.25"` (percent) → 325 basis points.
+fn parse_percent(field: &str, raw: &str) -> AppResult<Option<i64>> {
+    let s = raw.trim().trim_end_matches('%').trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let bad = || AppError::Validation { field: field.into(), message: "must be a percentage like 3.5".into() };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() || whole.len() > 3 || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let w: i64 = whole.parse().map_err(|_| bad())?;
+    let f: i64 = if frac.is_empty() { 0 } else { frac.parse::<i64>().map_err(|_| bad())? * if frac.len() == 1 { 10 } else { 1 } };
+    Ok(Some(w * 100 + f))
+}
+
+fn list(raw: &str) -> Vec<String> {
+    raw.split([',', ';', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+impl TermsForm {
+    pub fn from_pairs(p: &Pairs) -> Self {
+        Self {
+            territory: field(p, "territory").into(),
+            excluded: field(p, "excluded").into(),
+            fields: field(p, "fields").into(),
+            effective_date: field(p, "effective_date").into(),
+            end_date: field(p, "end_date").into(),
+            renewal_years: field(p, "renewal_years").into(),
+            currency: field(p, "currency").into(),
+            upfront_fee: field(p, "upfront_fee").into(),
+            royalty_percent: field(p, "royalty_percent").into(),
+            fee_per_run: field(p, "fee_per_run").into(),
+            fee_per_1000_compute_units: field(p, "fee_per_1000_compute_units").into(),
+            fee_per_1000_predictions: field(p, "fee_per_1000_predictions").into(),
+            minimum_annual_royalty: field(p, "minimum_annual_royalty").into(),
+            sublicensing: !field(p, "sublicensing").is_empty(),
+            sublicence_share_percent: field(p, "sublicence_share_percent").into(),
+            patent_cost_share_percent: field(p, "patent_cost_share_percent").into(),
+            reporting: field(p, "reporting").into(),
+            milestones: field(p, "milestones").into(),
+        }
+    }
+
+    pub fn from_terms(t: &Terms) -> Self {
+        let c = t.currency.as_str();
+        Self {
+            territory: if t.territory.worldwide { "worldwide".into() } else { t.territory.countries.iter().cloned().collect::<Vec<_>>().join(", ") },
+            excluded: t.territory.excluded.iter().cloned().collect::<Vec<_>>().join(", "),
+            fields: t.fields.iter().cloned().collect::<Vec<_>>().join(", "),
+            effective_date: t.effective_date.to_string(),
+            end_date: t.end_date.map(|d| d.to_string()).unwrap_or_default(),
+            renewal_years: if t.renewal_years > 0 { t.renewal_years.to_string() } else { String::new() },
+            currency: t.currency.clone(),
+            upfront_fee: plain(t.upfront_fee, c),
+            royalty_percent: plain_percent(t.royalty_bp),
+            fee_per_run: plain(t.fee_per_run, c),
+            fee_per_1000_compute_units: plain(t.fee_per_1000_compute_units, c),
+            fee_per_1000_predictions: plain(t.fee_per_1000_predictions, c),
+            minimum_annual_royalty: plain(t.minimum_annual_royalty, c),
+            sublicensing: t.sublicensing,
+            sublicence_share_percent: plain_percent(t.sublicence_share_bp),
+            patent_cost_share_percent: plain_percent(t.patent_cost_share_bp),
+            reporting: match t.reporting {
+                Reporting::Quarterly => "quarterly",
+                Reporting::SemiAnnual => "semi_annual",
+                Reporting::Annual => "annual",
+            }
+            .into(),
+            milestones: t.milestones.iter().map(|m| format!("{}; {}; {}", m.name, m.due, plain(m.amount, c))).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    pub fn to_input(&self) -> AppResult<TermsInput> {
+        let currency = if self.currency.trim().is_empty() { "EUR".to_owned() } else { self.currency.trim().to_ascii_uppercase() };
+        let worldwide = self.territory.trim().eq_ignore_ascii_case("worldwide");
+        let renewal_years = match self.renewal_years.trim() {
+            "" => None,
+            r => Some(r.parse::<i64>().map_err(|_| AppError::Validation { field: "renewal_years".into(), message: "must be a number of years".into() })?),
+        };
+        let milestones = self
+            .milestones
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let parts: Vec<&str> = l.split(';').map(str::trim).collect();
+                let [name, due, amount] = parts.as_slice() else {
+                    return Err(AppError::Validation { field: "milestones".into(), message: "one per line: name; YYYY-MM-DD; amount".into() });
+                };
+                Ok(MilestoneInput { name: (*name).to_owned(), due: (*due).to_owned(), amount: parse_amount("milestones", amount, &currency)?.unwrap_or(0) })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        Ok(TermsInput {
+            territory: if worldwide { Vec::new() } else { list(&self.territory) },
+            worldwide,
+            excluded: list(&self.excluded),
+            fields: list(&self.fields),
+            sublicensing: self.sublicensing,
+            effective_date: Some(self.effective_date.clone()),
+            end_date: Some(self.end_date.clone()),
+            renewal_years,
+            upfront_fee: parse_amount("upfront_fee", &self.upfront_fee, &currency)?,
+            royalty_bp: parse_percent("royalty_bp", &self.royalty_percent)?,
+            fee_per_run: parse_amount("fee_per_run", &self.fee_per_run, &currency)?,
+            fee_per_1000_compute_units: parse_amount("fee_per_1000_compute_units", &self.fee_per_1000_compute_units, &currency)?,
+            fee_per_1000_predictions: parse_amount("fee_per_1000_predictions", &self.fee_per_1000_predictions, &currency)?,
+            minimum_annual_royalty: parse_amount("minimum_annual_royalty", &self.minimum_annual_royalty, &currency)?,
+            milestones,
+            sublicence_share_bp: parse_percent("sublicence_share_bp", &self.sublicence_share_percent)?,
+            patent_cost_share_bp: parse_percent("patent_cost_share_bp", &self.patent_cost_share_percent)?,
+            reporting: Some(if self.reporting.trim().is_empty() { "quarterly".into() } else { self.reporting.trim().to_owned() }),
+            currency: Some(currency),
+        })
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/list.html")]
+pub struct ListPage {
+    nav: Nav,
+    rows: Vec<AgreementRow>,
+    can_draft: bool,
+    licensees: Vec<Organisation>,
+    assets: Vec<AssetRow>,
+    kinds: Vec<&'static str>,
+    form: TermsForm,
+    new_kind: String,
+    new_title: String,
+    new_licensee: String,
+    new_assets: Vec<String>,
+    error: Option<String>,
+    flash: Option<(bool, String)>,
+    status: String,
+}
+
+impl ListPage {
+    fn selected(&self, id: &uuid::Uuid) -> bool {
+        self.new_assets.iter().any(|a| a == &id.to_string())
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+}
+
+async fn list_page(state: &AppState, user: &CurrentUser, status: Option<String>, flash: Option<(bool, String)>) -> AppResult<ListPage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let st = status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
+    let rows = db::list(&mut conn, api::scope(user), st.map(Status::as_str), 500).await?;
+    let can_draft = user.role.allows(Permission::AgreementDraft);
+    let (licensees, assets) = if can_draft {
+        let orgs = licentia_db::organisations::list_scoped(&mut conn, None).await?;
+        let assets = licentia_db::assets::list(&mut conn, &AssetFilter::default(), AssetScope::All, 300).await?;
+        (orgs.into_iter().filter(|o| o.kind == OrgKind::Licensee && !o.disabled).collect(), assets)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(ListPage {
+        nav: Nav::for_user(state, user, "/agreements"),
+        rows,
+        can_draft,
+        licensees,
+        assets,
+        kinds: AgreementKind::ALL.iter().map(|k| k.as_str()).collect(),
+        form: TermsForm { currency: "EUR".into(), reporting: "quarterly".into(), ..Default::default() },
+        new_kind: "non_exclusive_licence".into(),
+        new_title: String::new(),
+        new_licensee: String::new(),
+        new_assets: Vec::new(),
+        error: None,
+        flash,
+        status: status.unwrap_or_default(),
+    })
+}
+
+pub async fn list_html(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest, q: web::Query<ListQuery>) -> AppResult<ListPage> {
+    list_page(&state, &user, q.into_inner().status, flash_from(req.query_string())).await
+}
+
+/// `POST /agreements`: the drafting form; a mistake comes back with the form as it was typed.
+pub async fn create_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let p = form.into_inner();
+    let terms_form = TermsForm::from_pairs(&p);
+    let assets: Vec<String> = p.iter().filter(|(k, _)| k == "assets").map(|(_, v)| v.clone()).collect();
+    let result = async {
+        let input = NewAgreementInput {
+            kind: field(&p, "kind").to_owned(),
+            title: field(&p, "title").to_owned(),
+            licensee_id: field(&p, "licensee_id").to_owned(),
+            parent_id: Some(field(&p, "parent_id").to_owned()),
+            assets: assets.clone(),
+            terms: terms_form.to_input()?,
+            clauses: BTreeMap::new(),
+            comment: field(&p, "comment").to_owned(),
+        };
+        api::create_inner(&state, &ctx, &user, input).await
+    }
+    .await;
+    match result {
+        Ok(id) => Ok(crate::pages::see_other_with(&format!("/agreements/{id}"), true, "Draft saved as version 1.")),
+        Err(AppError::Validation { field: f, message }) => {
+            let mut page = list_page(&state, &user, None, None).await?;
+            page.form = terms_form;
+            page.new_kind = field(&p, "kind").to_owned();
+            page.new_title = field(&p, "title").to_owned();
+            page.new_licensee = field(&p, "licensee_id").to_owned();
+            page.new_assets = assets;
+            page.error = Some(format!("{f}: {message}"));
+            Ok(page.customize().with_status(StatusCode::UNPROCESSABLE_ENTITY).respond_to(&req).map_into_boxed_body())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A clause in the editor: the library text with its variables, or the saved rewording.
+pub struct EditableClause {
+    pub id: &'static str,
+    pub heading: &'static str,
+    pub text: String,
+    pub edited: bool,
+}
+
+pub struct VersionLine {
+    pub number: i32,
+    pub author: String,
+    pub comment: String,
+    pub at: String,
+    pub sha: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/show.html")]
+pub struct ShowPage {
+    nav: Nav,
+    a: AgreementRow,
+    kind_label: &'static str,
+    version: i32,
+    author: String,
+    sha: String,
+    clauses: Vec<Rendered>,
+    assets: Vec<AssetRow>,
+    versions: Vec<VersionLine>,
+    acceptances: Vec<Acceptance>,
+    allowed: Vec<&'static str>,
+    can_draft: bool,
+    can_approve: bool,
+    can_accept: bool,
+    can_respond: bool,
+    can_report: bool,
+    is_draft: bool,
+    form: TermsForm,
+    editable: Vec<EditableClause>,
+    error: Option<String>,
+    flash: Option<(bool, String)>,
+    pdf_artifact: Option<uuid::Uuid>,
+}
+
+async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash: Option<(bool, String)>) -> AppResult<ShowPage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let n = api::visible_version(user, &a);
+    let v: VersionRow = db::version(&mut conn, a.id, n, api::readable_max(user, &a)).await?;
+    let draft = api::draft_of(&mut conn, &a, &v).await?;
+    let (clauses, _) = draft.render();
+    let versions = db::versions(&mut conn, a.id, api::readable_max(user, &a))
+        .await?
+        .into_iter()
+        .rev()
+        .map(|v| VersionLine { number: v.number, author: v.author_name, comment: v.comment, at: v.created_at.format("%Y-%m-%d %H:%M").to_string(), sha: hex::encode(&v.text_sha256) })
+        .collect();
+    let acceptances = db::acceptances(&mut conn, a.id).await?;
+    let status = a.status.parse::<Status>().map_err(AppError::internal)?;
+    let party_accepted = acceptances.iter().any(|x| x.party == if user.role == Role::Licensee { "licensee" } else { "licensor" });
+    let pdf_artifact = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("agreement", a.id)), 10).await?.first().map(|x| x.id);
+    let editable = LIBRARY
+        .iter()
+        .map(|c| match draft.overrides.get(c.id) {
+            Some(t) => EditableClause { id: c.id, heading: c.heading, text: t.clone(), edited: true },
+            None => EditableClause { id: c.id, heading: c.heading, text: c.text.to_owned(), edited: false },
+        })
+        .collect();
+    Ok(ShowPage {
+        nav: Nav::for_user(state, user, "/agreements"),
+        kind_label: draft.kind.label(),
+        version: v.number,
+        author: v.author_name.clone(),
+        sha: hex::encode(&v.text_sha256),
+        clauses,
+        assets: draft.assets.clone(),
+        versions,
+        acceptances,
+        allowed: status.next().iter().map(|s| s.as_str()).filter(|s| *s != "approved" && *s != "executed").collect(),
+        can_draft: user.role.allows(Permission::AgreementDraft),
+        can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview,
+        can_accept: user.role.allows(Permission::AgreementAccept) && status == Status::Approved && !party_accepted,
+        can_respond: user.role.allows(Permission::AgreementRespond) && status == Status::InReview,
+        can_report: user.role.allows(Permission::SalesReport) && matches!(status, Status::Executed | Status::Active),
+        is_draft: status == Status::Draft,
+        form: TermsForm::from_terms(&draft.terms),
+        editable,
+        error: None,
+        flash,
+        pdf_artifact,
+        a,
+    })
+}
+
+pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> AppResult<ShowPage> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    state.audit_alone(user.event(&ctx, "agreement.read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
+    show_page(&state, &user, a, flash_from(req.query_string())).await
+}
+
+/// `POST /agreements/{id}/versions`: the editor. Clause texts equal to the library's are not
+/// stored as rewordings.
+pub async fn save_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let terms_form = TermsForm::from_pairs(&p);
+    let mut overrides = BTreeMap::new();
+    for c in LIBRARY {
+        let submitted = field(&p, &format!("clause.{}", c.id)).replace("\r\n", "\n");
+        if !submitted.trim().is_empty() && submitted.trim() != c.text {
+            overrides.insert(c.id.to_owned(), submitted.trim().to_owned());
+        }
+    }
+    let result = async {
+        let input = VersionInput { title: None, assets: None, terms: Some(terms_form.to_input()?), clauses: Some(overrides.clone()), comment: field(&p, "comment").to_owned() };
+        api::save_inner(&state, &ctx, &user, a.id, input).await
+    }
+    .await;
+    match result {
+        Ok((n, _)) => Ok(crate::pages::see_other_with(&format!("/agreements/{}", a.id), true, &format!("Saved version {n}."))),
+        Err(AppError::Validation { field: f, message }) => {
+            let mut page = show_page(&state, &user, a, None).await?;
+            page.form = terms_form;
+            for e in &mut page.editable {
+                if let Some(t) = overrides.get(e.id) {
+                    e.text = t.clone();
+                    e.edited = true;
+                }
+            }
+            page.error = Some(format!("{f}: {message}"));
+            Ok(page.customize().with_status(StatusCode::UNPROCESSABLE_ENTITY).respond_to(&req).map_into_boxed_body())
+        }
+        Err(e) => back(&format!("/agreements/{}", a.id), Err(e)),
+    }
+}
+
+fn workflow_back(id: uuid::Uuid, result: AppResult<String>) -> AppResult<HttpResponse> {
+    let path = format!("/agreements/{id}");
+    match result {
+        Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => Ok(crate::pages::see_other_with(&path, false, &e.to_string())),
+        other => back(&path, other),
+    }
+}
+
+pub async fn transition_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let r = api::transition_inner(&state, &ctx, &user, a.id, field(&p, "to"), field(&p, "comment")).await.map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
+    workflow_back(a.id, r)
+}
+
+pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let r = api::approve_inner(&state, &ctx, &user, a.id).await.map(|()| "Approved.".to_owned());
+    workflow_back(a.id, r)
+}
+
+pub async fn accept_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let sha = field(&p, "text_sha256");
+    let r = api::accept_inner(&state, &ctx, &user, a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
+        if s == Status::Executed { "Accepted: both parties have signed, the agreement is executed.".to_owned() } else { "Accepted; waiting for the other party.".to_owned() }
+    });
+    workflow_back(a.id, r)
+}
+
+pub async fn request_changes_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let r = api::request_changes_inner(&state, &ctx, &user, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
+    workflow_back(a.id, r)
+}
+
+pub async fn sales_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let r = async {
+        // Amounts are typed in the agreement's currency.
+        let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+        let v = db::version(&mut conn, a.id, a.executed_version.unwrap_or(a.current_version), None).await?;
+        drop(conn);
+        let currency = v.terms.get("currency").and_then(serde_json::Value::as_str).unwrap_or("EUR").to_owned();
+        let line = SalesLineInput {
+            period_start: field(&p, "period_start").into(),
+            period_end: field(&p, "period_end").into(),
+            country: field(&p, "country").into(),
+            net_sales: parse_amount("net_sales", field(&p, "net_sales"), &currency)?.unwrap_or(0),
+            sublicence_revenue: parse_amount("sublicence_revenue", field(&p, "sublicence_revenue"), &currency)?.unwrap_or(0),
+        };
+        api::report_sales_inner(&state, &ctx, &user, &a, &[line]).await
+    }
+    .await
+    .map(|_| "Sales reported.".to_owned());
+    workflow_back(a.id, r)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/diff.html")]
+pub struct DiffPage {
+    nav: Nav,
+    a: AgreementRow,
+    from: i32,
+    to: i32,
+    pieces: Vec<Piece>,
+    terms: Vec<String>,
+}
+
+impl DiffPage {
+    fn is_ins(&self, p: &Piece) -> bool {
+        p.op == Op::Insert
+    }
+    fn is_del(&self, p: &Piece) -> bool {
+        p.op == Op::Delete
+    }
+}
+
+pub async fn diff_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<api::DiffQuery>) -> AppResult<DiffPage> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let r = api::redline(&state, &ctx, &user, &a, &q.from, &q.to).await?;
+    Ok(DiffPage { nav: Nav::for_user(&state, &user, "/agreements"), a, from: r.from, to: r.to, pieces: r.text, terms: r.terms })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/print.html")]
+pub struct PrintPage {
+    a: AgreementRow,
+    kind_label: &'static str,
+    version: i32,
+    sha: String,
+    clauses: Vec<Rendered>,
+    acceptances: Vec<Acceptance>,
+}
+
+pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<PrintPage> {
+    let (id, n) = path.into_inner();
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let v = api::load_version(&state, &ctx, &user, &a, &n).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let draft = api::draft_of(&mut conn, &a, &v).await?;
+    let acceptances = db::acceptances(&mut conn, a.id).await?.into_iter().filter(|x| x.version == v.number).collect();
+    let (clauses, _) = draft.render();
+    Ok(PrintPage { kind_label: draft.kind.label(), version: v.number, sha: hex::encode(&v.text_sha256), clauses, acceptances, a })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/statement.html")]
+pub struct StatementPage {
+    nav: Nav,
+    a: AgreementRow,
+    st: Statement,
+    period: String,
+    csv_link: String,
+}
+
+impl StatementPage {
+    fn m(&self, minor: &i64) -> String {
+        money(&self.st.currency, *minor)
+    }
+}
+
+pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> AppResult<StatementPage> {
+    let a = api::load(&state, &ctx, &user, &q.agreement).await?;
+    let (from, to) = api::statement_period(&q)?;
+    let st = api::statement_for(&state, &user, &a, from, to).await?;
+    state.audit_alone(user.event(&ctx, "statement.read", licentia_audit::Outcome::Success).target("agreement", a.id).details(serde_json::json!({ "from": from, "to": to }))).await?;
+    let period = q.period.clone().unwrap_or_else(|| format!("{from} – {to}"));
+    let csv_link = format!("/api/v1/statements?{}", serde_urlencoded::to_string([("agreement", a.id.to_string()), ("from", from.to_string()), ("to", to.to_string()), ("format", "csv".into())]).unwrap_or_default());
+    Ok(StatementPage { nav: Nav::for_user(&state, &user, "/revenue"), a, st, period, csv_link })
+}
+
+/// One agreement's revenue per quarter of a year.
+pub struct RevenueRow {
+    pub id: uuid::Uuid,
+    pub title: String,
+    pub licensee: String,
+    pub currency: String,
+    pub quarters: [i64; 4],
+    pub total: i64,
+    pub assets: Vec<String>,
+}
+
+pub struct AssetRevenue {
+    pub title: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+pub struct StackSeg {
+    pub x: i64,
+    pub y: i64,
+    pub h: i64,
+    pub class: usize,
+    pub label: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "agreements/revenue.html")]
+pub struct RevenuePage {
+    nav: Nav,
+    year: i32,
+    rows: Vec<RevenueRow>,
+    by_asset: Vec<AssetRevenue>,
+    /// One chart per currency: (currency, segments, quarter labels with x, max label).
+    charts: Vec<(String, Vec<StackSeg>, String)>,
+}
+
+impl RevenuePage {
+    fn m(&self, currency: &str, minor: &i64) -> String {
+        money(currency, *minor)
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct YearQuery {
+    pub year: Option<i32>,
+}
+
+/// `GET /revenue?year=2027`: statements of every executed agreement per quarter, charted by
+/// agreement, and allocated to the covered assets in equal shares (a licence does not say which
+/// patent earned what; equal shares is the convention, and the page says so).
+pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<YearQuery>) -> AppResult<RevenuePage> {
+    let year = q.year.filter(|y| (1900..=2200).contains(y)).unwrap_or_else(|| Utc::now().year());
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let agreements: Vec<AgreementRow> = db::list(&mut conn, api::scope(&user), None, 500).await?.into_iter().filter(|a| a.executed_version.is_some()).collect();
+    let mut rows = Vec::new();
+    let mut by_asset: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for a in agreements {
+        let mut quarters = [0i64; 4];
+        let mut currency = String::new();
+        for (i, q) in quarters.iter_mut().enumerate() {
+            let Some((from, to)) = api::parse_period(&format!("{year}-Q{}", i + 1)) else { continue };
+            let st = api::statement_for(&state, &user, &a, from, to).await?;
+            currency = st.currency.clone();
+            *q = st.total;
+        }
+        let total: i64 = quarters.iter().sum();
+        let ids = db::asset_ids(&mut conn, a.id).await?;
+        let mut titles = Vec::new();
+        for id in &ids {
+            if let Ok(asset) = licentia_db::assets::get(&mut conn, *id, AssetScope::All).await {
+                titles.push(asset.title);
+            }
+        }
+        if !titles.is_empty() {
+            let share = total / titles.len() as i64;
+            for t in &titles {
+                *by_asset.entry((t.clone(), currency.clone())).or_default() += share;
+            }
+        }
+        rows.push(RevenueRow { id: a.id, title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
+    }
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "revenue.read", licentia_audit::Outcome::Success).details(serde_json::json!({ "year": year }))).await?;
+    // Stacked bars per quarter, one panel per currency.
+    let mut charts = Vec::new();
+    let currencies: std::collections::BTreeSet<String> = rows.iter().map(|r| r.currency.clone()).filter(|c| !c.is_empty()).collect();
+    for cur in currencies {
+        let mine: Vec<&RevenueRow> = rows.iter().filter(|r| r.currency == cur).collect();
+        let max = (0..4).map(|q| mine.iter().map(|r| r.quarters[q]).sum::<i64>()).max().unwrap_or(0).max(1);
+        let mut segs = Vec::new();
+        for q in 0..4 {
+            let mut y = 160i64;
+            for (i, r) in mine.iter().enumerate() {
+                let h = r.quarters[q] * 160 / max;
+                if h > 0 {
+                    y -= h;
+                    segs.push(StackSeg { x: 40 + q as i64 * 120, y, h, class: i % 6, label: format!("Q{} · {}: {}", q + 1, r.title, money(&cur, r.quarters[q])) });
+                }
+            }
+        }
+        charts.push((cur.clone(), segs, money(&cur, max)));
+    }
+    Ok(RevenuePage {
+        nav: Nav::for_user(&state, &user, "/revenue"),
+        year,
+        rows,
+        by_asset: by_asset.into_iter().map(|((title, currency), amount)| AssetRevenue { title, currency, amount }).collect(),
+        charts,
+    })
+}
