@@ -181,6 +181,14 @@ async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, numbe
     Ok(sha)
 }
 
+/// Inserts an agreement with its covered assets and version 1 (the demo seed uses this; requests
+/// go through [`create_inner`], which validates first). Returns the text hash.
+pub async fn insert_with_first_version(tx: &mut licentia_db::PgConnection, a: &NewAgreement<'_>, asset_ids: &[Uuid], draft: &Draft, comment: &str) -> AppResult<Vec<u8>> {
+    db::insert(tx, a).await?;
+    db::set_assets(tx, a.id, asset_ids).await?;
+    save_version(tx, a.id, 1, draft, a.created_by, comment).await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgreementInput {

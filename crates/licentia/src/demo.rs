@@ -55,6 +55,7 @@ pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
         org_ids.insert(name, o.id);
     }
     let mut logins = Vec::new();
+    let mut user_ids = std::collections::HashMap::new();
     for (email, name, role, org) in PEOPLE {
         let password = licentia_crypto::random::token().map_err(|_| DemoError::Other("no randomness".into()))?.chars().take(20).collect::<String>();
         let checked = Password::parse(&password).map_err(|e| DemoError::Other(e.to_string()))?;
@@ -64,22 +65,114 @@ pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
             .map_err(|e| DemoError::Other(e.to_string()))?;
         let email_v = Email::parse(email).map_err(|e| DemoError::Other(e.to_string()))?;
         let org_id = *org_ids.get(org).ok_or_else(|| DemoError::Other(format!("no organisation {org}")))?;
-        users::insert(&mut tx, users::NewUser { organisation_id: org_id, email: &email_v, display_name: name, password_hash: &hash, role }).await?;
+        let u = users::insert(&mut tx, users::NewUser { organisation_id: org_id, email: &email_v, display_name: name, password_hash: &hash, role }).await?;
+        user_ids.insert(email, u.as_uuid());
         logins.push(DemoLogin { email: email.into(), password, role, organisation: org.into() });
     }
-    // A small portfolio, parsed through the same validation as user input.
-    let portfolio = portfolio();
-    for input in &portfolio {
-        let valid = ValidAsset::parse(input).map_err(|e| DemoError::Other(format!("demo asset: {e}")))?;
+    // A small portfolio, parsed through the same validation as user input. The EP application
+    // claims the US patent's priority: a family of two.
+    let mut portfolio = portfolio();
+    let mut asset_ids = Vec::new();
+    for i in 0..portfolio.len() {
+        if i == 1 {
+            portfolio[1].parent_id = asset_ids.first().map(|id: &uuid::Uuid| id.to_string());
+            portfolio[1].relation = Some("priority_claim".into());
+        }
+        let valid = ValidAsset::parse(&portfolio[i]).map_err(|e| DemoError::Other(format!("demo asset: {e}")))?;
         let row = licentia_web::assets::new_row(licensor.id, &valid);
-        licentia_db::assets::upsert(&mut tx, &row, None).await?;
+        asset_ids.push(licentia_db::assets::upsert(&mut tx, &row, None).await?.id);
     }
+    let agreements = seed_agreements(&mut tx, licensor.id, &org_ids, &user_ids, &asset_ids).await?;
     let event = AuditEvent::new("demo.seeded", Outcome::Success)
         .actor(None, Some("licentia".into()), Some(licensor.id.as_uuid()))
-        .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len(), "assets": portfolio.len() }));
+        .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len(), "assets": portfolio.len(), "agreements": agreements }));
     licentia_audit::append(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     Ok(logins)
+}
+
+/// Two agreements: an executed non-exclusive licence of the US patent, the SDK and the model to
+/// Borealis (so its portal has something to show), and an exclusive licence of the PCT
+/// application to Cirrus waiting in review for the second manager (four eyes).
+async fn seed_agreements(
+    tx: &mut licentia_db::PgConnection,
+    licensor: licentia_domain::OrganisationId,
+    orgs: &std::collections::HashMap<&str, licentia_domain::OrganisationId>,
+    users: &std::collections::HashMap<&str, uuid::Uuid>,
+    assets: &[uuid::Uuid],
+) -> Result<usize, DemoError> {
+    use licentia_domain::agreement::{AgreementKind, MilestoneInput, TermsInput};
+    let other = |e: &dyn std::fmt::Display| DemoError::Other(format!("demo agreement: {e}"));
+    let manager = *users.get("manager@aurora.example").ok_or_else(|| other(&"no manager"))?;
+    let today = chrono::Utc::now().date_naive();
+    let year_start = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 1, 1).unwrap_or(today);
+    let specs = [
+        (
+            AgreementKind::NonExclusiveLicence,
+            "Borealis platform licence",
+            LICENSEES[0],
+            vec![assets[0], assets[4], assets[5]],
+            TermsInput {
+                territory: vec!["DE".into(), "FR".into(), "NL".into(), "US".into()],
+                effective_date: Some(year_start.to_string()),
+                end_date: Some((year_start + chrono::Months::new(60)).to_string()),
+                currency: Some("EUR".into()),
+                upfront_fee: Some(25_000_00),
+                royalty_bp: Some(350),
+                fee_per_run: Some(20_00),
+                fee_per_1000_compute_units: Some(1_50),
+                fee_per_1000_predictions: Some(10),
+                minimum_annual_royalty: Some(40_000_00),
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            AgreementKind::ExclusiveLicence,
+            "Cirrus exclusive licence: credit scoring",
+            LICENSEES[1],
+            vec![assets[2]],
+            TermsInput {
+                worldwide: true,
+                excluded: vec!["CN".into()],
+                fields: vec!["consumer credit".into()],
+                effective_date: Some((year_start + chrono::Months::new(12)).to_string()),
+                currency: Some("USD".into()),
+                royalty_bp: Some(500),
+                sublicensing: true,
+                sublicence_share_bp: Some(3000),
+                milestones: vec![MilestoneInput { name: "First commercial deployment".into(), amount: 100_000_00, due: (year_start + chrono::Months::new(18)).to_string() }],
+                ..Default::default()
+            },
+            false,
+        ),
+    ];
+    let mut n = 0;
+    for (kind, title, licensee, covered, input, executed) in specs {
+        let terms = input.parse().map_err(|e| other(&e))?;
+        let licensee_id = *orgs.get(licensee).ok_or_else(|| other(&"no licensee"))?;
+        let mut covered_rows = Vec::new();
+        for id in &covered {
+            covered_rows.push(licentia_db::assets::get(tx, *id, licentia_db::assets::AssetScope::All).await?);
+        }
+        let draft = licentia_web::agreements::Draft { kind, title: title.into(), licensor: LICENSOR.into(), licensee: licensee.into(), parent: None, assets: covered_rows, terms, overrides: Default::default() };
+        let id = uuid::Uuid::now_v7();
+        let new = licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind: kind.as_str(), title, created_by: manager };
+        let sha = licentia_web::agreements::insert_with_first_version(tx, &new, &covered, &draft, "demo draft").await.map_err(|e| other(&e))?;
+        if executed {
+            let reviewer = *users.get("reviewer@aurora.example").ok_or_else(|| other(&"no reviewer"))?;
+            let bea = *users.get("licensee@borealis.example").ok_or_else(|| other(&"no licensee user"))?;
+            licentia_db::agreements::set_approved(tx, id, Some(reviewer), Some(1)).await?;
+            licentia_db::agreements::accept(tx, id, "licensee", 1, &sha, bea).await?;
+            licentia_db::agreements::accept(tx, id, "licensor", 1, &sha, manager).await?;
+            licentia_db::agreements::set_executed(tx, id, 1).await?;
+            licentia_db::agreements::set_status(tx, id, "active", Some(1)).await?;
+        } else {
+            licentia_db::agreements::set_status(tx, id, "in_review", Some(1)).await?;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The demo portfolio: a granted US patent, a pending EP application, a PCT application, an EU

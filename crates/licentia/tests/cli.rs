@@ -125,6 +125,9 @@ async fn first_start_migrates_seeds_and_serves_a_second_start_does_not_seed_agai
     let (users, orgs) = (count(&t, "SELECT count(*) FROM users").await?, count(&t, "SELECT count(*) FROM organisations").await?);
     assert_eq!((users, orgs), (6, 3));
     assert_eq!(count(&t, "SELECT count(*) FROM ip_assets").await?, 6, "the demo portfolio");
+    assert_eq!(count(&t, "SELECT count(*) FROM agreements WHERE status = 'active'").await?, 1, "Borealis's executed licence");
+    assert_eq!(count(&t, "SELECT count(*) FROM agreement_acceptances").await?, 2, "accepted by both parties");
+    assert_eq!(count(&t, "SELECT count(*) FROM ip_assets WHERE parent_id IS NOT NULL").await?, 1, "a family of two");
     let again = start(&t.url, &data)?;
     assert!(again.logins.is_empty(), "second start seeded again");
     let mut token = client.post(format!("{}/api/v1/auth/token", again.base)).send_json(&serde_json::json!({ "email": email, "password": password })).await?;
