@@ -1,0 +1,92 @@
+//! Prediction with saved weights. The weights are checked before burn reads them: their size
+//! against the architecture the preprocessing and hyperparameters describe, then the record's own
+//! structure; a malformed or hostile file is an error, never a panic or an allocation bomb.
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::Serialize;
+
+use crate::TrainError;
+use crate::data::Table;
+use crate::model::{Hyper, Net, outputs};
+use crate::prep::{Preprocessing, Task};
+use crate::training::scores;
+
+/// Largest weights file accepted (the biggest allowed network is a few MiB).
+pub const MAX_WEIGHTS: usize = 64 * 1024 * 1024;
+
+pub struct Model {
+    net: Net,
+    prep: Preprocessing,
+    device: Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Binary and multiclass: the predicted class label.
+    pub label: Option<String>,
+    /// Binary: P(second class); multiclass: the predicted class's probability.
+    pub probability: Option<f64>,
+    /// Regression: the predicted value.
+    pub value: Option<f64>,
+}
+
+/// The number of f32 parameters of the network `prep` and `hyper` describe.
+fn expected_params(prep: &Preprocessing, hyper: &Hyper) -> usize {
+    let mut width = prep.width;
+    let mut n = 0;
+    for h in hyper.hidden_sizes() {
+        n += width * h + h;
+        width = h;
+    }
+    let out = outputs(prep.task, prep.classes.len());
+    n + width * out + out
+}
+
+pub fn load(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Model, TrainError> {
+    hyper.check()?;
+    if weights.len() > MAX_WEIGHTS {
+        return Err(TrainError::Model(format!("the weights file is larger than {MAX_WEIGHTS} bytes")));
+    }
+    // The parameters alone take 4 bytes each; a file much smaller or larger than that is not the
+    // weights of this model.
+    let params = expected_params(prep, hyper);
+    if weights.len() < params * 4 || weights.len() > params * 4 + 1024 * 1024 {
+        return Err(TrainError::Model(format!("the weights file has {} bytes; this model needs about {}", weights.len(), params * 4)));
+    }
+    let bytes = weights.to_vec();
+    let fresh = Net::new(prep.width, &hyper.hidden_sizes(), outputs(prep.task, prep.classes.len()), device);
+    // burn validates the record's structure; the unwind guard is a last line for a decoder that
+    // panics on input it did not expect.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Model(e.to_string()))?;
+        fresh.try_load_record(record.validate(true)).map_err(|e| TrainError::Model(e.to_string()))
+    }))
+    .map_err(|_| TrainError::Model("the weights file could not be read".into()))??;
+    Ok(Model { net: loaded.valid(), prep: prep.clone(), device: device.clone() })
+}
+
+impl Model {
+    pub fn predict(&self, table: &Table) -> Result<Vec<Prediction>, TrainError> {
+        let rows: Vec<usize> = (0..table.rows).collect();
+        let m = self.prep.transform(table, &rows)?;
+        let s = scores(&self.net, self.prep.task, &m, &self.device)?;
+        Ok(match self.prep.task {
+            Task::Binary => s
+                .iter()
+                .map(|p| Prediction { label: self.prep.classes.get(usize::from(*p >= 0.5)).cloned(), probability: Some(f64::from(*p)), value: None })
+                .collect(),
+            Task::Multiclass => {
+                let k = self.prep.classes.len();
+                s.chunks(k)
+                    .map(|row| {
+                        let (best, p) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or((0, 0.0), |(i, p)| (i, *p));
+                        Prediction { label: self.prep.classes.get(best).cloned(), probability: Some(f64::from(p)), value: None }
+                    })
+                    .collect()
+            }
+            Task::Regression => s.iter().map(|v| Prediction { label: None, probability: None, value: Some(f64::from(*v) * self.prep.target_std + self.prep.target_mean) }).collect(),
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! The training engine licensees run on their own data: tabular model templates on burn, the
+//! preprocessing that turns a parsed CSV into tensors (missing values, z-scores from the training
+//! split only, one-hot categoricals, a seeded and stratified split), per-epoch metrics, progress
+//! callbacks and cancellation per batch, and inference from saved weights. No HTTP, no SQL: the
+//! web layer meters and stores; this crate computes.
+
+pub mod data;
+pub mod inference;
+pub mod metrics;
+pub mod model;
+pub mod prep;
+pub mod training;
+
+pub use burn::tensor::Device;
+pub use model::{Hyper, Template};
+pub use training::{Outcome, Progress, train};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// The data cannot train this model (no such target column, one class only, ...).
+    #[error("{0}")]
+    Data(String),
+    /// A hyperparameter out of bounds.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A weights file that is not this model's.
+    #[error("{0}")]
+    Model(String),
+    /// The backend failed.
+    #[error("training engine: {0}")]
+    Engine(String),
+}
+
+/// The CPU device (burn's pure-Rust `flex` backend).
+pub fn cpu() -> Device {
+    Device::flex()
+}

@@ -1,0 +1,318 @@
+//! From a parsed table to the model's numbers: the seeded split (stratified for classification,
+//! or the file's order), missing values (zero or the training mean), z-scores with the training
+//! split's statistics only, one-hot categoricals (the training split's 32 most frequent values),
+//! and the target encoded for the task. The statistics are kept so that prediction applies
+//! exactly the same transformation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::data::{Table, Values};
+
+/// Categories kept per categorical column; the rest share no column (all zeros).
+pub const MAX_CATEGORIES: usize = 32;
+/// Classes a multiclass target may have.
+pub const MAX_CLASSES: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Binary,
+    Multiclass,
+    Regression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    #[default]
+    Zero,
+    Mean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Seeded shuffle (stratified by class for classification), 80 % train.
+    #[default]
+    Shuffled,
+    /// The first 80 % of rows train, the rest validate (the peers' recipe, for benchmarks).
+    Ordered,
+}
+
+/// How one input column becomes features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Feature {
+    /// Numeric or boolean: (value or fill − mean) / std.
+    Scaled { column: String, fill: f64, mean: f64, std: f64 },
+    /// One column per kept category.
+    OneHot { column: String, categories: Vec<String> },
+}
+
+/// Everything prediction needs to transform new rows like the training rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub task: Task,
+    pub target: String,
+    pub features: Vec<Feature>,
+    pub width: usize,
+    /// Binary and multiclass: the class labels in index order.
+    pub classes: Vec<String>,
+    /// Regression: the target's training mean and std (the model learns the z-score).
+    pub target_mean: f64,
+    pub target_std: f64,
+}
+
+/// Rows as a dense row-major matrix, with targets.
+#[derive(Debug, Clone, Default)]
+pub struct Matrix {
+    pub rows: usize,
+    pub width: usize,
+    pub x: Vec<f32>,
+    /// Binary: 0/1; multiclass: class index; regression: the scaled target.
+    pub y: Vec<f32>,
+}
+
+/// A small, fast, seeded generator (SplitMix64): shuffles must be reproducible everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> TrainError {
+    TrainError::Data(message.into())
+}
+
+/// Each row's target as text (for classes) or number (for regression).
+fn target_labels(table: &Table, target: &str) -> Result<Vec<Option<String>>, TrainError> {
+    let col = table.column(target).ok_or_else(|| bad(format!("there is no column {target:?}")))?;
+    Ok(match &col.values {
+        Values::Numeric(v) => v.iter().map(|x| x.map(|x| if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { x.to_string() })).collect(),
+        Values::Boolean(v) => v.iter().map(|x| x.map(|b| b.to_string())).collect(),
+        Values::Categorical(v) => v.clone(),
+    })
+}
+
+/// Row indices of the training and validation splits.
+pub fn split(labels: &[Option<String>], task: Task, how: Split, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let rows: Vec<usize> = (0..labels.len()).filter(|i| labels[*i].is_some()).collect();
+    match (how, task) {
+        (Split::Ordered, _) => {
+            let n_train = rows.len() * 8 / 10;
+            (rows[..n_train].to_vec(), rows[n_train..].to_vec())
+        }
+        (Split::Shuffled, Task::Regression) => {
+            let mut r = rows;
+            Rng::new(seed).shuffle(&mut r);
+            let n_train = r.len() * 8 / 10;
+            let valid = r.split_off(n_train);
+            (r, valid)
+        }
+        (Split::Shuffled, _) => {
+            // Stratified: 80 % of each class trains.
+            let mut by_class: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for i in rows {
+                if let Some(l) = &labels[i] {
+                    by_class.entry(l.as_str()).or_default().push(i);
+                }
+            }
+            let mut rng = Rng::new(seed);
+            let (mut train, mut valid) = (Vec::new(), Vec::new());
+            for (_, mut idx) in by_class {
+                rng.shuffle(&mut idx);
+                let n_train = (idx.len() * 8).div_ceil(10).min(idx.len());
+                valid.extend_from_slice(&idx[n_train..]);
+                idx.truncate(n_train);
+                train.extend(idx);
+            }
+            rng.shuffle(&mut train);
+            rng.shuffle(&mut valid);
+            (train, valid)
+        }
+    }
+}
+
+/// Fits the preprocessing on the training rows.
+pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing: Missing, train: &[usize]) -> Result<Preprocessing, TrainError> {
+    let labels = target_labels(table, target)?;
+    let mut features = Vec::new();
+    let mut width = 0;
+    for col in table.columns.iter().filter(|c| c.name != target && !exclude.contains(&c.name)) {
+        match &col.values {
+            Values::Numeric(_) | Values::Boolean(_) => {
+                let value = |r: usize| -> Option<f64> {
+                    match &col.values {
+                        Values::Numeric(v) => v[r],
+                        Values::Boolean(v) => v[r].map(|b| if b { 1.0 } else { 0.0 }),
+                        Values::Categorical(_) => None,
+                    }
+                };
+                let present: Vec<f64> = train.iter().filter_map(|r| value(*r)).collect();
+                let present_mean = if present.is_empty() { 0.0 } else { present.iter().sum::<f64>() / present.len() as f64 };
+                let fill = match missing {
+                    Missing::Zero => 0.0,
+                    Missing::Mean => present_mean,
+                };
+                let filled: Vec<f64> = train.iter().map(|r| value(*r).unwrap_or(fill)).collect();
+                let n = filled.len().max(1) as f64;
+                let mean = filled.iter().sum::<f64>() / n;
+                let var = filled.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                let std = var.sqrt().max(1e-12);
+                features.push(Feature::Scaled { column: col.name.clone(), fill, mean, std });
+                width += 1;
+            }
+            Values::Categorical(v) => {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for r in train {
+                    if let Some(s) = &v[*r] {
+                        *counts.entry(s.as_str()).or_default() += 1;
+                    }
+                }
+                let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                let categories: Vec<String> = ranked.into_iter().take(MAX_CATEGORIES).map(|(k, _)| k.to_owned()).collect();
+                width += categories.len();
+                features.push(Feature::OneHot { column: col.name.clone(), categories });
+            }
+        }
+    }
+    if width == 0 {
+        return Err(bad("no feature columns are left once the target and the excluded columns are removed"));
+    }
+    let mut prep = Preprocessing { task, target: target.to_owned(), features, width, classes: Vec::new(), target_mean: 0.0, target_std: 1.0 };
+    match task {
+        Task::Binary | Task::Multiclass => {
+            let mut classes: Vec<String> = train.iter().filter_map(|r| labels[*r].clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            // Numeric labels in numeric order ("2" before "10").
+            if classes.iter().all(|c| c.parse::<f64>().is_ok()) {
+                classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+            }
+            if task == Task::Binary && classes.len() != 2 {
+                return Err(bad(format!("a binary target needs exactly two values in the training rows; {target:?} has {}", classes.len())));
+            }
+            if task == Task::Multiclass && !(2..=MAX_CLASSES).contains(&classes.len()) {
+                return Err(bad(format!("a multiclass target needs 2 to {MAX_CLASSES} classes; {target:?} has {}", classes.len())));
+            }
+            prep.classes = classes;
+        }
+        Task::Regression => {
+            let values: Vec<f64> = train.iter().filter_map(|r| labels[*r].as_deref().and_then(|s| s.parse::<f64>().ok())).collect();
+            if values.len() != train.len() {
+                return Err(bad(format!("a regression target must be numeric; {target:?} is not")));
+            }
+            let n = values.len().max(1) as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            prep.target_mean = mean;
+            prep.target_std = (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt().max(1e-12);
+        }
+    }
+    Ok(prep)
+}
+
+impl Preprocessing {
+    /// Transforms `rows` of `table` (targets included when the table has the target column).
+    pub fn transform(&self, table: &Table, rows: &[usize]) -> Result<Matrix, TrainError> {
+        let mut x = vec![0f32; rows.len() * self.width];
+        let mut offset = 0;
+        for f in &self.features {
+            match f {
+                Feature::Scaled { column, fill, mean, std } => {
+                    let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
+                    for (i, r) in rows.iter().enumerate() {
+                        let v = match &col.values {
+                            Values::Numeric(v) => v[*r],
+                            Values::Boolean(v) => v[*r].map(|b| if b { 1.0 } else { 0.0 }),
+                            Values::Categorical(_) => return Err(bad(format!("column {column:?} was numeric in training and is text here"))),
+                        };
+                        x[i * self.width + offset] = ((v.unwrap_or(*fill) - mean) / std) as f32;
+                    }
+                    offset += 1;
+                }
+                Feature::OneHot { column, categories } => {
+                    let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
+                    let index: BTreeMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+                    for (i, r) in rows.iter().enumerate() {
+                        let key = match &col.values {
+                            Values::Categorical(v) => v[*r].clone(),
+                            Values::Numeric(v) => v[*r].map(|x| x.to_string()),
+                            Values::Boolean(v) => v[*r].map(|b| b.to_string()),
+                        };
+                        if let Some(k) = key.as_deref().and_then(|k| index.get(k)) {
+                            x[i * self.width + offset + k] = 1.0;
+                        }
+                    }
+                    offset += categories.len();
+                }
+            }
+        }
+        let mut y = Vec::new();
+        if let Ok(labels) = target_labels(table, &self.target) {
+            y.reserve(rows.len());
+            for r in rows {
+                let label = labels[*r].as_deref().unwrap_or_default();
+                y.push(match self.task {
+                    Task::Binary | Task::Multiclass => self.classes.iter().position(|c| c == label).map_or(0.0, |p| p as f32),
+                    Task::Regression => ((label.parse::<f64>().unwrap_or(self.target_mean) - self.target_mean) / self.target_std) as f32,
+                });
+            }
+        }
+        Ok(Matrix { rows: rows.len(), width: self.width, x, y })
+    }
+}
+
+/// The target's labels, for the split.
+pub fn labels(table: &Table, target: &str) -> Result<Vec<Option<String>>, TrainError> {
+    target_labels(table, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Limits, parse_csv};
+
+    #[test]
+    fn statistics_come_from_the_training_rows_only_and_categories_become_columns() {
+        let t = parse_csv(b"x,c,y\n1,a,0\n3,b,1\n,a,0\n100,z,1\n", &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+        let p = fit(&t, "y", &[], Task::Binary, Missing::Mean, &[0, 1, 2]).unwrap_or_else(|e| panic!("{e}"));
+        // Train rows 0..3: x = 1, 3, missing → mean 2 fills it: mean 2, std sqrt(2/3).
+        assert_eq!(p.features[0], Feature::Scaled { column: "x".into(), fill: 2.0, mean: 2.0, std: (2.0f64 / 3.0).sqrt() });
+        assert_eq!(p.features[1], Feature::OneHot { column: "c".into(), categories: vec!["a".into(), "b".into()] });
+        let m = p.transform(&t, &[3]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.x.len(), 3);
+        assert!(m.x[0] > 100.0, "the validation row is scaled with the training statistics");
+        assert_eq!(&m.x[1..], &[0.0, 0.0], "an unseen category sets no column");
+        assert_eq!(m.y, vec![1.0]);
+    }
+
+    #[test]
+    fn stratified_split_keeps_each_class_near_eighty_percent_and_is_seeded() {
+        let labels: Vec<Option<String>> = (0..1000).map(|i| Some(if i % 10 == 0 { "1" } else { "0" }.to_owned())).collect();
+        let (train, valid) = split(&labels, Task::Binary, Split::Shuffled, 7);
+        assert_eq!((train.len(), valid.len()), (800, 200));
+        assert_eq!(train.iter().filter(|i| *i % 10 == 0).count(), 80);
+        assert_eq!(split(&labels, Task::Binary, Split::Shuffled, 7), (train.clone(), valid));
+        assert_ne!(split(&labels, Task::Binary, Split::Shuffled, 8).0, train);
+    }
+}
