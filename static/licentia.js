@@ -1,5 +1,6 @@
 // Licentia's only script. Adds the CSRF token to htmx requests (the token is in a meta tag, so no
-// inline script is needed and the CSP can forbid it), and wires confirm prompts.
+// inline script is needed and the CSP can forbid it), wires confirm prompts, uploads datasets as
+// text/csv, previews what a run will reserve, and follows a run's progress (server-sent events).
 (function () {
   "use strict";
   function csrf() {
@@ -13,4 +14,83 @@
     var msg = e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
+
+  // Dataset upload: the file goes as the raw text/csv body the API expects.
+  var upload = document.getElementById("dataset-upload");
+  if (upload) {
+    upload.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var file = upload.querySelector('input[type="file"]').files[0];
+      var out = document.getElementById("upload-result");
+      if (!file) { return; }
+      out.textContent = "Uploading…";
+      fetch("/api/v1/datasets?name=" + encodeURIComponent(file.name), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "text/csv", "X-CSRF-Token": csrf() }, body: file
+      }).then(function (r) {
+        return r.json().then(function (j) {
+          if (r.ok) { window.location.reload(); return; }
+          out.textContent = (j.error && j.error.message) || ("upload failed (" + r.status + ")");
+        });
+      }).catch(function () { out.textContent = "upload failed"; });
+    });
+  }
+
+  // Launch form: what the run will reserve, before it is sent.
+  var launch = document.getElementById("launch-form");
+  if (launch) {
+    var preview = function () {
+      var ds = launch.querySelector('select[name="dataset_id"]');
+      var lic = launch.querySelector('select[name="licence_id"]');
+      var epochs = parseInt(launch.querySelector('input[name="epochs"]').value, 10) || 0;
+      var opt = ds && ds.selectedOptions[0];
+      var rows = opt ? parseInt(opt.getAttribute("data-rows"), 10) || 0 : 0;
+      var units = Math.floor(rows * 8 / 10) * epochs;
+      var lopt = lic && lic.selectedOptions[0];
+      var left = lopt ? lopt.getAttribute("data-remaining") : "";
+      var text = "This run reserves 1 run and " + units.toLocaleString() + " compute units (training rows × epochs)";
+      if (left !== null && left !== "") {
+        text += "; " + parseInt(left, 10).toLocaleString() + " remain on this licence";
+        if (units > parseInt(left, 10)) { text += " — not enough, the launch will be refused"; }
+      }
+      document.getElementById("quota-preview").textContent = text + ".";
+    };
+    launch.addEventListener("input", preview);
+    launch.addEventListener("change", preview);
+    preview();
+  }
+
+  // A run's live view.
+  var live = document.getElementById("run-live");
+  if (live && live.getAttribute("data-terminal") !== "true" && window.EventSource) {
+    var id = live.getAttribute("data-run-id");
+    var epochs = parseInt(live.getAttribute("data-epochs"), 10) || 1;
+    var draw = function (metrics) {
+      var train = [], valid = [], max = 0;
+      metrics.forEach(function (m) { max = Math.max(max, m.train_loss || 0, m.valid_loss || 0); });
+      if (max <= 0) { max = 1; }
+      metrics.forEach(function (m, i) {
+        var x = (metrics.length < 2 ? 0 : i * 390 / (metrics.length - 1)) + 5;
+        train.push(x.toFixed(1) + "," + (155 - (m.train_loss || 0) / max * 150).toFixed(1));
+        valid.push(x.toFixed(1) + "," + (155 - (m.valid_loss || 0) / max * 150).toFixed(1));
+      });
+      document.getElementById("train-line").setAttribute("points", train.join(" "));
+      document.getElementById("valid-line").setAttribute("points", valid.join(" "));
+    };
+    var es = new EventSource("/api/v1/runs/" + id + "/events");
+    var update = function (ev) {
+      var d = JSON.parse(ev.data);
+      var bar = document.getElementById("run-progress");
+      var p = d.progress || {};
+      var pct = p.epoch ? ((p.epoch - 1) + (p.batch || 0) / (p.batches || 1)) / epochs * 100 : 0;
+      if (d.status === "succeeded") { pct = 100; }
+      bar.value = Math.round(pct);
+      document.getElementById("run-status").textContent = d.status;
+      document.getElementById("run-detail").textContent = p.epoch ? ("epoch " + p.epoch + " of " + epochs + ", batch " + p.batch + " of " + p.batches + ", loss " + (p.loss || 0).toFixed(4)) : (d.epochs_done + " epochs done");
+      if (Array.isArray(d.metrics)) { draw(d.metrics); }
+    };
+    es.addEventListener("progress", update);
+    es.addEventListener("done", function (ev) { update(ev); es.close(); window.setTimeout(function () { window.location.reload(); }, 400); });
+    es.onerror = function () { es.close(); };
+  }
 })();

@@ -14,6 +14,7 @@ pub mod pool;
 pub mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod training;
 pub mod users;
 
 pub use error::DbError;

@@ -58,10 +58,21 @@ pub enum Permission {
     SalesReport,
     /// Royalty statements (licensees: their own).
     StatementRead,
+    /// Read licences and their remaining quota (licensees: their own).
+    LicenceRead,
+    /// Issue licences under executed agreements.
+    LicenceManage,
+    /// Upload datasets, mark their columns, read their schema and preview (the licensee's own
+    /// data: not the licensor's managers, not auditors).
+    DatasetManage,
+    /// Launch, cancel and use training runs under one's licences.
+    RunLaunch,
+    /// Read runs, their progress and metrics (managers: every licensee's).
+    RunRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 28] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -85,6 +96,11 @@ impl Permission {
         Permission::AgreementRespond,
         Permission::SalesReport,
         Permission::StatementRead,
+        Permission::LicenceRead,
+        Permission::LicenceManage,
+        Permission::DatasetManage,
+        Permission::RunLaunch,
+        Permission::RunRead,
     ];
 }
 
@@ -102,6 +118,8 @@ impl Role {
                 P::AgreementRead | P::AgreementDraft | P::AgreementApprove | P::AgreementAccept | P::StatementRead => true,
                 // Sales and review responses are the licensee's.
                 P::SalesReport | P::AgreementRespond => false,
+                P::LicenceRead | P::LicenceManage | P::RunRead => true,
+                P::DatasetManage | P::RunLaunch => false,
                 P::KeysManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
@@ -111,7 +129,8 @@ impl Role {
                 P::SelfService | P::OrgRead | P::UserRead => true,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => true,
                 P::ArtifactRead | P::ArtifactContent | P::AssetRead | P::CostRead => true,
-                P::AgreementRead | P::StatementRead => true,
+                P::AgreementRead | P::StatementRead | P::LicenceRead | P::RunRead => true,
+                P::LicenceManage | P::DatasetManage | P::RunLaunch => false,
                 P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage => false,
                 P::AgreementDraft | P::AgreementApprove | P::AgreementAccept | P::AgreementRespond | P::SalesReport => false,
             },
@@ -121,6 +140,8 @@ impl Role {
                 P::AssetRead => true,
                 P::KeysManage | P::AssetManage | P::CostRead => false,
                 P::AgreementRead | P::AgreementAccept | P::AgreementRespond | P::SalesReport | P::StatementRead => true,
+                P::LicenceRead | P::DatasetManage | P::RunLaunch | P::RunRead => true,
+                P::LicenceManage => false,
                 P::AgreementDraft | P::AgreementApprove => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
                 P::AuditRead | P::AuditExport | P::AuditVerify | P::MetricsRead => false,
@@ -172,6 +193,10 @@ mod tests {
                 Permission::AgreementRespond,
                 Permission::SalesReport,
                 Permission::StatementRead,
+                Permission::LicenceRead,
+                Permission::DatasetManage,
+                Permission::RunLaunch,
+                Permission::RunRead,
             ]
         );
         assert!(!Role::Licensee.sees_all_organisations());

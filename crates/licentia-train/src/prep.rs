@@ -138,11 +138,25 @@ pub fn split(labels: &[Option<String>], task: Task, how: Split, seed: u64) -> (V
                     by_class.entry(l.as_str()).or_default().push(i);
                 }
             }
+            // Each class gets 80 % of its rows, rounded down, and the rows left over by rounding
+            // go to the classes with the largest remainders: exactly 80 % of all rows train, which
+            // is what a launch reserves.
+            let total: usize = by_class.values().map(Vec::len).sum();
+            let mut quota: Vec<(usize, usize)> = by_class.values().map(|idx| (idx.len() * 8 / 10, (idx.len() * 8) % 10)).collect();
+            let mut short = total * 8 / 10 - quota.iter().map(|q| q.0).sum::<usize>();
+            let mut order: Vec<usize> = (0..quota.len()).collect();
+            order.sort_by(|a, b| quota[*b].1.cmp(&quota[*a].1).then(a.cmp(b)));
+            for i in order {
+                if short == 0 {
+                    break;
+                }
+                quota[i].0 += 1;
+                short -= 1;
+            }
             let mut rng = Rng::new(seed);
             let (mut train, mut valid) = (Vec::new(), Vec::new());
-            for (_, mut idx) in by_class {
+            for ((_, mut idx), (n_train, _)) in by_class.into_iter().zip(quota) {
                 rng.shuffle(&mut idx);
-                let n_train = (idx.len() * 8).div_ceil(10).min(idx.len());
                 valid.extend_from_slice(&idx[n_train..]);
                 idx.truncate(n_train);
                 train.extend(idx);
@@ -312,6 +326,9 @@ mod tests {
         let (train, valid) = split(&labels, Task::Binary, Split::Shuffled, 7);
         assert_eq!((train.len(), valid.len()), (800, 200));
         assert_eq!(train.iter().filter(|i| *i % 10 == 0).count(), 80);
+        // 7 rows of one class, 6 of another: 13 × 0.8 = 10.4 → exactly 10 train.
+        let odd: Vec<Option<String>> = (0..13).map(|i| Some(if i < 7 { "a" } else { "b" }.to_owned())).collect();
+        assert_eq!(split(&odd, Task::Binary, Split::Shuffled, 1).0.len(), 10);
         assert_eq!(split(&labels, Task::Binary, Split::Shuffled, 7), (train.clone(), valid));
         assert_ne!(split(&labels, Task::Binary, Split::Shuffled, 8).0, train);
     }

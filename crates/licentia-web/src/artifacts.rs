@@ -205,6 +205,29 @@ async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req
     Err(AppError::Validation { field: "file".into(), message: "missing".into() })
 }
 
+/// Decrypts a whole artifact into memory and checks its digest (datasets and model weights,
+/// which the server itself reads; bounded by the upload limit).
+pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
+    let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
+    let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
+    let mut file = state.store.open(&key).await.map_err(AppError::internal)?;
+    let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
+    let mut out = Vec::with_capacity(usize::try_from(a.size_bytes).unwrap_or(0));
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).await.map_err(AppError::internal)?;
+        if n == 0 {
+            break;
+        }
+        out.extend(dec.push(&buf[..n]).map_err(|_| AppError::Integrity)?);
+    }
+    out.extend(dec.finish().map_err(|_| AppError::Integrity)?);
+    if ring::digest::digest(&ring::digest::SHA256, &out).as_ref() != a.sha256.as_slice() {
+        return Err(AppError::Integrity);
+    }
+    Ok(out)
+}
+
 /// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
 /// agreement's PDF); returns the row for the caller to insert in its own transaction.
 #[allow(clippy::too_many_arguments)]

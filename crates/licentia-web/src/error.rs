@@ -36,6 +36,12 @@ pub enum AppError {
     /// Approving would grant rights another binding agreement already holds exclusively.
     #[error("conflicts with agreement {title:?} ({id}): {reason}")]
     ExclusivityConflict { id: uuid::Uuid, title: String, reason: String },
+    /// A data file refused at a line and column.
+    #[error("{message}")]
+    BadData { line: u64, column: Option<String>, message: String },
+    /// A refusal with its own code and figures (quota_exceeded with what remains, ...).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String, details: serde_json::Value },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type: {expected} expected")]
@@ -74,6 +80,8 @@ impl AppError {
             AppError::BadRequest { .. } => "bad_request",
             AppError::Validation { .. } => "validation_failed",
             AppError::Conflict { .. } => "conflict",
+            AppError::BadData { .. } => "invalid_data",
+            AppError::Refused { code, .. } => code,
             AppError::InvalidTransition { .. } => "invalid_transition",
             AppError::ExclusivityConflict { .. } => "exclusivity_conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
@@ -138,7 +146,8 @@ impl ResponseError for AppError {
             AppError::Forbidden | AppError::FourEyes | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Validation { .. } | AppError::BadData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Refused { .. } => StatusCode::CONFLICT,
             AppError::Conflict { .. } | AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -157,6 +166,11 @@ impl ResponseError for AppError {
             AppError::Validation { field, .. } => error["field"] = json!(field),
             AppError::InvalidTransition { allowed, .. } => error["allowed"] = json!(allowed),
             AppError::ExclusivityConflict { id, .. } => error["conflicting_agreement"] = json!(id),
+            AppError::BadData { line, column, .. } => {
+                error["line"] = json!(line);
+                error["column"] = json!(column);
+            }
+            AppError::Refused { details, .. } => error["details"] = details.clone(),
             _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());

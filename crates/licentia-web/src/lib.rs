@@ -15,11 +15,14 @@ pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod receipts;
 pub mod pdf;
 pub mod portfolio;
 pub mod routes;
 pub mod state;
 pub mod static_files;
+pub mod training;
+pub mod worker;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

@@ -20,7 +20,7 @@ use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{agreements, api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files};
+use crate::{agreements, api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files, training};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -95,6 +95,10 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/agreements/{id}/versions/{n}/print" => Requires(P::AgreementRead), pages::agreements::print_html),
         route!(GET "/statements" => Requires(P::StatementRead), pages::agreements::statement_html),
         route!(GET "/revenue" => Requires(P::StatementRead), pages::agreements::revenue_html),
+        route!(GET "/training" => Requires(P::RunRead), pages::training::index),
+        route!(POST "/training/runs" => Requires(P::RunLaunch), pages::training::launch),
+        route!(POST "/training/runs/{id}/cancel" => Requires(P::RunLaunch), pages::training::cancel),
+        route!(GET "/runs/{id}" => Requires(P::RunRead), pages::training::run),
         route!(POST "/attachments" => Requires(P::ArtifactUpload), artifacts::upload_form),
         route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),
         route!(GET "/audit/entries/{seq}" => Requires(P::AuditRead), pages::audit::entry),
@@ -146,6 +150,20 @@ pub fn table() -> Vec<RouteDef> {
         route!(POST "/api/v1/agreements/{id}/request-changes" => Requires(P::AgreementRespond), agreements::request_changes),
         route!(POST "/api/v1/agreements/{id}/sales" => Requires(P::SalesReport), agreements::report_sales),
         route!(GET "/api/v1/statements" => Requires(P::StatementRead), agreements::statements),
+        route!(GET "/api/v1/licences" => Requires(P::LicenceRead), training::licences),
+        route!(POST "/api/v1/licences" => Requires(P::LicenceManage), training::create_licence),
+        route!(GET "/api/v1/licences/{id}" => Requires(P::LicenceRead), training::licence),
+        route!(GET "/api/v1/datasets" => Requires(P::DatasetManage), training::datasets),
+        route!(POST "/api/v1/datasets" => Requires(P::DatasetManage), training::upload_dataset),
+        route!(GET "/api/v1/datasets/{id}" => Requires(P::DatasetManage), training::dataset),
+        route!(PATCH "/api/v1/datasets/{id}" => Requires(P::DatasetManage), training::set_columns),
+        route!(GET "/api/v1/runs" => Requires(P::RunRead), training::runs),
+        route!(POST "/api/v1/runs" => Requires(P::RunLaunch), training::launch),
+        route!(GET "/api/v1/runs/{id}" => Requires(P::RunRead), training::run),
+        route!(POST "/api/v1/runs/{id}/cancel" => Requires(P::RunLaunch), training::cancel),
+        route!(GET "/api/v1/runs/{id}/events" => Requires(P::RunRead), training::events),
+        route!(POST "/api/v1/runs/{id}/predict" => Requires(P::RunLaunch), training::predict),
+        route!(GET "/api/v1/runs/{id}/model" => Requires(P::RunLaunch), training::model),
         route!(POST "/api/v1/artifacts" => Requires(P::ArtifactUpload), artifacts::upload),
         route!(GET "/api/v1/artifacts" => Requires(P::ArtifactRead), artifacts::list),
         route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),

@@ -64,6 +64,8 @@ pub struct Inner {
     pub argon2: Semaphore,
     /// Woken when the audit log passed a multiple of `checkpoint_every`.
     pub checkpoint_due: Notify,
+    /// Wakes this node's idle workers when a run is launched here.
+    pub runs_queued: Notify,
 }
 
 /// Cheap to clone; handed to every worker thread.
@@ -94,6 +96,7 @@ impl AppState {
             settings,
             metrics: Metrics::default(),
             checkpoint_due: Notify::new(),
+            runs_queued: Notify::new(),
         })))
     }
 

@@ -42,6 +42,28 @@ pub enum Command {
     /// Manage the master keys that wrap artifact data keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run training workers only (no HTTP): they claim queued runs from the same database.
+    Worker {
+        /// How many runs to train at once on this machine.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Check signed run receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Verify a run receipt offline against this installation's signing key (or --public-key).
+    /// Exits 0 when valid, 1 otherwise.
+    Verify {
+        /// The receipt JSON (as `GET /api/v1/runs/{id}` returns it under `receipt`).
+        file: PathBuf,
+        /// The trusted ed25519 public key, base64 (default: this installation's audit key).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +148,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Audit(AuditCommand::Checkpoint) => checkpoint(settings).await,
             Command::Demo => demo(settings).await,
             Command::Keys(cmd) => keys(settings, cmd).await,
+            Command::Worker { count } => crate::serve::worker(settings, count).await,
+            Command::Receipt(ReceiptCommand::Verify { file, public_key }) => verify_receipt(&settings, &file, public_key.as_deref()),
         }
     });
     match result {
@@ -318,4 +342,35 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<ExitCode, String> 
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, String> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let receipt: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+    let trusted = match public_key {
+        Some(k) => licentia_crypto::signing::VerifyingKey::from_bytes(&base64::engine::general_purpose::STANDARD.decode(k.trim()).map_err(|_| "--public-key is not base64".to_owned())?),
+        None => {
+            let keys = KeyMaterial::load(&settings.keys_dir(), false).map_err(|e| format!("keys: {e}"))?;
+            SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?.verifying_key()
+        }
+    };
+    match licentia_web::receipts::verify(&receipt, &trusted) {
+        licentia_web::receipts::Verdict::Valid => {
+            println!("valid: signed by {} ({})", trusted.key_id(), receipt["receipt"]["run"]);
+            Ok(ExitCode::SUCCESS)
+        }
+        licentia_web::receipts::Verdict::UnknownKey(id) => {
+            println!("INVALID: signed by key {id}, not the trusted key {}", trusted.key_id());
+            Ok(ExitCode::FAILURE)
+        }
+        licentia_web::receipts::Verdict::BadSignature => {
+            println!("INVALID: the signature does not match the receipt's contents");
+            Ok(ExitCode::FAILURE)
+        }
+        licentia_web::receipts::Verdict::Malformed(m) => {
+            println!("INVALID: {m}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     pub db_statement_timeout: u64,
     /// HTTP worker threads; 0 = one per core (`LICENTIA_WORKERS`).
     pub workers: usize,
+    /// Training workers `serve` runs in-process; `licentia worker` runs more elsewhere
+    /// (`LICENTIA_TRAINING_WORKERS`).
+    pub training_workers: usize,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
@@ -68,6 +71,7 @@ impl Default for Settings {
             db_acquire_timeout: 5,
             db_statement_timeout: 30,
             workers: 0,
+            training_workers: 1,
             max_upload: 2 * 1024 * 1024 * 1024,
             storage: "local".into(),
             s3_bucket: None,
@@ -139,6 +143,7 @@ impl Settings {
         num!(db_acquire_timeout, "LICENTIA_DB_ACQUIRE_TIMEOUT");
         num!(db_statement_timeout, "LICENTIA_DB_STATEMENT_TIMEOUT");
         num!(workers, "LICENTIA_WORKERS");
+        num!(training_workers, "LICENTIA_TRAINING_WORKERS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
         if let Some(v) = get("LICENTIA_STORAGE") {
             self.storage = v;

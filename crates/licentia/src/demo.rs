@@ -94,6 +94,8 @@ pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
 /// Two agreements: an executed non-exclusive licence of the US patent, the SDK and the model to
 /// Borealis (so its portal has something to show), and an exclusive licence of the PCT
 /// application to Cirrus waiting in review for the second manager (four eyes).
+// Money as major_minor (`25_000_00` is 25,000.00), as in the fee table.
+#[allow(clippy::inconsistent_digit_grouping)]
 async fn seed_agreements(
     tx: &mut licentia_db::PgConnection,
     licensor: licentia_domain::OrganisationId,

@@ -39,6 +39,11 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     }
 
     let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), Duration::from_secs(settings.checkpoint_seconds.max(1))));
+    let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
+    let host = hostname();
+    let workers: Vec<_> = (0..settings.training_workers)
+        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id())), stop_rx.clone())))
+        .collect();
     let app_state = state.clone();
     let mut server = HttpServer::new(move || licentia_web::app(app_state.clone())).shutdown_timeout(30);
     if settings.workers > 0 {
@@ -51,6 +56,12 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     server.run().await.map_err(|e| format!("server error: {e}"))?;
 
     checkpointer.abort();
+    // Workers finish the batch they are on; a run they leave is reaped by another worker once
+    // its lease lapses (or by this node on its next start).
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
     // A last checkpoint so that the file outside the database covers everything written.
     if let Err(e) = licentia_audit::checkpoint(&state.db, &state.audit_key, &state.checkpoints).await {
         tracing::warn!(error = %e, "final checkpoint failed");
@@ -80,4 +91,47 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             }
         }
     }
+}
+
+/// A name for worker ids (leases show which node holds a run).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
+}
+
+/// `licentia worker`: training workers only, no HTTP, until SIGINT/SIGTERM.
+pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String> {
+    let resolved = crate::cli::open(&settings).await?;
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
+    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| format!("master keys: {e}"))?;
+    let state = AppState::new(resolved.db.clone(), &keys, keyring, settings.blob_store()?, settings.web())?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let host = hostname();
+    let handles: Vec<_> = (0..count.max(1))
+        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id())), rx.clone())))
+        .collect();
+    println!("licentia worker: {} training worker(s) running", count.max(1));
+    wait_for_signal().await;
+    let _ = stop.send(true);
+    for h in handles {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
+    resolved.db.pool.close().await;
+    if let Some(pg) = &resolved.embedded {
+        pg.stop();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -9,6 +9,7 @@ pub mod home;
 pub mod login;
 pub mod organisation;
 pub mod portfolio;
+pub mod training;
 
 use licentia_domain::Permission;
 
@@ -49,6 +50,7 @@ impl Nav {
             ("/deadlines", "Deadlines", Permission::AssetRead),
             ("/agreements", "Agreements", Permission::AgreementRead),
             ("/revenue", "Revenue", Permission::StatementRead),
+            ("/training", "Training", Permission::RunRead),
             ("/admin/organisations", "Organisations", Permission::OrgManage),
             ("/admin/users", "Users", Permission::UserRead),
             ("/audit", "Audit log", Permission::AuditRead),

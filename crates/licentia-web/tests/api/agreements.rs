@@ -339,6 +339,7 @@ async fn licensees_see_only_their_shared_agreements_versions_statements_and_asse
         (Method::GET, format!("/api/v1/agreements/{id}/versions"), Value::Null),
         (Method::GET, format!("/api/v1/agreements/{id}/versions/1"), Value::Null),
         (Method::GET, format!("/api/v1/agreements/{id}/diff?from=1&to=1"), Value::Null),
+        (Method::GET, format!("/api/v1/agreements/{id}/versions/1/pdf"), Value::Null),
         (Method::GET, format!("/api/v1/statements?agreement={id}&period=2027"), Value::Null),
         (Method::POST, format!("/api/v1/agreements/{id}/accept"), json!({})),
         (Method::POST, format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "x" })),
@@ -392,5 +393,50 @@ async fn invalid_terms_are_422_naming_the_field_and_write_nothing() -> TestResul
     }
     assert_eq!(app.count("SELECT count(*) FROM agreements").await?, 0);
     assert_eq!(app.count("SELECT count(*) FROM agreement_versions").await?, 0);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn an_assignment_moves_ownership_and_a_sublicence_needs_a_head_licence_that_allows_it() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let p = asset(&app, &m, "Assigned invention", "DE").await?;
+    let lic = app.licensee_a.to_string();
+    let id = draft(&app, &m, "assignment", &lic, &[&p], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
+    execute(&app, &id).await?;
+    let owners = app.get_as(&m, &format!("/api/v1/assets/{p}")).await?.json()["owners"].clone();
+    assert_eq!(owners, json!(["Borealis Analytics"]), "the assignee owns it on execution");
+    let executed: Value = sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'agreement.executed'").fetch_one(&app.t.db.pool).await?;
+    assert_eq!(executed["assets_assigned"], 1);
+
+    // A sublicence under a head licence that does not allow sublicensing is refused; one that
+    // does is accepted, and the prose names its head licence.
+    let q = asset(&app, &m, "Platform", "DE").await?;
+    let closed = draft(&app, &m, "non_exclusive_licence", &lic, &[&q], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
+    execute(&app, &closed).await?;
+    let mut open_terms = terms(&["DE"], &[], "2027-01-01", None);
+    open_terms["sublicensing"] = json!(true);
+    open_terms["sublicence_share_bp"] = json!(2500);
+    let open = draft(&app, &m, "exclusive_licence", &lic, &[&q], open_terms.clone()).await?;
+    let open_id = open.json()["id"].as_str().ok_or("no id")?.to_owned();
+    let mut narrowed = open_terms.clone();
+    narrowed["fields"] = json!(["robotics"]);
+    post(&app, &m, &format!("/api/v1/agreements/{open_id}/versions"), json!({ "terms": narrowed, "comment": "robotics only" })).await?;
+    let r = app.token("reviewer").await?;
+    post(&app, &m, &format!("/api/v1/agreements/{open_id}/transition"), json!({ "to": "in_review" })).await?;
+    let approved = post(&app, &r, &format!("/api/v1/agreements/{open_id}/approve"), json!({})).await?;
+    assert_eq!(approved.status, StatusCode::CONFLICT, "the executed non-exclusive licence covers every field: {}", approved.body);
+    post(&app, &m, &format!("/api/v1/agreements/{closed}/transition"), json!({ "to": "terminated" })).await?;
+    assert_eq!(post(&app, &r, &format!("/api/v1/agreements/{open_id}/approve"), json!({})).await?.status, StatusCode::OK, "terminated licences no longer bind");
+    for (who, path) in [("licensee", "accept"), ("manager", "accept")] {
+        let t = app.token(who).await?;
+        post(&app, &t, &format!("/api/v1/agreements/{open_id}/{path}"), json!({})).await?;
+    }
+    let sub = |parent: &str| json!({ "kind": "sublicence", "title": "Sub", "licensee_id": app.licensee_b.to_string(), "parent_id": parent, "assets": [q], "terms": terms(&["DE"], &["robotics"], "2027-02-01", None) });
+    let refused = post(&app, &m, "/api/v1/agreements", sub(&closed)).await?;
+    assert_eq!((refused.status, refused.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("parent_id")));
+    let ok = post(&app, &m, "/api/v1/agreements", sub(&open_id)).await?;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    assert!(ok.json()["version"]["text"].as_str().is_some_and(|t| t.contains("This sublicence is granted under exclusive_licence for")), "{}", ok.body);
     Ok(())
 }

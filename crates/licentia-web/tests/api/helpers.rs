@@ -30,6 +30,8 @@ pub struct TestApp {
     pub keys: KeyMaterial,
     pub dir: std::path::PathBuf,
     pub store: licentia_store::BlobStore,
+    /// The server's state, for driving workers from tests.
+    pub state: AppState,
     pub accounts: HashMap<&'static str, Account>,
     pub licensor: OrganisationId,
     pub licensee_a: OrganisationId,
@@ -113,7 +115,7 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     let app_state = state.clone();
     let srv = actix_test::start(move || licentia_web::app(app_state.clone()));
     let client = awc::Client::builder().disable_redirects().finish();
-    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), store: state.store.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
+    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), store: state.store.clone(), state: state.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
 }
 
 async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>

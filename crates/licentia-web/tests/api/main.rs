@@ -12,3 +12,4 @@ mod authz;
 mod bad_input;
 mod pages;
 mod portfolio;
+mod training;

@@ -1,0 +1,362 @@
+//! Licences, datasets, runs and the usage ledger. Launches lock the licence row, so quota checks
+//! and reservations of one licence are serial; workers claim queued runs with
+//! `FOR UPDATE SKIP LOCKED` and keep them by renewing a lease.
+
+use chrono::{DateTime, Utc};
+use licentia_domain::OrganisationId;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::DbError;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Licence {
+    pub id: Uuid,
+    pub agreement_id: Uuid,
+    pub organisation_id: OrganisationId,
+    pub templates: Vec<String>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub quota_runs: Option<i64>,
+    pub quota_compute_units: Option<i64>,
+    pub quota_prediction_rows: Option<i64>,
+    pub reset_period: String,
+    pub overage: String,
+    pub overage_percent: i32,
+    pub allow_model_download: bool,
+    pub created_at: DateTime<Utc>,
+    /// Joined: the agreement's state and title.
+    pub agreement_status: String,
+    pub agreement_title: String,
+}
+
+const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templates, l.valid_from, l.valid_until, l.quota_runs, l.quota_compute_units,
+        l.quota_prediction_rows, l.reset_period, l.overage, l.overage_percent, l.allow_model_download, l.created_at,
+        a.status AS agreement_status, a.title AS agreement_title
+    FROM licences l JOIN agreements a ON a.id = l.agreement_id";
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: Uuid) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO licences (id, agreement_id, organisation_id, templates, valid_from, valid_until, quota_runs, quota_compute_units, quota_prediction_rows,
+                               reset_period, overage, overage_percent, allow_model_download, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(l.id)
+    .bind(l.agreement_id)
+    .bind(l.organisation_id)
+    .bind(&l.templates)
+    .bind(l.valid_from)
+    .bind(l.valid_until)
+    .bind(l.quota_runs)
+    .bind(l.quota_compute_units)
+    .bind(l.quota_prediction_rows)
+    .bind(&l.reset_period)
+    .bind(&l.overage)
+    .bind(l.overage_percent)
+    .bind(l.allow_model_download)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn licence(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{LICENCE} WHERE l.id = $1 AND ($2::uuid IS NULL OR l.organisation_id = $2)")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Locks the licence row: every launch, settlement and release of one licence goes through it.
+pub async fn lock_licence(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{LICENCE} WHERE l.id = $1 AND ($2::uuid IS NULL OR l.organisation_id = $2) FOR UPDATE OF l")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn licences(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Result<Vec<Licence>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{LICENCE} WHERE ($1::uuid IS NULL OR l.organisation_id = $1) ORDER BY l.created_at DESC")))
+        .bind(scope)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Usage of a licence since `since`: reservations still open count, releases give them back,
+/// settlements are what was used.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct Usage {
+    pub runs: i64,
+    pub compute_units: i64,
+    pub prediction_rows: i64,
+}
+
+pub async fn usage(conn: &mut PgConnection, licence: Uuid, since: DateTime<Utc>) -> Result<Usage, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT coalesce(sum(CASE entry WHEN 'release' THEN -runs ELSE runs END), 0)::bigint AS runs,
+                coalesce(sum(CASE entry WHEN 'release' THEN -compute_units ELSE compute_units END), 0)::bigint AS compute_units,
+                coalesce(sum(CASE entry WHEN 'release' THEN -prediction_rows ELSE prediction_rows END), 0)::bigint AS prediction_rows
+         FROM usage_ledger WHERE licence_id = $1 AND created_at >= $2",
+    )
+    .bind(licence)
+    .bind(since)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn ledger(conn: &mut PgConnection, licence: Uuid, agreement: Uuid, run: Option<Uuid>, entry: &str, u: Usage) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO usage_ledger (agreement_id, licence_id, run_id, entry, runs, compute_units, prediction_rows) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(agreement)
+        .bind(licence)
+        .bind(run)
+        .bind(entry)
+        .bind(u.runs)
+        .bind(u.compute_units)
+        .bind(u.prediction_rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Dataset {
+    pub id: Uuid,
+    pub organisation_id: OrganisationId,
+    pub artifact_id: Uuid,
+    pub name: String,
+    pub rows: i64,
+    pub columns: i32,
+    pub schema: serde_json::Value,
+    pub column_actions: serde_json::Value,
+    #[serde(serialize_with = "hex")]
+    pub sha256: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+
+const DATASET: &str = "SELECT id, organisation_id, artifact_id, name, rows, columns, schema, column_actions, sha256, created_at FROM datasets";
+
+pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: Uuid) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(d.id)
+        .bind(d.organisation_id)
+        .bind(d.artifact_id)
+        .bind(&d.name)
+        .bind(d.rows)
+        .bind(d.columns)
+        .bind(&d.schema)
+        .bind(&d.sha256)
+        .bind(by)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn dataset(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Dataset, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{DATASET} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2)")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn datasets(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Result<Vec<Dataset>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{DATASET} WHERE ($1::uuid IS NULL OR organisation_id = $1) ORDER BY created_at DESC LIMIT 500")))
+        .bind(scope)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn set_column_actions(conn: &mut PgConnection, id: Uuid, actions: &serde_json::Value) -> Result<(), DbError> {
+    sqlx::query("UPDATE datasets SET column_actions = $2 WHERE id = $1").bind(id).bind(actions).execute(conn).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Run {
+    pub id: Uuid,
+    pub licence_id: Uuid,
+    pub agreement_id: Uuid,
+    pub organisation_id: OrganisationId,
+    pub dataset_id: Uuid,
+    pub template: String,
+    pub hyper: serde_json::Value,
+    pub status: String,
+    pub idempotency_key: Option<String>,
+    pub reserved_units: i64,
+    pub units_used: i64,
+    pub epochs_done: i32,
+    pub worker_id: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub cancel_requested: bool,
+    pub progress: serde_json::Value,
+    pub metrics: serde_json::Value,
+    pub preprocessing: Option<serde_json::Value>,
+    pub weights_artifact: Option<Uuid>,
+    pub receipt: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, status, idempotency_key, reserved_units, units_used,
+    epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at FROM runs";
+
+pub struct NewRun<'a> {
+    pub id: Uuid,
+    pub licence_id: Uuid,
+    pub agreement_id: Uuid,
+    pub organisation_id: OrganisationId,
+    pub dataset_id: Uuid,
+    pub template: &'a str,
+    pub hyper: &'a serde_json::Value,
+    pub idempotency_key: Option<&'a str>,
+    pub reserved_units: i64,
+    pub created_by: Uuid,
+}
+
+pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(r.id)
+    .bind(r.licence_id)
+    .bind(r.agreement_id)
+    .bind(r.organisation_id)
+    .bind(r.dataset_id)
+    .bind(r.template)
+    .bind(r.hyper)
+    .bind(r.idempotency_key)
+    .bind(r.reserved_units)
+    .bind(r.created_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn run(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Run, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2)")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn run_by_key(conn: &mut PgConnection, org: OrganisationId, key: &str) -> Result<Option<Run>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE organisation_id = $1 AND idempotency_key = $2")))
+        .bind(org)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn runs(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Result<Vec<Run>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE ($1::uuid IS NULL OR organisation_id = $1) ORDER BY created_at DESC LIMIT 500")))
+        .bind(scope)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Claims the oldest queued run for `worker`, with a lease of `lease_secs`.
+pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Result<Option<Run>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE runs SET status = 'running', worker_id = $1, lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
+             started_at = coalesce(started_at, now())
+         WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
+         RETURNING {}",
+        RUN.trim_start_matches("SELECT ").trim_end_matches(" FROM runs")
+    )))
+    .bind(worker)
+    .bind(lease_secs as f64)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Renews the lease and stores progress; returns whether cancellation was requested, or `None`
+/// when the run is no longer this worker's (the lease lapsed and it was reaped).
+pub async fn heartbeat(conn: &mut PgConnection, id: Uuid, worker: &str, lease_secs: i64, progress: &serde_json::Value, metrics: &serde_json::Value) -> Result<Option<bool>, DbError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE runs SET lease_until = now() + make_interval(secs => $3), progress = $4, metrics = $5
+         WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(lease_secs as f64)
+    .bind(progress)
+    .bind(metrics)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Locks a running run that is still this worker's, for settlement.
+pub async fn lock_own_run(conn: &mut PgConnection, id: Uuid, worker: &str) -> Result<Option<Run>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND worker_id = $2 AND status = 'running' FOR UPDATE")))
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub struct Finish<'a> {
+    pub status: &'a str,
+    pub units_used: i64,
+    pub epochs_done: i32,
+    pub metrics: &'a serde_json::Value,
+    pub preprocessing: Option<&'a serde_json::Value>,
+    pub weights_artifact: Option<Uuid>,
+    pub receipt: Option<&'a serde_json::Value>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn finish(conn: &mut PgConnection, id: Uuid, f: &Finish<'_>) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE runs SET status = $2, units_used = $3, epochs_done = $4, metrics = $5, preprocessing = $6, weights_artifact = $7, receipt = $8, error = $9,
+             finished_at = now(), lease_until = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(f.status)
+    .bind(f.units_used)
+    .bind(f.epochs_done)
+    .bind(f.metrics)
+    .bind(f.preprocessing)
+    .bind(f.weights_artifact)
+    .bind(f.receipt)
+    .bind(f.error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Running runs whose lease lapsed, locked (skipping those another reaper holds).
+pub async fn lapsed(conn: &mut PgConnection, limit: i64) -> Result<Vec<Run>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE status = 'running' AND lease_until < now() ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED")))
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Marks cancellation; a queued run is cancelled at once by the caller.
+pub async fn request_cancel(conn: &mut PgConnection, id: Uuid) -> Result<(), DbError> {
+    sqlx::query("UPDATE runs SET cancel_requested = true WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// Locks a run (any state) for a state change by the API.
+pub async fn lock_run(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Run, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2) FOR UPDATE")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}

@@ -1,0 +1,174 @@
+//! The training portal: licences with their quota used, datasets (uploaded from the browser by
+//! the page's script), runs, a launch form that shows what the run will reserve before it is
+//! sent, and a run page whose progress bar and loss curves follow the run live (server-sent
+//! events).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use chrono::Utc;
+use licentia_db::training::{self as db, Dataset, Run};
+use licentia_domain::{Permission, Role};
+use licentia_train::{Hyper, Template as ModelTemplate};
+
+use crate::auth::CurrentUser;
+use crate::context::RequestContext;
+use crate::error::{AppError, AppResult};
+use crate::pages::{Nav, flash_from, see_other_with};
+use crate::state::AppState;
+
+pub struct LicenceView {
+    pub id: uuid::Uuid,
+    pub agreement: String,
+    pub templates: Vec<String>,
+    pub valid_until: String,
+    /// (label, used, quota, percent used) per limited quota.
+    pub quotas: Vec<(&'static str, i64, i64, i64)>,
+    pub remaining_units: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "training/index.html")]
+pub struct TrainingPage {
+    nav: Nav,
+    licences: Vec<LicenceView>,
+    datasets: Vec<Dataset>,
+    runs: Vec<Run>,
+    can_launch: bool,
+    templates: Vec<&'static str>,
+    flash: Option<(bool, String)>,
+}
+
+fn scope(user: &CurrentUser) -> Option<licentia_domain::OrganisationId> {
+    (user.role == Role::Licensee).then_some(user.organisation_id)
+}
+
+pub async fn index(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<TrainingPage> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let mut licences = Vec::new();
+    for l in db::licences(&mut conn, scope(&user)).await? {
+        let used = db::usage(&mut conn, l.id, crate::training::period_start(&l, Utc::now())).await?;
+        let mut quotas = Vec::new();
+        for (label, q, u) in [("runs", l.quota_runs, used.runs), ("compute units", l.quota_compute_units, used.compute_units), ("prediction rows", l.quota_prediction_rows, used.prediction_rows)] {
+            if let Some(q) = q {
+                quotas.push((label, u, q, if q > 0 { (u * 100 / q).clamp(0, 100) } else { 100 }));
+            }
+        }
+        licences.push(LicenceView {
+            id: l.id,
+            agreement: l.agreement_title.clone(),
+            templates: l.templates.clone(),
+            valid_until: l.valid_until.format("%Y-%m-%d").to_string(),
+            remaining_units: l.quota_compute_units.map(|q| (q - used.compute_units).max(0)),
+            quotas,
+        });
+    }
+    let can_launch = user.role.allows(Permission::RunLaunch) && user.role.allows(Permission::DatasetManage);
+    let datasets = if user.role.allows(Permission::DatasetManage) { db::datasets(&mut conn, scope(&user)).await? } else { Vec::new() };
+    let runs = db::runs(&mut conn, scope(&user)).await?;
+    Ok(TrainingPage {
+        nav: Nav::for_user(&state, &user, "/training"),
+        licences,
+        datasets,
+        runs,
+        can_launch,
+        templates: ModelTemplate::ALL.iter().map(|t| t.as_str()).collect(),
+        flash: flash_from(req.query_string()),
+    })
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn field<'a>(p: &'a Pairs, name: &str) -> &'a str {
+    p.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
+}
+
+/// `POST /training/runs`: the launch form.
+pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let p = form.into_inner();
+    let result = async {
+        let template = ModelTemplate::parse(field(&p, "template")).ok_or_else(|| AppError::Validation { field: "template".into(), message: "choose a template".into() })?;
+        let mut h = Hyper::new(template, field(&p, "target"));
+        let num = |name: &str| field(&p, name).parse::<f64>().map_err(|_| AppError::Validation { field: name.into(), message: "must be a number".into() });
+        h.epochs = num("epochs")? as u32;
+        h.batch_size = num("batch_size")? as usize;
+        h.learning_rate = num("learning_rate")?;
+        if !field(&p, "seed").is_empty() {
+            h.seed = num("seed")? as u64;
+        }
+        h.check().map_err(|e| AppError::Validation { field: "hyper".into(), message: e.to_string() })?;
+        let licence = uuid::Uuid::parse_str(field(&p, "licence_id")).map_err(|_| AppError::Validation { field: "licence_id".into(), message: "choose a licence".into() })?;
+        let dataset = uuid::Uuid::parse_str(field(&p, "dataset_id")).map_err(|_| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
+        let key = field(&p, "idempotency_key");
+        crate::training::launch_tx(&state, &ctx, &user, licence, dataset, &h, (!key.is_empty()).then_some(key)).await
+    }
+    .await;
+    match result {
+        Ok((run, _)) => Ok(see_other_with(&format!("/runs/{}", run.id), true, "Launched.")),
+        Err(AppError::Refused { code, message, details }) => {
+            let event = user.event(&ctx, "run.refused", licentia_audit::Outcome::Denied).details(serde_json::json!({ "reason": code, "details": details }));
+            state.audit_alone(event).await?;
+            Ok(see_other_with("/training", false, &format!("{code}: {message}")))
+        }
+        Err(AppError::Validation { field, message }) => Ok(see_other_with("/training", false, &format!("{field}: {message}"))),
+        Err(e) => Err(e),
+    }
+}
+
+/// One metric row of the run page.
+pub struct MetricRow {
+    pub epoch: u64,
+    pub train_loss: String,
+    pub valid_loss: String,
+    pub main: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "training/run.html")]
+pub struct RunPage {
+    nav: Nav,
+    r: Run,
+    rows: Vec<MetricRow>,
+    terminal: bool,
+    percent: u64,
+    can_cancel: bool,
+}
+
+pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<RunPage> {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let r = match db::run(&mut conn, uid, scope(&user)).await {
+        Ok(r) => r,
+        Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await),
+        Err(e) => return Err(e.into()),
+    };
+    let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_default();
+    let rows = r
+        .metrics
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| MetricRow {
+                    epoch: m["epoch"].as_u64().unwrap_or(0),
+                    train_loss: f(&m["train_loss"]),
+                    valid_loss: f(&m["valid_loss"]),
+                    main: if m["auc"].is_number() { format!("AUC {}", f(&m["auc"])) } else if m["accuracy"].is_number() { format!("accuracy {}", f(&m["accuracy"])) } else { format!("RMSE {}", f(&m["rmse"])) },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let terminal = matches!(r.status.as_str(), "succeeded" | "failed" | "cancelled");
+    let epochs = r.hyper["epochs"].as_u64().unwrap_or(1).max(1);
+    let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
+    Ok(RunPage { nav: Nav::for_user(&state, &user, "/training"), can_cancel: user.role.allows(Permission::RunLaunch) && !terminal, rows, terminal, percent, r })
+}
+
+/// `POST /training/runs/{id}/cancel` from the run page.
+pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let path = format!("/runs/{}", id.trim());
+    match crate::training::cancel_inner(&state, &ctx, &user, &id).await {
+        Ok(r) => Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." })),
+        Err(AppError::Conflict { message }) => Ok(see_other_with(&path, false, &message)),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,209 @@
+//! Training workers: claim queued runs with `FOR UPDATE SKIP LOCKED`, hold them by a lease renewed
+//! with every heartbeat, train on a blocking thread, and settle in one transaction: the run's
+//! state, the weights artifact, the signed receipt, the ledger (release of the reservation, and a
+//! settlement of what was used) and the audit entry. A run whose lease lapses (its worker died)
+//! is failed by whichever worker reaps it, and its reservation released: never billed twice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use licentia_audit::{AuditEvent, Outcome};
+use licentia_db::training::{self as db, Run, Usage};
+use licentia_train::{Hyper, Progress};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub id: String,
+    /// How long a claim stays valid without a heartbeat.
+    pub lease_secs: i64,
+    /// How often an idle worker looks for work (it is also woken by local launches).
+    pub poll: Duration,
+}
+
+impl WorkerConfig {
+    pub fn named(id: impl Into<String>) -> Self {
+        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2) }
+    }
+}
+
+fn system_event(action: &'static str, outcome: Outcome, run: &Run) -> AuditEvent {
+    AuditEvent::new(action, outcome).actor(None, Some("licentia-worker".into()), Some(run.organisation_id.as_uuid())).target("run", run.id)
+}
+
+/// Fails runs whose lease lapsed and releases their reservations. Returns how many.
+pub async fn reap(state: &AppState) -> AppResult<usize> {
+    let mut tx = state.db.begin().await?;
+    let lapsed = db::lapsed(&mut tx, 100).await?;
+    let mut seq = None;
+    for r in &lapsed {
+        db::finish(
+            &mut tx,
+            r.id,
+            &db::Finish { status: "failed", units_used: 0, epochs_done: r.epochs_done, metrics: &r.metrics, preprocessing: None, weights_artifact: None, receipt: None, error: Some("the worker stopped answering (lease lapsed); failed runs are not billed") },
+        )
+        .await?;
+        db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 }).await?;
+        seq = Some(state.audit(&mut tx, system_event("run.failed", Outcome::Failure, r).details(json!({ "reason": "lease_lapsed", "worker": r.worker_id, "released_units": r.reserved_units }))).await?);
+    }
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    if let Some(s) = seq {
+        state.audited(s);
+    }
+    Ok(lapsed.len())
+}
+
+/// Claims and runs one queued run; `Ok(false)` when there was none.
+pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> AppResult<bool> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let Some(run) = db::claim(&mut conn, &cfg.id, cfg.lease_secs).await? else { return Ok(false) };
+    drop(conn);
+    let result = execute(state, cfg, &run).await;
+    if let Err(e) = result {
+        tracing::warn!(run = %run.id, error = %e, "run failed");
+        settle_failure(state, cfg, &run, &e.to_string()).await?;
+    }
+    Ok(true)
+}
+
+/// The loop of an embedded or standalone worker, until `stop` turns true.
+pub async fn serve(state: AppState, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = reap(&state).await {
+            tracing::warn!(error = %e, "reaping lapsed runs failed");
+        }
+        match run_once(&state, &cfg).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "worker step failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.poll) => {}
+            _ = state.runs_queued.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+struct Shared {
+    progress: std::sync::Mutex<Value>,
+    cancel: AtomicBool,
+}
+
+async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<()> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let dataset = db::dataset(&mut conn, run.dataset_id, Some(run.organisation_id)).await?;
+    let artifact = licentia_db::artifacts::get_scoped(&mut conn, dataset.artifact_id, None).await?;
+    drop(conn);
+    let bytes = crate::artifacts::read_all(state, &artifact).await?;
+    let hyper: Hyper = serde_json::from_value(run.hyper.clone()).map_err(AppError::internal)?;
+    let shared = Arc::new(Shared { progress: std::sync::Mutex::new(json!({})), cancel: AtomicBool::new(false) });
+    let started = chrono::Utc::now();
+    let s2 = shared.clone();
+    let h2 = hyper.clone();
+    let mut training = tokio::task::spawn_blocking(move || {
+        let table = licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()).map_err(|e| e.to_string())?;
+        let mut on_progress = |p: &Progress| {
+            if let Ok(mut g) = s2.progress.lock() {
+                *g = json!(p);
+            }
+        };
+        licentia_train::train(&table, &h2, &licentia_train::cpu(), &mut on_progress, &s2.cancel).map_err(|e| e.to_string())
+    });
+    // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation.
+    let outcome = loop {
+        tokio::select! {
+            done = &mut training => break done.map_err(AppError::internal)?,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let progress = shared.progress.lock().map(|g| g.clone()).unwrap_or_default();
+                let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+                match db::heartbeat(&mut conn, run.id, &cfg.id, cfg.lease_secs, &progress, &run.metrics).await? {
+                    Some(true) => shared.cancel.store(true, Ordering::Relaxed),
+                    Some(false) => {}
+                    // Reaped: the lease lapsed while we were away; stop and settle nothing.
+                    None => {
+                        shared.cancel.store(true, Ordering::Relaxed);
+                        let _ = training.await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    };
+    let out = match outcome {
+        Ok(o) => o,
+        Err(message) => return Err(AppError::BadRequest { message }),
+    };
+    let finished = chrono::Utc::now();
+    let weights_sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &out.weights).as_ref());
+    let weights = crate::artifacts::store_bytes(state, uuid::Uuid::nil(), run.organisation_id, "run", run.id, &format!("run-{}-weights.burnpack", run.id), "application/octet-stream", &out.weights).await?;
+    let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
+    let status = if out.cancelled { "cancelled" } else { "succeeded" };
+    let receipt = crate::receipts::sign(
+        state,
+        &json!({
+            "run": run.id,
+            "licence": run.licence_id,
+            "agreement": run.agreement_id,
+            "template": run.template,
+            "dataset_sha256": hex::encode(&dataset_sha(state, run).await?),
+            "weights_sha256": weights_sha,
+            "rows": out.train_rows,
+            "epochs": out.epochs_done,
+            "units": units,
+            "status": status,
+            "started_at": started,
+            "finished_at": finished,
+        }),
+    )?;
+    let metrics = json!(out.metrics);
+    let prep = json!({ "preprocessing": out.preprocessing, "hyper": out.hyper });
+    let mut tx = state.db.begin().await?;
+    let Some(current) = db::lock_own_run(&mut tx, run.id, &cfg.id).await? else {
+        // Reaped meanwhile: the reservation is already released; nothing to settle.
+        return Ok(());
+    };
+    licentia_db::artifacts::insert(&mut tx, &weights).await?;
+    db::finish(
+        &mut tx,
+        run.id,
+        &db::Finish { status, units_used: units, epochs_done: out.epochs_done as i32, metrics: &metrics, preprocessing: Some(&prep), weights_artifact: Some(weights.id), receipt: Some(&receipt), error: None },
+    )
+    .await?;
+    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "release", Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 }).await?;
+    // Cancelled runs are billed for the epochs they finished.
+    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "settle", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
+    let seq = state
+        .audit(&mut tx, system_event(if out.cancelled { "run.cancelled" } else { "run.succeeded" }, Outcome::Success, run).details(json!({ "units": units, "epochs": out.epochs_done, "weights_sha256": weights_sha })))
+        .await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(())
+}
+
+async fn dataset_sha(state: &AppState, run: &Run) -> AppResult<Vec<u8>> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    Ok(db::dataset(&mut conn, run.dataset_id, None).await?.sha256)
+}
+
+/// A run that failed (bad data for this model, an engine error): not billed; the reservation is
+/// released.
+async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message: &str) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    let Some(current) = db::lock_own_run(&mut tx, run.id, &cfg.id).await? else { return Ok(()) };
+    let message: String = message.chars().take(500).collect();
+    db::finish(&mut tx, run.id, &db::Finish { status: "failed", units_used: 0, epochs_done: 0, metrics: &json!([]), preprocessing: None, weights_artifact: None, receipt: None, error: Some(&message) }).await?;
+    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "release", Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 }).await?;
+    let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message }))).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Metered training over HTTP: licences, datasets, launches against quotas, workers, leases,
+//! cancellation, settlement and receipts.
+
+use actix_web::http::StatusCode;
+use licentia_web::worker::{self, WorkerConfig};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// An executed licence agreement for Borealis and a licence under it.
+async fn licence(app: &TestApp, quota: Value) -> Res<String> {
+    let m = app.token("manager").await?;
+    let r = app.token("reviewer").await?;
+    let l = app.token("licensee").await?;
+    let asset = app
+        .send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "model", "title": "Credit MLP", "template": "tabular-binary-mlp" }))
+        .await?
+        .json()["id"]
+        .as_str()
+        .ok_or("no asset")?
+        .to_owned();
+    let a = app
+        .send_json(
+            app.post("/api/v1/agreements").bearer_auth(&m),
+            &json!({ "kind": "non_exclusive_licence", "title": "Model licence", "licensee_id": app.licensee_a.to_string(), "assets": [asset],
+                     "terms": { "territory": ["DE"], "effective_date": "2026-01-01", "fee_per_run": 1000, "currency": "EUR" } }),
+        )
+        .await?;
+    let id = a.json()["id"].as_str().ok_or("no agreement")?.to_owned();
+    for (t, path) in [(&m, "transition"), (&r, "approve"), (&l, "accept"), (&m, "accept")] {
+        let body = if path == "transition" { json!({ "to": "in_review" }) } else { json!({}) };
+        let res = app.send_json(app.post(&format!("/api/v1/agreements/{id}/{path}")).bearer_auth(t), &body).await?;
+        if res.status != StatusCode::OK {
+            return Err(format!("{path}: {}", res.body).into());
+        }
+    }
+    let mut body = json!({ "agreement_id": id, "templates": ["tabular-binary-mlp", "logistic-regression"], "valid_until": "2099-01-01T00:00:00Z" });
+    if let (Some(b), Some(q)) = (body.as_object_mut(), quota.as_object()) {
+        for (k, v) in q {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let lic = app.send_json(app.post("/api/v1/licences").bearer_auth(&m), &body).await?;
+    if lic.status != StatusCode::CREATED {
+        return Err(format!("licence: {}", lic.body).into());
+    }
+    Ok(lic.json()["id"].as_str().ok_or("no licence")?.to_owned())
+}
+
+/// 200 rows, a rule the model can learn: y = 1 when a + b > 1.
+fn csv(rows: usize) -> String {
+    let mut s = String::from("a,b,name,y\n");
+    for i in 0..rows {
+        let a = ((i * 37) % 100) as f64 / 100.0;
+        let b = ((i * 61) % 100) as f64 / 100.0;
+        s.push_str(&format!("{a},{b},person {i},{}\n", u8::from(a + b > 1.0)));
+    }
+    s
+}
+
+async fn upload(app: &TestApp, token: &str, body: impl Into<actix_web::web::Bytes>) -> Res<Reply> {
+    app.send_body(app.post("/api/v1/datasets?name=train.csv").bearer_auth(token).insert_header(("content-type", "text/csv")), body).await
+}
+
+fn hyper(epochs: u32) -> Value {
+    json!({ "template": "tabular-binary-mlp", "target": "y", "epochs": epochs, "batch_size": 16, "learning_rate": 0.01 })
+}
+
+async fn ledger(app: &TestApp) -> Res<Vec<(String, i64, i64)>> {
+    Ok(sqlx::query_as("SELECT entry, runs, compute_units FROM usage_ledger ORDER BY id").fetch_all(&app.t.db.pool).await?)
+}
+
+#[actix_web::test]
+async fn fifty_concurrent_launches_against_room_for_one_run() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({ "quota_compute_units": 160 * 5 })).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?;
+    assert_eq!(ds.status, StatusCode::CREATED, "{}", ds.body);
+    let ds = ds.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launches = (0..50).map(|i| {
+        let (app, l, lic, ds) = (&app, &l, &lic, &ds);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(5), "idempotency_key": format!("k{i}") })).await }
+    });
+    let replies = futures_util::future::join_all(launches).await;
+    let mut accepted = 0;
+    let mut refused = 0;
+    for r in replies {
+        let r = r?;
+        match r.status {
+            StatusCode::ACCEPTED => accepted += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(r.json()["error"]["code"], "quota_exceeded", "{}", r.body);
+                assert_eq!(r.json()["error"]["details"]["remaining"]["compute_units"], 0);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!((accepted, refused), (1, 49));
+    assert_eq!(app.count("SELECT count(*) FROM runs").await?, 1);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'run.launched'").await?, 1);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'run.refused'").await?, 49);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 800)]);
+
+    // Cancelling the queued run releases its reservation: the ledger balances and the quota is back.
+    let run: String = sqlx::query_scalar("SELECT id::text FROM runs").fetch_one(&app.t.db.pool).await?;
+    let c = app.send(app.post(&format!("/api/v1/runs/{run}/cancel")).bearer_auth(&l)).await?;
+    assert_eq!((c.status, c.json()["status"].clone()), (StatusCode::OK, json!("cancelled")));
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 800), ("release".to_owned(), 1, 800)]);
+    let got = app.get_as(&l, &format!("/api/v1/licences/{lic}")).await?.json();
+    assert_eq!(got["remaining"]["compute_units"], 800);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn expired_licence_foreign_dataset_disallowed_template_and_idempotent_retries() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let lb = app.token("licensee_b").await?;
+    let foreign = upload(&app, &lb, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+
+    let launch = |body: Value| {
+        let (app, l) = (&app, &l);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &body).await }
+    };
+    let mut multi = hyper(2);
+    multi["template"] = json!("tabular-multiclass-mlp");
+    let r = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": multi })).await?;
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (StatusCode::CONFLICT, json!("template_not_allowed")), "{}", r.body);
+    let r = launch(json!({ "licence_id": lic, "dataset_id": foreign, "hyper": hyper(2) })).await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another organisation's dataset is not there: {}", r.body);
+    let r = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": { "template": "tabular-binary-mlp", "target": "y", "epochs": 0 } })).await?;
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("hyper.epochs")));
+
+    // The same key twice: one run.
+    let first = app.send_json(app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    let again = app.send_json(app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    assert_eq!((first.status, again.status), (StatusCode::ACCEPTED, StatusCode::OK));
+    assert_eq!(first.json()["id"], again.json()["id"]);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await?, 1);
+    assert_eq!(app.count("SELECT count(*) FROM usage_ledger WHERE entry = 'reserve'").await?, 1);
+
+    // An expired licence refuses with its own message; another licensee cannot even see it.
+    sqlx::query("UPDATE licences SET valid_from = now() - interval '2 days', valid_until = now() - interval '1 day'").execute(&app.t.db.pool).await?;
+    let r = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (StatusCode::CONFLICT, json!("licence_expired")), "{}", r.body);
+    assert_eq!(app.get_as(&lb, &format!("/api/v1/licences/{lic}")).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'run.refused'").await?, 2);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_worker_trains_settles_the_ledger_and_signs_a_receipt() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({ "quota_runs": 5, "quota_prediction_rows": 60 })).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    // The name column is personal data: masked, it never reaches training or the preview.
+    let masked = app.send_json(app.patch(&format!("/api/v1/datasets/{ds}")).bearer_auth(&l), &json!({ "columns": { "name": "mask" } })).await?;
+    assert_eq!(masked.status, StatusCode::OK, "{}", masked.body);
+    let preview = app.get_as(&l, &format!("/api/v1/datasets/{ds}")).await?.json();
+    assert_eq!(preview["preview"][0][2], "•••");
+    let run = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(20) })).await?;
+    assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
+    let id = run.json()["id"].as_str().ok_or("no run")?.to_owned();
+    assert_eq!(run.json()["hyper"]["exclude"], json!(["name"]));
+
+    assert!(worker::run_once(&app.state, &WorkerConfig::named("test-worker")).await?, "the queued run is claimed");
+    let done = app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["epochs_done"], 20);
+    let last = done["metrics"].as_array().and_then(|m| m.last()).ok_or("no metrics")?;
+    assert!(last["accuracy"].as_f64().unwrap_or(0.0) > 0.9, "{last}");
+    assert_eq!(done["units_used"], 160 * 20);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 3200), ("release".to_owned(), 1, 3200), ("settle".to_owned(), 1, 3200)]);
+    assert_eq!(app.get_as(&l, &format!("/api/v1/licences/{lic}")).await?.json()["remaining"]["runs"], 4);
+
+    // The receipt verifies with the platform's key, and fails once anything in it changes.
+    let receipt = done["receipt"].clone();
+    let vk = app.state.audit_key.verifying_key();
+    assert_eq!(licentia_web::receipts::verify(&receipt, &vk), licentia_web::receipts::Verdict::Valid);
+    assert_eq!(receipt["receipt"]["units"], 3200);
+    let mut forged = receipt.clone();
+    forged["receipt"]["units"] = json!(1);
+    assert_eq!(licentia_web::receipts::verify(&forged, &vk), licentia_web::receipts::Verdict::BadSignature);
+    // The weights are an encrypted artifact of the licensee's organisation.
+    assert_eq!(app.count("SELECT count(*) FROM artifacts WHERE attached_kind = 'run'").await?, 1);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY seq").bind(&id).fetch_all(&app.t.db.pool).await?;
+    assert_eq!(actions[..2], ["run.launched", "run.succeeded"]);
+    // Scoring is metered in prediction rows: 50 fit the quota of 60, the next 50 do not.
+    let rows = csv(50);
+    let scored = app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), rows.clone()).await?;
+    assert_eq!(scored.status, StatusCode::OK, "{}", scored.body);
+    let lines: Vec<&str> = scored.body.lines().collect();
+    assert_eq!((lines.len(), lines[0]), (51, "row,label,probability,value"));
+    let right = lines[1..].iter().zip(rows.lines().skip(1)).filter(|(p, r)| p.split(',').nth(1) == r.rsplit(',').next()).count();
+    assert!(right >= 45, "{right} of 50 scored as the rule says");
+    let over = app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), rows).await?;
+    assert_eq!((over.status, over.json()["error"]["code"].clone()), (StatusCode::CONFLICT, json!("quota_exceeded")));
+    assert_eq!(app.count("SELECT coalesce(sum(prediction_rows), 0)::bigint FROM usage_ledger").await?, 50);
+    let download = app.get_as(&l, &format!("/api/v1/runs/{id}/model")).await?;
+    assert_eq!((download.status, download.json()["error"]["code"].clone()), (StatusCode::CONFLICT, json!("model_download_not_allowed")));
+    sqlx::query("UPDATE licences SET allow_model_download = true").execute(&app.t.db.pool).await?;
+    let download = app.send(app.get(&format!("/api/v1/runs/{id}/model")).bearer_auth(&l)).await?;
+    assert_eq!(download.status, StatusCode::OK);
+
+    // Managers see every licensee's runs; the other licensee sees none.
+    assert_eq!(app.get_as(&app.token("manager").await?, "/api/v1/runs").await?.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get_as(&app.token("licensee_b").await?, &format!("/api/v1/runs/{id}")).await?.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_not_a_charge() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+
+    // A dead worker: claimed with a one-second lease and never heard of again.
+    let r1 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(3) })).await?.json()["id"].as_str().ok_or("no run")?.to_owned();
+    let mut conn = app.t.db.pool.acquire().await?;
+    let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1).await?;
+    assert_eq!(claimed.map(|r| r.id.to_string()), Some(r1.clone()));
+    drop(conn);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(worker::reap(&app.state).await?, 1);
+    assert_eq!(worker::reap(&app.state).await?, 0, "reaped once only");
+    let failed = app.get_as(&l, &format!("/api/v1/runs/{r1}")).await?.json();
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("lease lapsed")));
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 480), ("release".to_owned(), 1, 480)]);
+
+    // A long run cancelled while it trains is billed for the epochs it finished.
+    let mut long = hyper(300);
+    long["batch_size"] = json!(1);
+    let r2 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": long })).await?.json()["id"].as_str().ok_or("no run")?.to_owned();
+    let state = app.state.clone();
+    let task = tokio::spawn(async move { worker::run_once(&state, &WorkerConfig::named("live-worker")).await });
+    for _ in 0..200 {
+        let r = app.get_as(&l, &format!("/api/v1/runs/{r2}")).await?.json();
+        if r["status"] == "running" && r["progress"]["epoch"].as_u64().unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let c = app.send(app.post(&format!("/api/v1/runs/{r2}/cancel")).bearer_auth(&l)).await?;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    task.await??;
+    let r = app.get_as(&l, &format!("/api/v1/runs/{r2}")).await?.json();
+    assert_eq!(r["status"], "cancelled", "{r}");
+    let epochs = r["epochs_done"].as_i64().ok_or("no epochs")?;
+    assert!((1..300).contains(&epochs), "{epochs}");
+    let entries = ledger(&app).await?;
+    assert_eq!(entries[2..], [("reserve".to_owned(), 1, 160 * 300), ("release".to_owned(), 1, 160 * 300), ("settle".to_owned(), 1, 160 * epochs)]);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn every_bad_csv_is_422_naming_line_and_column_and_nothing_is_stored() -> TestResult {
+    let app = spawn_app().await?;
+    let l = app.token("licensee").await?;
+    let wide = (0..10_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",") + "\n";
+    let long = format!("a,b\n1,{}\n", "9".repeat(3 * 1024 * 1024));
+    let cases: Vec<(&str, Vec<u8>, u64, Option<&str>)> = vec![
+        ("empty", Vec::new(), 1, None),
+        ("header only", b"a,b\n".to_vec(), 2, None),
+        ("ragged", b"a,b\n1,2\n3\n".to_vec(), 3, None),
+        ("duplicate header", b"a,b,a\n1,2,3\n".to_vec(), 1, Some("a")),
+        ("text in a number column", b"a,b\n1,2\nx,3\n".to_vec(), 3, Some("a")),
+        ("NaN", b"a,b\n1,NaN\n".to_vec(), 2, Some("b")),
+        ("Inf", b"a,b\n1,2\ninf,3\n".to_vec(), 3, Some("a")),
+        ("BOM", b"\xef\xbb\xbfa,b\n1,2\n".to_vec(), 1, None),
+        ("invalid UTF-8", b"a,b\n1,\xff\xfe\n".to_vec(), 2, Some("b")),
+        ("10,000 columns", wide.into_bytes(), 1, None),
+        ("a line over 1 MiB", long.into_bytes(), 2, None),
+    ];
+    for (what, body, line, column) in cases {
+        let r = upload(&app, &l, body).await?;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {}", r.body);
+        assert_eq!((r.json()["error"]["line"].as_u64(), r.json()["error"]["column"].as_str()), (Some(line), column), "{what}: {}", r.body);
+    }
+    let wrong_type = app.send_body(app.post("/api/v1/datasets").bearer_auth(&l).insert_header(("content-type", "application/json")), "{}").await?;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(app.count("SELECT count(*) FROM datasets").await?, 0);
+    assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
+    // Managers and auditors never handle licensees' datasets.
+    assert_eq!(upload(&app, &app.token("manager").await?, csv(10)).await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get_as(&app.token("auditor").await?, "/api/v1/datasets").await?.status, StatusCode::FORBIDDEN);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({ "quota_compute_units": 10_000 })).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(100)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let s = app.browser_login("licensee").await?;
+    let page = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("compute units: 0 of 10000") && page.body.contains("data-rows=\"100\"") && page.body.contains("data-remaining=\"10000\""), "{}", page.body);
+    let launched = app
+        .send_form(
+            app.post("/training/runs").insert_header(("cookie", s.cookie.clone())),
+            &[("csrf", &s.csrf), ("licence_id", &lic), ("dataset_id", &ds), ("template", "tabular-binary-mlp"), ("target", "y"), ("epochs", "3"), ("batch_size", "16"), ("learning_rate", "0.01"), ("seed", "1")],
+        )
+        .await?;
+    assert_eq!(launched.status, StatusCode::SEE_OTHER, "{}", launched.body);
+    let run_path = launched.header("location").unwrap_or_default().split('?').next().unwrap_or_default().to_owned();
+    assert!(run_path.starts_with("/runs/"));
+    let live = app.send(app.get(&run_path).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(live.body.contains("id=\"run-progress\"") && live.body.contains("data-terminal=\"false\""), "{}", live.body);
+    // The server-sent events end with the run.
+    worker::run_once(&app.state, &WorkerConfig::named("w")).await?;
+    let id = run_path.trim_start_matches("/runs/");
+    let events = app.send(app.get(&format!("/api/v1/runs/{id}/events")).bearer_auth(&l)).await?;
+    assert_eq!(events.header("content-type").as_deref(), Some("text/event-stream"));
+    assert!(events.body.starts_with("event: done\ndata: {") && events.body.contains("\"status\":\"succeeded\""), "{}", events.body);
+    // Over quota from the form: refused with the reason, audited.
+    let refused = app
+        .send_form(
+            app.post("/training/runs").insert_header(("cookie", s.cookie.clone())),
+            &[("csrf", &s.csrf), ("licence_id", &lic), ("dataset_id", &ds), ("template", "tabular-binary-mlp"), ("target", "y"), ("epochs", "500"), ("batch_size", "16"), ("learning_rate", "0.01")],
+        )
+        .await?;
+    assert!(refused.header("location").unwrap_or_default().contains("quota_exceeded"), "{:?}", refused.header("location"));
+    Ok(())
+}
