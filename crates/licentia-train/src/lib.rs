@@ -35,3 +35,39 @@ pub enum TrainError {
 pub fn cpu() -> Device {
     Device::flex()
 }
+
+/// A device from its name: `cpu` (burn `flex`), `cuda` / `cuda:N` (needs the `cuda` feature),
+/// `wgpu` (needs the `wgpu` feature). A GPU worker is the same program built with a feature.
+pub fn device(spec: &str) -> Result<Device, TrainError> {
+    let spec = spec.trim();
+    let missing = |feature: &str| TrainError::Invalid { field: "device".into(), message: format!("this build has no {feature} backend (build with the cargo feature `{feature}`)") };
+    match spec {
+        "" | "cpu" | "flex" => Ok(Device::flex()),
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            let index = match s.strip_prefix("cuda:") {
+                Some(n) => n.parse::<usize>().map_err(|_| TrainError::Invalid { field: "device".into(), message: "cuda:N takes a GPU index".into() })?,
+                None => 0,
+            };
+            #[cfg(feature = "cuda")]
+            {
+                Ok(Device::cuda(index))
+            }
+            #[cfg(not(feature = "cuda"))]
+            {
+                let _ = index;
+                Err(missing("cuda"))
+            }
+        }
+        "wgpu" => {
+            #[cfg(feature = "wgpu")]
+            {
+                Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+            }
+            #[cfg(not(feature = "wgpu"))]
+            {
+                Err(missing("wgpu"))
+            }
+        }
+        _ => Err(TrainError::Invalid { field: "device".into(), message: "one of cpu, cuda, cuda:N, wgpu".into() }),
+    }
+}

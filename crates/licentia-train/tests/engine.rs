@@ -154,3 +154,15 @@ fn cancellation_stops_before_the_next_batch_and_bad_settings_name_their_field() 
     assert!(out.epochs_done < 50 && out.best_epoch <= out.epochs_done, "{} epochs", out.epochs_done);
     Ok(())
 }
+
+#[test]
+fn devices_are_named_and_missing_backends_are_a_clear_error() {
+    assert!(licentia_train::device("cpu").is_ok());
+    assert!(matches!(licentia_train::device("tpu"), Err(TrainError::Invalid { .. })));
+    if !cfg!(feature = "cuda") {
+        match licentia_train::device("cuda:0") {
+            Err(TrainError::Invalid { message, .. }) => assert!(message.contains("cargo feature `cuda`"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

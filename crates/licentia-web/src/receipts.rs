@@ -6,22 +6,21 @@ use base64::Engine as _;
 use licentia_crypto::signing::VerifyingKey;
 use serde_json::{Value, json};
 
-use crate::error::AppResult;
-use crate::state::AppState;
+use licentia_crypto::SigningKey;
 
 /// `{"receipt": payload, "algorithm": "ed25519", "key_id", "public_key", "signature"}`.
-pub fn sign(state: &AppState, payload: &Value) -> AppResult<Value> {
+pub fn sign(key: &SigningKey, payload: &Value) -> Value {
     let bytes = licentia_audit::canonical::to_bytes(payload);
-    let sig = state.audit_key.sign(&bytes);
-    let vk = state.audit_key.verifying_key();
+    let sig = key.sign(&bytes);
+    let vk = key.verifying_key();
     let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(json!({
+    json!({
         "receipt": payload,
         "algorithm": "ed25519",
         "key_id": vk.key_id(),
         "public_key": b64.encode(vk.as_bytes()),
         "signature": b64.encode(sig),
-    }))
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]

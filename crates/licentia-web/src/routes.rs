@@ -98,6 +98,7 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/training" => Requires(P::RunRead), pages::training::index),
         route!(POST "/training/runs" => Requires(P::RunLaunch), pages::training::launch),
         route!(POST "/training/runs/{id}/cancel" => Requires(P::RunLaunch), pages::training::cancel),
+        route!(GET "/runs/compare" => Requires(P::RunRead), pages::training::compare),
         route!(GET "/runs/{id}" => Requires(P::RunRead), pages::training::run),
         route!(POST "/attachments" => Requires(P::ArtifactUpload), artifacts::upload_form),
         route!(GET "/audit" => Requires(P::AuditRead), pages::audit::list),

@@ -596,3 +596,49 @@ pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: Curren
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"run-{}-weights.burnpack\"", r.id)))
         .body(weights))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn licence(reset: &str, overage: &str, pct: i32) -> Licence {
+        Licence {
+            id: Uuid::nil(),
+            agreement_id: Uuid::nil(),
+            organisation_id: OrganisationId::from_uuid(Uuid::nil()),
+            templates: Vec::new(),
+            valid_from: Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).single().unwrap_or_default(),
+            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default(),
+            quota_runs: Some(10),
+            quota_compute_units: Some(1000),
+            quota_prediction_rows: None,
+            reset_period: reset.into(),
+            overage: overage.into(),
+            overage_percent: pct,
+            allow_model_download: false,
+            created_at: Utc::now(),
+            agreement_status: "active".into(),
+            agreement_title: String::new(),
+        }
+    }
+
+    #[test]
+    fn quota_periods_reset_monthly_or_yearly_but_never_before_the_licence_starts() {
+        let now = Utc.with_ymd_and_hms(2027, 8, 20, 12, 0, 0).single().unwrap_or_default();
+        assert_eq!(period_start(&licence("none", "refuse", 0), now).to_rfc3339(), "2026-03-15T00:00:00+00:00");
+        assert_eq!(period_start(&licence("monthly", "refuse", 0), now).to_rfc3339(), "2027-08-01T00:00:00+00:00");
+        assert_eq!(period_start(&licence("yearly", "refuse", 0), now).to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        let first_month = Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0).single().unwrap_or_default();
+        assert_eq!(period_start(&licence("monthly", "refuse", 0), first_month).to_rfc3339(), "2026-03-15T00:00:00+00:00");
+    }
+
+    #[test]
+    fn overage_allows_a_percentage_over_the_quota_and_remaining_counts_it() {
+        let l = licence("none", "allow", 10);
+        assert_eq!(ceiling(Some(1000), &l), Some(1100));
+        assert_eq!(ceiling(None, &l), None);
+        assert_eq!(ceiling(Some(1000), &licence("none", "refuse", 0)), Some(1000));
+        let r = remaining(&l, Usage { runs: 3, compute_units: 1050, prediction_rows: 0 });
+        assert_eq!(r, json!({ "runs": 8, "compute_units": 50, "prediction_rows": null }));
+    }
+}

@@ -24,11 +24,18 @@ pub struct WorkerConfig {
     pub lease_secs: i64,
     /// How often an idle worker looks for work (it is also woken by local launches).
     pub poll: Duration,
+    /// `cpu`, `cuda:N` or `wgpu` (see `licentia_train::device`).
+    pub device: String,
 }
 
 impl WorkerConfig {
     pub fn named(id: impl Into<String>) -> Self {
-        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2) }
+        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2), device: "cpu".into() }
+    }
+
+    pub fn on(mut self, device: &str) -> Self {
+        self.device = device.to_owned();
+        self
     }
 }
 
@@ -109,6 +116,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let started = chrono::Utc::now();
     let s2 = shared.clone();
     let h2 = hyper.clone();
+    let device = licentia_train::device(&cfg.device).map_err(|e| AppError::internal(e.to_string()))?;
     let mut training = tokio::task::spawn_blocking(move || {
         let table = licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()).map_err(|e| e.to_string())?;
         let mut on_progress = |p: &Progress| {
@@ -116,7 +124,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
                 *g = json!(p);
             }
         };
-        licentia_train::train(&table, &h2, &licentia_train::cpu(), &mut on_progress, &s2.cancel).map_err(|e| e.to_string())
+        licentia_train::train(&table, &h2, &device, &mut on_progress, &s2.cancel).map_err(|e| e.to_string())
     });
     // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation.
     let outcome = loop {
@@ -148,7 +156,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
     let status = if out.cancelled { "cancelled" } else { "succeeded" };
     let receipt = crate::receipts::sign(
-        state,
+        &state.audit_key,
         &json!({
             "run": run.id,
             "licence": run.licence_id,
@@ -163,7 +171,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             "started_at": started,
             "finished_at": finished,
         }),
-    )?;
+    );
     let metrics = json!(out.metrics);
     let prep = json!({ "preprocessing": out.preprocessing, "hyper": out.hyper });
     let mut tx = state.db.begin().await?;

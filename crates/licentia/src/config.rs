@@ -41,6 +41,9 @@ pub struct Settings {
     /// Training workers `serve` runs in-process; `licentia worker` runs more elsewhere
     /// (`LICENTIA_TRAINING_WORKERS`).
     pub training_workers: usize,
+    /// Where workers train: `cpu` (default), `cuda:N` or `wgpu` when built with that feature
+    /// (`LICENTIA_TRAINING_DEVICE`).
+    pub training_device: String,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
@@ -72,6 +75,7 @@ impl Default for Settings {
             db_statement_timeout: 30,
             workers: 0,
             training_workers: 1,
+            training_device: "cpu".into(),
             max_upload: 2 * 1024 * 1024 * 1024,
             storage: "local".into(),
             s3_bucket: None,
@@ -145,6 +149,9 @@ impl Settings {
         num!(workers, "LICENTIA_WORKERS");
         num!(training_workers, "LICENTIA_TRAINING_WORKERS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
+        if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
+            self.training_device = v;
+        }
         if let Some(v) = get("LICENTIA_STORAGE") {
             self.storage = v;
         }

@@ -39,10 +39,11 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     }
 
     let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), Duration::from_secs(settings.checkpoint_seconds.max(1))));
+    licentia_train::device(&settings.training_device).map_err(|e| format!("training_device: {e}"))?;
     let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
     let host = hostname();
     let workers: Vec<_> = (0..settings.training_workers)
-        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id())), stop_rx.clone())))
+        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id())).on(&settings.training_device), stop_rx.clone())))
         .collect();
     let app_state = state.clone();
     let mut server = HttpServer::new(move || licentia_web::app(app_state.clone())).shutdown_timeout(30);
@@ -104,10 +105,11 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
     let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
     let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| format!("master keys: {e}"))?;
     let state = AppState::new(resolved.db.clone(), &keys, keyring, settings.blob_store()?, settings.web())?;
+    licentia_train::device(&settings.training_device).map_err(|e| format!("training_device: {e}"))?;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let host = hostname();
     let handles: Vec<_> = (0..count.max(1))
-        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id())), rx.clone())))
+        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id())).on(&settings.training_device), rx.clone())))
         .collect();
     println!("licentia worker: {} training worker(s) running", count.max(1));
     wait_for_signal().await;

@@ -245,3 +245,28 @@ fn no_database_anywhere_gives_one_paragraph_with_the_ways_out() -> Res<()> {
     assert!(!err.contains("panicked"));
     Ok(())
 }
+
+#[test]
+fn receipt_verify_checks_the_signature_offline() -> Res<()> {
+    let data = TempDir::new();
+    // The installation's keys, as `serve` would create them.
+    let keys = licentia_crypto::KeyMaterial::load(&data.0.join("keys"), true)?;
+    let key = licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?;
+    let receipt = licentia_web::receipts::sign(&key, &serde_json::json!({ "run": "r-1", "rows": 160, "epochs": 5, "units": 800 }));
+    let file = data.0.join("receipt.json");
+    let verify = |r: &serde_json::Value| -> Res<(bool, String)> {
+        std::fs::write(&file, serde_json::to_vec(r)?)?;
+        let out = Command::new(BIN).env("LICENTIA_DATA_DIR", &data.0).env("LICENTIA_LOG", "warn").args(["receipt", "verify"]).arg(&file).output()?;
+        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    let (ok, text) = verify(&receipt)?;
+    assert!(ok && text.starts_with("valid"), "{text}");
+    let mut forged = receipt.clone();
+    forged["receipt"]["units"] = serde_json::json!(1);
+    let (ok, text) = verify(&forged)?;
+    assert!(!ok && text.contains("signature does not match"), "{text}");
+    let other = licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?;
+    let (ok, text) = verify(&licentia_web::receipts::sign(&other, &receipt["receipt"]))?;
+    assert!(!ok && text.contains("not the trusted key"), "{text}");
+    Ok(())
+}

@@ -172,3 +172,68 @@ pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         Err(e) => Err(e),
     }
 }
+
+/// One run in the comparison.
+pub struct Compared {
+    pub id: uuid::Uuid,
+    pub short: String,
+    pub template: String,
+    pub status: String,
+    pub epochs: String,
+    pub batch: String,
+    pub lr: String,
+    pub units: i64,
+    pub best: String,
+    pub points: String,
+    pub class: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "training/compare.html")]
+pub struct ComparePage {
+    nav: Nav,
+    runs: Vec<Compared>,
+}
+
+/// `GET /runs/compare?ids=..&ids=..`: settings, final metrics and validation loss curves side by
+/// side (at most six runs, each one the caller may read).
+pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<Vec<(String, String)>>) -> AppResult<ComparePage> {
+    let ids: Vec<&str> = q.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_str()).take(6).collect();
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let mut loaded = Vec::new();
+    for id in ids {
+        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await) };
+        match db::run(&mut conn, uid, scope(&user)).await {
+            Ok(r) => loaded.push(r),
+            Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let losses: Vec<Vec<f64>> = loaded.iter().map(|r| r.metrics.as_array().map(|a| a.iter().filter_map(|m| m["valid_loss"].as_f64()).collect()).unwrap_or_default()).collect();
+    let max = losses.iter().flatten().copied().fold(0.0f64, f64::max).max(1e-9);
+    let longest = losses.iter().map(Vec::len).max().unwrap_or(0).max(2);
+    let runs = loaded
+        .iter()
+        .zip(&losses)
+        .enumerate()
+        .map(|(i, (r, l))| {
+            let points = l.iter().enumerate().map(|(e, v)| format!("{:.1},{:.1}", 5.0 + e as f64 * 390.0 / (longest - 1) as f64, 155.0 - v / max * 150.0)).collect::<Vec<_>>().join(" ");
+            let last = r.metrics.as_array().and_then(|a| a.last()).cloned().unwrap_or_default();
+            let best = ["auc", "accuracy", "r2", "rmse"].iter().find_map(|k| last[*k].as_f64().map(|v| format!("{k} {v:.4}"))).unwrap_or_default();
+            Compared {
+                id: r.id,
+                short: r.id.to_string()[..8].to_owned(),
+                template: r.template.clone(),
+                status: r.status.clone(),
+                epochs: r.hyper["epochs"].to_string(),
+                batch: r.hyper["batch_size"].to_string(),
+                lr: r.hyper["learning_rate"].to_string(),
+                units: r.units_used,
+                best,
+                points,
+                class: i % 6,
+            }
+        })
+        .collect();
+    Ok(ComparePage { nav: Nav::for_user(&state, &user, "/training"), runs })
+}

@@ -10,6 +10,8 @@ mod assets;
 mod auth;
 mod authz;
 mod bad_input;
+mod escaping;
 mod pages;
 mod portfolio;
 mod training;
+mod xss;

@@ -320,6 +320,12 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
     let events = app.send(app.get(&format!("/api/v1/runs/{id}/events")).bearer_auth(&l)).await?;
     assert_eq!(events.header("content-type").as_deref(), Some("text/event-stream"));
     assert!(events.body.starts_with("event: done\ndata: {") && events.body.contains("\"status\":\"succeeded\""), "{}", events.body);
+    // Runs side by side: the chart has one validation-loss line per run; a foreign id is a 404.
+    let cmp = app.send(app.get(&format!("/runs/compare?ids={id}")).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert_eq!(cmp.status, StatusCode::OK);
+    assert_eq!(cmp.body.matches("<polyline points=\"").count(), 1, "{}", cmp.body);
+    let other = app.browser_login("licensee_b").await?;
+    assert_eq!(app.send(app.get(&format!("/runs/compare?ids={id}")).insert_header(("cookie", other.cookie.clone()))).await?.status, StatusCode::NOT_FOUND);
     // Over quota from the form: refused with the reason, audited.
     let refused = app
         .send_form(
