@@ -163,7 +163,12 @@ pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let Ok(uid) = Uuid::parse_str(&id) else { return Err(not_found(&state, &ctx, &user, "licence", &id).await) };
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     match db::licence(&mut conn, uid, scope(&user)).await {
-        Ok(l) => Ok(HttpResponse::Ok().json(licence_json(&mut conn, &l).await?)),
+        Ok(l) => {
+            let v = licence_json(&mut conn, &l).await?;
+            drop(conn);
+            state.audit_alone(user.event(&ctx, "licence.read", Outcome::Success).target("licence", l.id)).await?;
+            Ok(HttpResponse::Ok().json(v))
+        }
         Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "licence", &id).await),
         Err(e) => Err(e.into()),
     }
@@ -433,6 +438,7 @@ pub async fn runs(state: web::Data<AppState>, user: CurrentUser) -> AppResult<Ht
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
+    state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
     Ok(HttpResponse::Ok().json(run_json(&r)))
 }
 

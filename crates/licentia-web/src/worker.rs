@@ -37,6 +37,12 @@ impl WorkerConfig {
         self.device = device.to_owned();
         self
     }
+
+    /// The lease (at least 1 s); heartbeats come every half second.
+    pub fn lease(mut self, secs: u64) -> Self {
+        self.lease_secs = i64::try_from(secs.max(1)).unwrap_or(30);
+        self
+    }
 }
 
 fn system_event(action: &'static str, outcome: Outcome, run: &Run) -> AuditEvent {

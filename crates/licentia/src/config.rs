@@ -44,6 +44,9 @@ pub struct Settings {
     /// Where workers train: `cpu` (default), `cuda:N` or `wgpu` when built with that feature
     /// (`LICENTIA_TRAINING_DEVICE`).
     pub training_device: String,
+    /// How long a worker's claim on a run lasts without a heartbeat, in seconds
+    /// (`LICENTIA_TRAINING_LEASE_SECONDS`): a dead worker's run is failed this long after it died.
+    pub training_lease_seconds: u64,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
@@ -76,6 +79,7 @@ impl Default for Settings {
             workers: 0,
             training_workers: 1,
             training_device: "cpu".into(),
+            training_lease_seconds: 30,
             max_upload: 2 * 1024 * 1024 * 1024,
             storage: "local".into(),
             s3_bucket: None,
@@ -148,6 +152,7 @@ impl Settings {
         num!(db_statement_timeout, "LICENTIA_DB_STATEMENT_TIMEOUT");
         num!(workers, "LICENTIA_WORKERS");
         num!(training_workers, "LICENTIA_TRAINING_WORKERS");
+        num!(training_lease_seconds, "LICENTIA_TRAINING_LEASE_SECONDS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
         if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
             self.training_device = v;

@@ -45,8 +45,16 @@ struct Server {
 
 /// Starts `licentia serve` and reads its stdout up to the "listening" line.
 fn start(db_url: &str, data: &TempDir) -> Res<Server> {
+    start_with(db_url, data, &[])
+}
+
+fn start_with(db_url: &str, data: &TempDir, env: &[(&str, &str)]) -> Res<Server> {
     let port = free_port()?;
-    let mut child = licentia(db_url, data).arg("serve").env("LICENTIA_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let mut cmd = licentia(db_url, data);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.arg("serve").env("LICENTIA_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -268,5 +276,82 @@ fn receipt_verify_checks_the_signature_offline() -> Res<()> {
     let other = licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?;
     let (ok, text) = verify(&licentia_web::receipts::sign(&other, &receipt["receipt"]))?;
     assert!(!ok && text.contains("not the trusted key"), "{text}");
+    Ok(())
+}
+
+/// A worker killed with SIGKILL mid-run: after its lease lapses another worker fails the run and
+/// releases the reservation; nothing is settled, so nothing is billed twice.
+#[actix_web::test]
+async fn a_killed_worker_s_run_is_failed_after_its_lease_and_its_reservation_released() -> Res<()> {
+    let t = TestDb::empty().await?;
+    let data = TempDir::new();
+    let mut server = start_with(&t.url, &data, &[("LICENTIA_TRAINING_LEASE_SECONDS", "2")])?;
+    let client = awc::Client::default();
+    let password = |email: &str| server.logins.iter().find(|(e, _)| e == email).map(|(_, p)| p.clone()).ok_or("no demo login");
+    let token = |email: &str, pw: String| {
+        let (client, base) = (&client, server.base.clone());
+        let email = email.to_owned();
+        async move {
+            let mut r = client.post(format!("{base}/api/v1/auth/token")).send_json(&serde_json::json!({ "email": email, "password": pw })).await?;
+            let v: serde_json::Value = r.json().await?;
+            Ok::<String, Box<dyn std::error::Error>>(v["token"].as_str().ok_or("no token")?.to_owned())
+        }
+    };
+    let m = token("manager@aurora.example", password("manager@aurora.example")?).await?;
+    let l = token("licensee@borealis.example", password("licensee@borealis.example")?).await?;
+    let base = server.base.clone();
+    let agreements: serde_json::Value = client.get(format!("{base}/api/v1/agreements?status=active")).bearer_auth(&m).send().await?.json().await?;
+    let agreement = agreements["items"][0]["id"].as_str().ok_or("no active demo agreement")?.to_owned();
+    let mut r = client
+        .post(format!("{base}/api/v1/licences"))
+        .bearer_auth(&m)
+        .send_json(&serde_json::json!({ "agreement_id": agreement, "templates": ["tabular-binary-mlp"], "valid_until": "2099-01-01T00:00:00Z" }))
+        .await?;
+    let licence: serde_json::Value = r.json().await?;
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..400 {
+        csv.push_str(&format!("{},{},{}\n", i % 7, i % 11, i % 2));
+    }
+    let mut r = client.post(format!("{base}/api/v1/datasets")).bearer_auth(&l).insert_header(("content-type", "text/csv")).send_body(csv).await?;
+    let dataset: serde_json::Value = r.json().await?;
+    let mut r = client
+        .post(format!("{base}/api/v1/runs"))
+        .bearer_auth(&l)
+        .send_json(&serde_json::json!({ "licence_id": licence["id"], "dataset_id": dataset["id"], "hyper": { "template": "tabular-binary-mlp", "target": "y", "epochs": 500, "batch_size": 1 } }))
+        .await?;
+    let run: serde_json::Value = r.json().await?;
+    let run_id = run["id"].as_str().ok_or_else(|| format!("no run: {run}"))?.to_owned();
+    // Wait until the embedded worker is training, then kill the whole server.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: serde_json::Value = client.get(format!("{base}/api/v1/runs/{run_id}")).bearer_auth(&l).send().await?.json().await?;
+        if v["status"] == "running" && v["progress"]["batch"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the run never started: {v}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.child.kill()?;
+    server.child.wait()?;
+    let status: String = sqlx::query_scalar("SELECT status FROM runs").fetch_one(&t.db.pool).await?;
+    assert_eq!(status, "running", "nobody has noticed yet");
+    // Another worker process picks it up once the lease lapses.
+    let mut worker = licentia(&t.url, &data).args(["worker"]).env("LICENTIA_TRAINING_LEASE_SECONDS", "2").stdout(Stdio::null()).spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s: String = sqlx::query_scalar("SELECT status FROM runs").fetch_one(&t.db.pool).await?;
+        if s != "running" || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    Command::new("kill").arg("-TERM").arg(worker.id().to_string()).status()?;
+    let _ = worker.wait();
+    assert_eq!(status, "failed");
+    let entries: Vec<(String, i64)> = sqlx::query_as("SELECT entry, compute_units FROM usage_ledger ORDER BY id").fetch_all(&t.db.pool).await?;
+    assert_eq!(entries, vec![("reserve".to_owned(), 320 * 500), ("release".to_owned(), 320 * 500)], "released, never settled");
+    assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'run.failed'").await?, 1);
     Ok(())
 }

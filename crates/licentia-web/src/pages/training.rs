@@ -142,6 +142,8 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
         Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await),
         Err(e) => return Err(e.into()),
     };
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "run.read", licentia_audit::Outcome::Success).target("run", r.id)).await?;
     let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_default();
     let rows = r
         .metrics
