@@ -182,33 +182,12 @@ pub struct UploadQuery {
 /// `POST /api/v1/datasets?name=...` with a `text/csv` body: streamed with a line-length guard,
 /// parsed and typed, then encrypted into the artifact store. A bad file is a 422 naming its line
 /// and column, and nothing is stored.
-pub async fn upload_dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<UploadQuery>, mut body: web::Payload) -> AppResult<HttpResponse> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.starts_with("text/csv") {
-        return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
-    }
+pub async fn upload_dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<UploadQuery>, body: web::Payload) -> AppResult<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv");
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(bad("name", "at most 200 characters without control characters"));
     }
-    let limits = licentia_train::data::Limits { max_bytes: usize::try_from(state.settings.max_upload.min(1 << 30)).unwrap_or(1 << 30), ..Default::default() };
-    let mut guard = licentia_train::data::LineGuard::new();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest { message: format!("upload interrupted: {e}") })?;
-        if bytes.len() + chunk.len() > limits.max_bytes {
-            return Err(AppError::PayloadTooLarge { limit: limits.max_bytes });
-        }
-        guard.feed(&chunk, limits.max_line_bytes).map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?;
-        bytes.extend_from_slice(&chunk);
-    }
-    let (bytes, table) = web::block(move || {
-        let t = licentia_train::data::parse_csv(&bytes, &limits);
-        (bytes, t)
-    })
-    .await
-    .map_err(AppError::internal)?;
-    let table = table.map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?;
+    let (bytes, table) = read_csv_body(&state, &req, body).await?;
     let id = Uuid::now_v7();
     let artifact = crate::artifacts::store_bytes(&state, user.id.as_uuid(), user.organisation_id, "dataset", id, name, "text/csv", &bytes).await?;
     let d = Dataset {
@@ -496,7 +475,9 @@ pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Ok().content_type("text/event-stream").insert_header((header::CACHE_CONTROL, "no-cache")).streaming(stream))
 }
 
-async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Payload) -> AppResult<licentia_train::data::Table> {
+/// Streams a `text/csv` body through the line guard within the upload limit, then parses it on a
+/// blocking thread; returns the bytes and the typed table, or a 422 naming line and column.
+async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Payload) -> AppResult<(Vec<u8>, licentia_train::data::Table)> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.starts_with("text/csv") {
         return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
@@ -512,10 +493,13 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
         guard.feed(&chunk, limits.max_line_bytes).map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?;
         bytes.extend_from_slice(&chunk);
     }
-    web::block(move || licentia_train::data::parse_csv(&bytes, &limits))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })
+    let (bytes, table) = web::block(move || {
+        let t = licentia_train::data::parse_csv(&bytes, &limits);
+        (bytes, t)
+    })
+    .await
+    .map_err(AppError::internal)?;
+    Ok((bytes, table.map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?))
 }
 
 /// The trained model of a succeeded run: its weights (decrypted, hash-checked), preprocessing and
@@ -537,7 +521,7 @@ async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_trai
 /// any result is returned).
 pub async fn predict(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>, body: web::Payload) -> AppResult<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
-    let table = read_csv_body(&state, &req, body).await?;
+    let (_, table) = read_csv_body(&state, &req, body).await?;
     let (weights, prep, hyper) = trained(&state, &r).await?;
     let rows = table.rows as i64;
     let preds = web::block(move || {

@@ -39,23 +39,7 @@ pub const CHART_HEIGHT: i64 = 160;
 const CHART_LEFT: i64 = 8;
 const BAR_SLOT: i64 = 56;
 
-/// `1234567` minor units → `12,345.67`; yen have no minor unit.
-pub fn money(currency: &str, minor: i64) -> String {
-    let (major, cents) = if currency == "JPY" { (minor, None) } else { (minor / 100, Some(minor % 100)) };
-    let digits = major.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if minor < 0 { "-" } else { "" };
-    match cents {
-        Some(c) => format!("{sign}{currency} {grouped}.{:02}", c.abs()),
-        None => format!("{sign}{currency} {grouped}"),
-    }
-}
+pub use licentia_domain::agreement::money;
 
 pub fn cost_panels(f: &Forecast) -> Vec<CostPanel> {
     let first = f.from.year();
