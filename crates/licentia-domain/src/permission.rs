@@ -155,6 +155,9 @@ impl Role {
     pub fn may_read_content_of(self, attached_kind: &str) -> bool {
         match self {
             Role::Auditor => !matches!(attached_kind, "dataset" | "model" | "run"),
+            // A licensee's data and the weights trained on it are the licensee's: the licensor's
+            // managers see runs and metrics, and the model leaves only as the licence allows.
+            Role::Manager => !matches!(attached_kind, "dataset" | "run") && self.allows(Permission::ArtifactContent),
             _ => self.allows(Permission::ArtifactContent),
         }
     }
@@ -215,6 +218,9 @@ mod tests {
         for kind in ["dataset", "model", "run"] {
             assert!(!Role::Auditor.may_read_content_of(kind), "{kind}");
             assert!(Role::Licensee.may_read_content_of(kind), "{kind}");
+        }
+        for kind in ["dataset", "run"] {
+            assert!(!Role::Manager.may_read_content_of(kind), "managers never read a licensee's {kind}");
         }
     }
 

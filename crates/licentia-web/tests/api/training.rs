@@ -287,7 +287,12 @@ async fn every_bad_csv_is_422_naming_line_and_column_and_nothing_is_stored() -> 
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(app.count("SELECT count(*) FROM datasets").await?, 0);
     assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
-    // Managers and auditors never handle licensees' datasets.
+    // Managers and auditors never handle licensees' datasets, not even through the artifact API.
+    let ok = upload(&app, &l, csv(10)).await?;
+    let artifact = ok.json()["artifact_id"].as_str().ok_or("no artifact")?.to_owned();
+    let mgr = app.token("manager").await?;
+    assert_eq!(app.get_as(&mgr, &format!("/api/v1/artifacts/{artifact}/content")).await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get_as(&l, &format!("/api/v1/artifacts/{artifact}/content")).await?.status, StatusCode::OK);
     assert_eq!(upload(&app, &app.token("manager").await?, csv(10)).await?.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get_as(&app.token("auditor").await?, "/api/v1/datasets").await?.status, StatusCode::FORBIDDEN);
     Ok(())
