@@ -7,10 +7,21 @@ use sqlx::PgConnection;
 use crate::DbError;
 
 pub async fn record(conn: &mut PgConnection, email: &str, ip: &str, succeeded: bool, at: DateTime<Utc>) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO login_attempts (email, ip, succeeded, attempted_at) VALUES ($1, $2, $3, $4)")
+    insert(conn, email, ip, succeeded, false, at).await
+}
+
+/// An attempt the throttle refused: it counts against the address, never as a failure on the
+/// account (so a lock expires on time however often an attacker knocks).
+pub async fn record_throttled(conn: &mut PgConnection, email: &str, ip: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+    insert(conn, email, ip, false, true, at).await
+}
+
+async fn insert(conn: &mut PgConnection, email: &str, ip: &str, succeeded: bool, throttled: bool, at: DateTime<Utc>) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO login_attempts (email, ip, succeeded, throttled, attempted_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(email.chars().take(320).collect::<String>())
         .bind(ip)
         .bind(succeeded)
+        .bind(throttled)
         .bind(at)
         .execute(conn)
         .await?;
@@ -29,8 +40,8 @@ pub async fn recent(
     let (account_failures, oldest_account_failure, ip_attempts, oldest_ip_attempt): (i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>) =
         sqlx::query_as(
             "SELECT
-               (SELECT count(*) FROM login_attempts WHERE email = $1 AND NOT succeeded AND attempted_at > $3 AND attempted_at <= $5),
-               (SELECT min(attempted_at) FROM login_attempts WHERE email = $1 AND NOT succeeded AND attempted_at > $3 AND attempted_at <= $5),
+               (SELECT count(*) FROM login_attempts WHERE email = $1 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
+               (SELECT min(attempted_at) FROM login_attempts WHERE email = $1 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
                (SELECT count(*) FROM login_attempts WHERE ip = $2 AND attempted_at > $4 AND attempted_at <= $5),
                (SELECT min(attempted_at) FROM login_attempts WHERE ip = $2 AND attempted_at > $4 AND attempted_at <= $5)",
         )

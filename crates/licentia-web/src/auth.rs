@@ -119,7 +119,7 @@ pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, pass
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let recent = logins::recent(&mut conn, &key, &ctx.ip, now, policy.account_window, policy.ip_window).await?;
     if let Some(wait) = policy.check(&recent, now) {
-        logins::record(&mut conn, &key, &ctx.ip, false, now).await?;
+        logins::record_throttled(&mut conn, &key, &ctx.ip, now).await?;
         drop(conn);
         state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state

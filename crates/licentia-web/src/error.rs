@@ -24,6 +24,9 @@ pub enum AppError {
     CrossSite,
     #[error("not found")]
     NotFound,
+    /// A path that exists, with a method it does not take.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error("{message}")]
     BadRequest { message: String },
     #[error("{field}: {message}")]
@@ -77,6 +80,7 @@ impl AppError {
             AppError::FourEyes => "four_eyes",
             AppError::CrossSite => "cross_site_request",
             AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
             AppError::BadRequest { .. } => "bad_request",
             AppError::Validation { .. } => "validation_failed",
             AppError::Conflict { .. } => "conflict",
@@ -135,7 +139,11 @@ fn conflict_message(constraint: &str) -> String {
     match constraint {
         "users_email_key" => "a user with this e-mail address already exists".into(),
         "organisations_name_key" => "an organisation with this name already exists".into(),
-        other => format!("the change conflicts with existing data ({other})"),
+        // The schema's names stay in the log, not in the answer.
+        other => {
+            tracing::info!(constraint = other, "change refused by a constraint");
+            "the change conflicts with existing data".into()
+        }
     }
 }
 
@@ -145,6 +153,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::FourEyes | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Validation { .. } | AppError::BadData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Refused { .. } => StatusCode::CONFLICT,

@@ -91,6 +91,7 @@ pub fn table() -> Vec<RouteDef> {
         route!(POST "/agreements/{id}/accept" => Requires(P::AgreementAccept), pages::agreements::accept_html),
         route!(POST "/agreements/{id}/request-changes" => Requires(P::AgreementRespond), pages::agreements::request_changes_html),
         route!(POST "/agreements/{id}/sales" => Requires(P::SalesReport), pages::agreements::sales_html),
+        route!(POST "/agreements/{id}/licences" => Requires(P::LicenceManage), pages::agreements::issue_licence_html),
         route!(GET "/agreements/{id}/diff" => Requires(P::AgreementRead), pages::agreements::diff_html),
         route!(GET "/agreements/{id}/versions/{n}/print" => Requires(P::AgreementRead), pages::agreements::print_html),
         route!(GET "/statements" => Requires(P::StatementRead), pages::agreements::statement_html),
@@ -202,11 +203,21 @@ pub async fn authorize(
         return Ok(req.error_response(AppError::internal("no application state")).map_into_right_body());
     };
     let method = req.method().clone();
-    let access = req.match_pattern().and_then(|p| access_for(&method, &p));
-    let Some(access) = access else {
-        // No route: let the router answer 404 or 405. Deny by default holds because nothing is
-        // registered outside the table.
+    // No request body is ever inflated: a gzip bomb is refused before a byte of it is decoded
+    // (actix would otherwise decompress JSON and form bodies chunk by chunk, and hand multipart
+    // and CSV readers compressed bytes that their limits would count wrongly).
+    if req.headers().get(actix_web::http::header::CONTENT_ENCODING).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity")) {
+        return Ok(req.error_response(AppError::UnsupportedMediaType { expected: "an uncompressed body (no Content-Encoding)" }).map_into_right_body());
+    }
+    let Some(pattern) = req.match_pattern() else {
+        // No route at all: the router answers 404.
         return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let Some(access) = access_for(&method, &pattern) else {
+        // A path the table knows, with a method it does not list for it (actix matches the
+        // pattern without the method guard, so e.g. `PATCH /api/v1/assets/export` lands here):
+        // refused here, so that nothing outside the table ever reaches a handler unauthenticated.
+        return Ok(req.error_response(AppError::MethodNotAllowed).map_into_right_body());
     };
 
     // Values, not a clone of the request: the router needs the request unshared.
@@ -271,7 +282,12 @@ async fn check_cross_site(
     if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
         return Err(AppError::CrossSite);
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    let same_origin_fetch = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        // An opaque origin (`null`) says nothing about the page; when the browser itself vouches
+        // that the request is same-origin, the CSRF token below decides.
+        && !(origin == "null" && same_origin_fetch)
+    {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("null");
         if origin_host != host {

@@ -87,7 +87,13 @@ pub struct LicenceInput {
 
 /// `POST /api/v1/licences`: a licence under an executed (or active) agreement, for its licensee.
 pub async fn create_licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<LicenceInput>) -> AppResult<HttpResponse> {
-    let i = body.into_inner();
+    let v = create_licence_tx(&state, &ctx, &user, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(v))
+}
+
+/// Checks and stores a licence with its audit entry, in one transaction (the API and the
+/// agreement page's form both come here).
+pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUser, i: LicenceInput) -> AppResult<Value> {
     let agreement_id = Uuid::parse_str(i.agreement_id.trim()).map_err(|_| bad("agreement_id", "is not an agreement id"))?;
     if i.templates.is_empty() || i.templates.len() > 10 {
         return Err(bad("templates", "name 1 to 10 model templates"));
@@ -142,12 +148,12 @@ pub async fn create_licence(state: web::Data<AppState>, ctx: RequestContext, use
         agreement_title: a.title.clone(),
     };
     db::insert_licence(&mut tx, &l, user.id.as_uuid()).await?;
-    let event = user.event(&ctx, "licence.created", Outcome::Success).target("licence", l.id).details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
+    let event = user.event(ctx, "licence.created", Outcome::Success).target("licence", l.id).details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
     let seq = state.audit(&mut tx, event).await?;
     let v = licence_json(&mut tx, &l).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
-    Ok(HttpResponse::Created().json(v))
+    Ok(v)
 }
 
 pub async fn licences(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
@@ -483,6 +489,10 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
         return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
     }
     let limits = licentia_train::data::Limits { max_bytes: usize::try_from(state.settings.max_upload.min(1 << 30)).unwrap_or(1 << 30), ..Default::default() };
+    // 413 before reading a byte when the client announces too much.
+    if req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limits.max_bytes as u64) {
+        return Err(AppError::PayloadTooLarge { limit: limits.max_bytes });
+    }
     let mut guard = licentia_train::data::LineGuard::new();
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {

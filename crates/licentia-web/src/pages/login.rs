@@ -29,7 +29,9 @@ pub struct NextQuery {
 /// Only local paths: an open redirect after login would be a phishing helper.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => n.to_owned(),
+        // Browsers drop tabs and newlines from URLs and read `\\` as `/`, so `/\t/evil.example`
+        // would become `//evil.example`: any whitespace, control character or backslash is refused.
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }

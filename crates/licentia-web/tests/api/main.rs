@@ -12,6 +12,7 @@ mod authz;
 mod bad_input;
 mod escaping;
 mod pages;
+mod security;
 mod portfolio;
 mod training;
 mod xss;

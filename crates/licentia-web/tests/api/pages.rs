@@ -12,7 +12,7 @@ async fn every_response_carries_the_security_headers_and_a_request_id() -> TestR
         let csp = r.header("content-security-policy").ok_or("no CSP")?;
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
-        assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("same-origin"));
         assert_eq!(r.header("x-request-id").map(|v| v.len()), Some(32), "{path}");
     }
     let missing = app.send(app.get("/no-such-page")).await?;

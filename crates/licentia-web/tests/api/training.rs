@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// An executed licence agreement for Borealis and a licence under it.
-async fn licence(app: &TestApp, quota: Value) -> Res<String> {
+pub async fn licence(app: &TestApp, quota: Value) -> Res<String> {
     let m = app.token("manager").await?;
     let r = app.token("reviewer").await?;
     let l = app.token("licensee").await?;
@@ -48,7 +48,7 @@ async fn licence(app: &TestApp, quota: Value) -> Res<String> {
 }
 
 /// 200 rows, a rule the model can learn: y = 1 when a + b > 1.
-fn csv(rows: usize) -> String {
+pub fn csv(rows: usize) -> String {
     let mut s = String::from("a,b,name,y\n");
     for i in 0..rows {
         let a = ((i * 37) % 100) as f64 / 100.0;
@@ -58,11 +58,11 @@ fn csv(rows: usize) -> String {
     s
 }
 
-async fn upload(app: &TestApp, token: &str, body: impl Into<actix_web::web::Bytes>) -> Res<Reply> {
+pub async fn upload(app: &TestApp, token: &str, body: impl Into<actix_web::web::Bytes>) -> Res<Reply> {
     app.send_body(app.post("/api/v1/datasets?name=train.csv").bearer_auth(token).insert_header(("content-type", "text/csv")), body).await
 }
 
-fn hyper(epochs: u32) -> Value {
+pub fn hyper(epochs: u32) -> Value {
     json!({ "template": "tabular-binary-mlp", "target": "y", "epochs": epochs, "batch_size": 16, "learning_rate": 0.01 })
 }
 
