@@ -1,6 +1,6 @@
 //! Redlines between two versions: the prose at word level (insertions and deletions) and, beside
-//! it, the change in the structured terms in words a licensing manager reads ("royalty 300 → 350
-//! bp", "territory + JP").
+//! it, the change in the structured terms in words a licensing manager reads ("royalty 3 % → 3.5
+//! %", "territory + JP").
 
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
@@ -86,7 +86,8 @@ pub fn terms(old: &Terms, new: &Terms) -> Vec<String> {
     let bp = [("royalty", old.royalty_bp, new.royalty_bp), ("sublicence share", old.sublicence_share_bp, new.sublicence_share_bp), ("patent cost share", old.patent_cost_share_bp, new.patent_cost_share_bp)];
     for (name, a, b) in bp {
         if a != b {
-            out.push(format!("{name} {a} → {b} bp"));
+            // In the unit the terms form uses: a reviewer reads "3 % → 4.5 %", not basis points.
+            out.push(format!("{name} {} → {}", super::percent(a), super::percent(b)));
         }
     }
     let amounts = [
@@ -132,7 +133,7 @@ mod tests {
         let base = TermsInput { territory: vec!["DE".into(), "FR".into()], effective_date: Some("2027-01-01".into()), royalty_bp: Some(300), ..Default::default() };
         let a = base.parse().unwrap_or_else(|e| panic!("{e}"));
         let b = TermsInput { territory: vec!["DE".into(), "JP".into()], royalty_bp: Some(350), upfront_fee: Some(5_000_000), ..base }.parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(terms(&a, &b), vec!["territory + JP", "territory − FR", "royalty 300 → 350 bp", "upfront fee EUR 0.00 → EUR 50,000.00"]);
+        assert_eq!(terms(&a, &b), vec!["territory + JP", "territory − FR", "royalty 3 % → 3.5 %", "upfront fee EUR 0.00 → EUR 50,000.00"]);
         assert!(terms(&a, &a).is_empty());
     }
 }

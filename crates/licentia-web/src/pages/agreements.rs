@@ -344,6 +344,11 @@ pub struct ShowPage {
     allowed: Vec<&'static str>,
     can_draft: bool,
     can_approve: bool,
+    awaiting_other: bool,
+    /// Training licences under this agreement, and whether this user may issue one.
+    licences: Vec<licentia_db::training::Licence>,
+    can_license: bool,
+    templates: Vec<&'static str>,
     can_accept: bool,
     can_respond: bool,
     can_report: bool,
@@ -369,6 +374,12 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         .collect();
     let acceptances = db::acceptances(&mut conn, a.id).await?;
     let status = a.status.parse::<Status>().map_err(AppError::internal)?;
+    let scope = (user.role == Role::Licensee).then_some(user.organisation_id);
+    let licences = if user.role.allows(Permission::LicenceRead) {
+        licentia_db::training::licences(&mut conn, scope).await?.into_iter().filter(|l| l.agreement_id == a.id).collect()
+    } else {
+        Vec::new()
+    };
     let party_accepted = acceptances.iter().any(|x| x.party == if user.role == Role::Licensee { "licensee" } else { "licensor" });
     let pdf_artifact = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("agreement", a.id)), 10).await?.first().map(|x| x.id);
     let editable = LIBRARY
@@ -390,7 +401,13 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         acceptances,
         allowed: status.next().iter().map(|s| s.as_str()).filter(|s| *s != "approved" && *s != "executed").collect(),
         can_draft: user.role.allows(Permission::AgreementDraft),
-        can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview,
+        // Four eyes: the author of the version under review is not offered the approval (the
+        // server would refuse it); the page says who must approve instead.
+        can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id != user.id.as_uuid(),
+        awaiting_other: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id == user.id.as_uuid(),
+        licences,
+        can_license: user.role.allows(Permission::LicenceManage) && matches!(status, Status::Executed | Status::Active),
+        templates: licentia_train::Template::ALL.iter().map(|t| t.as_str()).collect(),
         can_accept: user.role.allows(Permission::AgreementAccept) && status == Status::Approved && !party_accepted,
         can_respond: user.role.allows(Permission::AgreementRespond) && status == Status::InReview,
         can_report: user.role.allows(Permission::SalesReport) && matches!(status, Status::Executed | Status::Active),
@@ -504,6 +521,45 @@ pub async fn sales_html(state: web::Data<AppState>, ctx: RequestContext, user: C
     }
     .await
     .map(|_| "Sales reported.".to_owned());
+    workflow_back(a.id, r)
+}
+
+/// `POST /agreements/{id}/licences`: the agreement page's form that issues a training licence
+/// under an executed agreement (templates, validity, quotas).
+pub async fn issue_licence_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+    let a = api::load(&state, &ctx, &user, &id).await?;
+    let p = form.into_inner();
+    let r = async {
+        let until = field(&p, "valid_until");
+        let valid_until = chrono::NaiveDate::parse_from_str(until, "%Y-%m-%d")
+            .map_err(|_| AppError::Validation { field: "valid_until".into(), message: "a date, YYYY-MM-DD".into() })?
+            .and_hms_opt(23, 59, 59)
+            .map(|d| d.and_utc())
+            .ok_or_else(|| AppError::internal("end of day"))?;
+        let quota = |name: &str| -> AppResult<Option<i64>> {
+            let v = field(&p, name).replace([',', ' ', '_'], "");
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse::<i64>().map(Some).map_err(|_| AppError::Validation { field: name.into(), message: "a whole number, or empty for no limit".into() })
+        };
+        let input = crate::training::LicenceInput {
+            agreement_id: a.id.to_string(),
+            templates: p.iter().filter(|(k, _)| k == "templates").map(|(_, v)| v.clone()).collect(),
+            valid_from: None,
+            valid_until,
+            quota_runs: quota("quota_runs")?,
+            quota_compute_units: quota("quota_compute_units")?,
+            quota_prediction_rows: quota("quota_prediction_rows")?,
+            reset_period: Some(field(&p, "reset_period").to_owned()).filter(|v| !v.is_empty()),
+            overage: None,
+            overage_percent: None,
+            allow_model_download: field(&p, "allow_model_download") == "on",
+        };
+        crate::training::create_licence_tx(&state, &ctx, &user, input).await
+    }
+    .await
+    .map(|_| "Training licence issued.".to_owned());
     workflow_back(a.id, r)
 }
 

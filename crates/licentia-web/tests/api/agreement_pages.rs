@@ -65,7 +65,7 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     let redline = page(&app, &reviewer, &format!("{path}/diff?from=1&to=2")).await?;
     assert_eq!(redline.status, StatusCode::OK);
     assert!(redline.body.contains("<del>3</del>") && redline.body.contains("<ins>3.5</ins>") && redline.body.contains("<ins>JP, </ins>"), "{}", redline.body);
-    assert!(redline.body.contains("<li>royalty 300 → 350 bp</li>") && redline.body.contains("<li>territory + JP</li>"));
+    assert!(redline.body.contains("<li>royalty 3 % → 3.5 %</li>") && redline.body.contains("<li>territory + JP</li>"));
     let approved = form(&app, &reviewer, &format!("{path}/approve"), &[]).await?;
     assert!(flash(&approved).contains("ok=Approved"), "{}", flash(&approved));
 

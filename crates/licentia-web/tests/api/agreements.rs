@@ -201,7 +201,7 @@ async fn the_redline_shows_the_changed_words_and_terms() -> TestResult {
     let d = app.get_as(&m, &format!("/api/v1/agreements/{id}/diff?from=1&to=2")).await?;
     assert_eq!(d.status, StatusCode::OK, "{}", d.body);
     let d = d.json();
-    assert_eq!(d["terms"], json!(["territory + JP", "royalty 300 → 350 bp"]));
+    assert_eq!(d["terms"], json!(["territory + JP", "royalty 3 % → 3.5 %"]));
     let changed: Vec<(String, String)> = d["text"]
         .as_array()
         .ok_or("no text")?
