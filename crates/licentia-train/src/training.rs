@@ -152,6 +152,19 @@ fn evaluate(net: &Net, prep: &Preprocessing, valid: &Matrix, device: &Device, ep
 /// Trains `hyper` on `table`. `device` is a plain device (`Device::flex()`, a CUDA device, ...);
 /// autodiff is added here.
 pub fn train(table: &Table, hyper: &Hyper, device: &Device, on_progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<Outcome, TrainError> {
+    train_observed(table, hyper, device, on_progress, &mut |_| {}, cancel)
+}
+
+/// [`train`], also reporting each epoch's validation metrics as soon as they are known (the
+/// worker publishes them, so the run page's loss chart grows while the run trains).
+pub fn train_observed(
+    table: &Table,
+    hyper: &Hyper,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress),
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+    cancel: &AtomicBool,
+) -> Result<Outcome, TrainError> {
     hyper.check()?;
     let task = hyper.template.task();
     if hyper.exclude.contains(&hyper.target) {
@@ -223,6 +236,7 @@ pub fn train(table: &Table, hyper: &Hyper, device: &Device, on_progress: &mut dy
         let valid_net = net.valid();
         let m = evaluate(&valid_net, &prep, &valid_m, device, epoch, loss_sum)?;
         let improved = m.valid_loss < best_loss;
+        on_epoch(&m);
         out.metrics.push(m.clone());
         if improved {
             best_loss = m.valid_loss;

@@ -108,6 +108,8 @@ pub async fn serve(state: AppState, cfg: WorkerConfig, mut stop: watch::Receiver
 
 struct Shared {
     progress: std::sync::Mutex<Value>,
+    /// Each finished epoch's validation metrics, published with the heartbeat.
+    metrics: std::sync::Mutex<Vec<Value>>,
     cancel: AtomicBool,
 }
 
@@ -118,7 +120,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     drop(conn);
     let bytes = crate::artifacts::read_all(state, &artifact).await?;
     let hyper: Hyper = serde_json::from_value(run.hyper.clone()).map_err(AppError::internal)?;
-    let shared = Arc::new(Shared { progress: std::sync::Mutex::new(json!({})), cancel: AtomicBool::new(false) });
+    let shared = Arc::new(Shared { progress: std::sync::Mutex::new(json!({})), metrics: std::sync::Mutex::new(Vec::new()), cancel: AtomicBool::new(false) });
     let started = chrono::Utc::now();
     let s2 = shared.clone();
     let h2 = hyper.clone();
@@ -130,7 +132,12 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
                 *g = json!(p);
             }
         };
-        licentia_train::train(&table, &h2, &device, &mut on_progress, &s2.cancel).map_err(|e| e.to_string())
+        let mut on_epoch = |m: &licentia_train::metrics::EpochMetrics| {
+            if let (Ok(mut g), Ok(v)) = (s2.metrics.lock(), serde_json::to_value(m)) {
+                g.push(v);
+            }
+        };
+        licentia_train::train_observed(&table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string())
     });
     // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation.
     let outcome = loop {
@@ -138,8 +145,9 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             done = &mut training => break done.map_err(AppError::internal)?,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 let progress = shared.progress.lock().map(|g| g.clone()).unwrap_or_default();
+                let metrics = shared.metrics.lock().map(|g| Value::Array(g.clone())).unwrap_or_else(|_| run.metrics.clone());
                 let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-                match db::heartbeat(&mut conn, run.id, &cfg.id, cfg.lease_secs, &progress, &run.metrics).await? {
+                match db::heartbeat(&mut conn, run.id, &cfg.id, cfg.lease_secs, &progress, &metrics).await? {
                     Some(true) => shared.cancel.store(true, Ordering::Relaxed),
                     Some(false) => {}
                     // Reaped: the lease lapsed while we were away; stop and settle nothing.

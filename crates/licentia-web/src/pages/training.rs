@@ -132,6 +132,30 @@ pub struct RunPage {
     terminal: bool,
     percent: u64,
     can_cancel: bool,
+    /// The loss curves, drawn on the server so that a finished run's page (which no longer
+    /// listens for events) still shows them; the script redraws them live while a run trains.
+    train_points: String,
+    valid_points: String,
+}
+
+/// SVG polyline points for the losses in a 400×160 box, the same scale the page script uses.
+fn loss_points(metrics: &serde_json::Value) -> (String, String) {
+    let Some(list) = metrics.as_array() else { return Default::default() };
+    let loss = |m: &serde_json::Value, k: &str| m[k].as_f64().filter(|x| x.is_finite()).unwrap_or(0.0);
+    let max = list.iter().flat_map(|m| [loss(m, "train_loss"), loss(m, "valid_loss")]).fold(0.0_f64, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    let n = list.len();
+    let line = |k: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let x = if n < 2 { 0.0 } else { i as f64 * 390.0 / (n - 1) as f64 } + 5.0;
+                format!("{x:.1},{:.1}", 155.0 - loss(m, k) / max * 150.0)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (line("train_loss"), line("valid_loss"))
 }
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<RunPage> {
@@ -162,7 +186,8 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let terminal = matches!(r.status.as_str(), "succeeded" | "failed" | "cancelled");
     let epochs = r.hyper["epochs"].as_u64().unwrap_or(1).max(1);
     let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
-    Ok(RunPage { nav: Nav::for_user(&state, &user, "/training"), can_cancel: user.role.allows(Permission::RunLaunch) && !terminal, rows, terminal, percent, r })
+    let (train_points, valid_points) = loss_points(&r.metrics);
+    Ok(RunPage { nav: Nav::for_user(&state, &user, "/training"), can_cancel: user.role.allows(Permission::RunLaunch) && !terminal, rows, terminal, percent, train_points, valid_points, r })
 }
 
 /// `POST /training/runs/{id}/cancel` from the run page.
