@@ -1,101 +1,13 @@
 //! The binary itself: zero-configuration start against an empty database, a second start that
 //! does not seed again, graceful shutdown, and the `user` and `audit` commands.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{BIN, Res, TempDir, licentia, start, start_with};
 use licentia_db::testing::TestDb;
-
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_licentia");
-
-struct TempDir(std::path::PathBuf);
-impl TempDir {
-    fn new() -> Self {
-        Self(std::env::temp_dir().join(format!("licentia-cli-{}", uuid::Uuid::new_v4())))
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> Res<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn licentia(db_url: &str, data: &TempDir) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("DATABASE_URL", db_url)
-        .env("LICENTIA_DATA_DIR", &data.0)
-        .env("LICENTIA_LOG", "warn")
-        .env_remove("LICENTIA_PASSWORD")
-        .current_dir(std::env::temp_dir());
-    c
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    logins: Vec<(String, String)>,
-}
-
-/// Starts `licentia serve` and reads its stdout up to the "listening" line.
-fn start(db_url: &str, data: &TempDir) -> Res<Server> {
-    start_with(db_url, data, &[])
-}
-
-fn start_with(db_url: &str, data: &TempDir, env: &[(&str, &str)]) -> Res<Server> {
-    let port = free_port()?;
-    let mut cmd = licentia(db_url, data);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.arg("serve").env("LICENTIA_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut logins = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).map_err(|_| "server did not start in time")?;
-        if let Some(rest) = line.trim().strip_prefix("DEMO-LOGIN") {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            logins.push((fields[1].to_owned(), fields[2].to_owned()));
-        }
-        if line.starts_with("licentia listening on") {
-            break;
-        }
-    }
-    Ok(Server { child, base: format!("http://127.0.0.1:{port}"), logins })
-}
-
-impl Server {
-    /// SIGTERM, then wait: a graceful shutdown exits 0.
-    fn stop(mut self) -> Res<std::process::ExitStatus> {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                return Err("server did not stop after SIGTERM".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 async fn count(t: &TestDb, sql: &'static str) -> Res<i64> {
     Ok(sqlx::query_scalar(sql).fetch_one(&t.db.pool).await?)
