@@ -1,0 +1,182 @@
+// The three users' journeys, clicked through in Debian's headless Chromium against a running
+// `licentia serve` with the demo workspace. Driven by crates/licentia/tests/journeys.rs, which
+// starts the server and passes:
+//   LICENTIA_BASE     http://127.0.0.1:PORT
+//   LICENTIA_LOGINS   JSON {email: password} of the demo users
+//   LICENTIA_CSV      a small CSV (columns …, target) for the licensee to upload
+//   LICENTIA_SHOTS    folder for one screenshot per step
+// Every step asserts what a person would look for; the first failure exits non-zero (with a
+// screenshot of the page as it was), which fails the Rust test and so CI.
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.LICENTIA_BASE;
+const logins = JSON.parse(process.env.LICENTIA_LOGINS || "{}");
+const csvPath = process.env.LICENTIA_CSV;
+const shots = process.env.LICENTIA_SHOTS || "screenshots";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+mkdirSync(shots, { recursive: true });
+
+let step = 0;
+let current = null; // the page of the step in progress, for the failure screenshot
+async function shot(page, name, fullPage = true) {
+  step += 1;
+  const file = join(shots, `${String(step).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage });
+  console.log(`step ${step}: ${name} ✓ (${file})`);
+}
+function expect(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // Closed network here: without these Chromium keeps dialling Google's hosts.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+});
+
+// Each user gets their own browser context: separate cookie jars, as on separate machines.
+async function logIn(email) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  current = page;
+  page.on("pageerror", (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
+  await page.goto(`${base}/login`);
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', logins[email]);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click('button[type="submit"]')]);
+  return page;
+}
+
+const title = `Journey licence ${Date.now()}`;
+try {
+  // 1. A manager drafts a licence, revises the royalty, and submits it for review.
+  const manager = await logIn("manager@aurora.example");
+  await manager.goto(`${base}/agreements`);
+  await manager.selectOption('#new-agreement select[name="kind"]', "non_exclusive_licence");
+  await manager.fill('#new-agreement input[name="title"]', title);
+  await manager.selectOption('#new-agreement select[name="licensee_id"]', { label: "Borealis Analytics" });
+  await manager.locator('#new-agreement input[name="assets"]').first().check();
+  await manager.fill('#new-agreement input[name="territory"]', "DE, FR, NL");
+  await manager.fill('#new-agreement input[name="effective_date"]', "2027-01-01");
+  await manager.fill('#new-agreement input[name="end_date"]', "2031-12-31");
+  await manager.fill('#new-agreement input[name="royalty_percent"]', "3");
+  await manager.fill('#new-agreement input[name="comment"]', "first draft");
+  await shot(manager, "manager-drafts-licence");
+  await Promise.all([manager.waitForURL(/\/agreements\/[0-9a-f-]{36}/), manager.click('#new-agreement button[type="submit"]')]);
+  const agreementUrl = manager.url().split("?")[0];
+  expect((await manager.textContent("h1")).includes(title), "the new agreement's page");
+  await manager.fill('form[action$="/versions"] input[name="royalty_percent"]', "4.5");
+  await manager.fill('form[action$="/versions"] input[name="comment"]', "royalty raised after negotiation");
+  await Promise.all([manager.waitForLoadState("load"), manager.click("#save-version")]);
+  await manager.waitForSelector('a:has-text("redline from 1")');
+  await Promise.all([manager.waitForLoadState("load"), manager.click('button[data-to="in_review"]')]);
+  await manager.waitForSelector(".badge.status-in_review");
+  // Four eyes: the author is not offered the approval.
+  expect((await manager.locator("#approve").count()) === 0, "no Approve button for the author");
+  expect((await manager.locator("#four-eyes").count()) === 1, "the page says another manager must approve");
+  await shot(manager, "manager-submits-for-review");
+
+  // 2. A second manager reads the redline and approves.
+  const reviewer = await logIn("reviewer@aurora.example");
+  await reviewer.goto(agreementUrl);
+  await Promise.all([reviewer.waitForLoadState("load"), reviewer.click('a:has-text("redline from 1")')]);
+  const diff = await reviewer.textContent("main");
+  expect((await reviewer.textContent("#terms-change")).includes("3 % → 4.5 %"), "the redline lists the royalty change");
+  expect((await reviewer.textContent("#redline ins")).includes("4.5") && (await reviewer.textContent("#redline del")).includes("3"), "the prose marks the old and new rate");
+  expect(diff.length > 0, "a redline page");
+  await shot(reviewer, "reviewer-reads-redline");
+  await reviewer.goto(agreementUrl);
+  await Promise.all([reviewer.waitForLoadState("load"), reviewer.click("#approve")]);
+  await reviewer.waitForSelector(".badge.status-approved");
+  await shot(reviewer, "reviewer-approves");
+
+  // 3. The licensee accepts in the portal.
+  const licensee = await logIn("licensee@borealis.example");
+  await licensee.goto(`${base}/agreements`);
+  await Promise.all([licensee.waitForLoadState("load"), licensee.click(`a:has-text("${title}")`)]);
+  await Promise.all([licensee.waitForLoadState("load"), licensee.click("#accept")]);
+  await licensee.waitForSelector('#acceptances li:has-text("licensee")');
+  await shot(licensee, "licensee-accepts");
+
+  // 4. The manager countersigns (now executed) and issues a training licence under the agreement.
+  current = manager;
+  await manager.goto(agreementUrl);
+  await Promise.all([manager.waitForLoadState("load"), manager.click("#accept")]);
+  await manager.waitForSelector(".badge.status-executed");
+  await manager.check('#issue-licence input[value="tabular-binary-mlp"]');
+  await manager.fill('#issue-licence input[name="valid_until"]', "2031-12-31");
+  await manager.fill('#issue-licence input[name="quota_runs"]', "10");
+  await manager.fill('#issue-licence input[name="quota_compute_units"]', "100000");
+  await Promise.all([manager.waitForLoadState("load"), manager.click('#issue-licence button[type="submit"]')]);
+  await manager.waitForSelector('#training-licences li:has-text("tabular-binary-mlp")');
+  await shot(manager, "manager-countersigns-and-issues-licence");
+  current = licensee;
+  // The licensee uploads a dataset, launches a run and watches it reach the end.
+
+  await licensee.goto(`${base}/training`);
+  const datasetsBefore = await licensee.locator("#datasets tbody tr td.mono").count();
+  await licensee.setInputFiles('#dataset-upload input[type="file"]', csvPath);
+  // The page reloads once the encrypted upload is stored: wait for the new row, not any row.
+  await licensee.click('#dataset-upload button[type="submit"]');
+  await licensee.waitForFunction((n) => document.querySelectorAll("#datasets tbody tr td.mono").length === n + 1, datasetsBefore, { timeout: 60000 });
+  // Chromium restores a reloaded page's form state once it has loaded: let it, before typing.
+  await licensee.waitForLoadState("networkidle");
+  const rows = readFileSync(csvPath, "utf8").trim().split("\n").length - 1;
+  expect((await licensee.textContent("#datasets tbody tr:first-child")).includes(String(rows)), `the new dataset with its ${rows} rows`);
+  await licensee.selectOption('select[name="licence_id"]', { label: title });
+  await licensee.selectOption('select[name="dataset_id"]', { index: 0 });
+  await licensee.fill('input[name="target"]', "target");
+  await licensee.fill('input[name="epochs"]', "40");
+  await licensee.fill('input[name="batch_size"]', "1");
+  expect((await licensee.textContent("#quota-preview")).includes("compute units"), "the launch form previews the reservation");
+  // What the licensee sees before launching (the viewport: a full-page capture resizes the view,
+  // and a click right after it on a tall page can miss).
+  await licensee.locator("#launch").scrollIntoViewIfNeeded();
+  await shot(licensee, "licensee-uploads-dataset", false);
+  await Promise.all([licensee.waitForURL(/\/runs\/[0-9a-f-]{36}/), licensee.click("#launch-button")]);
+  // The bar moves by server-sent events, without reloading the page.
+  await licensee.waitForFunction(() => {
+    const v = Number(document.getElementById("run-progress").value);
+    return v > 0 && v < 100 && document.getElementById("run-status").textContent.trim() === "running";
+  }, null, { timeout: 120000, polling: 50 });
+  await shot(licensee, "licensee-watches-progress");
+  await licensee.waitForFunction(() => document.getElementById("run-status").textContent.trim() === "succeeded", null, { timeout: 180000 });
+  // The page then reloads into its final form: metrics per epoch, units used, the receipt.
+  await licensee.waitForSelector('#run-live[data-terminal="true"]', { timeout: 30000 });
+  expect(Number(await licensee.getAttribute("#run-progress", "value")) === 100, "the progress bar at 100");
+  expect((await licensee.locator("#run-metrics tbody tr").count()) === 40, "a metrics row per epoch");
+  expect((await licensee.getAttribute("#train-line", "points")).split(" ").length >= 2, "a loss curve with a point per epoch");
+  await shot(licensee, "licensee-run-finished");
+
+  // 5. The auditor filters the log, verifies the chain and exports CSV.
+  const auditor = await logIn("auditor@aurora.example");
+  await auditor.goto(`${base}/audit`);
+  await auditor.fill('input[name="action"]', "agreement.");
+  await Promise.all([auditor.waitForLoadState("load"), auditor.click('form.filters button[type="submit"]')]);
+  const actions = await auditor.locator("#audit-entries tbody tr").allTextContents();
+  expect(actions.length > 0 && actions.every((r) => r.includes("agreement.")), "only agreement.* entries after filtering");
+  expect(actions.some((r) => r.includes("agreement.approved")), "the approval is in the log");
+  await shot(auditor, "auditor-filters-log");
+  await Promise.all([auditor.waitForLoadState("load"), auditor.click("#verify")]);
+  expect((await auditor.textContent("#verify-result")).includes("The chain verifies."), "the chain verifies");
+  await shot(auditor, "auditor-verifies-chain");
+  await auditor.goBack();
+  const [download] = await Promise.all([auditor.waitForEvent("download"), auditor.click("#export-csv")]);
+  const csv = readFileSync(await download.path(), "utf8");
+  const lines = csv.trim().split("\n");
+  expect(lines[0].includes("seq") && lines.length - 1 >= actions.length, `CSV with a header and at least the ${actions.length} rows shown (got ${lines.length - 1})`);
+  expect(lines.slice(1).every((l) => l.includes("agreement.")), "the export honours the filter");
+  console.log(`step ${step + 1}: auditor exports CSV ✓ (${lines.length - 1} rows, ${download.suggestedFilename()})`);
+  await browser.close();
+} catch (e) {
+  console.error(`FAILED after step ${step}: ${e.message}`);
+  if (current) {
+    try { await current.screenshot({ path: join(shots, "failure.png"), fullPage: true }); } catch {}
+  }
+  await browser.close();
+  process.exit(1);
+}
