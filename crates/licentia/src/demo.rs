@@ -169,6 +169,27 @@ async fn seed_agreements(
             licentia_db::agreements::accept(tx, id, "licensor", 1, &sha, manager).await?;
             licentia_db::agreements::set_executed(tx, id, 1).await?;
             licentia_db::agreements::set_status(tx, id, "active", Some(1)).await?;
+            // A training licence under it, so that the demo licensee can train straight away.
+            let now = chrono::Utc::now();
+            let licence = licentia_db::training::Licence {
+                id: uuid::Uuid::now_v7(),
+                agreement_id: id,
+                organisation_id: licensee_id,
+                templates: vec!["tabular-binary-mlp".into(), "logistic-regression".into()],
+                valid_from: now,
+                valid_until: now + chrono::Months::new(36),
+                quota_runs: Some(100),
+                quota_compute_units: Some(5_000_000),
+                quota_prediction_rows: Some(1_000_000),
+                reset_period: "monthly".into(),
+                overage: "refuse".into(),
+                overage_percent: 0,
+                allow_model_download: false,
+                created_at: now,
+                agreement_status: "active".into(),
+                agreement_title: title.into(),
+            };
+            licentia_db::training::insert_licence(tx, &licence, manager).await?;
         } else {
             licentia_db::agreements::set_status(tx, id, "in_review", Some(1)).await?;
         }
