@@ -35,10 +35,27 @@ pub struct AgreementRow {
     pub licensee_name: String,
 }
 
+/// The licensor's view: the agreement as its current draft has it.
 const SELECT: &str = "SELECT a.id, a.licensor_id, a.licensee_id, a.parent_id, a.kind, a.title, a.status, a.current_version, a.shared_version, a.approved_by,
         a.approved_version, a.executed_version, a.executed_at, a.effective_date, a.end_date, a.created_by, a.created_at, a.updated_at,
         lo.name AS licensor_name, le.name AS licensee_name
     FROM agreements a JOIN organisations lo ON lo.id = a.licensor_id JOIN organisations le ON le.id = a.licensee_id";
+
+/// The licensee's view: the agreement as of the version shared with it. Title, parties, dates and
+/// the version number come from that version, so a draft saved since (a new title, another asset,
+/// other dates) never shows through; the approval fields of a later draft are not the licensee's.
+const SELECT_SHARED: &str = "SELECT a.id, a.licensor_id, a.licensee_id, a.parent_id, a.kind, sv.title, a.status, a.shared_version AS current_version,
+        a.shared_version, NULL::uuid AS approved_by, CASE WHEN a.approved_version <= a.shared_version THEN a.approved_version END AS approved_version,
+        a.executed_version, a.executed_at, (sv.terms->>'effective_date')::date AS effective_date, (sv.terms->>'end_date')::date AS end_date,
+        a.created_by, a.created_at, a.updated_at, sv.licensor_name, sv.licensee_name
+    FROM agreements a JOIN agreement_versions sv ON sv.agreement_id = a.id AND sv.number = a.shared_version";
+
+fn select(scope: Scope) -> &'static str {
+    match scope {
+        Scope::All => SELECT,
+        Scope::Licensee(_) => SELECT_SHARED,
+    }
+}
 
 /// What the caller may see: everything, or one licensee's shared agreements.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +98,7 @@ pub async fn insert(conn: &mut PgConnection, a: &NewAgreement<'_>) -> Result<(),
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<AgreementRow, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0))")))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0))", select(scope))))
         .bind(id)
         .bind(scope.org())
         .fetch_one(conn)
@@ -91,7 +108,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<Agre
 /// The row locked for a state change (callers hold a transaction).
 pub async fn get_for_update(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<AgreementRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0)) FOR UPDATE OF a"
+        "{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0)) FOR UPDATE OF a",
+        select(scope)
     )))
     .bind(id)
     .bind(scope.org())
@@ -101,8 +119,9 @@ pub async fn get_for_update(conn: &mut PgConnection, id: Uuid, scope: Scope) -> 
 
 pub async fn list(conn: &mut PgConnection, scope: Scope, status: Option<&str>, limit: i64) -> Result<Vec<AgreementRow>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE ($1::uuid IS NULL OR (a.licensee_id = $1 AND a.shared_version > 0)) AND ($2::text IS NULL OR a.status = $2)
-         ORDER BY a.created_at DESC, a.id DESC LIMIT $3"
+        "{} WHERE ($1::uuid IS NULL OR (a.licensee_id = $1 AND a.shared_version > 0)) AND ($2::text IS NULL OR a.status = $2)
+         ORDER BY a.created_at DESC, a.id DESC LIMIT $3",
+        select(scope)
     )))
     .bind(scope.org())
     .bind(status)
@@ -134,6 +153,14 @@ pub struct VersionRow {
     pub author_name: String,
     pub comment: String,
     pub created_at: DateTime<Utc>,
+    /// What the version says, frozen with it (migration 0010).
+    pub title: String,
+    pub licensor_name: String,
+    pub licensee_name: String,
+    pub parent_title: Option<String>,
+    pub asset_ids: Vec<Uuid>,
+    /// How the text names each asset of `asset_ids`, in the same order.
+    pub asset_labels: Vec<String>,
 }
 
 mod hex_bytes {
@@ -152,12 +179,20 @@ pub struct NewVersion<'a> {
     pub text_sha256: &'a [u8],
     pub author_id: Uuid,
     pub comment: &'a str,
+    pub title: &'a str,
+    pub licensor_name: &'a str,
+    pub licensee_name: &'a str,
+    pub parent_title: Option<&'a str>,
+    pub asset_ids: &'a [Uuid],
+    pub asset_labels: &'a [String],
 }
 
 /// Appends a version and makes it current, copying the scope dates onto the agreement.
 pub async fn add_version(conn: &mut PgConnection, v: &NewVersion<'_>, effective: NaiveDate, end: Option<NaiveDate>) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO agreement_versions (agreement_id, number, terms, clauses, text, text_sha256, author_id, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO agreement_versions (agreement_id, number, terms, clauses, text, text_sha256, author_id, comment, title, licensor_name, licensee_name,
+             parent_title, asset_ids, asset_labels)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(v.agreement_id)
     .bind(v.number)
@@ -167,6 +202,12 @@ pub async fn add_version(conn: &mut PgConnection, v: &NewVersion<'_>, effective:
     .bind(v.text_sha256)
     .bind(v.author_id)
     .bind(v.comment)
+    .bind(v.title)
+    .bind(v.licensor_name)
+    .bind(v.licensee_name)
+    .bind(v.parent_title)
+    .bind(v.asset_ids)
+    .bind(v.asset_labels)
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE agreements SET current_version = $2, effective_date = $3, end_date = $4, updated_at = now() WHERE id = $1")
@@ -182,7 +223,8 @@ pub async fn add_version(conn: &mut PgConnection, v: &NewVersion<'_>, effective:
 /// A version; `max` bounds what a licensee may read (its shared version).
 pub async fn version(conn: &mut PgConnection, agreement: Uuid, number: i32, max: Option<i32>) -> Result<VersionRow, DbError> {
     Ok(sqlx::query_as(
-        "SELECT v.agreement_id, v.number, v.terms, v.clauses, v.text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at
+        "SELECT v.agreement_id, v.number, v.terms, v.clauses, v.text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at,
+                v.title, v.licensor_name, v.licensee_name, v.parent_title, v.asset_ids, v.asset_labels
          FROM agreement_versions v LEFT JOIN users u ON u.id = v.author_id
          WHERE v.agreement_id = $1 AND v.number = $2 AND ($3::int IS NULL OR v.number <= $3)",
     )
@@ -195,7 +237,8 @@ pub async fn version(conn: &mut PgConnection, agreement: Uuid, number: i32, max:
 
 pub async fn versions(conn: &mut PgConnection, agreement: Uuid, max: Option<i32>) -> Result<Vec<VersionRow>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT v.agreement_id, v.number, v.terms, v.clauses, '' AS text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at
+        "SELECT v.agreement_id, v.number, v.terms, v.clauses, '' AS text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at,
+                v.title, v.licensor_name, v.licensee_name, v.parent_title, v.asset_ids, v.asset_labels
          FROM agreement_versions v LEFT JOIN users u ON u.id = v.author_id
          WHERE v.agreement_id = $1 AND ($2::int IS NULL OR v.number <= $2) ORDER BY v.number",
     )
@@ -237,7 +280,7 @@ pub async fn binding_on_assets(conn: &mut PgConnection, except: Uuid, assets: &[
         "SELECT a.id, a.title, a.kind, v.terms FROM agreements a
          JOIN agreement_versions v ON v.agreement_id = a.id AND v.number = coalesce(a.executed_version, a.approved_version, a.current_version)
          WHERE a.id <> $1 AND a.status IN ('approved', 'executed', 'active')
-           AND EXISTS (SELECT 1 FROM agreement_assets x WHERE x.agreement_id = a.id AND x.asset_id = ANY($2))",
+           AND v.asset_ids && $2::uuid[]",
     )
     .bind(except)
     .bind(assets)

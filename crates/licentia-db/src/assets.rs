@@ -87,8 +87,9 @@ fn scope_sql(scope: AssetScope) -> Option<Uuid> {
 
 /// `$2` is the licensee organisation or NULL: a licensee sees the assets covered by the
 /// agreements shared with it (sent for review at least once), whatever their state since.
-const SCOPE_CLAUSE: &str = "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreement_assets x JOIN agreements g ON g.id = x.agreement_id
-    WHERE x.asset_id = ip_assets.id AND g.licensee_id = $2 AND g.shared_version > 0))";
+/// A licensee sees the assets named by the versions shared with it, never those a later draft adds.
+const SCOPE_CLAUSE: &str = "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreements g JOIN agreement_versions sv ON sv.agreement_id = g.id AND sv.number = g.shared_version
+    WHERE g.licensee_id = $2 AND g.shared_version > 0 AND ip_assets.id = ANY(sv.asset_ids)))";
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<AssetRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM ip_assets WHERE id = $1 AND {SCOPE_CLAUSE}")))
@@ -192,9 +193,9 @@ pub async fn list(conn: &mut PgConnection, f: &AssetFilter, scope: AssetScope, l
         }
     }
     if let AssetScope::Licensee(org) = scope {
-        qb.push(" AND EXISTS (SELECT 1 FROM agreement_assets x JOIN agreements g ON g.id = x.agreement_id WHERE x.asset_id = ip_assets.id AND g.licensee_id = ")
+        qb.push(" AND EXISTS (SELECT 1 FROM agreements g JOIN agreement_versions sv ON sv.agreement_id = g.id AND sv.number = g.shared_version WHERE g.licensee_id = ")
             .push_bind(org.as_uuid())
-            .push(" AND g.shared_version > 0)");
+            .push(" AND g.shared_version > 0 AND ip_assets.id = ANY(sv.asset_ids))");
     }
     if let Some(k) = &f.kind {
         qb.push(" AND kind = ").push_bind(k.clone());

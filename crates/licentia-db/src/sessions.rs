@@ -64,13 +64,17 @@ pub async fn revoke(conn: &mut PgConnection, id: SessionId, reason: &str) -> Res
     Ok(done.rows_affected() > 0)
 }
 
-/// Revokes every live session of `user` except `keep` (the one changing its password stays in).
+/// Revokes every credential of `user` together: every live session and API token except `keep`
+/// (the one changing its password stays in), and the calendar feed token (a new one must be
+/// issued). Password changes, disabling and role changes all come here, so no credential outlives
+/// the change that should have ended it.
 pub async fn revoke_all_for_user(
     conn: &mut PgConnection,
     user: UserId,
     keep: Option<SessionId>,
     reason: &str,
 ) -> Result<u64, DbError> {
+    sqlx::query("DELETE FROM calendar_tokens WHERE user_id = $1").bind(user).execute(&mut *conn).await?;
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $3, updated_at = now()
          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
@@ -83,8 +87,9 @@ pub async fn revoke_all_for_user(
     Ok(done.rows_affected())
 }
 
-/// Revokes the sessions of every user of an organisation (when it is disabled).
+/// Revokes the sessions and calendar tokens of every user of an organisation (when it is disabled).
 pub async fn revoke_all_for_organisation(conn: &mut PgConnection, org: OrganisationId, reason: &str) -> Result<u64, DbError> {
+    sqlx::query("DELETE FROM calendar_tokens WHERE user_id IN (SELECT id FROM users WHERE organisation_id = $1)").bind(org).execute(&mut *conn).await?;
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2, updated_at = now()
          WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE organisation_id = $1)",

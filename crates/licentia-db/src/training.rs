@@ -206,10 +206,13 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Joined: whether the run's licence allows downloading the model (the weights follow it).
+    pub model_download: bool,
 }
 
 const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, status, idempotency_key, reserved_units, units_used,
-    epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at FROM runs";
+    epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at,
+    coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download FROM runs";
 
 pub struct NewRun<'a> {
     pub id: Uuid,

@@ -126,7 +126,9 @@ pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &Current
             return Err(AppError::Validation { field: "role".into(), message: format!("a {role} must belong to a {} organisation", role.required_org_kind()) });
         }
         users::set_role(&mut tx, id, role).await?;
-        let event = actor.event(ctx, "user.role_changed", Outcome::Success).target("user", id).details(json!({ "from": before.role, "to": role }));
+        // A session carries the role it was opened with: every credential dies with the old role.
+        let revoked = sessions::revoke_all_for_user(&mut tx, id, None, "role changed").await?;
+        let event = actor.event(ctx, "user.role_changed", Outcome::Success).target("user", id).details(json!({ "from": before.role, "to": role, "sessions_revoked": revoked }));
         seqs.push(state.audit(&mut tx, event).await?);
     }
     if let Some(disabled) = change.disabled

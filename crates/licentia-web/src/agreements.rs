@@ -20,6 +20,7 @@ use licentia_domain::ip::jurisdiction::is_country;
 use licentia_domain::{OrgKind, OrganisationId, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use licentia_app::policy;
 use uuid::Uuid;
 
 use crate::api::users::not_found;
@@ -32,10 +33,7 @@ use crate::state::AppState;
 const APPROVAL_LOCK: i64 = 0x4c49_4345_4e43_4531;
 
 pub fn scope(user: &CurrentUser) -> Scope {
-    match user.role {
-        Role::Licensee => Scope::Licensee(user.organisation_id),
-        _ => Scope::All,
-    }
+    policy::agreement_scope(&user.actor())
 }
 
 fn bad(field: &str, message: impl Into<String>) -> AppError {
@@ -48,12 +46,12 @@ fn db_err(e: sqlx::Error) -> AppError {
 
 /// The highest version a caller may read: licensees see what was shared with them.
 pub fn readable_max(user: &CurrentUser, a: &AgreementRow) -> Option<i32> {
-    (user.role == Role::Licensee).then_some(a.shared_version)
+    policy::readable_max(&user.actor(), a)
 }
 
 /// The version a caller sees by default: the licensee's shared one, everyone else's current one.
 pub fn visible_version(user: &CurrentUser, a: &AgreementRow) -> i32 {
-    readable_max(user, a).unwrap_or(a.current_version)
+    policy::visible_version(&user.actor(), a)
 }
 
 pub async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AgreementRow> {
@@ -146,15 +144,31 @@ pub struct Draft {
     pub licensor: String,
     pub licensee: String,
     pub parent: Option<String>,
+    /// The covered assets as they are now (for listing them beside the text).
     pub assets: Vec<AssetRow>,
+    /// How the text names each of `assets`: frozen with a stored version, so that it re-renders
+    /// to the very text whose hash was accepted even after an asset is renamed.
+    pub labels: Vec<String>,
     pub terms: Terms,
     pub overrides: BTreeMap<String, String>,
 }
 
 impl Draft {
+    /// A new draft naming its assets as they are now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(kind: AgreementKind, title: String, licensor: String, licensee: String, parent: Option<String>, assets: Vec<AssetRow>, terms: Terms, overrides: BTreeMap<String, String>) -> Self {
+        let labels = assets.iter().map(asset_label).collect();
+        Draft { kind, title, licensor, licensee, parent, assets, labels, terms, overrides }
+    }
+
+    /// Replaces the covered assets, naming them as they are now.
+    pub fn set_assets(&mut self, assets: Vec<AssetRow>) {
+        self.labels = assets.iter().map(asset_label).collect();
+        self.assets = assets;
+    }
+
     pub fn render(&self) -> (Vec<Rendered>, String) {
-        let labels: Vec<String> = self.assets.iter().map(asset_label).collect();
-        let ctx = Context { kind: self.kind, title: &self.title, licensor: &self.licensor, licensee: &self.licensee, assets: &labels, parent: self.parent.as_deref(), terms: &self.terms };
+        let ctx = Context { kind: self.kind, title: &self.title, licensor: &self.licensor, licensee: &self.licensee, assets: &self.labels, parent: self.parent.as_deref(), terms: &self.terms };
         let rendered = clauses::render(&ctx, &self.overrides);
         let text = clauses::full_text(&ctx, &rendered);
         (rendered, text)
@@ -171,9 +185,25 @@ async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, numbe
     let sha = sha256(&text);
     let terms = serde_json::to_value(&draft.terms).map_err(AppError::internal)?;
     let clauses = serde_json::to_value(&draft.overrides).map_err(AppError::internal)?;
+    let asset_ids: Vec<Uuid> = draft.assets.iter().map(|r| r.id).collect();
     db::add_version(
         tx,
-        &NewVersion { agreement_id: agreement, number, terms: &terms, clauses: &clauses, text: &text, text_sha256: &sha, author_id: author, comment },
+        &NewVersion {
+            agreement_id: agreement,
+            number,
+            terms: &terms,
+            clauses: &clauses,
+            text: &text,
+            text_sha256: &sha,
+            author_id: author,
+            comment,
+            title: &draft.title,
+            licensor_name: &draft.licensor,
+            licensee_name: &draft.licensee,
+            parent_title: draft.parent.as_deref(),
+            asset_ids: &asset_ids,
+            asset_labels: &draft.labels,
+        },
         draft.terms.effective_date,
         draft.terms.end_date,
     )
@@ -257,7 +287,7 @@ pub async fn create_inner(state: &AppState, ctx: &RequestContext, user: &Current
     )
     .await?;
     db::set_assets(&mut tx, id, &asset_ids).await?;
-    let draft = Draft { kind, title, licensor: licensor.name.clone(), licensee: licensee.name.clone(), parent: parent.map(|p| p.title), assets, terms, overrides: i.clauses };
+    let draft = Draft::new(kind, title, licensor.name.to_string(), licensee.name.to_string(), parent.map(|p| p.title), assets, terms, i.clauses);
     let sha = save_version(&mut tx, id, 1, &draft, user.id.as_uuid(), &comment).await?;
     let event = user.event(ctx, "agreement.created", Outcome::Success).target("agreement", id).details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
     let seq = state.audit(&mut tx, event).await?;
@@ -304,23 +334,56 @@ pub async fn detail_json(conn: &mut licentia_db::PgConnection, user: &CurrentUse
     }))
 }
 
-/// Rebuilds the renderer's input for a stored version (the covered assets are the agreement's).
+/// Rebuilds the renderer's input for a stored version from what the version itself holds (its
+/// title, parties, assets and their labels), never from the agreement's current draft; the text it
+/// renders is checked against the stored hash, so what is shown is what was accepted.
 pub async fn draft_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Draft> {
-    let ids = db::asset_ids(conn, a.id).await?;
-    let assets = covered_assets(conn, &ids).await?;
-    let parent = match a.parent_id {
-        Some(p) => db::get(conn, p, Scope::All).await.ok().map(|p| p.title),
-        None => None,
-    };
-    Ok(Draft {
+    let assets = covered_assets(conn, &v.asset_ids).await?;
+    let draft = Draft {
         kind: kind_of(a)?,
-        title: a.title.clone(),
-        licensor: a.licensor_name.clone(),
-        licensee: a.licensee_name.clone(),
-        parent,
+        title: v.title.clone(),
+        licensor: v.licensor_name.clone(),
+        licensee: v.licensee_name.clone(),
+        parent: v.parent_title.clone(),
         assets,
+        labels: v.asset_labels.clone(),
         terms: terms_of(v)?,
         overrides: overrides_of(v),
+    };
+    Ok(draft)
+}
+
+/// A stored version as a document to print: its own title and parties, and clauses whose text is
+/// exactly the stored text (SHA-256 `sha`). Should the clause library's wording ever change so that
+/// a version no longer re-renders to its stored text, the stored text is shown as it is: a printout
+/// never shows words other than those accepted.
+pub struct Document {
+    pub title: String,
+    pub kind_label: &'static str,
+    pub licensor: String,
+    pub licensee: String,
+    pub number: i32,
+    pub sha: String,
+    pub clauses: Vec<(String, String)>,
+}
+
+pub async fn document_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Document> {
+    let draft = draft_of(conn, a, v).await?;
+    let (rendered, text) = draft.render();
+    let clauses = if sha256(&text) == v.text_sha256 {
+        rendered.into_iter().map(|c| (format!("{}. {}", c.number, c.heading), c.text)).collect()
+    } else {
+        tracing::warn!(agreement = %a.id, version = v.number, "stored version does not re-render to its text; printing the stored text");
+        vec![("Text".to_owned(), v.text.clone())]
+    };
+    Ok(Document {
+        title: v.title.clone(),
+        kind_label: draft.kind.label(),
+        licensor: v.licensor_name.clone(),
+        licensee: v.licensee_name.clone(),
+        number: v.number,
+        sha: hex::encode(&v.text_sha256),
+        clauses,
     })
 }
 
@@ -338,7 +401,7 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
     let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let rows = db::list(&mut conn, scope(&user), status.map(Status::as_str), 500).await?;
@@ -349,6 +412,7 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<L
                     "version": visible_version(&user, a), "effective_date": a.effective_date, "end_date": a.end_date, "updated_at": a.updated_at })
         })
         .collect();
+    state.audit_alone(user.event(&ctx, "agreement.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -394,6 +458,14 @@ pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUs
     }
     let current = db::version(&mut tx, a.id, a.current_version, None).await?;
     let mut draft = draft_of(&mut tx, &a, &current).await?;
+    // A new version names the parties, the head licence and the assets as they are now.
+    draft.licensor = a.licensor_name.clone();
+    draft.licensee = a.licensee_name.clone();
+    if let Some(p) = a.parent_id {
+        draft.parent = Some(db::get(&mut tx, p, Scope::All).await?.title);
+    }
+    let current_assets = std::mem::take(&mut draft.assets);
+    draft.set_assets(current_assets);
     if let Some(t) = new_title {
         sqlx::query("UPDATE agreements SET title = $2 WHERE id = $1").bind(a.id).bind(&t).execute(&mut *tx).await.map_err(db_err)?;
         draft.title = t;
@@ -408,10 +480,10 @@ pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUs
         if draft.kind.grants_rights() && ids.is_empty() {
             return Err(bad("assets", "a licence or assignment covers at least one asset"));
         }
-        draft.assets = covered_assets(&mut tx, &ids).await.map_err(|e| match e {
+        draft.set_assets(covered_assets(&mut tx, &ids).await.map_err(|e| match e {
             AppError::NotFound => bad("assets", "no such asset"),
             other => other,
-        })?;
+        })?);
         db::set_assets(&mut tx, a.id, &ids).await?;
     }
     let number = a.current_version + 1;
@@ -431,6 +503,7 @@ pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: Cur
         .iter()
         .map(|v| json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256) }))
         .collect();
+    state.audit_alone(user.event(&ctx, "agreement.versions_listed", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -475,6 +548,7 @@ pub async fn redline(state: &AppState, ctx: &RequestContext, user: &CurrentUser,
 /// `GET /api/v1/agreements/{id}/diff?from=1&to=2`
 pub async fn diff_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<DiffQuery>) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
+    state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(redline(&state, &ctx, &user, &a, &q.from, &q.to).await?))
 }
 
@@ -899,19 +973,18 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
 /// The PDF of a version: the rendered clauses, the text's SHA-256, and the acceptances of it.
 pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow, accepted: &[db::Acceptance]) -> AppResult<Vec<u8>> {
     use crate::pdf::Block;
-    let draft = draft_of(conn, a, v).await?;
-    let (clauses, _) = draft.render();
-    let mut blocks = vec![Block::Title(a.title.clone()), Block::Small(format!("{} · version {} · {}", draft.kind.label(), v.number, a.status))];
-    for c in &clauses {
-        blocks.push(Block::Heading(format!("{}. {}", c.number, c.heading)));
-        blocks.push(Block::Para(c.text.clone()));
+    let doc = document_of(conn, a, v).await?;
+    let mut blocks = vec![Block::Title(doc.title.clone()), Block::Small(format!("{} · version {} · {} and {}", doc.kind_label, v.number, doc.licensor, doc.licensee))];
+    for (heading, text) in &doc.clauses {
+        blocks.push(Block::Heading(heading.clone()));
+        blocks.push(Block::Para(text.clone()));
     }
     blocks.push(Block::Heading("Text fingerprint".into()));
     blocks.push(Block::Small(format!("SHA-256 of the text of version {}: {}", v.number, hex::encode(&v.text_sha256))));
     for x in accepted.iter().filter(|x| x.version == v.number) {
         blocks.push(Block::Small(format!("Accepted for the {} by {} on {} (SHA-256 {}).", x.party, x.user_name, x.accepted_at.format("%Y-%m-%d %H:%M UTC"), hex::encode(&x.text_sha256))));
     }
-    Ok(crate::pdf::render(&a.title, &format!("{} v{}", a.title, v.number), &blocks))
+    Ok(crate::pdf::render(&doc.title, &format!("{} v{}", doc.title, v.number), &blocks))
 }
 
 /// `GET /api/v1/agreements/{id}/versions/{n}/pdf`

@@ -9,7 +9,8 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use licentia_audit::Outcome;
 use licentia_crypto::envelope::{Binding, DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
 use licentia_db::artifacts::{self, Artifact};
-use licentia_domain::{OrganisationId, Permission};
+use licentia_app::policy::{Owner, Refusal};
+use licentia_domain::OrganisationId;
 use licentia_store::StorageKey;
 use serde::Deserialize;
 use serde_json::json;
@@ -391,7 +392,7 @@ pub struct ListQuery {
     attached_id: Option<String>,
 }
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
     let attached = match (&q.attached_kind, &q.attached_id) {
         (Some(k), Some(i)) => Some((k.as_str(), Uuid::parse_str(i).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?)),
         (None, None) => None,
@@ -399,6 +400,7 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<L
     };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let items = artifacts::list_scoped(&mut conn, user.scope(), attached, 500).await?;
+    state.audit_alone(user.event(&ctx, "artifact.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -416,15 +418,49 @@ fn integrity_event(user: &CurrentUser, ctx: &RequestContext, a: &Artifact, reaso
     user.event(ctx, "artifact.integrity_failed", Outcome::Failure).target("artifact", a.id).details(json!({ "reason": reason }))
 }
 
+/// What the object an artifact hangs on says about reading its content: a run's weights follow
+/// the licence, a dataset's raw file its masked columns.
+async fn owner_of(state: &AppState, a: &Artifact) -> AppResult<Owner> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    // An artifact whose owner row is gone is judged as the strictest owner of its kind allows.
+    Ok(match a.attached_kind.as_str() {
+        "run" => match licentia_db::training::run(&mut conn, a.attached_id, None).await {
+            Ok(run) => Owner::RunWeights { model_download: run.model_download },
+            Err(licentia_db::DbError::NotFound) => Owner::RunWeights { model_download: false },
+            Err(e) => return Err(e.into()),
+        },
+        "dataset" => match licentia_db::training::dataset(&mut conn, a.attached_id, None).await {
+            Ok(d) => Owner::Dataset { masked_columns: licentia_app::policy::column_actions(&d).values().any(|v| v == "mask") },
+            // No column actions were ever recorded for it, so none is masked.
+            Err(licentia_db::DbError::NotFound) => Owner::Dataset { masked_columns: false },
+            Err(e) => return Err(e.into()),
+        },
+        _ => Owner::Document,
+    })
+}
+
 /// Streams the decrypted content. A segment that fails authentication, a truncated blob or a
 /// plaintext digest that differs from the stored one aborts the response (the client sees a short
 /// body against `Content-Length`) and writes an audit entry; nothing of a bad segment is sent.
 pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
-    if !user.role.may_read_content_of(&a.attached_kind) || !user.role.allows(Permission::ArtifactContent) {
-        let event = user.event(&ctx, "authz.denied", Outcome::Denied).target("artifact", a.id).details(json!({ "reason": "content of this kind is not readable by this role" }));
+    let owner = owner_of(&state, &a).await?;
+    if let Err(refusal) = licentia_app::policy::artifact_content(&user.actor(), &a.attached_kind, owner) {
+        let event = user.event(&ctx, "authz.denied", Outcome::Denied).target("artifact", a.id).details(json!({ "reason": refusal.code(), "attached_kind": a.attached_kind }));
         state.audit_alone(event).await?;
-        return Err(AppError::Forbidden);
+        return Err(match refusal {
+            Refusal::Role => AppError::Forbidden,
+            Refusal::ModelDownloadNotAllowed => AppError::Refused {
+                code: "model_download_not_allowed",
+                message: "the licence does not allow downloading the model; use predict".into(),
+                details: json!({ "run": a.attached_id }),
+            },
+            Refusal::MaskedColumns => AppError::Refused {
+                code: "masked_columns",
+                message: "the file holds columns masked by their owner, which never leave the server; read the dataset through /api/v1/datasets".into(),
+                details: json!({ "dataset": a.attached_id }),
+            },
+        });
     }
     let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key) {
         Ok(k) => k,

@@ -195,7 +195,7 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     }
     drop(conn);
     state.audit_alone(user.event(&ctx, "asset.exported", Outcome::Success).details(json!({ "format": format, "rows": rows.len() }))).await?;
-    let licensee = user.role == licentia_domain::Role::Licensee;
+    let licensee = !licentia_app::policy::sees_internal_notes(&user.actor());
     if format == "json" {
         let items: Vec<Value> = rows.iter().map(|r| crate::assets::view(r, &user)).collect();
         return Ok(HttpResponse::Ok().insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"licentia-assets.json\"")).json(items));

@@ -7,7 +7,6 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope, Cursor, Sort};
-use licentia_domain::Role;
 use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use licentia_domain::ip::deadlines::{self, Deadline};
 use serde::{Deserialize, Serialize};
@@ -21,10 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn scope(user: &CurrentUser) -> AssetScope {
-    match user.role {
-        Role::Licensee => AssetScope::Licensee(user.organisation_id),
-        _ => AssetScope::All,
-    }
+    licentia_app::policy::asset_scope(&user.actor())
 }
 
 fn bad(field: &str, message: impl Into<String>) -> AppError {
@@ -33,13 +29,7 @@ fn bad(field: &str, message: impl Into<String>) -> AppError {
 
 /// What a caller may see of an asset: licensees never see internal notes.
 pub fn view(row: &AssetRow, user: &CurrentUser) -> Value {
-    let mut v = serde_json::to_value(row).unwrap_or(Value::Null);
-    if user.role == Role::Licensee
-        && let Some(o) = v.as_object_mut()
-    {
-        o.remove("internal_notes");
-    }
-    v
+    serde_json::to_value(licentia_app::policy::asset(&user.actor(), row)).unwrap_or(Value::Null)
 }
 
 /// Rebuilds the input form of a stored row (for partial updates and deadline computation).
@@ -135,9 +125,13 @@ pub async fn rule_deadlines(conn: &mut licentia_db::PgConnection, row: &AssetRow
 }
 
 /// Every deadline of a stored asset: the rules' and the manual ones (rule `manual`), with marks.
-pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) -> AppResult<Vec<DeadlineView>> {
+/// The deadlines of an asset as `actor` may see them: licensees get the statutory ones only, with
+/// their state but without the licensor's notes or hand-entered deadlines.
+pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow, actor: &licentia_app::Actor) -> AppResult<Vec<DeadlineView>> {
+    let internal = licentia_app::policy::sees_internal_notes(actor);
     let (_, mut computed) = rule_deadlines(conn, row).await?;
-    for m in licentia_db::deadlines::manual(conn, row.id).await? {
+    let manual = if internal { licentia_db::deadlines::manual(conn, row.id).await? } else { Vec::new() };
+    for m in manual {
         computed.push(Deadline {
             rule: deadlines::MANUAL,
             ordinal: m.ordinal.max(0) as u32,
@@ -155,7 +149,8 @@ pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow) 
         .into_iter()
         .map(|d| {
             let mark = marks.iter().find(|m| m.rule == d.rule && m.ordinal == d.ordinal as i32);
-            DeadlineView { state: mark.map(|m| m.state.clone()), note: mark.map(|m| m.note.clone()).unwrap_or_default(), deadline: d }
+            let note = if internal { mark.map(|m| m.note.clone()).unwrap_or_default() } else { String::new() };
+            DeadlineView { state: mark.map(|m| m.state.clone()), note, deadline: d }
         })
         .collect())
 }
@@ -182,14 +177,14 @@ pub async fn mark(state: web::Data<AppState>, ctx: RequestContext, user: Current
         return Err(bad("note", "must be at most 2000 characters"));
     }
     let mut tx = state.db.begin().await?;
-    let known = deadlines_of(&mut tx, &row).await?;
+    let known = deadlines_of(&mut tx, &row, &user.actor()).await?;
     if !known.iter().any(|d| d.deadline.rule == m.rule && d.deadline.ordinal == m.ordinal) {
         return Err(bad("rule", "this asset has no such deadline"));
     }
     licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), user.id.as_uuid()).await?;
     let event = user.event(&ctx, "deadline.marked", Outcome::Success).target("asset", row.id).details(json!({ "rule": m.rule, "ordinal": m.ordinal, "state": m.state }));
     let seq = state.audit(&mut tx, event).await?;
-    let after = deadlines_of(&mut tx, &row).await?;
+    let after = deadlines_of(&mut tx, &row, &user.actor()).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
     Ok(HttpResponse::Ok().json(json!({ "deadlines": after })))
@@ -289,7 +284,7 @@ async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &s
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let deadlines = deadlines_of(&mut conn, &row).await?;
+    let deadlines = deadlines_of(&mut conn, &row, &user.actor()).await?;
     drop(conn);
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", row.id)).await?;
     let mut v = view(&row, &user);
@@ -441,9 +436,10 @@ pub async fn page(state: &AppState, user: &CurrentUser, q: &AssetQuery) -> AppRe
     Ok((rows, next))
 }
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<HttpResponse> {
     let (rows, next) = page(&state, &user, &q).await?;
     let items: Vec<Value> = rows.iter().map(|r| view(r, &user)).collect();
+    state.audit_alone(user.event(&ctx, "asset.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -477,7 +473,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
         let Some(last) = rows.last() else { break };
         filter.after = Some(Cursor::after(filter.sort, last));
         for row in &rows {
-            for v in deadlines_of(&mut conn, row).await.unwrap_or_default() {
+            for v in deadlines_of(&mut conn, row, &user.actor()).await.unwrap_or_default() {
                 let d = v.deadline;
                 let effective_end = d.grace_ends.unwrap_or(d.due);
                 if effective_end >= from && d.due <= to {
@@ -530,12 +526,13 @@ pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppRes
     Ok(all)
 }
 
-pub async fn deadlines_api(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeadlineQuery>) -> AppResult<HttpResponse> {
+pub async fn deadlines_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<DeadlineQuery>) -> AppResult<HttpResponse> {
     let days = match q.days {
         None => 90,
         Some(d) if (1..=3660).contains(&d) => d,
         Some(_) => return Err(bad("days", "must be between 1 and 3660")),
     };
     let items = upcoming(&state, &user, days).await?;
+    state.audit_alone(user.event(&ctx, "deadline.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "days": days, "items": items })))
 }

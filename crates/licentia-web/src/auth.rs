@@ -33,6 +33,11 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// The caller as the use cases and the policy know it.
+    pub fn actor(&self) -> licentia_app::Actor {
+        licentia_app::Actor::new(self.id, self.organisation_id, self.role)
+    }
+
     /// The organisation filter for queries: `None` for roles that see every organisation.
     pub fn scope(&self) -> Option<OrganisationId> {
         if self.role.sees_all_organisations() { None } else { Some(self.organisation_id) }

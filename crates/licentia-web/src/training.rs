@@ -11,10 +11,11 @@ use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use futures_util::StreamExt as _;
 use licentia_audit::Outcome;
 use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
-use licentia_domain::{OrganisationId, Role};
+use licentia_domain::OrganisationId;
 use licentia_train::{Hyper, Template};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use licentia_app::policy;
 use uuid::Uuid;
 
 use crate::api::users::not_found;
@@ -33,7 +34,7 @@ fn db_err(e: sqlx::Error) -> AppError {
 
 /// Licensees see their organisation's objects; the licensor side sees every licensee's.
 fn scope(user: &CurrentUser) -> Option<OrganisationId> {
-    (user.role == Role::Licensee).then_some(user.organisation_id)
+    policy::licensee_scope(&user.actor())
 }
 
 /// The start of the licence's current quota period.
@@ -156,12 +157,13 @@ pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &Cu
     Ok(v)
 }
 
-pub async fn licences(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let mut items = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
         items.push(licence_json(&mut conn, &l).await?);
     }
+    state.audit_alone(user.event(&ctx, "licence.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -228,9 +230,13 @@ async fn load_dataset(state: &AppState, ctx: &RequestContext, user: &CurrentUser
     }
 }
 
-pub async fn datasets(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    Ok(HttpResponse::Ok().json(json!({ "items": db::datasets(&mut conn, scope(&user)).await? })))
+    let actor = user.actor();
+    let items: Vec<policy::DatasetView> = db::datasets(&mut conn, scope(&user)).await?.iter().map(|d| policy::dataset(&actor, d)).collect();
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "dataset.listed", Outcome::Success).details(json!({ "count": items.len() }))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
@@ -240,16 +246,14 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
     let bytes = crate::artifacts::read_all(&state, &a).await?;
-    let actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
     let table = web::block(move || licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default())).await.map_err(AppError::internal)?.map_err(|e| AppError::internal(e.to_string()))?;
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let preview: Vec<Vec<String>> = table
-        .preview(10)
-        .into_iter()
-        .map(|row| row.into_iter().zip(&names).map(|(v, n)| if actions.get(n).is_some_and(|a| a == "mask") { "•••".to_owned() } else { v }).collect())
-        .collect();
+    let actor = user.actor();
+    let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(&actor, &d, n)).collect();
+    let preview: Vec<Vec<String>> =
+        table.preview(10).into_iter().map(|row| row.into_iter().zip(&shown).map(|(v, show)| if *show { v } else { "•••".to_owned() }).collect()).collect();
     state.audit_alone(user.event(&ctx, "dataset.read", Outcome::Success).target("dataset", d.id)).await?;
-    let mut v = serde_json::to_value(&d).map_err(AppError::internal)?;
+    let mut v = serde_json::to_value(policy::dataset(&actor, &d)).map_err(AppError::internal)?;
     v["columns_names"] = json!(names);
     v["preview"] = json!(preview);
     Ok(HttpResponse::Ok().json(v))
@@ -304,8 +308,9 @@ pub fn reservation(rows: i64, epochs: u32) -> i64 {
     rows * 8 / 10 * i64::from(epochs)
 }
 
-fn run_json(r: &Run) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
+/// A run as the caller may see it (the policy's view).
+fn run_json(user: &CurrentUser, r: &Run) -> Value {
+    serde_json::to_value(policy::run(&user.actor(), r)).unwrap_or(Value::Null)
 }
 
 /// `POST /api/v1/runs`.
@@ -322,7 +327,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let licence_id = Uuid::parse_str(i.licence_id.trim()).map_err(|_| bad("licence_id", "is not a licence id"))?;
     let dataset_id = Uuid::parse_str(i.dataset_id.trim()).map_err(|_| bad("dataset_id", "is not a dataset id"))?;
     match launch_tx(&state, &ctx, &user, licence_id, dataset_id, &i.hyper, key.as_deref()).await {
-        Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&run)) } else { HttpResponse::Ok().json(run_json(&run)) }),
+        Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e) };
             let event = user.event(&ctx, "run.refused", Outcome::Denied).target("licence", licence_id).details(json!({ "reason": code, "details": details, "dataset": dataset_id }));
@@ -415,23 +420,25 @@ async fn load_run(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id
     }
 }
 
-pub async fn runs(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    let items: Vec<Value> = db::runs(&mut conn, scope(&user)).await?.iter().map(run_json).collect();
+    let items: Vec<Value> = db::runs(&mut conn, scope(&user)).await?.iter().map(|r| run_json(&user, r)).collect();
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "run.listed", Outcome::Success).details(json!({ "count": items.len() }))).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
-    Ok(HttpResponse::Ok().json(run_json(&r)))
+    Ok(HttpResponse::Ok().json(run_json(&user, &r)))
 }
 
 /// `POST /api/v1/runs/{id}/cancel`: a queued run is cancelled at once and its reservation
 /// released; a running one is stopped by its worker before the next batch and billed for the
 /// epochs it finished.
 pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(run_json(&cancel_inner(&state, &ctx, &user, &id).await?)))
+    Ok(HttpResponse::Ok().json(run_json(&user, &cancel_inner(&state, &ctx, &user, &id).await?)))
 }
 
 pub async fn cancel_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Run> {
@@ -457,8 +464,10 @@ pub async fn cancel_inner(state: &AppState, ctx: &RequestContext, user: &Current
 /// it ends (polled from the database, so any node can serve any run).
 pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
+    state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
     let run_id = r.id;
+    let actor = user.actor();
     let stream = futures_util::stream::unfold((state, 0u32, false), move |(state, n, done)| async move {
         if done || n > 4 * 3600 {
             return None;
@@ -474,6 +483,7 @@ pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: Curre
             return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"event: error\ndata: {}\n\n")), (state, n + 1, true)));
         };
         let terminal = matches!(row.status.as_str(), "succeeded" | "failed" | "cancelled");
+        let row = policy::run(&actor, &row);
         let data = json!({ "status": row.status, "progress": row.progress, "metrics": row.metrics, "epochs_done": row.epochs_done, "error": row.error });
         let kind = if terminal { "done" } else { "progress" };
         Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (state, n + 1, terminal)))

@@ -11,9 +11,10 @@ use crate::context::RequestContext;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    state.audit_alone(user.event(&ctx, "org.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": orgs })))
 }
 
@@ -21,7 +22,11 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
-        Ok(o) => Ok(HttpResponse::Ok().json(o)),
+        Ok(o) => {
+            drop(conn);
+            state.audit_alone(user.event(&ctx, "org.read", licentia_audit::Outcome::Success).target("organisation", o.id)).await?;
+            Ok(HttpResponse::Ok().json(o))
+        }
         Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),
         Err(e) => Err(e.into()),
     }

@@ -11,9 +11,10 @@ use crate::context::RequestContext;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let users = licentia_db::users::list(&mut conn, user.scope()).await?;
+    state.audit_alone(user.event(&ctx, "user.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": users })))
 }
 
@@ -30,7 +31,11 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::users::get_scoped(&mut conn, uid, user.scope()).await {
-        Ok(u) => Ok(HttpResponse::Ok().json(u)),
+        Ok(u) => {
+            drop(conn);
+            state.audit_alone(user.event(&ctx, "user.read", licentia_audit::Outcome::Success).target("user", u.id)).await?;
+            Ok(HttpResponse::Ok().json(u))
+        }
         Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),
         Err(e) => Err(e.into()),
     }

@@ -25,10 +25,11 @@ pub struct UsersPage {
     flash: Option<(bool, String)>,
 }
 
-pub async fn users(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<UsersPage> {
+pub async fn users(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<UsersPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let list = licentia_db::users::list(&mut conn, user.scope()).await?;
     let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    state.audit_alone(user.event(&ctx, "user.listed", licentia_audit::Outcome::Success)).await?;
     Ok(UsersPage {
         nav: Nav::for_user(&state, &user, "/admin/users"),
         users: list,
@@ -61,9 +62,10 @@ pub struct OrganisationsPage {
     flash: Option<(bool, String)>,
 }
 
-pub async fn organisations(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<OrganisationsPage> {
+pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<OrganisationsPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
+    state.audit_alone(user.event(&ctx, "org.listed", licentia_audit::Outcome::Success)).await?;
     Ok(OrganisationsPage {
         nav: Nav::for_user(&state, &user, "/admin/organisations"),
         organisations,

@@ -273,8 +273,10 @@ async fn list_page(state: &AppState, user: &CurrentUser, status: Option<String>,
     })
 }
 
-pub async fn list_html(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest, q: web::Query<ListQuery>) -> AppResult<ListPage> {
-    list_page(&state, &user, q.into_inner().status, flash_from(req.query_string())).await
+pub async fn list_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<ListQuery>) -> AppResult<ListPage> {
+    let page = list_page(&state, &user, q.into_inner().status, flash_from(req.query_string())).await?;
+    state.audit_alone(user.event(&ctx, "agreement.listed", licentia_audit::Outcome::Success)).await?;
+    Ok(page)
 }
 
 /// `POST /agreements`: the drafting form; a mistake comes back with the form as it was typed.
@@ -586,17 +588,14 @@ impl DiffPage {
 pub async fn diff_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<api::DiffQuery>) -> AppResult<DiffPage> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let r = api::redline(&state, &ctx, &user, &a, &q.from, &q.to).await?;
+    state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(DiffPage { nav: Nav::for_user(&state, &user, "/agreements"), a, from: r.from, to: r.to, pieces: r.text, terms: r.terms })
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "agreements/print.html")]
 pub struct PrintPage {
-    a: AgreementRow,
-    kind_label: &'static str,
-    version: i32,
-    sha: String,
-    clauses: Vec<Rendered>,
+    doc: api::Document,
     acceptances: Vec<Acceptance>,
 }
 
@@ -605,10 +604,11 @@ pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: C
     let a = api::load(&state, &ctx, &user, &id).await?;
     let v = api::load_version(&state, &ctx, &user, &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let draft = api::draft_of(&mut conn, &a, &v).await?;
+    let doc = api::document_of(&mut conn, &a, &v).await?;
     let acceptances = db::acceptances(&mut conn, a.id).await?.into_iter().filter(|x| x.version == v.number).collect();
-    let (clauses, _) = draft.render();
-    Ok(PrintPage { kind_label: draft.kind.label(), version: v.number, sha: hex::encode(&v.text_sha256), clauses, acceptances, a })
+    drop(conn);
+    state.audit_alone(user.event(&ctx, "agreement.printed", licentia_audit::Outcome::Success).target("agreement", a.id).details(serde_json::json!({ "version": v.number }))).await?;
+    Ok(PrintPage { doc, acceptances })
 }
 
 #[derive(Template, WebTemplate)]

@@ -6,7 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use licentia_db::assets::AssetRow;
 use licentia_domain::ip::fees::{self, FeeBasis};
-use licentia_domain::{Permission, Role};
+use licentia_domain::Permission;
 use licentia_audit::Outcome;
 
 use crate::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
@@ -32,7 +32,7 @@ impl AssetListPage {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<AssetListPage> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<AssetListPage> {
     let q = q.into_inner();
     let (rows, next) = page(&state, &user, &q).await?;
     let next = next.map(|c| {
@@ -40,6 +40,7 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, q: web::Query<A
         nq.cursor = Some(c);
         serde_urlencoded::to_string(&nq).unwrap_or_default()
     });
+    state.audit_alone(user.event(&ctx, "asset.listed", licentia_audit::Outcome::Success)).await?;
     Ok(AssetListPage { nav: Nav::for_user(&state, &user, "/assets"), q, rows, next })
 }
 
@@ -74,7 +75,7 @@ pub struct AssetPage {
 pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> AppResult<AssetPage> {
     let a = crate::assets::load_for_page(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let deadlines = deadlines_of(&mut conn, &a).await?;
+    let deadlines = deadlines_of(&mut conn, &a, &user.actor()).await?;
     let fees = if user.role.allows(Permission::CostRead) {
         let (_, rule_deadlines) = crate::assets::rule_deadlines(&mut conn, &a).await?;
         let basis = FeeBasis {
@@ -106,7 +107,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(AssetPage {
         nav: Nav::for_user(&state, &user, "/assets"),
         details: serde_json::to_string_pretty(&a.details).unwrap_or_default(),
-        show_notes: user.role != Role::Licensee,
+        show_notes: licentia_app::policy::sees_internal_notes(&user.actor()),
         can_manage,
         in_family: a.parent_id.is_some() || a.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like()),
         fees,
@@ -129,7 +130,8 @@ pub struct DeadlinesPage {
     items: Vec<UpcomingDeadline>,
 }
 
-pub async fn deadlines(state: web::Data<AppState>, user: CurrentUser) -> AppResult<DeadlinesPage> {
+pub async fn deadlines(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<DeadlinesPage> {
     let items = upcoming(&state, &user, 90).await?;
+    state.audit_alone(user.event(&ctx, "deadline.listed", licentia_audit::Outcome::Success)).await?;
     Ok(DeadlinesPage { nav: Nav::for_user(&state, &user, "/deadlines"), days: 90, items })
 }

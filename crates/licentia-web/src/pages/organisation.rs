@@ -36,6 +36,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
         Err(e) => return Err(e.into()),
     };
     let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("organisation", org.id.as_uuid())), 200).await?;
+    state.audit_alone(user.event(&ctx, "org.read", licentia_audit::Outcome::Success).target("organisation", org.id)).await?;
     Ok(OrganisationPage {
         nav: Nav::for_user(&state, &user, "/admin/organisations"),
         flash: flash_from(req.query_string()),

@@ -87,12 +87,13 @@ pub struct DashboardPage {
     chart_height: i64,
 }
 
-pub async fn dashboard(state: web::Data<AppState>, user: CurrentUser) -> AppResult<DashboardPage> {
+pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<DashboardPage> {
     let Counts { total, kind, status, jurisdiction } = portfolio::counts(&state, &user).await?;
     let mut deadlines = upcoming(&state, &user, 90).await?;
     deadlines.truncate(15);
     // Costs are licensor-internal: the chart is built only for roles that may read them.
     let panels = if user.role.allows(Permission::CostRead) { Some(cost_panels(&portfolio::forecast(&state, &user, 10, false, None).await?)) } else { None };
+    state.audit_alone(user.event(&ctx, "portfolio.read", licentia_audit::Outcome::Success)).await?;
     Ok(DashboardPage {
         nav: Nav::for_user(&state, &user, "/portfolio"),
         total,
@@ -149,7 +150,7 @@ pub struct CalendarPage {
     weeks: Vec<Vec<Day>>,
 }
 
-pub async fn calendar(state: web::Data<AppState>, user: CurrentUser, q: web::Query<MonthQuery>) -> AppResult<CalendarPage> {
+pub async fn calendar(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<MonthQuery>) -> AppResult<CalendarPage> {
     let today = Utc::now().date_naive();
     let first = match q.month.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         None => today.with_day(1).unwrap_or(today),
@@ -179,6 +180,7 @@ pub async fn calendar(state: web::Data<AppState>, user: CurrentUser, q: web::Que
         }
         weeks.push(week);
     }
+    state.audit_alone(user.event(&ctx, "deadline.calendar_read", licentia_audit::Outcome::Success)).await?;
     Ok(CalendarPage {
         nav: Nav::for_user(&state, &user, "/deadlines"),
         title: first.format("%B %Y").to_string(),

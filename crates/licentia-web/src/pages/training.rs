@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::Utc;
-use licentia_db::training::{self as db, Dataset, Run};
-use licentia_domain::{Permission, Role};
+use licentia_db::training::{self as db, Dataset};
+use licentia_domain::Permission;
 use licentia_train::{Hyper, Template as ModelTemplate};
 
 use crate::auth::CurrentUser;
@@ -33,17 +33,17 @@ pub struct TrainingPage {
     nav: Nav,
     licences: Vec<LicenceView>,
     datasets: Vec<Dataset>,
-    runs: Vec<Run>,
+    runs: Vec<licentia_app::policy::RunView>,
     can_launch: bool,
     templates: Vec<&'static str>,
     flash: Option<(bool, String)>,
 }
 
 fn scope(user: &CurrentUser) -> Option<licentia_domain::OrganisationId> {
-    (user.role == Role::Licensee).then_some(user.organisation_id)
+    licentia_app::policy::licensee_scope(&user.actor())
 }
 
-pub async fn index(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AppResult<TrainingPage> {
+pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<TrainingPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut licences = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
@@ -65,7 +65,9 @@ pub async fn index(state: web::Data<AppState>, user: CurrentUser, req: HttpReque
     }
     let can_launch = user.role.allows(Permission::RunLaunch) && user.role.allows(Permission::DatasetManage);
     let datasets = if user.role.allows(Permission::DatasetManage) { db::datasets(&mut conn, scope(&user)).await? } else { Vec::new() };
-    let runs = db::runs(&mut conn, scope(&user)).await?;
+    let actor = user.actor();
+    let runs = db::runs(&mut conn, scope(&user)).await?.iter().map(|r| licentia_app::policy::run(&actor, r)).collect();
+    state.audit_alone(user.event(&ctx, "training.read", licentia_audit::Outcome::Success)).await?;
     Ok(TrainingPage {
         nav: Nav::for_user(&state, &user, "/training"),
         licences,
@@ -127,7 +129,7 @@ pub struct MetricRow {
 #[template(path = "training/run.html")]
 pub struct RunPage {
     nav: Nav,
-    r: Run,
+    r: licentia_app::policy::RunView,
     rows: Vec<MetricRow>,
     terminal: bool,
     percent: u64,
@@ -187,6 +189,7 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let epochs = r.hyper["epochs"].as_u64().unwrap_or(1).max(1);
     let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
     let (train_points, valid_points) = loss_points(&r.metrics);
+    let r = licentia_app::policy::run(&user.actor(), &r);
     Ok(RunPage { nav: Nav::for_user(&state, &user, "/training"), can_cancel: user.role.allows(Permission::RunLaunch) && !terminal, rows, terminal, percent, train_points, valid_points, r })
 }
 
@@ -262,5 +265,6 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             }
         })
         .collect();
+    state.audit_alone(user.event(&ctx, "run.compared", licentia_audit::Outcome::Success)).await?;
     Ok(ComparePage { nav: Nav::for_user(&state, &user, "/training"), runs })
 }

@@ -15,4 +15,5 @@ mod pages;
 mod security;
 mod portfolio;
 mod training;
+mod visibility;
 mod xss;

@@ -1,0 +1,11 @@
+//! Licentia's use-case layer: who is acting ([`Actor`]) and the one policy that decides, per kind
+//! of object, whether an actor may see it and which view of it ([`policy`]). Every face (the JSON
+//! API, the pages, print, PDF, server-sent events, exports) asks here; none decides on its own.
+//!
+//! Layering: `domain ← crypto/store/db/audit/train ← app ← web ← licentia`. This crate links no
+//! HTTP framework (`cargo tree -p licentia-app -e normal -i actix-web` finds nothing).
+
+pub mod actor;
+pub mod policy;
+
+pub use actor::Actor;
