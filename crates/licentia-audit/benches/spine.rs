@@ -96,10 +96,18 @@ async fn main() -> Res<()> {
         .await?;
         println!("{:<28} {:>14.0} {:>14.0} {:>7.2}x", format!("{writers} concurrent"), a, p, a / p);
     }
-    let report = licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
+    let report =
+        licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
     let start = Instant::now();
-    let again = licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
-    println!("verify: {} entries in {:.3} s ({:.0} entries/s), chain ok: {}", again.entries, start.elapsed().as_secs_f64(), again.entries as f64 / start.elapsed().as_secs_f64(), report.ok());
+    let again =
+        licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
+    println!(
+        "verify: {} entries in {:.3} s ({:.0} entries/s), chain ok: {}",
+        again.entries,
+        start.elapsed().as_secs_f64(),
+        again.entries as f64 / start.elapsed().as_secs_f64(),
+        report.ok()
+    );
 
     println!("\nargon2id (m = 19 MiB, t = 2, p = 1): the cost of one login, one core");
     let rounds = 20;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use licentia_crypto::{SigningKey, VerifyingKey};
-use licentia_db::audit::CheckpointRow;
 use licentia_db::Db;
+use licentia_db::audit::CheckpointRow;
 use serde::{Deserialize, Serialize};
 
 use crate::AuditError;
@@ -24,10 +24,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The signed message: a versioned, line-based body in the spirit of C2SP signed notes.
     pub fn body(seq: i64, hash_hex: &str, signed_at: DateTime<Utc>) -> String {
-        format!(
-            "licentia-audit-checkpoint/v1\n{seq}\n{hash_hex}\n{}\n",
-            signed_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        )
+        format!("licentia-audit-checkpoint/v1\n{seq}\n{hash_hex}\n{}\n", signed_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
     }
 
     pub fn signature_ok(&self, key: &VerifyingKey) -> bool {
@@ -36,13 +33,7 @@ impl Checkpoint {
     }
 
     pub fn from_row(r: &CheckpointRow) -> Self {
-        Self {
-            seq: r.seq,
-            hash: hex::encode(&r.hash),
-            signed_at: r.signed_at,
-            key_id: r.key_id.clone(),
-            signature: hex::encode(&r.signature),
-        }
+        Self { seq: r.seq, hash: hex::encode(&r.hash), signed_at: r.signed_at, key_id: r.key_id.clone(), signature: hex::encode(&r.signature) }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Building and appending entries.
 
 use chrono::{SubsecRound as _, Utc};
-use licentia_db::audit::AuditRow;
 use licentia_db::PgConnection;
+use licentia_db::audit::AuditRow;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -81,8 +81,7 @@ const PAGE: i64 = 5_000;
 pub async fn verify(db: &Db, key: &VerifyingKey, file: Option<&CheckpointFile>) -> Result<VerifyReport, AuditError> {
     let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     // Collect checkpoints from both places; disagreement between them is itself a finding.
-    let mut checkpoints: Vec<Checkpoint> =
-        licentia_db::audit::checkpoints(&mut conn).await?.iter().map(Checkpoint::from_row).collect();
+    let mut checkpoints: Vec<Checkpoint> = licentia_db::audit::checkpoints(&mut conn).await?.iter().map(Checkpoint::from_row).collect();
     let mut problems: Vec<Problem> = Vec::new();
     if let Some(file) = file {
         for entry in file.read()? {
@@ -146,12 +145,7 @@ pub async fn verify(db: &Db, key: &VerifyingKey, file: Option<&CheckpointFile>) 
 }
 
 /// The first thing wrong with one row, given the previous row's sequence number and hash.
-fn check_row(
-    r: &licentia_db::audit::AuditRow,
-    prev_seq: i64,
-    prev_hash: &[u8],
-    checkpoints: &BTreeMap<i64, Checkpoint>,
-) -> Option<Problem> {
+fn check_row(r: &licentia_db::audit::AuditRow, prev_seq: i64, prev_hash: &[u8], checkpoints: &BTreeMap<i64, Checkpoint>) -> Option<Problem> {
     let problem = |seq, kind, detail: String| Some(Problem { seq, kind, detail });
     if r.seq != prev_seq + 1 {
         return problem(prev_seq + 1, ProblemKind::Missing, format!("next entry present is {}", r.seq));

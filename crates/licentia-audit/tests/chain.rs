@@ -124,11 +124,10 @@ async fn swapped_rows_are_reported_as_reordered() -> TestResult {
     let f = fixture().await?;
     append_n(&f, 10).await?;
     // Swap through a free number (the seq > 0 check refuses negatives).
-    tamper(&f, &[
-        "UPDATE audit_log SET seq = 1000005 WHERE seq = 5",
-        "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-        "UPDATE audit_log SET seq = 6 WHERE seq = 1000005",
-    ])
+    tamper(
+        &f,
+        &["UPDATE audit_log SET seq = 1000005 WHERE seq = 5", "UPDATE audit_log SET seq = 5 WHERE seq = 6", "UPDATE audit_log SET seq = 6 WHERE seq = 1000005"],
+    )
     .await?;
     assert_eq!(first_problem(&f).await?.map(|p| (p.0, p.1)), Some((5, ProblemKind::Reordered)));
     Ok(())
@@ -141,11 +140,14 @@ async fn deleting_the_newest_rows_is_caught_by_the_external_checkpoint() -> Test
     checkpoint(&f.t.db, &f.key, &f.file).await?.ok_or("no checkpoint")?;
     // A careful attacker deletes the last three rows, the database checkpoints, and rewinds the
     // head so the shorter chain is consistent in itself. Only the file outside the database knows.
-    tamper(&f, &[
-        "DELETE FROM audit_log WHERE seq > 7",
-        "DELETE FROM audit_checkpoints",
-        "UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)",
-    ])
+    tamper(
+        &f,
+        &[
+            "DELETE FROM audit_log WHERE seq > 7",
+            "DELETE FROM audit_checkpoints",
+            "UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)",
+        ],
+    )
     .await?;
     let internal_only = verify(&f.t.db, &f.key.verifying_key(), None).await?;
     assert!(internal_only.ok(), "without the file the truncation is invisible by construction");

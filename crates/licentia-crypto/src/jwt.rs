@@ -86,15 +86,7 @@ impl JwtKeys {
     }
 
     /// Claims for a new session of `ttl`, valid from `now`.
-    pub fn claims(
-        &self,
-        user: UserId,
-        org: OrganisationId,
-        role: Role,
-        session: SessionId,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> Claims {
+    pub fn claims(&self, user: UserId, org: OrganisationId, role: Role, session: SessionId, now: DateTime<Utc>, ttl: Duration) -> Claims {
         Claims {
             sub: user,
             org,
@@ -109,8 +101,7 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, claims: &Claims) -> Result<String, JwtError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.encoding)
-            .map_err(|e| JwtError::Sign(e.to_string()))
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.encoding).map_err(|e| JwtError::Sign(e.to_string()))
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
@@ -122,9 +113,7 @@ impl JwtKeys {
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("JWT") {
             return Err(JwtError::Invalid("unexpected header".into()));
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| JwtError::Invalid(e.to_string()))
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|e| JwtError::Invalid(e.to_string()))
     }
 
     /// A startup self-test: sign and verify a throwaway token. Catches a jsonwebtoken build without

@@ -32,11 +32,18 @@ impl KeyRing {
             Ok(entries) => {
                 for entry in entries {
                     let path = entry.map_err(io(dir))?.path();
-                    let Some(version) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix('v')).and_then(|n| n.strip_suffix(".key")).and_then(|n| n.parse::<u32>().ok()) else {
+                    let Some(version) = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_prefix('v'))
+                        .and_then(|n| n.strip_suffix(".key"))
+                        .and_then(|n| n.parse::<u32>().ok())
+                    else {
                         continue;
                     };
                     let bytes = std::fs::read(&path).map_err(io(&path))?;
-                    let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Invalid { name: "MASTER_KEY", message: format!("{} is not 32 bytes", path.display()) })?;
+                    let key: [u8; 32] =
+                        bytes.try_into().map_err(|_| KeyError::Invalid { name: "MASTER_KEY", message: format!("{} is not 32 bytes", path.display()) })?;
                     keys.insert(version, key);
                 }
             }

@@ -19,7 +19,7 @@ pub mod random;
 pub mod signing;
 
 pub use csrf::CsrfKey;
-pub use keyring::KeyRing;
 pub use jwt::{Claims, JwtError, JwtKeys};
+pub use keyring::KeyRing;
 pub use keys::{KeyError, KeyMaterial};
 pub use signing::{SigningKey, VerifyingKey};

@@ -23,10 +23,7 @@ fn hasher() -> Result<Argon2<'static>, PasswordError> {
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let salt_bytes = crate::random::bytes::<16>().map_err(|_| PasswordError::Hash("no randomness".into()))?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    hasher()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    hasher()?.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 /// Whether `candidate` matches `phc`. A malformed stored hash counts as a mismatch (and costs the

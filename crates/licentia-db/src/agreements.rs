@@ -98,11 +98,14 @@ pub async fn insert(conn: &mut PgConnection, a: &NewAgreement<'_>) -> Result<(),
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<AgreementRow, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0))", select(scope))))
-        .bind(id)
-        .bind(scope.org())
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0))",
+        select(scope)
+    )))
+    .bind(id)
+    .bind(scope.org())
+    .fetch_one(conn)
+    .await?)
 }
 
 /// The row locked for a state change (callers hold a transaction).
@@ -260,7 +263,12 @@ pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str, shared:
 }
 
 pub async fn set_approved(conn: &mut PgConnection, id: Uuid, by: Option<Uuid>, version: Option<i32>) -> Result<(), DbError> {
-    sqlx::query("UPDATE agreements SET approved_by = $2, approved_version = $3, updated_at = now() WHERE id = $1").bind(id).bind(by).bind(version).execute(conn).await?;
+    sqlx::query("UPDATE agreements SET approved_by = $2, approved_version = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(by)
+        .bind(version)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -331,12 +339,14 @@ pub async fn acceptances(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec
 
 /// Moves ownership of an assignment's assets to the assignee (its name in `owners`).
 pub async fn assign_assets(conn: &mut PgConnection, agreement: Uuid, assignee: &str) -> Result<u64, DbError> {
-    Ok(sqlx::query("UPDATE ip_assets SET owners = ARRAY[$2]::text[], updated_at = now() WHERE id IN (SELECT asset_id FROM agreement_assets WHERE agreement_id = $1)")
-        .bind(agreement)
-        .bind(assignee)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(
+        "UPDATE ip_assets SET owners = ARRAY[$2]::text[], updated_at = now() WHERE id IN (SELECT asset_id FROM agreement_assets WHERE agreement_id = $1)",
+    )
+    .bind(agreement)
+    .bind(assignee)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

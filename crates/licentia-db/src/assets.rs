@@ -88,7 +88,8 @@ fn scope_sql(scope: AssetScope) -> Option<Uuid> {
 /// `$2` is the licensee organisation or NULL: a licensee sees the assets covered by the
 /// agreements shared with it (sent for review at least once), whatever their state since.
 /// A licensee sees the assets named by the versions shared with it, never those a later draft adds.
-const SCOPE_CLAUSE: &str = "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreements g JOIN agreement_versions sv ON sv.agreement_id = g.id AND sv.number = g.shared_version
+const SCOPE_CLAUSE: &str =
+    "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreements g JOIN agreement_versions sv ON sv.agreement_id = g.id AND sv.number = g.shared_version
     WHERE g.licensee_id = $2 AND g.shared_version > 0 AND ip_assets.id = ANY(sv.asset_ids)))";
 
 pub async fn get(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<AssetRow, DbError> {

@@ -46,9 +46,7 @@ const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id,
 /// entry's sequence number and the previous head hash. Concurrent appenders queue on this lock,
 /// which is what keeps the sequence gapless.
 pub async fn advance_head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
-    Ok(sqlx::query_as("UPDATE audit_head SET seq = seq + 1, updated_at = now() WHERE id RETURNING seq, hash")
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_as("UPDATE audit_head SET seq = seq + 1, updated_at = now() WHERE id RETURNING seq, hash").fetch_one(conn).await?)
 }
 
 /// Inserts the row and records its hash as the new head, in one statement.
@@ -89,7 +87,11 @@ pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
 
 /// Rows with `seq > after`, in order, at most `limit` (used by verification, page by page).
 pub async fn page_after(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))).bind(after).bind(limit).fetch_all(conn).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 pub async fn get(conn: &mut PgConnection, seq: i64) -> Result<AuditRow, DbError> {
@@ -152,16 +154,14 @@ pub struct CheckpointRow {
 
 /// Stores a checkpoint; a second node checkpointing the same head is not an error.
 pub async fn insert_checkpoint(conn: &mut PgConnection, c: &CheckpointRow) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, hash, key_id, signature, signed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
-    )
-    .bind(c.seq)
-    .bind(&c.hash)
-    .bind(&c.key_id)
-    .bind(&c.signature)
-    .bind(c.signed_at)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("INSERT INTO audit_checkpoints (seq, hash, key_id, signature, signed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING")
+        .bind(c.seq)
+        .bind(&c.hash)
+        .bind(&c.key_id)
+        .bind(&c.signature)
+        .bind(c.signed_at)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 

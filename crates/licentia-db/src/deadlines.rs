@@ -35,7 +35,8 @@ pub async fn set_mark(conn: &mut PgConnection, asset: Uuid, rule: &str, ordinal:
 
 /// Every (asset, rule, ordinal) marked done or waived: settled, so not forecast.
 pub async fn closed_marks(conn: &mut PgConnection) -> Result<std::collections::HashSet<(Uuid, String, i32)>, DbError> {
-    let rows: Vec<(Uuid, String, i32)> = sqlx::query_as("SELECT asset_id, rule, ordinal FROM deadline_marks WHERE state IN ('done', 'waived')").fetch_all(conn).await?;
+    let rows: Vec<(Uuid, String, i32)> =
+        sqlx::query_as("SELECT asset_id, rule, ordinal FROM deadline_marks WHERE state IN ('done', 'waived')").fetch_all(conn).await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -70,13 +71,11 @@ pub async fn add_manual(conn: &mut PgConnection, asset: Uuid, title: &str, due: 
 
 /// Replaces the user's feed token (the old feed URL stops working).
 pub async fn set_calendar_token(conn: &mut PgConnection, user: Uuid, token_hash: &[u8]) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO calendar_tokens (user_id, token_hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET token_hash = $2, updated_at = now()",
-    )
-    .bind(user)
-    .bind(token_hash)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO calendar_tokens (user_id, token_hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET token_hash = $2, updated_at = now()")
+        .bind(user)
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -31,9 +31,7 @@ impl From<sqlx::Error> for DbError {
                     DbError::Other(e)
                 }
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                DbError::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => DbError::Unavailable(e),
             sqlx::Error::Protocol(_) => DbError::Unavailable(e),
             other => DbError::Other(other),
         }

@@ -61,9 +61,7 @@ impl Db {
 
     /// Readiness: the database answers and every embedded migration has been applied.
     pub async fn ready(&self) -> Result<bool, DbError> {
-        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
         Ok(applied as usize >= MIGRATOR.iter().count())
     }
 

@@ -54,13 +54,11 @@ pub async fn live(conn: &mut PgConnection, id: SessionId) -> Result<Option<LiveS
 }
 
 pub async fn revoke(conn: &mut PgConnection, id: SessionId, reason: &str) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2, updated_at = now() WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .bind(reason)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("UPDATE sessions SET revoked_at = now(), revoked_reason = $2, updated_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -68,12 +66,7 @@ pub async fn revoke(conn: &mut PgConnection, id: SessionId, reason: &str) -> Res
 /// (the one changing its password stays in), and the calendar feed token (a new one must be
 /// issued). Password changes, disabling and role changes all come here, so no credential outlives
 /// the change that should have ended it.
-pub async fn revoke_all_for_user(
-    conn: &mut PgConnection,
-    user: UserId,
-    keep: Option<SessionId>,
-    reason: &str,
-) -> Result<u64, DbError> {
+pub async fn revoke_all_for_user(conn: &mut PgConnection, user: UserId, keep: Option<SessionId>, reason: &str) -> Result<u64, DbError> {
     sqlx::query("DELETE FROM calendar_tokens WHERE user_id = $1").bind(user).execute(&mut *conn).await?;
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $3, updated_at = now()

@@ -58,9 +58,7 @@ impl Drop for TestDb {
                 if let Ok(opts) = PgConnectOptions::from_str(&admin_url)
                     && let Ok(mut conn) = opts.connect().await
                 {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
                     let _ = conn.close().await;
                 }
             });

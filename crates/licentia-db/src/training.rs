@@ -144,18 +144,20 @@ fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 const DATASET: &str = "SELECT id, organisation_id, artifact_id, name, rows, columns, schema, column_actions, sha256, created_at FROM datasets";
 
 pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: Uuid) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(d.id)
-        .bind(d.organisation_id)
-        .bind(d.artifact_id)
-        .bind(&d.name)
-        .bind(d.rows)
-        .bind(d.columns)
-        .bind(&d.schema)
-        .bind(&d.sha256)
-        .bind(by)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(d.id)
+    .bind(d.organisation_id)
+    .bind(d.artifact_id)
+    .bind(&d.name)
+    .bind(d.rows)
+    .bind(d.columns)
+    .bind(&d.schema)
+    .bind(&d.sha256)
+    .bind(by)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -287,7 +289,14 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Re
 
 /// Renews the lease and stores progress; returns whether cancellation was requested, or `None`
 /// when the run is no longer this worker's (the lease lapsed and it was reaped).
-pub async fn heartbeat(conn: &mut PgConnection, id: Uuid, worker: &str, lease_secs: i64, progress: &serde_json::Value, metrics: &serde_json::Value) -> Result<Option<bool>, DbError> {
+pub async fn heartbeat(
+    conn: &mut PgConnection,
+    id: Uuid,
+    worker: &str,
+    lease_secs: i64,
+    progress: &serde_json::Value,
+    metrics: &serde_json::Value,
+) -> Result<Option<bool>, DbError> {
     Ok(sqlx::query_scalar(
         "UPDATE runs SET lease_until = now() + make_interval(secs => $3), progress = $4, metrics = $5
          WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
@@ -343,10 +352,12 @@ pub async fn finish(conn: &mut PgConnection, id: Uuid, f: &Finish<'_>) -> Result
 
 /// Running runs whose lease lapsed, locked (skipping those another reaper holds).
 pub async fn lapsed(conn: &mut PgConnection, limit: i64) -> Result<Vec<Run>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE status = 'running' AND lease_until < now() ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED")))
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RUN} WHERE status = 'running' AND lease_until < now() ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Marks cancellation; a queued run is cancelled at once by the caller.

@@ -43,17 +43,15 @@ const SELECT_USER: &str = "SELECT u.id, u.organisation_id, o.name AS organisatio
 
 pub async fn insert(conn: &mut PgConnection, new: NewUser<'_>) -> Result<UserId, DbError> {
     let id = UserId::new();
-    sqlx::query(
-        "INSERT INTO users (id, organisation_id, email, display_name, password_hash, role) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(new.organisation_id)
-    .bind(new.email.as_str())
-    .bind(new.display_name)
-    .bind(new.password_hash)
-    .bind(new.role.as_str())
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO users (id, organisation_id, email, display_name, password_hash, role) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(new.organisation_id)
+        .bind(new.email.as_str())
+        .bind(new.display_name)
+        .bind(new.password_hash)
+        .bind(new.role.as_str())
+        .execute(conn)
+        .await?;
     Ok(id)
 }
 
@@ -73,22 +71,18 @@ pub async fn password_hash(conn: &mut PgConnection, id: UserId) -> Result<String
 
 /// A user as `scope` may see it (`None`: every organisation).
 pub async fn get_scoped(conn: &mut PgConnection, id: UserId, scope: Option<OrganisationId>) -> Result<User, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_USER} WHERE u.id = $1 AND ($2::uuid IS NULL OR u.organisation_id = $2)"
-    )))
-    .bind(id)
-    .bind(scope)
-    .fetch_one(conn)
-    .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_USER} WHERE u.id = $1 AND ($2::uuid IS NULL OR u.organisation_id = $2)")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
 }
 
 pub async fn list(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Result<Vec<User>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_USER} WHERE ($1::uuid IS NULL OR u.organisation_id = $1) ORDER BY o.name, u.email LIMIT 1000"
-    )))
-    .bind(scope)
-    .fetch_all(conn)
-    .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_USER} WHERE ($1::uuid IS NULL OR u.organisation_id = $1) ORDER BY o.name, u.email LIMIT 1000")))
+        .bind(scope)
+        .fetch_all(conn)
+        .await?)
 }
 
 pub async fn set_password_hash(conn: &mut PgConnection, id: UserId, hash: &str) -> Result<(), DbError> {
@@ -101,20 +95,12 @@ pub async fn set_password_hash(conn: &mut PgConnection, id: UserId, hash: &str) 
 }
 
 pub async fn set_disabled(conn: &mut PgConnection, id: UserId, disabled: bool) -> Result<(), DbError> {
-    let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(disabled)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1").bind(id).bind(disabled).execute(conn).await?;
     if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
 }
 
 pub async fn set_role(conn: &mut PgConnection, id: UserId, role: Role) -> Result<(), DbError> {
-    let done = sqlx::query("UPDATE users SET role = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(role.as_str())
-        .execute(conn)
-        .await?;
+    let done = sqlx::query("UPDATE users SET role = $2, updated_at = now() WHERE id = $1").bind(id).bind(role.as_str()).execute(conn).await?;
     if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
 }
 

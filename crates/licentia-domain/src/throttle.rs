@@ -17,12 +17,7 @@ pub struct ThrottlePolicy {
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        Self {
-            account_max_failures: 10,
-            account_window: Duration::minutes(15),
-            ip_max_attempts: 30,
-            ip_window: Duration::minutes(1),
-        }
+        Self { account_max_failures: 10, account_window: Duration::minutes(15), ip_max_attempts: 30, ip_window: Duration::minutes(1) }
     }
 }
 
@@ -45,10 +40,8 @@ impl ThrottlePolicy {
             let until = oldest.map_or(now + window, |t| t + window);
             std::cmp::max(until - now, Duration::seconds(1))
         };
-        let account = (recent.account_failures >= self.account_max_failures)
-            .then(|| wait_until(recent.oldest_account_failure, self.account_window));
-        let ip = (recent.ip_attempts >= self.ip_max_attempts)
-            .then(|| wait_until(recent.oldest_ip_attempt, self.ip_window));
+        let account = (recent.account_failures >= self.account_max_failures).then(|| wait_until(recent.oldest_account_failure, self.account_window));
+        let ip = (recent.ip_attempts >= self.ip_max_attempts).then(|| wait_until(recent.oldest_ip_attempt, self.ip_window));
         match (account, ip) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -74,11 +67,7 @@ mod tests {
     #[test]
     fn account_lock_lasts_until_the_oldest_failure_ages_out() {
         let p = ThrottlePolicy::default();
-        let recent = RecentAttempts {
-            account_failures: 10,
-            oldest_account_failure: Some(t(100)),
-            ..Default::default()
-        };
+        let recent = RecentAttempts { account_failures: 10, oldest_account_failure: Some(t(100)), ..Default::default() };
         assert_eq!(p.check(&recent, t(105)), Some(Duration::minutes(10)));
         // Never a zero or negative Retry-After even at the window's edge.
         assert_eq!(p.check(&recent, t(115)), Some(Duration::seconds(1)));
@@ -87,12 +76,7 @@ mod tests {
     #[test]
     fn address_limit_applies_independently_and_the_longer_wait_wins() {
         let p = ThrottlePolicy::default();
-        let recent = RecentAttempts {
-            account_failures: 10,
-            oldest_account_failure: Some(t(100)),
-            ip_attempts: 30,
-            oldest_ip_attempt: Some(t(105)),
-        };
+        let recent = RecentAttempts { account_failures: 10, oldest_account_failure: Some(t(100)), ip_attempts: 30, oldest_ip_attempt: Some(t(105)) };
         assert_eq!(p.check(&recent, t(105)), Some(Duration::minutes(10)));
         let only_ip = RecentAttempts { ip_attempts: 30, oldest_ip_attempt: Some(t(105)), ..Default::default() };
         assert_eq!(p.check(&only_ip, t(105)), Some(Duration::minutes(1)));

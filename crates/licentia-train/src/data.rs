@@ -250,7 +250,8 @@ impl Column {
     }
 
     pub fn summary(&self) -> ColumnSummary {
-        let mut s = ColumnSummary { name: self.name.clone(), kind: self.kind(), missing: 0, min: None, max: None, mean: None, categories: Vec::new(), distinct: 0 };
+        let mut s =
+            ColumnSummary { name: self.name.clone(), kind: self.kind(), missing: 0, min: None, max: None, mean: None, categories: Vec::new(), distinct: 0 };
         match &self.values {
             Values::Numeric(v) => {
                 let present: Vec<f64> = v.iter().flatten().copied().collect();

@@ -86,7 +86,10 @@ impl Model {
                     })
                     .collect()
             }
-            Task::Regression => s.iter().map(|v| Prediction { label: None, probability: None, value: Some(f64::from(*v) * self.prep.target_std + self.prep.target_mean) }).collect(),
+            Task::Regression => s
+                .iter()
+                .map(|v| Prediction { label: None, probability: None, value: Some(f64::from(*v) * self.prep.target_std + self.prep.target_mean) })
+                .collect(),
         })
     }
 }

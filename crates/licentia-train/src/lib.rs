@@ -40,7 +40,10 @@ pub fn cpu() -> Device {
 /// `wgpu` (needs the `wgpu` feature). A GPU worker is the same program built with a feature.
 pub fn device(spec: &str) -> Result<Device, TrainError> {
     let spec = spec.trim();
-    let missing = |feature: &str| TrainError::Invalid { field: "device".into(), message: format!("this build has no {feature} backend (build with the cargo feature `{feature}`)") };
+    let missing = |feature: &str| TrainError::Invalid {
+        field: "device".into(),
+        message: format!("this build has no {feature} backend (build with the cargo feature `{feature}`)"),
+    };
     match spec {
         "" | "cpu" | "flex" => Ok(Device::flex()),
         s if s == "cuda" || s.starts_with("cuda:") => {

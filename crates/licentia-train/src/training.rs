@@ -110,7 +110,8 @@ fn evaluate(net: &Net, prep: &Preprocessing, valid: &Matrix, device: &Device, ep
         Task::Binary => {
             let p: Vec<f64> = s.iter().map(|v| f64::from(*v)).collect();
             let labels: Vec<bool> = valid.y.iter().map(|y| *y >= 0.5).collect();
-            m.valid_loss = p.iter().zip(&labels).map(|(p, l)| -(if *l { p.max(1e-7).ln() } else { (1.0 - p).max(1e-7).ln() })).sum::<f64>() / p.len().max(1) as f64;
+            m.valid_loss =
+                p.iter().zip(&labels).map(|(p, l)| -(if *l { p.max(1e-7).ln() } else { (1.0 - p).max(1e-7).ln() })).sum::<f64>() / p.len().max(1) as f64;
             let (acc, precision, recall, f1) = metrics::binary(&p, &labels);
             m.accuracy = Some(acc);
             m.precision = Some(precision);

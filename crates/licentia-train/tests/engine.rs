@@ -126,7 +126,17 @@ fn cancellation_stops_before_the_next_batch_and_bad_settings_name_their_field() 
     let mut h = Hyper::new(Template::TabularBinaryMlp, "y");
     h.batch_size = 16;
     let cancel = AtomicBool::new(false);
-    let out = train(&t, &h, &cpu(), &mut |p| if p.batch >= 1 { cancel.store(true, Ordering::Relaxed) }, &cancel)?;
+    let out = train(
+        &t,
+        &h,
+        &cpu(),
+        &mut |p| {
+            if p.batch >= 1 {
+                cancel.store(true, Ordering::Relaxed)
+            }
+        },
+        &cancel,
+    )?;
     assert!(out.cancelled && out.epochs_done == 0 && !out.weights.is_empty());
 
     for (mutate, field) in [

@@ -48,12 +48,23 @@ async fn main() -> Res<()> {
     let mut conn = t.db.pool.acquire().await?;
     let org = licentia_db::organisations::insert(&mut conn, &OrgName::parse("Aurora")?, OrgKind::Licensor).await?;
     let hash = licentia_crypto::password::hash("benchmark password")?;
-    licentia_db::users::insert(&mut conn, licentia_db::users::NewUser { organisation_id: org.id, email: &Email::parse("m@aurora.example")?, display_name: "m", password_hash: &hash, role: Role::Manager }).await?;
+    licentia_db::users::insert(
+        &mut conn,
+        licentia_db::users::NewUser {
+            organisation_id: org.id,
+            email: &Email::parse("m@aurora.example")?,
+            display_name: "m",
+            password_hash: &hash,
+            role: Role::Manager,
+        },
+    )
+    .await?;
     drop(conn);
     let app_state = state.clone();
     let srv = actix_test::start(move || licentia_web::app(app_state.clone()));
     let client = awc::Client::default();
-    let mut login = client.post(srv.url("/api/v1/auth/token")).send_json(&serde_json::json!({ "email": "m@aurora.example", "password": "benchmark password" })).await?;
+    let mut login =
+        client.post(srv.url("/api/v1/auth/token")).send_json(&serde_json::json!({ "email": "m@aurora.example", "password": "benchmark password" })).await?;
     let token = login.json::<serde_json::Value>().await?["token"].as_str().unwrap_or_default().to_owned();
 
     let rounds = 200;
@@ -65,8 +76,16 @@ async fn main() -> Res<()> {
         seeded = size;
         for (name, path, filter) in [
             ("first page (50)", "/api/v1/assets?limit=50", AssetFilter::default()),
-            ("search 'gradient clipping'", "/api/v1/assets?limit=50&q=gradient%20clipping", AssetFilter { q: Some("gradient clipping".into()), ..Default::default() }),
-            ("filter kind+jurisdiction", "/api/v1/assets?limit=50&kind=trademark&jurisdiction=EP", AssetFilter { kind: Some("trademark".into()), jurisdiction: Some("EP".into()), ..Default::default() }),
+            (
+                "search 'gradient clipping'",
+                "/api/v1/assets?limit=50&q=gradient%20clipping",
+                AssetFilter { q: Some("gradient clipping".into()), ..Default::default() },
+            ),
+            (
+                "filter kind+jurisdiction",
+                "/api/v1/assets?limit=50&kind=trademark&jurisdiction=EP",
+                AssetFilter { kind: Some("trademark".into()), jurisdiction: Some("EP".into()), ..Default::default() },
+            ),
             ("search, no match", "/api/v1/assets?limit=50&q=blockchain", AssetFilter { q: Some("blockchain".into()), ..Default::default() }),
         ] {
             let mut api = Vec::with_capacity(rounds);

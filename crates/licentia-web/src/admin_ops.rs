@@ -90,7 +90,8 @@ pub async fn create_user(state: &AppState, ctx: &RequestContext, actor: &Current
     let hash = hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
     let id = users::insert(&mut tx, users::NewUser { organisation_id: org.id, email: &email, display_name: &name, password_hash: &hash, role }).await?;
-    let event = actor.event(ctx, "user.created", Outcome::Success).target("user", id).details(json!({ "email": email, "role": role, "organisation_id": org.id }));
+    let event =
+        actor.event(ctx, "user.created", Outcome::Success).target("user", id).details(json!({ "email": email, "role": role, "organisation_id": org.id }));
     let seq = state.audit(&mut tx, event).await?;
     let user = users::get_scoped(&mut tx, id, None).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
@@ -128,7 +129,10 @@ pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &Current
         users::set_role(&mut tx, id, role).await?;
         // A session carries the role it was opened with: every credential dies with the old role.
         let revoked = sessions::revoke_all_for_user(&mut tx, id, None, "role changed").await?;
-        let event = actor.event(ctx, "user.role_changed", Outcome::Success).target("user", id).details(json!({ "from": before.role, "to": role, "sessions_revoked": revoked }));
+        let event = actor
+            .event(ctx, "user.role_changed", Outcome::Success)
+            .target("user", id)
+            .details(json!({ "from": before.role, "to": role, "sessions_revoked": revoked }));
         seqs.push(state.audit(&mut tx, event).await?);
     }
     if let Some(disabled) = change.disabled

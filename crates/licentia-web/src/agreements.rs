@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{Datelike as _, NaiveDate, Utc};
+use licentia_app::policy;
 use licentia_audit::Outcome;
 use licentia_db::agreements::{self as db, AgreementRow, NewAgreement, NewVersion, Scope, VersionRow};
 use licentia_db::assets::{AssetRow, AssetScope};
@@ -20,7 +21,6 @@ use licentia_domain::ip::jurisdiction::is_country;
 use licentia_domain::{OrgKind, OrganisationId, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use licentia_app::policy;
 use uuid::Uuid;
 
 use crate::api::users::not_found;
@@ -108,7 +108,8 @@ fn parse_asset_ids(raw: &[String]) -> AppResult<Vec<Uuid>> {
     if raw.len() > 500 {
         return Err(bad("assets", "at most 500 assets per agreement"));
     }
-    let set: BTreeSet<Uuid> = raw.iter().map(|s| Uuid::parse_str(s.trim()).map_err(|_| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
+    let set: BTreeSet<Uuid> =
+        raw.iter().map(|s| Uuid::parse_str(s.trim()).map_err(|_| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
     Ok(set.into_iter().collect())
 }
 
@@ -156,7 +157,16 @@ pub struct Draft {
 impl Draft {
     /// A new draft naming its assets as they are now.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(kind: AgreementKind, title: String, licensor: String, licensee: String, parent: Option<String>, assets: Vec<AssetRow>, terms: Terms, overrides: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        kind: AgreementKind,
+        title: String,
+        licensor: String,
+        licensee: String,
+        parent: Option<String>,
+        assets: Vec<AssetRow>,
+        terms: Terms,
+        overrides: BTreeMap<String, String>,
+    ) -> Self {
         let labels = assets.iter().map(asset_label).collect();
         Draft { kind, title, licensor, licensee, parent, assets, labels, terms, overrides }
     }
@@ -168,7 +178,15 @@ impl Draft {
     }
 
     pub fn render(&self) -> (Vec<Rendered>, String) {
-        let ctx = Context { kind: self.kind, title: &self.title, licensor: &self.licensor, licensee: &self.licensee, assets: &self.labels, parent: self.parent.as_deref(), terms: &self.terms };
+        let ctx = Context {
+            kind: self.kind,
+            title: &self.title,
+            licensor: &self.licensor,
+            licensee: &self.licensee,
+            assets: &self.labels,
+            parent: self.parent.as_deref(),
+            terms: &self.terms,
+        };
         let rendered = clauses::render(&ctx, &self.overrides);
         let text = clauses::full_text(&ctx, &rendered);
         (rendered, text)
@@ -213,7 +231,13 @@ async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, numbe
 
 /// Inserts an agreement with its covered assets and version 1 (the demo seed uses this; requests
 /// go through [`create_inner`], which validates first). Returns the text hash.
-pub async fn insert_with_first_version(tx: &mut licentia_db::PgConnection, a: &NewAgreement<'_>, asset_ids: &[Uuid], draft: &Draft, comment: &str) -> AppResult<Vec<u8>> {
+pub async fn insert_with_first_version(
+    tx: &mut licentia_db::PgConnection,
+    a: &NewAgreement<'_>,
+    asset_ids: &[Uuid],
+    draft: &Draft,
+    comment: &str,
+) -> AppResult<Vec<u8>> {
     db::insert(tx, a).await?;
     db::set_assets(tx, a.id, asset_ids).await?;
     save_version(tx, a.id, 1, draft, a.created_by, comment).await
@@ -283,13 +307,24 @@ pub async fn create_inner(state: &AppState, ctx: &RequestContext, user: &Current
     let id = Uuid::now_v7();
     db::insert(
         &mut tx,
-        &NewAgreement { id, licensor_id: user.organisation_id, licensee_id, parent_id: parent.as_ref().map(|p| p.id), kind: kind.as_str(), title: &title, created_by: user.id.as_uuid() },
+        &NewAgreement {
+            id,
+            licensor_id: user.organisation_id,
+            licensee_id,
+            parent_id: parent.as_ref().map(|p| p.id),
+            kind: kind.as_str(),
+            title: &title,
+            created_by: user.id.as_uuid(),
+        },
     )
     .await?;
     db::set_assets(&mut tx, id, &asset_ids).await?;
     let draft = Draft::new(kind, title, licensor.name.to_string(), licensee.name.to_string(), parent.map(|p| p.title), assets, terms, i.clauses);
     let sha = save_version(&mut tx, id, 1, &draft, user.id.as_uuid(), &comment).await?;
-    let event = user.event(ctx, "agreement.created", Outcome::Success).target("agreement", id).details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
+    let event = user
+        .event(ctx, "agreement.created", Outcome::Success)
+        .target("agreement", id)
+        .details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -429,7 +464,13 @@ pub struct VersionInput {
 }
 
 /// `POST /api/v1/agreements/{id}/versions`: a new numbered version (drafts only).
-pub async fn save(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<VersionInput>) -> AppResult<HttpResponse> {
+pub async fn save(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<VersionInput>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let (number, sha) = save_inner(&state, &ctx, &user, a.id, body.into_inner()).await?;
     let _ = sha;
@@ -488,7 +529,10 @@ pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUs
     }
     let number = a.current_version + 1;
     let sha = save_version(&mut tx, a.id, number, &draft, user.id.as_uuid(), &comment).await?;
-    let event = user.event(ctx, "agreement.version_saved", Outcome::Success).target("agreement", a.id).details(json!({ "version": number, "text_sha256": hex::encode(&sha), "comment": comment }));
+    let event = user
+        .event(ctx, "agreement.version_saved", Outcome::Success)
+        .target("agreement", a.id)
+        .details(json!({ "version": number, "text_sha256": hex::encode(&sha), "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -546,7 +590,13 @@ pub async fn redline(state: &AppState, ctx: &RequestContext, user: &CurrentUser,
 }
 
 /// `GET /api/v1/agreements/{id}/diff?from=1&to=2`
-pub async fn diff_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<DiffQuery>) -> AppResult<HttpResponse> {
+pub async fn diff_api(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    q: web::Query<DiffQuery>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(redline(&state, &ctx, &user, &a, &q.from, &q.to).await?))
@@ -563,13 +613,23 @@ pub struct TransitionInput {
 }
 
 fn invalid(from: Status, to: &str) -> AppError {
-    AppError::InvalidTransition { from: from.as_str().into(), to: to.chars().take(40).collect(), allowed: from.next().iter().map(|s| s.as_str().to_owned()).collect() }
+    AppError::InvalidTransition {
+        from: from.as_str().into(),
+        to: to.chars().take(40).collect(),
+        allowed: from.next().iter().map(|s| s.as_str().to_owned()).collect(),
+    }
 }
 
 /// `POST /api/v1/agreements/{id}/transition`: submit for review, send back to draft, withdraw an
 /// approval, activate, expire or terminate. Approval and execution have their own routes (four
 /// eyes, acceptance by both parties).
-pub async fn transition(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<TransitionInput>) -> AppResult<HttpResponse> {
+pub async fn transition(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<TransitionInput>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let to = transition_inner(&state, &ctx, &user, a.id, &body.to, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
@@ -583,7 +643,11 @@ pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &Cur
     let Ok(to) = to_raw.trim().parse::<Status>() else { return Err(invalid(from, to_raw)) };
     if !from.can_move_to(to) || matches!(to, Status::Approved | Status::Executed) {
         if from.can_move_to(to) {
-            let how = if to == Status::Approved { "approve it through /approve (another manager than the author)" } else { "it is executed when both parties have accepted" };
+            let how = if to == Status::Approved {
+                "approve it through /approve (another manager than the author)"
+            } else {
+                "it is executed when both parties have accepted"
+            };
             return Err(AppError::Conflict { message: format!("cannot move to {} with a bare transition: {how}", to.as_str()) });
         }
         return Err(invalid(from, to_raw));
@@ -597,7 +661,9 @@ pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &Cur
             db::clear_acceptances(&mut tx, a.id).await?;
         }
         Status::Active if a.effective_date.is_some_and(|d| d > today) => {
-            return Err(AppError::Conflict { message: format!("the agreement takes effect on {}", a.effective_date.map(|d| d.to_string()).unwrap_or_default()) });
+            return Err(AppError::Conflict {
+                message: format!("the agreement takes effect on {}", a.effective_date.map(|d| d.to_string()).unwrap_or_default()),
+            });
         }
         Status::Expired if a.end_date.is_none_or(|d| d >= today) => {
             return Err(AppError::Conflict { message: "the agreement has not reached its end date; terminate it instead".into() });
@@ -605,7 +671,10 @@ pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &Cur
         _ => {}
     }
     db::set_status(&mut tx, a.id, to.as_str(), shared).await?;
-    let event = user.event(ctx, "agreement.transition", Outcome::Success).target("agreement", a.id).details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
+    let event = user
+        .event(ctx, "agreement.transition", Outcome::Success)
+        .target("agreement", a.id)
+        .details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -629,7 +698,10 @@ pub async fn approve_inner(state: &AppState, ctx: &RequestContext, user: &Curren
     }
     let v = db::version(&mut tx, a.id, a.current_version, None).await?;
     if v.author_id == user.id.as_uuid() {
-        let event = user.event(ctx, "agreement.approval_refused", Outcome::Denied).target("agreement", a.id).details(json!({ "version": v.number, "reason": "four_eyes" }));
+        let event = user
+            .event(ctx, "agreement.approval_refused", Outcome::Denied)
+            .target("agreement", a.id)
+            .details(json!({ "version": v.number, "reason": "four_eyes" }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         state.audited(seq);
@@ -664,7 +736,8 @@ pub async fn approve_inner(state: &AppState, ctx: &RequestContext, user: &Curren
     }
     db::set_approved(&mut tx, a.id, Some(user.id.as_uuid()), Some(v.number)).await?;
     db::set_status(&mut tx, a.id, Status::Approved.as_str(), Some(v.number)).await?;
-    let event = user.event(ctx, "agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
+    let event =
+        user.event(ctx, "agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -681,7 +754,13 @@ pub struct AcceptInput {
 
 /// `POST /api/v1/agreements/{id}/accept`: the caller accepts the approved version for its party;
 /// when both parties have accepted the same text, the agreement is executed.
-pub async fn accept(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<AcceptInput>) -> AppResult<HttpResponse> {
+pub async fn accept(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<AcceptInput>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let status = accept_inner(&state, &ctx, &user, a.id, body.text_sha256.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
@@ -703,7 +782,10 @@ pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &Current
     }
     let party = if user.role == Role::Licensee { "licensee" } else { "licensor" };
     db::accept(&mut tx, a.id, party, n, &v.text_sha256, user.id.as_uuid()).await?;
-    let event = user.event(ctx, "agreement.accepted", Outcome::Success).target("agreement", a.id).details(json!({ "party": party, "version": n, "text_sha256": hex::encode(&v.text_sha256) }));
+    let event = user
+        .event(ctx, "agreement.accepted", Outcome::Success)
+        .target("agreement", a.id)
+        .details(json!({ "party": party, "version": n, "text_sha256": hex::encode(&v.text_sha256) }));
     let mut seq = state.audit(&mut tx, event).await?;
     let accepted = db::acceptances(&mut tx, a.id).await?;
     let both = ["licensor", "licensee"].iter().all(|p| accepted.iter().any(|x| x.party == *p && x.version == n && x.text_sha256 == v.text_sha256));
@@ -717,7 +799,17 @@ pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &Current
         // The executed document, kept as an encrypted artifact both parties can read (it belongs
         // to the licensee's organisation; the licensor side reads every organisation's).
         let pdf = version_pdf(&mut tx, &a, &v, &accepted).await?;
-        let artifact = crate::artifacts::store_bytes(state, user.id.as_uuid(), a.licensee_id, "agreement", a.id, &format!("agreement-{}-v{n}-executed.pdf", a.id), "application/pdf", &pdf).await?;
+        let artifact = crate::artifacts::store_bytes(
+            state,
+            user.id.as_uuid(),
+            a.licensee_id,
+            "agreement",
+            a.id,
+            &format!("agreement-{}-v{n}-executed.pdf", a.id),
+            "application/pdf",
+            &pdf,
+        )
+        .await?;
         licentia_db::artifacts::insert(&mut tx, &artifact).await?;
         details["pdf_artifact"] = json!(artifact.id);
         details["pdf_sha256"] = json!(hex::encode(&artifact.sha256));
@@ -731,7 +823,13 @@ pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &Current
 
 /// `POST /api/v1/agreements/{id}/request-changes`: the licensee sends a version under review
 /// back to draft with its comments.
-pub async fn request_changes(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<TransitionInput>) -> AppResult<HttpResponse> {
+pub async fn request_changes(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<TransitionInput>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     request_changes_inner(&state, &ctx, &user, a.id, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
@@ -750,7 +848,10 @@ pub async fn request_changes_inner(state: &AppState, ctx: &RequestContext, user:
     }
     db::set_status(&mut tx, a.id, Status::Draft.as_str(), None).await?;
     db::clear_acceptances(&mut tx, a.id).await?;
-    let event = user.event(ctx, "agreement.changes_requested", Outcome::Success).target("agreement", a.id).details(json!({ "version": a.shared_version, "comment": comment }));
+    let event = user
+        .event(ctx, "agreement.changes_requested", Outcome::Success)
+        .target("agreement", a.id)
+        .details(json!({ "version": a.shared_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -776,7 +877,13 @@ pub struct SalesInput {
 
 /// `POST /api/v1/agreements/{id}/sales`: the licensee's net sales per period and country, all
 /// lines or none.
-pub async fn report_sales(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<SalesInput>) -> AppResult<HttpResponse> {
+pub async fn report_sales(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<SalesInput>,
+) -> AppResult<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let n = report_sales_inner(&state, &ctx, &user, &a, &body.lines).await?;
     Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
@@ -791,7 +898,8 @@ pub async fn report_sales_inner(state: &AppState, ctx: &RequestContext, user: &C
     }
     let mut rows = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
-        let d = |raw: &str, f: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(&format!("lines[{i}].{f}"), "must be a date YYYY-MM-DD"));
+        let d =
+            |raw: &str, f: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(&format!("lines[{i}].{f}"), "must be a date YYYY-MM-DD"));
         let (start, end) = (d(&l.period_start, "period_start")?, d(&l.period_end, "period_end")?);
         if end < start {
             return Err(bad(&format!("lines[{i}].period_end"), "is before the period start"));
@@ -862,7 +970,12 @@ fn lapses(assets: &[AssetRow], notes: &mut Vec<String>) -> Vec<Lapse> {
         let Some(j) = &a.jurisdiction else { continue };
         let dead = a.status.parse::<AssetStatus>().is_ok_and(AssetStatus::is_dead);
         let ended = if dead {
-            let on = a.details.get("lapsed_on").and_then(Value::as_str).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).or(a.expiry_date.filter(|_| a.status == "expired"));
+            let on = a
+                .details
+                .get("lapsed_on")
+                .and_then(Value::as_str)
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .or(a.expiry_date.filter(|_| a.status == "expired"));
             if on.is_none() {
                 notes.push(format!("{} is {} without a lapse date; royalties in {j} are not stopped.", a.title, a.status));
             }
@@ -891,10 +1004,19 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
     let sales: Vec<SalesLine> = db::sales(&mut conn, a.id)
         .await?
         .into_iter()
-        .map(|s| SalesLine { period_start: s.period_start, period_end: s.period_end, country: s.country, net_sales: s.net_sales, sublicence_revenue: s.sublicence_revenue })
+        .map(|s| SalesLine {
+            period_start: s.period_start,
+            period_end: s.period_end,
+            country: s.country,
+            net_sales: s.net_sales,
+            sublicence_revenue: s.sublicence_revenue,
+        })
         .collect();
-    let usage: Vec<UsageEntry> =
-        db::settled_usage(&mut conn, a.id).await?.into_iter().map(|(at, runs, compute_units, prediction_rows)| UsageEntry { at, runs, compute_units, prediction_rows }).collect();
+    let usage: Vec<UsageEntry> = db::settled_usage(&mut conn, a.id)
+        .await?
+        .into_iter()
+        .map(|(at, runs, compute_units, prediction_rows)| UsageEntry { at, runs, compute_units, prediction_rows })
+        .collect();
     let ids = db::asset_ids(&mut conn, a.id).await?;
     let assets = covered_assets(&mut conn, &ids).await?;
     let mut notes = Vec::new();
@@ -948,7 +1070,11 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
     let a = load(&state, &ctx, &user, &q.agreement).await?;
     let (from, to) = statement_period(&q)?;
     let st = statement_for(&state, &user, &a, from, to).await?;
-    state.audit_alone(user.event(&ctx, "statement.read", Outcome::Success).target("agreement", a.id).details(json!({ "from": from, "to": to, "total": st.total }))).await?;
+    state
+        .audit_alone(
+            user.event(&ctx, "statement.read", Outcome::Success).target("agreement", a.id).details(json!({ "from": from, "to": to, "total": st.total })),
+        )
+        .await?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(HttpResponse::Ok().json(json!({ "agreement": a.id, "title": a.title, "licensee": a.licensee_name, "statement": st }))),
         "csv" => {
@@ -956,10 +1082,19 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
             w.write_record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"]).map_err(AppError::internal)?;
             for l in &st.lines {
                 let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                w.write_record([kind, crate::audit_query::defuse_formula(&l.description), l.country.clone().unwrap_or_default(), l.basis.to_string(), l.rate.clone(), l.amount.to_string(), st.currency.clone()])
-                    .map_err(AppError::internal)?;
+                w.write_record([
+                    kind,
+                    crate::audit_query::defuse_formula(&l.description),
+                    l.country.clone().unwrap_or_default(),
+                    l.basis.to_string(),
+                    l.rate.clone(),
+                    l.amount.to_string(),
+                    st.currency.clone(),
+                ])
+                .map_err(AppError::internal)?;
             }
-            w.write_record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()]).map_err(AppError::internal)?;
+            w.write_record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()])
+                .map_err(AppError::internal)?;
             let body = w.into_inner().map_err(AppError::internal)?;
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
@@ -974,7 +1109,8 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
 pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow, accepted: &[db::Acceptance]) -> AppResult<Vec<u8>> {
     use crate::pdf::Block;
     let doc = document_of(conn, a, v).await?;
-    let mut blocks = vec![Block::Title(doc.title.clone()), Block::Small(format!("{} · version {} · {} and {}", doc.kind_label, v.number, doc.licensor, doc.licensee))];
+    let mut blocks =
+        vec![Block::Title(doc.title.clone()), Block::Small(format!("{} · version {} · {} and {}", doc.kind_label, v.number, doc.licensor, doc.licensee))];
     for (heading, text) in &doc.clauses {
         blocks.push(Block::Heading(heading.clone()));
         blocks.push(Block::Para(text.clone()));
@@ -982,7 +1118,13 @@ pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
     blocks.push(Block::Heading("Text fingerprint".into()));
     blocks.push(Block::Small(format!("SHA-256 of the text of version {}: {}", v.number, hex::encode(&v.text_sha256))));
     for x in accepted.iter().filter(|x| x.version == v.number) {
-        blocks.push(Block::Small(format!("Accepted for the {} by {} on {} (SHA-256 {}).", x.party, x.user_name, x.accepted_at.format("%Y-%m-%d %H:%M UTC"), hex::encode(&x.text_sha256))));
+        blocks.push(Block::Small(format!(
+            "Accepted for the {} by {} on {} (SHA-256 {}).",
+            x.party,
+            x.user_name,
+            x.accepted_at.format("%Y-%m-%d %H:%M UTC"),
+            hex::encode(&x.text_sha256)
+        )));
     }
     Ok(crate::pdf::render(&doc.title, &format!("{} v{}", doc.title, v.number), &blocks))
 }

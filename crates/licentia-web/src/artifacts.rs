@@ -6,10 +6,10 @@ use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use licentia_app::policy::{Owner, Refusal};
 use licentia_audit::Outcome;
 use licentia_crypto::envelope::{Binding, DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
 use licentia_db::artifacts::{self, Artifact};
-use licentia_app::policy::{Owner, Refusal};
 use licentia_domain::OrganisationId;
 use licentia_store::StorageKey;
 use serde::Deserialize;
@@ -200,7 +200,12 @@ async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req
                 }
                 return Ok(artifact);
             }
-            other => return Err(AppError::Validation { field: "multipart".into(), message: format!("unexpected field {}", other.chars().take(40).collect::<String>()) }),
+            other => {
+                return Err(AppError::Validation {
+                    field: "multipart".into(),
+                    message: format!("unexpected field {}", other.chars().take(40).collect::<String>()),
+                });
+            }
         }
     }
     Err(AppError::Validation { field: "file".into(), message: "missing".into() })
@@ -394,7 +399,9 @@ pub struct ListQuery {
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
     let attached = match (&q.attached_kind, &q.attached_id) {
-        (Some(k), Some(i)) => Some((k.as_str(), Uuid::parse_str(i).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?)),
+        (Some(k), Some(i)) => {
+            Some((k.as_str(), Uuid::parse_str(i).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?))
+        }
         (None, None) => None,
         _ => return Err(AppError::Validation { field: "attached_kind".into(), message: "give both attached_kind and attached_id, or neither".into() }),
     };
@@ -407,10 +414,8 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 /// `Content-Disposition` that no filename can break: ASCII fallback plus RFC 5987 UTF-8 form.
 pub fn content_disposition(filename: &str) -> String {
     let ascii: String = filename.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).filter(|c| *c != '"' && *c != '\\').collect();
-    let encoded: String = filename
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let encoded: String =
+        filename.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
@@ -446,7 +451,10 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let a = load(&state, &ctx, &user, &id).await?;
     let owner = owner_of(&state, &a).await?;
     if let Err(refusal) = licentia_app::policy::artifact_content(&user.actor(), &a.attached_kind, owner) {
-        let event = user.event(&ctx, "authz.denied", Outcome::Denied).target("artifact", a.id).details(json!({ "reason": refusal.code(), "attached_kind": a.attached_kind }));
+        let event = user
+            .event(&ctx, "authz.denied", Outcome::Denied)
+            .target("artifact", a.id)
+            .details(json!({ "reason": refusal.code(), "attached_kind": a.attached_kind }));
         state.audit_alone(event).await?;
         return Err(match refusal {
             Refusal::Role => AppError::Forbidden,

@@ -17,10 +17,38 @@ use crate::state::AppState;
 
 /// The columns, in export order. List columns hold `;`-separated values.
 pub const COLUMNS: &[&str] = &[
-    "kind", "status", "title", "jurisdiction", "application_number", "publication_number", "grant_number", "priority_date", "filing_date",
-    "publication_date", "grant_date", "lapsed_on", "owners", "tags", "abstract", "inventors", "applicants", "claims_count", "term_adjustment_days", "pct",
-    "mark_text", "mark_type", "nice_classes", "goods_services", "work_type", "authors", "version", "creation_date", "description", "custodian",
-    "template", "internal_notes",
+    "kind",
+    "status",
+    "title",
+    "jurisdiction",
+    "application_number",
+    "publication_number",
+    "grant_number",
+    "priority_date",
+    "filing_date",
+    "publication_date",
+    "grant_date",
+    "lapsed_on",
+    "owners",
+    "tags",
+    "abstract",
+    "inventors",
+    "applicants",
+    "claims_count",
+    "term_adjustment_days",
+    "pct",
+    "mark_text",
+    "mark_type",
+    "nice_classes",
+    "goods_services",
+    "work_type",
+    "authors",
+    "version",
+    "creation_date",
+    "description",
+    "custodian",
+    "template",
+    "internal_notes",
 ];
 const LISTS: &[&str] = &["owners", "tags", "inventors", "applicants", "authors"];
 const NUMBERS: &[&str] = &["claims_count", "term_adjustment_days"];
@@ -74,7 +102,8 @@ fn record_json(headers: &[String], record: &csv::StringRecord) -> Result<Value, 
 /// Parses and validates every row; returns the valid assets or every problem with its line.
 pub fn validate(csv_bytes: &[u8]) -> AppResult<(Vec<ValidAsset>, Vec<RowError>)> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(csv_bytes);
-    let headers: Vec<String> = reader.headers().map_err(|e| bad("csv", format!("line 1: {e}")))?.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_owned()).collect();
+    let headers: Vec<String> =
+        reader.headers().map_err(|e| bad("csv", format!("line 1: {e}")))?.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_owned()).collect();
     for h in &headers {
         if !COLUMNS.contains(&h.as_str()) {
             return Err(bad("csv", format!("line 1: unknown column {}", h.chars().take(60).collect::<String>())));
@@ -129,7 +158,14 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> AppResult<we
 
 /// `POST /api/v1/assets/import[?dry_run=true]` with a `text/csv` body. A dry run reports; a real
 /// run writes every row in one transaction, or none when any row is bad (422 with the report).
-pub async fn import(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<ImportQuery>, payload: web::Payload) -> AppResult<HttpResponse> {
+pub async fn import(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    q: web::Query<ImportQuery>,
+    payload: web::Payload,
+) -> AppResult<HttpResponse> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !ct.starts_with("text/csv") {
         return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
@@ -204,10 +240,7 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     w.write_record(COLUMNS).map_err(AppError::internal)?;
     for r in &rows {
         let v = row_input(r);
-        let cells: Vec<String> = COLUMNS
-            .iter()
-            .map(|c| if *c == "internal_notes" && licensee { String::new() } else { csv_cell(v.get(*c)) })
-            .collect();
+        let cells: Vec<String> = COLUMNS.iter().map(|c| if *c == "internal_notes" && licensee { String::new() } else { csv_cell(v.get(*c)) }).collect();
         w.write_record(&cells).map_err(AppError::internal)?;
     }
     let body = w.into_inner().map_err(AppError::internal)?;

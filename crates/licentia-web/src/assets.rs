@@ -167,7 +167,13 @@ pub struct MarkInput {
 }
 
 /// `POST /api/v1/assets/{id}/deadlines`: marks one of the asset's computed deadlines.
-pub async fn mark(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<MarkInput>) -> AppResult<HttpResponse> {
+pub async fn mark(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<MarkInput>,
+) -> AppResult<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let m = body.into_inner();
     if !["done", "waived", "missed"].contains(&m.state.as_str()) {
@@ -182,7 +188,10 @@ pub async fn mark(state: web::Data<AppState>, ctx: RequestContext, user: Current
         return Err(bad("rule", "this asset has no such deadline"));
     }
     licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), user.id.as_uuid()).await?;
-    let event = user.event(&ctx, "deadline.marked", Outcome::Success).target("asset", row.id).details(json!({ "rule": m.rule, "ordinal": m.ordinal, "state": m.state }));
+    let event = user
+        .event(&ctx, "deadline.marked", Outcome::Success)
+        .target("asset", row.id)
+        .details(json!({ "rule": m.rule, "ordinal": m.ordinal, "state": m.state }));
     let seq = state.audit(&mut tx, event).await?;
     let after = deadlines_of(&mut tx, &row, &user.actor()).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
@@ -206,13 +215,25 @@ pub struct ManualInput {
 
 /// `POST /api/v1/assets/{id}/manual-deadlines`: a deadline no rule knows (an office action, an
 /// option date). It is listed, marked and fed to calendars like the others.
-pub async fn add_manual(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<ManualInput>) -> AppResult<HttpResponse> {
+pub async fn add_manual(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<ManualInput>,
+) -> AppResult<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let added = insert_manual(&state, &ctx, &user, &row, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
 }
 
-pub async fn insert_manual(state: &AppState, ctx: &RequestContext, user: &CurrentUser, row: &AssetRow, m: ManualInput) -> AppResult<licentia_db::deadlines::ManualDeadline> {
+pub async fn insert_manual(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &CurrentUser,
+    row: &AssetRow,
+    m: ManualInput,
+) -> AppResult<licentia_db::deadlines::ManualDeadline> {
     let title = m.title.trim();
     if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
         return Err(bad("title", "must be 1 to 200 characters without control characters"));
@@ -223,10 +244,15 @@ pub async fn insert_manual(state: &AppState, ctx: &RequestContext, user: &Curren
     }
     let mut tx = state.db.begin().await?;
     let added = licentia_db::deadlines::add_manual(&mut tx, row.id, title, due, m.note.trim(), user.id.as_uuid()).await.map_err(|e| match e {
-        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "another deadline was added to this asset at the same moment; try again".into() },
+        licentia_db::DbError::Conflict { .. } => {
+            AppError::Conflict { message: "another deadline was added to this asset at the same moment; try again".into() }
+        }
         other => other.into(),
     })?;
-    let event = user.event(ctx, "deadline.added", Outcome::Success).target("asset", row.id).details(json!({ "ordinal": added.ordinal, "title": added.title, "due": added.due }));
+    let event = user
+        .event(ctx, "deadline.added", Outcome::Success)
+        .target("asset", row.id)
+        .details(json!({ "ordinal": added.ordinal, "title": added.title, "due": added.due }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
@@ -294,7 +320,13 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 
 /// Partial update: the given fields over the stored ones, then the whole asset validated again.
 /// The kind cannot change.
-pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<Value>) -> AppResult<HttpResponse> {
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> AppResult<HttpResponse> {
     let current = load(&state, &ctx, &user, &id).await?;
     let Value::Object(patch) = body.into_inner() else { return Err(bad("body", "must be a JSON object")) };
     if patch.get("kind").is_some_and(|k| k.as_str() != Some(current.kind.as_str())) {
@@ -387,7 +419,16 @@ impl AssetQuery {
     pub fn filter(&self) -> AppResult<(AssetFilter, i64)> {
         // PostgreSQL text cannot hold NUL: refuse control characters here rather than let a
         // `%00` in a query string reach the database as a 500.
-        for (field, v) in [("kind", &self.kind), ("status", &self.status), ("jurisdiction", &self.jurisdiction), ("owner", &self.owner), ("tag", &self.tag), ("q", &self.q), ("sort", &self.sort), ("cursor", &self.cursor)] {
+        for (field, v) in [
+            ("kind", &self.kind),
+            ("status", &self.status),
+            ("jurisdiction", &self.jurisdiction),
+            ("owner", &self.owner),
+            ("tag", &self.tag),
+            ("q", &self.q),
+            ("sort", &self.sort),
+            ("cursor", &self.cursor),
+        ] {
             if v.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
                 return Err(bad(field, "must not contain control characters"));
             }
@@ -477,7 +518,14 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                 let d = v.deadline;
                 let effective_end = d.grace_ends.unwrap_or(d.due);
                 if effective_end >= from && d.due <= to {
-                    out.push(UpcomingDeadline { asset_id: row.id, href: format!("/assets/{}", row.id), asset_title: row.title.clone(), jurisdiction: row.jurisdiction.clone(), deadline: d, state: v.state });
+                    out.push(UpcomingDeadline {
+                        asset_id: row.id,
+                        href: format!("/assets/{}", row.id),
+                        asset_title: row.title.clone(),
+                        jurisdiction: row.jurisdiction.clone(),
+                        deadline: d,
+                        state: v.state,
+                    });
                 }
             }
         }
@@ -509,7 +557,14 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                     surcharge: deadlines::Surcharge::None,
                     source: "agreement terms",
                 };
-                out.push(UpcomingDeadline { asset_id: a.id, href: format!("/agreements/{}", a.id), asset_title: a.title.clone(), jurisdiction: None, deadline, state: None });
+                out.push(UpcomingDeadline {
+                    asset_id: a.id,
+                    href: format!("/agreements/{}", a.id),
+                    asset_title: a.title.clone(),
+                    jurisdiction: None,
+                    deadline,
+                    state: None,
+                });
             }
         }
     }

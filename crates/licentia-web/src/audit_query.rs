@@ -55,7 +55,9 @@ impl AuditQuery {
 
     pub fn filter(&self) -> AppResult<AuditFilter> {
         // PostgreSQL text cannot hold NUL: a `%00` must be a 422, not a database error.
-        for (field, v) in [("actor", &self.actor), ("organisation", &self.organisation), ("action", &self.action), ("target", &self.target), ("outcome", &self.outcome)] {
+        for (field, v) in
+            [("actor", &self.actor), ("organisation", &self.organisation), ("action", &self.action), ("target", &self.target), ("outcome", &self.outcome)]
+        {
             if v.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
                 return Err(bad(field, "must not contain control characters"));
             }

@@ -45,11 +45,7 @@ impl CurrentUser {
 
     /// An audit event with this user as the actor and the request's context.
     pub fn event(&self, ctx: &RequestContext, action: &'static str, outcome: Outcome) -> AuditEvent {
-        ctx.stamp(AuditEvent::new(action, outcome).actor(
-            Some(self.id.as_uuid()),
-            Some(self.email.clone()),
-            Some(self.organisation_id.as_uuid()),
-        ))
+        ctx.stamp(AuditEvent::new(action, outcome).actor(Some(self.id.as_uuid()), Some(self.email.clone()), Some(self.organisation_id.as_uuid())))
     }
 }
 
@@ -127,9 +123,7 @@ pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, pass
         logins::record_throttled(&mut conn, &key, &ctx.ip, now).await?;
         drop(conn);
         state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        state
-            .audit_alone(ctx.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key }))))
-            .await?;
+        state.audit_alone(ctx.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key })))).await?;
         return Err(AppError::TooManyRequests { retry_after_secs: wait.num_seconds().max(1) });
     }
     let creds = match Email::parse(&key) {

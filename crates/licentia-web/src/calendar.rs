@@ -63,11 +63,21 @@ pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query
         return Err(AppError::NotFound);
     };
     drop(conn);
-    let user = CurrentUser { id: c.id, organisation_id: c.organisation_id, role: c.role, email: String::new(), display_name: String::new(), session_id: SessionId::new(), via_cookie: false };
+    let user = CurrentUser {
+        id: c.id,
+        organisation_id: c.organisation_id,
+        role: c.role,
+        email: String::new(),
+        display_name: String::new(),
+        session_id: SessionId::new(),
+        via_cookie: false,
+    };
     let items = upcoming(&state, &user, 400).await?;
     state.audit_alone(user.event(&ctx, "calendar.fetched", Outcome::Success).details(json!({ "events": items.len() }))).await?;
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Licentia//Deadlines//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Licentia deadlines\r\n");
+    let mut ics = String::from(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Licentia//Deadlines//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Licentia deadlines\r\n",
+    );
     for u in &items {
         let d = &u.deadline;
         let end = d.due.succ_opt().unwrap_or(d.due);

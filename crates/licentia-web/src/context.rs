@@ -3,8 +3,8 @@
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -101,7 +101,10 @@ struct ErrorPage<'a> {
 
 /// Browser routes (everything outside `/api`, `/healthz`, `/readyz`, `/metrics`) get HTML error
 /// pages, and a missing login becomes a redirect to the login page.
-pub async fn error_pages(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+pub async fn error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let path = req.path().to_owned();
     let browser = !(path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics" || path.starts_with("/static/"));
     let query = req.query_string().to_owned();

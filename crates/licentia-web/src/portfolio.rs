@@ -202,7 +202,10 @@ pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced:
         if family.is_some_and(|f| f != root) {
             continue;
         }
-        let Ok(valid) = licentia_domain::ip::asset::AssetInput::deserialize(row_input(row)).map_err(|_| ()).and_then(|i| licentia_domain::ip::asset::ValidAsset::parse(&i).map_err(|_| ())) else {
+        let Ok(valid) = licentia_domain::ip::asset::AssetInput::deserialize(row_input(row))
+            .map_err(|_| ())
+            .and_then(|i| licentia_domain::ip::asset::ValidAsset::parse(&i).map_err(|_| ()))
+        else {
             continue;
         };
         let parent_filing = match (row.parent_id, valid.relation) {

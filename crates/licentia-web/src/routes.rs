@@ -242,9 +242,7 @@ pub async fn authorize(
             }
         };
         if !user.role.allows(permission) {
-            let event = user
-                .event(&ctx, "authz.denied", Outcome::Denied)
-                .details(json!({ "method": method.as_str(), "path": path, "permission": permission }));
+            let event = user.event(&ctx, "authz.denied", Outcome::Denied).details(json!({ "method": method.as_str(), "path": path, "permission": permission }));
             if let Err(e) = state.audit_alone(event).await {
                 return Ok(req.error_response(e).map_into_right_body());
             }
@@ -259,7 +257,9 @@ pub async fn authorize(
     if is_unsafe(&method)
         && let Err(e) = check_cross_site(&mut req, &state, &credential, session_binding).await
     {
-        let event = ctx.stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied)).details(json!({ "method": method.as_str(), "path": path, "reason": e.to_string() }));
+        let event = ctx
+            .stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied))
+            .details(json!({ "method": method.as_str(), "path": path, "reason": e.to_string() }));
         let _ = state.audit_alone(event).await;
         return Ok(req.error_response(e).map_into_right_body());
     }
@@ -272,12 +272,7 @@ pub async fn authorize(
 ///   to its session (or, before login, to the pre-session cookie) in `X-CSRF-Token`, the form's
 ///   `csrf` field, or the `csrf` query parameter;
 /// - a bearer-token request without cookies carries no ambient authority and needs no token.
-async fn check_cross_site(
-    req: &mut ServiceRequest,
-    state: &AppState,
-    credential: &Credential,
-    session_binding: Option<String>,
-) -> Result<(), AppError> {
+async fn check_cross_site(req: &mut ServiceRequest, state: &AppState, credential: &Credential, session_binding: Option<String>) -> Result<(), AppError> {
     let headers = req.headers();
     if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
         return Err(AppError::CrossSite);
@@ -315,9 +310,8 @@ async fn check_cross_site(
     let mut token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if token.is_none() && content_type.starts_with("application/x-www-form-urlencoded") {
         let body = read_limited(req, state.settings.form_limit).await?;
-        token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        token =
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).ok().and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
         // Put the body back for the handler's extractor.
         req.set_payload(Payload::from(body));
     }
@@ -360,4 +354,3 @@ pub fn csrf_for_session(state: &AppState, session: licentia_domain::SessionId) -
 pub fn csrf_for_pre(state: &AppState, pre: &str) -> String {
     state.csrf.token_for(&format!("pre:{pre}"))
 }
-

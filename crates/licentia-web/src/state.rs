@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use licentia_audit::{AuditEvent, CheckpointFile};
 use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, KeyRing, SigningKey};
-use licentia_store::BlobStore;
 use licentia_db::Db;
 use licentia_domain::throttle::ThrottlePolicy;
+use licentia_store::BlobStore;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::error::AppError;

@@ -17,8 +17,5 @@ const FILES: &[(&str, &str, &[u8])] = &[
 
 pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, AppError> {
     let (_, content_type, body) = FILES.iter().find(|(n, _, _)| *n == name.as_str()).ok_or(AppError::NotFound)?;
-    Ok(HttpResponse::Ok()
-        .content_type(*content_type)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .body(*body))
+    Ok(HttpResponse::Ok().content_type(*content_type).insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable")).body(*body))
 }

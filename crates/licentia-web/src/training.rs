@@ -9,13 +9,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use futures_util::StreamExt as _;
+use licentia_app::policy;
 use licentia_audit::Outcome;
 use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
 use licentia_domain::OrganisationId;
 use licentia_train::{Hyper, Template};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use licentia_app::policy;
 use uuid::Uuid;
 
 use crate::api::users::not_found;
@@ -101,7 +101,8 @@ pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &Cu
     }
     let mut templates = Vec::new();
     for t in &i.templates {
-        let t = Template::parse(t.trim()).ok_or_else(|| bad("templates", format!("unknown template; one of {}", Template::ALL.map(Template::as_str).join(", "))))?;
+        let t = Template::parse(t.trim())
+            .ok_or_else(|| bad("templates", format!("unknown template; one of {}", Template::ALL.map(Template::as_str).join(", "))))?;
         templates.push(t.as_str().to_owned());
     }
     let valid_from = i.valid_from.unwrap_or_else(Utc::now);
@@ -126,7 +127,8 @@ pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &Cu
         return Err(bad("overage_percent", "0 to 100, and only with overage allow"));
     }
     let mut tx = state.db.begin().await?;
-    let a = licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
+    let a =
+        licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
     if !matches!(a.status.as_str(), "executed" | "active") {
         return Err(bad("agreement_id", format!("licences hang under an executed agreement; this one is {}", a.status)));
     }
@@ -149,7 +151,10 @@ pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &Cu
         agreement_title: a.title.clone(),
     };
     db::insert_licence(&mut tx, &l, user.id.as_uuid()).await?;
-    let event = user.event(ctx, "licence.created", Outcome::Success).target("licence", l.id).details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
+    let event = user
+        .event(ctx, "licence.created", Outcome::Success)
+        .target("licence", l.id)
+        .details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
     let seq = state.audit(&mut tx, event).await?;
     let v = licence_json(&mut tx, &l).await?;
     tx.commit().await.map_err(db_err)?;
@@ -190,7 +195,14 @@ pub struct UploadQuery {
 /// `POST /api/v1/datasets?name=...` with a `text/csv` body: streamed with a line-length guard,
 /// parsed and typed, then encrypted into the artifact store. A bad file is a 422 naming its line
 /// and column, and nothing is stored.
-pub async fn upload_dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<UploadQuery>, body: web::Payload) -> AppResult<HttpResponse> {
+pub async fn upload_dataset(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    q: web::Query<UploadQuery>,
+    body: web::Payload,
+) -> AppResult<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv");
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(bad("name", "at most 200 characters without control characters"));
@@ -213,7 +225,10 @@ pub async fn upload_dataset(state: web::Data<AppState>, ctx: RequestContext, use
     let mut tx = state.db.begin().await?;
     licentia_db::artifacts::insert(&mut tx, &artifact).await?;
     db::insert_dataset(&mut tx, &d, user.id.as_uuid()).await?;
-    let event = user.event(&ctx, "dataset.uploaded", Outcome::Success).target("dataset", id).details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
+    let event = user
+        .event(&ctx, "dataset.uploaded", Outcome::Success)
+        .target("dataset", id)
+        .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
@@ -246,7 +261,10 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
     let bytes = crate::artifacts::read_all(&state, &a).await?;
-    let table = web::block(move || licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default())).await.map_err(AppError::internal)?.map_err(|e| AppError::internal(e.to_string()))?;
+    let table = web::block(move || licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(e.to_string()))?;
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let actor = user.actor();
     let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(&actor, &d, n)).collect();
@@ -266,7 +284,13 @@ pub struct ColumnsInput {
     pub columns: BTreeMap<String, String>,
 }
 
-pub async fn set_columns(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<ColumnsInput>) -> AppResult<HttpResponse> {
+pub async fn set_columns(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<ColumnsInput>,
+) -> AppResult<HttpResponse> {
     let d = load_dataset(&state, &ctx, &user, &id).await?;
     let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
     let mut actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
@@ -314,7 +338,13 @@ fn run_json(user: &CurrentUser, r: &Run) -> Value {
 }
 
 /// `POST /api/v1/runs`.
-pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, body: web::Json<LaunchInput>) -> AppResult<HttpResponse> {
+pub async fn launch(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    body: web::Json<LaunchInput>,
+) -> AppResult<HttpResponse> {
     let i = body.into_inner();
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned).or(i.idempotency_key.clone());
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200 || k.chars().any(char::is_control)) {
@@ -330,7 +360,10 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e) };
-            let event = user.event(&ctx, "run.refused", Outcome::Denied).target("licence", licence_id).details(json!({ "reason": code, "details": details, "dataset": dataset_id }));
+            let event = user
+                .event(&ctx, "run.refused", Outcome::Denied)
+                .target("licence", licence_id)
+                .details(json!({ "reason": code, "details": details, "dataset": dataset_id }));
             state.audit_alone(event).await?;
             Err(e)
         }
@@ -338,7 +371,15 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     }
 }
 
-pub async fn launch_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUser, licence_id: Uuid, dataset_id: Uuid, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
+pub async fn launch_tx(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &CurrentUser,
+    licence_id: Uuid,
+    dataset_id: Uuid,
+    hyper: &Hyper,
+    key: Option<&str>,
+) -> AppResult<(Run, bool)> {
     let mut tx = state.db.begin().await?;
     let l = match db::lock_licence(&mut tx, licence_id, Some(user.organisation_id)).await {
         Ok(l) => l,
@@ -355,7 +396,11 @@ pub async fn launch_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUse
     }
     let now = Utc::now();
     if !matches!(l.agreement_status.as_str(), "executed" | "active") {
-        return Err(AppError::Refused { code: "licence_inactive", message: format!("the agreement behind this licence is {}", l.agreement_status), details: json!({ "agreement_status": l.agreement_status }) });
+        return Err(AppError::Refused {
+            code: "licence_inactive",
+            message: format!("the agreement behind this licence is {}", l.agreement_status),
+            details: json!({ "agreement_status": l.agreement_status }),
+        });
     }
     if now < l.valid_from || now >= l.valid_until {
         return Err(AppError::Refused {
@@ -365,7 +410,11 @@ pub async fn launch_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUse
         });
     }
     if !l.templates.iter().any(|t| t == hyper.template.as_str()) {
-        return Err(AppError::Refused { code: "template_not_allowed", message: format!("the licence allows {}", l.templates.join(", ")), details: json!({ "allowed": l.templates }) });
+        return Err(AppError::Refused {
+            code: "template_not_allowed",
+            message: format!("the licence allows {}", l.templates.join(", ")),
+            details: json!({ "allowed": l.templates }),
+        });
     }
     let dataset = match db::dataset(&mut tx, dataset_id, Some(user.organisation_id)).await {
         Ok(d) => d,
@@ -397,11 +446,25 @@ pub async fn launch_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUse
     let hyper_v = serde_json::to_value(&hyper).map_err(AppError::internal)?;
     db::insert_run(
         &mut tx,
-        &NewRun { id, licence_id: l.id, agreement_id: l.agreement_id, organisation_id: user.organisation_id, dataset_id, template: hyper.template.as_str(), hyper: &hyper_v, idempotency_key: key, reserved_units: units, created_by: user.id.as_uuid() },
+        &NewRun {
+            id,
+            licence_id: l.id,
+            agreement_id: l.agreement_id,
+            organisation_id: user.organisation_id,
+            dataset_id,
+            template: hyper.template.as_str(),
+            hyper: &hyper_v,
+            idempotency_key: key,
+            reserved_units: units,
+            created_by: user.id.as_uuid(),
+        },
     )
     .await?;
     db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
-    let event = user.event(ctx, "run.launched", Outcome::Success).target("run", id).details(json!({ "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units }));
+    let event = user
+        .event(ctx, "run.launched", Outcome::Success)
+        .target("run", id)
+        .details(json!({ "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units }));
     let seq = state.audit(&mut tx, event).await?;
     let run = db::run(&mut tx, id, None).await?;
     tx.commit().await.map_err(db_err)?;
@@ -447,13 +510,29 @@ pub async fn cancel_inner(state: &AppState, ctx: &RequestContext, user: &Current
     let r = db::lock_run(&mut tx, r.id, scope(user)).await?;
     match r.status.as_str() {
         "queued" => {
-            db::finish(&mut tx, r.id, &db::Finish { status: "cancelled", units_used: 0, epochs_done: 0, metrics: &json!([]), preprocessing: None, weights_artifact: None, receipt: None, error: None }).await?;
-            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 }).await?;
+            db::finish(
+                &mut tx,
+                r.id,
+                &db::Finish {
+                    status: "cancelled",
+                    units_used: 0,
+                    epochs_done: 0,
+                    metrics: &json!([]),
+                    preprocessing: None,
+                    weights_artifact: None,
+                    receipt: None,
+                    error: None,
+                },
+            )
+            .await?;
+            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
+                .await?;
         }
         "running" => db::request_cancel(&mut tx, r.id).await?,
         other => return Err(AppError::Conflict { message: format!("the run is already {other}") }),
     }
-    let seq = state.audit(&mut tx, user.event(ctx, "run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
+    let seq =
+        state.audit(&mut tx, user.event(ctx, "run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq);
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
@@ -500,7 +579,8 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
     }
     let limits = licentia_train::data::Limits { max_bytes: usize::try_from(state.settings.max_upload.min(1 << 30)).unwrap_or(1 << 30), ..Default::default() };
     // 413 before reading a byte when the client announces too much.
-    if req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limits.max_bytes as u64) {
+    if req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limits.max_bytes as u64)
+    {
         return Err(AppError::PayloadTooLarge { limit: limits.max_bytes });
     }
     let mut guard = licentia_train::data::LineGuard::new();
@@ -539,7 +619,14 @@ async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_trai
 /// `POST /api/v1/runs/{id}/predict` with a `text/csv` body: scores every row with the run's
 /// model, metered in prediction rows against the licence (refused with `quota_exceeded` before
 /// any result is returned).
-pub async fn predict(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>, body: web::Payload) -> AppResult<HttpResponse> {
+pub async fn predict(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> AppResult<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     let (_, table) = read_csv_body(&state, &req, body).await?;
     let (weights, prep, hyper) = trained(&state, &r).await?;
@@ -558,7 +645,11 @@ pub async fn predict(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let l = db::lock_licence(&mut tx, r.licence_id, None).await?;
     let now = Utc::now();
     if !matches!(l.agreement_status.as_str(), "executed" | "active") || now < l.valid_from || now >= l.valid_until {
-        return Err(AppError::Refused { code: "licence_expired", message: "the licence is not valid now".into(), details: json!({ "valid_until": l.valid_until, "agreement_status": l.agreement_status }) });
+        return Err(AppError::Refused {
+            code: "licence_expired",
+            message: "the licence is not valid now".into(),
+            details: json!({ "valid_until": l.valid_until, "agreement_status": l.agreement_status }),
+        });
     }
     let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
     if ceiling(l.quota_prediction_rows, &l).is_some_and(|c| used.prediction_rows + rows > c) {
@@ -597,7 +688,11 @@ pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: Curren
     drop(conn);
     if !l.allow_model_download {
         state.audit_alone(user.event(&ctx, "run.model_download_refused", Outcome::Denied).target("run", r.id)).await?;
-        return Err(AppError::Refused { code: "model_download_not_allowed", message: "the licence does not allow downloading the model; use predict".into(), details: json!({ "licence": l.id }) });
+        return Err(AppError::Refused {
+            code: "model_download_not_allowed",
+            message: "the licence does not allow downloading the model; use predict".into(),
+            details: json!({ "licence": l.id }),
+        });
     }
     let (weights, _, _) = trained(&state, &r).await?;
     state.audit_alone(user.event(&ctx, "run.model_downloaded", Outcome::Success).target("run", r.id)).await?;

@@ -58,11 +58,29 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
         db::finish(
             &mut tx,
             r.id,
-            &db::Finish { status: "failed", units_used: 0, epochs_done: r.epochs_done, metrics: &r.metrics, preprocessing: None, weights_artifact: None, receipt: None, error: Some("the worker stopped answering (lease lapsed); failed runs are not billed") },
+            &db::Finish {
+                status: "failed",
+                units_used: 0,
+                epochs_done: r.epochs_done,
+                metrics: &r.metrics,
+                preprocessing: None,
+                weights_artifact: None,
+                receipt: None,
+                error: Some("the worker stopped answering (lease lapsed); failed runs are not billed"),
+            },
         )
         .await?;
-        db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 }).await?;
-        seq = Some(state.audit(&mut tx, system_event("run.failed", Outcome::Failure, r).details(json!({ "reason": "lease_lapsed", "worker": r.worker_id, "released_units": r.reserved_units }))).await?);
+        db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
+            .await?;
+        seq = Some(
+            state
+                .audit(
+                    &mut tx,
+                    system_event("run.failed", Outcome::Failure, r)
+                        .details(json!({ "reason": "lease_lapsed", "worker": r.worker_id, "released_units": r.reserved_units })),
+                )
+                .await?,
+        );
     }
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     if let Some(s) = seq {
@@ -166,7 +184,17 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     };
     let finished = chrono::Utc::now();
     let weights_sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &out.weights).as_ref());
-    let weights = crate::artifacts::store_bytes(state, uuid::Uuid::nil(), run.organisation_id, "run", run.id, &format!("run-{}-weights.burnpack", run.id), "application/octet-stream", &out.weights).await?;
+    let weights = crate::artifacts::store_bytes(
+        state,
+        uuid::Uuid::nil(),
+        run.organisation_id,
+        "run",
+        run.id,
+        &format!("run-{}-weights.burnpack", run.id),
+        "application/octet-stream",
+        &out.weights,
+    )
+    .await?;
     let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
     let status = if out.cancelled { "cancelled" } else { "succeeded" };
     let receipt = crate::receipts::sign(
@@ -197,14 +225,35 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     db::finish(
         &mut tx,
         run.id,
-        &db::Finish { status, units_used: units, epochs_done: out.epochs_done as i32, metrics: &metrics, preprocessing: Some(&prep), weights_artifact: Some(weights.id), receipt: Some(&receipt), error: None },
+        &db::Finish {
+            status,
+            units_used: units,
+            epochs_done: out.epochs_done as i32,
+            metrics: &metrics,
+            preprocessing: Some(&prep),
+            weights_artifact: Some(weights.id),
+            receipt: Some(&receipt),
+            error: None,
+        },
     )
     .await?;
-    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "release", Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 }).await?;
+    db::ledger(
+        &mut tx,
+        run.licence_id,
+        run.agreement_id,
+        Some(run.id),
+        "release",
+        Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 },
+    )
+    .await?;
     // Cancelled runs are billed for the epochs they finished.
     db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "settle", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
     let seq = state
-        .audit(&mut tx, system_event(if out.cancelled { "run.cancelled" } else { "run.succeeded" }, Outcome::Success, run).details(json!({ "units": units, "epochs": out.epochs_done, "weights_sha256": weights_sha })))
+        .audit(
+            &mut tx,
+            system_event(if out.cancelled { "run.cancelled" } else { "run.succeeded" }, Outcome::Success, run)
+                .details(json!({ "units": units, "epochs": out.epochs_done, "weights_sha256": weights_sha })),
+        )
         .await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
@@ -222,8 +271,30 @@ async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message
     let mut tx = state.db.begin().await?;
     let Some(current) = db::lock_own_run(&mut tx, run.id, &cfg.id).await? else { return Ok(()) };
     let message: String = message.chars().take(500).collect();
-    db::finish(&mut tx, run.id, &db::Finish { status: "failed", units_used: 0, epochs_done: 0, metrics: &json!([]), preprocessing: None, weights_artifact: None, receipt: None, error: Some(&message) }).await?;
-    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "release", Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 }).await?;
+    db::finish(
+        &mut tx,
+        run.id,
+        &db::Finish {
+            status: "failed",
+            units_used: 0,
+            epochs_done: 0,
+            metrics: &json!([]),
+            preprocessing: None,
+            weights_artifact: None,
+            receipt: None,
+            error: Some(&message),
+        },
+    )
+    .await?;
+    db::ledger(
+        &mut tx,
+        run.licence_id,
+        run.agreement_id,
+        Some(run.id),
+        "release",
+        Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 },
+    )
+    .await?;
     let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message }))).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);

@@ -15,7 +15,12 @@ use serde_json::json;
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "licentia", version, about = "Licentia: technology licensing and IP management.", long_about = "Licentia: technology licensing and IP management.\n\nWith no command, `licentia` serves the web application (same as `licentia serve`).\nConfiguration: defaults < licentia.toml (or --config) < environment (LICENTIA_*, DATABASE_URL).")]
+#[command(
+    name = "licentia",
+    version,
+    about = "Licentia: technology licensing and IP management.",
+    long_about = "Licentia: technology licensing and IP management.\n\nWith no command, `licentia` serves the web application (same as `licentia serve`).\nConfiguration: defaults < licentia.toml (or --config) < environment (LICENTIA_*, DATABASE_URL)."
+)]
 pub struct Cli {
     /// Configuration file (default: ./licentia.toml when present).
     #[arg(long, global = true, env = "LICENTIA_CONFIG")]
@@ -215,10 +220,8 @@ async fn create_user(settings: Settings, email: &str, role: &str, org: &str, org
     };
     let password = Password::parse(&read_password()?).map_err(|e| e.to_string())?;
     let display = name.map(str::to_owned).unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user").to_owned());
-    let hash = tokio::task::spawn_blocking(move || licentia_crypto::password::hash(password.expose()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let hash =
+        tokio::task::spawn_blocking(move || licentia_crypto::password::hash(password.expose())).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     with_db(&settings, |db| async move {
         let mut tx = db.begin().await.map_err(|e| e.to_string())?;
         let organisation = match organisations::find_by_name(&mut tx, &org_name).await.map_err(|e| e.to_string())? {
@@ -349,7 +352,9 @@ fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Optio
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let receipt: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
     let trusted = match public_key {
-        Some(k) => licentia_crypto::signing::VerifyingKey::from_bytes(&base64::engine::general_purpose::STANDARD.decode(k.trim()).map_err(|_| "--public-key is not base64".to_owned())?),
+        Some(k) => licentia_crypto::signing::VerifyingKey::from_bytes(
+            &base64::engine::general_purpose::STANDARD.decode(k.trim()).map_err(|_| "--public-key is not base64".to_owned())?,
+        ),
         None => {
             let keys = KeyMaterial::load(&settings.keys_dir(), false).map_err(|e| format!("keys: {e}"))?;
             SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?.verifying_key()

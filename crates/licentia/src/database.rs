@@ -112,7 +112,8 @@ pub fn find_pg_bin() -> Option<PathBuf> {
             }
         }
     }
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).filter(|d| has_both(d)).collect();
+    let mut versions: Vec<PathBuf> =
+        std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).filter(|d| has_both(d)).collect();
     versions.sort();
     versions.pop()
 }

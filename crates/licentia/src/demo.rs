@@ -143,7 +143,11 @@ async fn seed_agreements(
                 royalty_bp: Some(500),
                 sublicensing: true,
                 sublicence_share_bp: Some(3000),
-                milestones: vec![MilestoneInput { name: "First commercial deployment".into(), amount: 100_000_00, due: (year_start + chrono::Months::new(18)).to_string() }],
+                milestones: vec![MilestoneInput {
+                    name: "First commercial deployment".into(),
+                    amount: 100_000_00,
+                    due: (year_start + chrono::Months::new(18)).to_string(),
+                }],
                 ..Default::default()
             },
             false,
@@ -159,7 +163,8 @@ async fn seed_agreements(
         }
         let draft = licentia_web::agreements::Draft::new(kind, title.into(), LICENSOR.into(), licensee.into(), None, covered_rows, terms, Default::default());
         let id = uuid::Uuid::now_v7();
-        let new = licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind: kind.as_str(), title, created_by: manager };
+        let new =
+            licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind: kind.as_str(), title, created_by: manager };
         let sha = licentia_web::agreements::insert_with_first_version(tx, &new, &covered, &draft, "demo draft").await.map_err(|e| other(&e))?;
         if executed {
             let reviewer = *users.get("reviewer@aurora.example").ok_or_else(|| other(&"no reviewer"))?;

@@ -90,7 +90,11 @@ pub async fn status(db: &Db, ring: &KeyRing) -> Result<Vec<(u32, i64, bool)>, Ro
 pub async fn add_version(db: &Db, ring: &mut KeyRing) -> Result<u32, RotationError> {
     let v = ring.add_version()?;
     let mut tx = db.begin().await?;
-    licentia_audit::append(&mut tx, AuditEvent::new("keys.rotated", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "new_version": v }))).await?;
+    licentia_audit::append(
+        &mut tx,
+        AuditEvent::new("keys.rotated", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "new_version": v })),
+    )
+    .await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     Ok(v)
 }
@@ -103,7 +107,11 @@ pub async fn retire(db: &Db, ring: &mut KeyRing, version: u32) -> Result<(), Rot
     }
     ring.retire(version)?;
     let mut tx = db.begin().await?;
-    licentia_audit::append(&mut tx, AuditEvent::new("keys.retired", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "version": version }))).await?;
+    licentia_audit::append(
+        &mut tx,
+        AuditEvent::new("keys.retired", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "version": version })),
+    )
+    .await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     Ok(())
 }

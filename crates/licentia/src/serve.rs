@@ -43,7 +43,15 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
     let host = hostname();
     let workers: Vec<_> = (0..settings.training_workers)
-        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id())).on(&settings.training_device).lease(settings.training_lease_seconds), stop_rx.clone())))
+        .map(|i| {
+            tokio::spawn(licentia_web::worker::serve(
+                state.clone(),
+                licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id()))
+                    .on(&settings.training_device)
+                    .lease(settings.training_lease_seconds),
+                stop_rx.clone(),
+            ))
+        })
         .collect();
     let app_state = state.clone();
     let mut server = HttpServer::new(move || licentia_web::app(app_state.clone())).shutdown_timeout(30);
@@ -109,7 +117,15 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
     let (stop, rx) = tokio::sync::watch::channel(false);
     let host = hostname();
     let handles: Vec<_> = (0..count.max(1))
-        .map(|i| tokio::spawn(licentia_web::worker::serve(state.clone(), licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id())).on(&settings.training_device).lease(settings.training_lease_seconds), rx.clone())))
+        .map(|i| {
+            tokio::spawn(licentia_web::worker::serve(
+                state.clone(),
+                licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id()))
+                    .on(&settings.training_device)
+                    .lease(settings.training_lease_seconds),
+                rx.clone(),
+            ))
+        })
         .collect();
     println!("licentia worker: {} training worker(s) running", count.max(1));
     wait_for_signal().await;

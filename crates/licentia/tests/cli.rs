@@ -129,7 +129,10 @@ async fn user_create_reads_the_password_from_the_environment_or_stdin_and_refuse
         assert!(!out.status.success() && err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"));
     }
-    let short = licentia(&t.url, &data).args(["user", "create", "--email", "s@aurora.example", "--role", "manager", "--org", "Aurora Innovations"]).env("LICENTIA_PASSWORD", "short").output()?;
+    let short = licentia(&t.url, &data)
+        .args(["user", "create", "--email", "s@aurora.example", "--role", "manager", "--org", "Aurora Innovations"])
+        .env("LICENTIA_PASSWORD", "short")
+        .output()?;
     assert!(!short.status.success() && String::from_utf8_lossy(&short.stderr).contains("password"));
     assert_eq!(count(&t, "SELECT count(*) FROM users").await?, 2);
     Ok(())

@@ -15,7 +15,8 @@ async fn a_private_cluster_starts_serves_and_stops() -> Result<(), Box<dyn std::
     let db = licentia_db::Db::connect(&pg.url(), &Default::default()).await?;
     db.migrate().await?;
     assert!(db.ready().await?);
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', 'audit_log')").fetch_one(&db.pool).await?;
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', 'audit_log')").fetch_one(&db.pool).await?;
     assert_eq!(tables, 2);
     db.pool.close().await;
     pg.stop();

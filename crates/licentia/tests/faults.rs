@@ -155,10 +155,12 @@ async fn postgres_restart_under_load_gives_503_then_recovers_and_loses_no_acknow
     let acknowledged: Vec<String> = outcomes.iter().filter_map(|o| o.asset_id.clone()).collect();
     assert_eq!(acknowledged.len(), outcomes.iter().filter(|o| o.status == 201).count());
     for id in &acknowledged {
-        let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_assets a JOIN audit_log l ON l.target_id = a.id::text AND l.action = 'asset.created' WHERE a.id::text = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await?;
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ip_assets a JOIN audit_log l ON l.target_id = a.id::text AND l.action = 'asset.created' WHERE a.id::text = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
         assert_eq!(audited, 1, "acknowledged asset {id} with its audit row");
     }
     let unaudited: i64 = sqlx::query_scalar("SELECT count(*) FROM ip_assets a WHERE a.title LIKE 'Fault load %' AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.target_id = a.id::text AND l.action = 'asset.created')")
@@ -250,7 +252,8 @@ async fn sigkill_mid_upload_leaves_no_artifact_and_the_next_start_cleans_the_tem
     stream.flush()?;
     let tmp = data.0.join("blobs/tmp");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let part_files = || std::fs::read_dir(&tmp).map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "part")).count()).unwrap_or(0);
+    let part_files =
+        || std::fs::read_dir(&tmp).map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "part")).count()).unwrap_or(0);
     while part_files() == 0 {
         assert!(Instant::now() < deadline, "the upload never reached the store");
         std::thread::sleep(Duration::from_millis(50));
@@ -269,7 +272,8 @@ async fn sigkill_mid_upload_leaves_no_artifact_and_the_next_start_cleans_the_tem
     let mut server = start_with(&t.url, &data, &env)?;
     server.logins = logins; // printed once, on the first start only
     assert_eq!(part_files(), 0, "the next start removed the temp file");
-    let listed: serde_json::Value = c.get(format!("{}/api/v1/artifacts", server.base)).bearer_auth(server.token(&c, "manager@aurora.example").await?).send().await?.json().await?;
+    let listed: serde_json::Value =
+        c.get(format!("{}/api/v1/artifacts", server.base)).bearer_auth(server.token(&c, "manager@aurora.example").await?).send().await?.json().await?;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(0), "{listed}");
     server.stop()?;
     Ok(())

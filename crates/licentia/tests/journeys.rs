@@ -69,11 +69,20 @@ async fn managers_licensee_and_auditor_journeys_in_chromium() -> Res<()> {
     assert!(status.success(), "a journey step failed (see the output above and {}/failure.png)", shots.display());
 
     // What the clicks did, read back from the database rather than the pages.
-    let (status, version): (String, i32) = sqlx::query_as("SELECT status, current_version FROM agreements WHERE title LIKE 'Journey licence %'").fetch_one(&t.db.pool).await?;
+    let (status, version): (String, i32) =
+        sqlx::query_as("SELECT status, current_version FROM agreements WHERE title LIKE 'Journey licence %'").fetch_one(&t.db.pool).await?;
     assert_eq!((status.as_str(), version), ("executed", 2), "two versions, approved by the second manager, signed by both parties");
-    let approver: String = sqlx::query_scalar("SELECT u.email FROM audit_log l JOIN users u ON u.id = l.actor_id WHERE l.action = 'agreement.approved' ORDER BY l.seq DESC LIMIT 1").fetch_one(&t.db.pool).await?;
+    let approver: String = sqlx::query_scalar(
+        "SELECT u.email FROM audit_log l JOIN users u ON u.id = l.actor_id WHERE l.action = 'agreement.approved' ORDER BY l.seq DESC LIMIT 1",
+    )
+    .fetch_one(&t.db.pool)
+    .await?;
     assert_eq!(approver, "reviewer@aurora.example", "four eyes: not the author");
-    let parties: Vec<String> = sqlx::query_scalar("SELECT x.party FROM agreement_acceptances x JOIN agreements a ON a.id = x.agreement_id WHERE a.title LIKE 'Journey licence %' ORDER BY x.party").fetch_all(&t.db.pool).await?;
+    let parties: Vec<String> = sqlx::query_scalar(
+        "SELECT x.party FROM agreement_acceptances x JOIN agreements a ON a.id = x.agreement_id WHERE a.title LIKE 'Journey licence %' ORDER BY x.party",
+    )
+    .fetch_all(&t.db.pool)
+    .await?;
     assert_eq!(parties, ["licensee", "licensor"]);
     let runs: Vec<(String, i32)> = sqlx::query_as("SELECT status, epochs_done FROM runs").fetch_all(&t.db.pool).await?;
     assert_eq!(runs, vec![("succeeded".to_owned(), 40)]);

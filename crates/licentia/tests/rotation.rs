@@ -50,7 +50,8 @@ async fn seed(t: &TestDb, ring: &KeyRing, n: usize) -> Res<Vec<Stored>> {
 
 async fn all_decrypt(t: &TestDb, ring: &KeyRing, stored: &[Stored]) -> Res<()> {
     for s in stored {
-        let (v, wrapped): (i32, Vec<u8>) = sqlx::query_as("SELECT key_version, wrapped_key FROM artifacts WHERE id = $1").bind(s.id).fetch_one(&t.db.pool).await?;
+        let (v, wrapped): (i32, Vec<u8>) =
+            sqlx::query_as("SELECT key_version, wrapped_key FROM artifacts WHERE id = $1").bind(s.id).fetch_one(&t.db.pool).await?;
         let dek = ring.unwrap(v as u32, s.id.as_bytes(), &wrapped)?;
         assert_eq!(decrypt_all(&dek, Binding { artifact_id: *s.id.as_bytes(), version: 1 }, &s.ciphertext, 5000)?, s.plain);
     }
@@ -76,7 +77,10 @@ async fn rotate_interrupt_resume_and_retire_keep_every_artifact_readable() -> Re
     let wrapped_before: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE key_version = 2 ORDER BY id").fetch_all(&t.db.pool).await?;
     let second = rotation::rewrap(&t.db, &ring, None).await?;
     assert_eq!(second.rewrapped, 4);
-    let wrapped_after: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE id IN (SELECT id FROM artifacts ORDER BY id LIMIT 3) ORDER BY id").fetch_all(&t.db.pool).await?;
+    let wrapped_after: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE id IN (SELECT id FROM artifacts ORDER BY id LIMIT 3) ORDER BY id")
+            .fetch_all(&t.db.pool)
+            .await?;
     assert_eq!(wrapped_before, wrapped_after, "already re-wrapped keys were wrapped again");
     assert_eq!(rotation::rewrap(&t.db, &ring, None).await?.rewrapped, 0, "nothing left to do");
     assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 0, true), (2, 7, true)]);

@@ -39,7 +39,12 @@ fn is_licence(c: &Context<'_>) -> bool {
 
 /// The library, in the order clauses appear in an agreement.
 pub static LIBRARY: &[Clause] = &[
-    Clause { id: "parties", heading: "Parties", applies: always, text: "This {{agreement}} is made between {{licensor}} (the Licensor) and {{licensee}} (the Licensee)." },
+    Clause {
+        id: "parties",
+        heading: "Parties",
+        applies: always,
+        text: "This {{agreement}} is made between {{licensor}} (the Licensor) and {{licensee}} (the Licensee).",
+    },
     Clause {
         id: "assets",
         heading: "Licensed Assets",
@@ -88,13 +93,13 @@ pub static LIBRARY: &[Clause] = &[
         applies: |c| c.terms.sublicensing,
         text: "The Licensee may grant sublicences within the scope of this licence and shall pay the Licensor {{sublicence_share}} of all sublicence revenue.",
     },
+    Clause { id: "term", heading: "Term", applies: always, text: "This agreement takes effect on {{effective_date}} and continues {{end}}{{renewal}}." },
     Clause {
-        id: "term",
-        heading: "Term",
-        applies: always,
-        text: "This agreement takes effect on {{effective_date}} and continues {{end}}{{renewal}}.",
+        id: "upfront",
+        heading: "Upfront Fee",
+        applies: |c| c.terms.upfront_fee > 0,
+        text: "The Licensee shall pay an upfront fee of {{upfront_fee}} within thirty days of execution.",
     },
-    Clause { id: "upfront", heading: "Upfront Fee", applies: |c| c.terms.upfront_fee > 0, text: "The Licensee shall pay an upfront fee of {{upfront_fee}} within thirty days of execution." },
     Clause {
         id: "royalty",
         heading: "Running Royalty",
@@ -113,7 +118,12 @@ pub static LIBRARY: &[Clause] = &[
         applies: |c| c.terms.minimum_annual_royalty > 0,
         text: "Royalties and metered fees for each calendar year shall be no less than {{minimum_annual_royalty}}, prorated for a partial year; any shortfall is payable with the statement for the last period of the year.",
     },
-    Clause { id: "milestones", heading: "Milestones", applies: |c| !c.terms.milestones.is_empty(), text: "The Licensee shall pay the following milestone payments: {{milestones}}." },
+    Clause {
+        id: "milestones",
+        heading: "Milestones",
+        applies: |c| !c.terms.milestones.is_empty(),
+        text: "The Licensee shall pay the following milestone payments: {{milestones}}.",
+    },
     Clause {
         id: "patent_costs",
         heading: "Patent Costs",
@@ -154,12 +164,22 @@ pub fn variables(c: &Context<'_>) -> BTreeMap<&'static str, String> {
         .to_owned(),
     );
     v.insert("territory", t.territory.describe());
-    v.insert("fields", if t.fields.is_empty() { "in all fields of use".to_owned() } else { format!("in the field of {}", t.fields.iter().cloned().collect::<Vec<_>>().join(", ")) });
+    v.insert(
+        "fields",
+        if t.fields.is_empty() {
+            "in all fields of use".to_owned()
+        } else {
+            format!("in the field of {}", t.fields.iter().cloned().collect::<Vec<_>>().join(", "))
+        },
+    );
     v.insert("parent", c.parent.unwrap_or("the head licence").to_owned());
     v.insert("effective_date", t.effective_date.format("%-d %B %Y").to_string());
     v.insert("end_date", t.end_date.map_or("the end of the term".to_owned(), |d| d.format("%-d %B %Y").to_string()));
     v.insert("end", t.end_date.map_or("until terminated".to_owned(), |d| format!("until {}", d.format("%-d %B %Y"))));
-    v.insert("renewal", if t.renewal_years > 0 { format!(", renewing automatically for periods of {} year(s) unless terminated", t.renewal_years) } else { String::new() });
+    v.insert(
+        "renewal",
+        if t.renewal_years > 0 { format!(", renewing automatically for periods of {} year(s) unless terminated", t.renewal_years) } else { String::new() },
+    );
     v.insert("currency", cur.to_owned());
     v.insert("upfront_fee", money(cur, t.upfront_fee));
     v.insert("royalty_rate", percent(t.royalty_bp));
@@ -167,7 +187,10 @@ pub fn variables(c: &Context<'_>) -> BTreeMap<&'static str, String> {
     v.insert("fee_per_1000_compute_units", money(cur, t.fee_per_1000_compute_units));
     v.insert("fee_per_1000_predictions", money(cur, t.fee_per_1000_predictions));
     v.insert("minimum_annual_royalty", money(cur, t.minimum_annual_royalty));
-    v.insert("milestones", t.milestones.iter().map(|m| format!("{} on {}: {}", m.name, m.due.format("%-d %B %Y"), money(cur, m.amount))).collect::<Vec<_>>().join("; "));
+    v.insert(
+        "milestones",
+        t.milestones.iter().map(|m| format!("{} on {}: {}", m.name, m.due.format("%-d %B %Y"), money(cur, m.amount))).collect::<Vec<_>>().join("; "),
+    );
     v.insert("sublicence_share", percent(t.sublicence_share_bp));
     v.insert("patent_cost_share", percent(t.patent_cost_share_bp));
     v.insert(
@@ -318,7 +341,15 @@ mod tests {
     fn conditional_sections_follow_the_terms() {
         let assets = vec!["Sparse attention (EP3456789)".to_owned()];
         let t = terms(false, 300);
-        let c = Context { kind: AgreementKind::ExclusiveLicence, title: "Sparse attention licence", licensor: "Acme", licensee: "Borealis", assets: &assets, parent: None, terms: &t };
+        let c = Context {
+            kind: AgreementKind::ExclusiveLicence,
+            title: "Sparse attention licence",
+            licensor: "Acme",
+            licensee: "Borealis",
+            assets: &assets,
+            parent: None,
+            terms: &t,
+        };
         let ids: Vec<&str> = render(&c, &BTreeMap::new()).iter().map(|r| r.id).collect();
         assert_eq!(ids, vec!["parties", "assets", "grant", "term", "royalty", "reporting", "confidentiality"]);
         let t2 = terms(true, 0);
@@ -348,7 +379,9 @@ mod known_tests {
 
     #[test]
     fn every_variable_is_known_and_every_known_name_is_a_variable() {
-        let t = TermsInput { territory: vec!["DE".into()], effective_date: Some("2027-01-01".into()), ..Default::default() }.parse().unwrap_or_else(|e| panic!("{e}"));
+        let t = TermsInput { territory: vec!["DE".into()], effective_date: Some("2027-01-01".into()), ..Default::default() }
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         let c = Context { kind: AgreementKind::NonExclusiveLicence, title: "t", licensor: "a", licensee: "b", assets: &[], parent: None, terms: &t };
         let mut names: Vec<&str> = variables(&c).into_keys().collect();
         let mut known = KNOWN.to_vec();

@@ -52,7 +52,8 @@ pub fn terms(old: &Terms, new: &Terms) -> Vec<String> {
     if old.territory.worldwide != new.territory.worldwide {
         out.push(format!("territory {} → {}", old.territory.describe(), new.territory.describe()));
     } else {
-        let (a, b) = if new.territory.worldwide { (&old.territory.excluded, &new.territory.excluded) } else { (&old.territory.countries, &new.territory.countries) };
+        let (a, b) =
+            if new.territory.worldwide { (&old.territory.excluded, &new.territory.excluded) } else { (&old.territory.countries, &new.territory.countries) };
         // For a worldwide grant a new exclusion shrinks the territory.
         let (plus, minus) = if new.territory.worldwide { ("−", "+") } else { ("+", "−") };
         for c in b.difference(a) {
@@ -69,7 +70,11 @@ pub fn terms(old: &Terms, new: &Terms) -> Vec<String> {
         out.push(format!("field of use − {f}"));
     }
     if old.sublicensing != new.sublicensing {
-        out.push(format!("sublicensing {} → {}", if old.sublicensing { "allowed" } else { "not allowed" }, if new.sublicensing { "allowed" } else { "not allowed" }));
+        out.push(format!(
+            "sublicensing {} → {}",
+            if old.sublicensing { "allowed" } else { "not allowed" },
+            if new.sublicensing { "allowed" } else { "not allowed" }
+        ));
     }
     if old.effective_date != new.effective_date {
         out.push(format!("effective date {} → {}", old.effective_date, new.effective_date));
@@ -83,7 +88,11 @@ pub fn terms(old: &Terms, new: &Terms) -> Vec<String> {
     if old.currency != new.currency {
         out.push(format!("currency {} → {}", old.currency, new.currency));
     }
-    let bp = [("royalty", old.royalty_bp, new.royalty_bp), ("sublicence share", old.sublicence_share_bp, new.sublicence_share_bp), ("patent cost share", old.patent_cost_share_bp, new.patent_cost_share_bp)];
+    let bp = [
+        ("royalty", old.royalty_bp, new.royalty_bp),
+        ("sublicence share", old.sublicence_share_bp, new.sublicence_share_bp),
+        ("patent cost share", old.patent_cost_share_bp, new.patent_cost_share_bp),
+    ];
     for (name, a, b) in bp {
         if a != b {
             // In the unit the terms form uses: a reviewer reads "3 % → 4.5 %", not basis points.
@@ -121,7 +130,8 @@ mod tests {
 
     #[test]
     fn word_redline_marks_exactly_the_changed_words() {
-        let d = words("The Licensee shall pay a running royalty of 3 % of Net Sales.", "The Licensee shall pay a running royalty of 3.5 % of Net Sales in Japan.");
+        let d =
+            words("The Licensee shall pay a running royalty of 3 % of Net Sales.", "The Licensee shall pay a running royalty of 3.5 % of Net Sales in Japan.");
         let changed: Vec<(Op, &str)> = d.iter().filter(|p| p.op != Op::Equal).map(|p| (p.op, p.text.as_str())).collect();
         assert_eq!(changed, vec![(Op::Delete, "3"), (Op::Insert, "3.5"), (Op::Delete, "Sales."), (Op::Insert, "Sales in Japan.")]);
         let rebuilt_new: String = d.iter().filter(|p| p.op != Op::Delete).map(|p| p.text.as_str()).collect();
@@ -130,9 +140,12 @@ mod tests {
 
     #[test]
     fn terms_change_reads_like_a_manager_writes_it() {
-        let base = TermsInput { territory: vec!["DE".into(), "FR".into()], effective_date: Some("2027-01-01".into()), royalty_bp: Some(300), ..Default::default() };
+        let base =
+            TermsInput { territory: vec!["DE".into(), "FR".into()], effective_date: Some("2027-01-01".into()), royalty_bp: Some(300), ..Default::default() };
         let a = base.parse().unwrap_or_else(|e| panic!("{e}"));
-        let b = TermsInput { territory: vec!["DE".into(), "JP".into()], royalty_bp: Some(350), upfront_fee: Some(5_000_000), ..base }.parse().unwrap_or_else(|e| panic!("{e}"));
+        let b = TermsInput { territory: vec!["DE".into(), "JP".into()], royalty_bp: Some(350), upfront_fee: Some(5_000_000), ..base }
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(terms(&a, &b), vec!["territory + JP", "territory − FR", "royalty 3 % → 3.5 %", "upfront fee EUR 0.00 → EUR 50,000.00"]);
         assert!(terms(&a, &a).is_empty());
     }

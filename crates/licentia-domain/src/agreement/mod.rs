@@ -97,9 +97,10 @@ impl fmt::Display for AgreementKind {
 impl FromStr for AgreementKind {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AgreementKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            DomainError::new("kind", format!("must be one of {}", AgreementKind::ALL.map(AgreementKind::as_str).join(", ")))
-        })
+        AgreementKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| DomainError::new("kind", format!("must be one of {}", AgreementKind::ALL.map(AgreementKind::as_str).join(", "))))
     }
 }
 
@@ -174,7 +175,10 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| DomainError::new("status", format!("must be one of {}", Status::ALL.map(Status::as_str).join(", "))))
+        Status::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| DomainError::new("status", format!("must be one of {}", Status::ALL.map(Status::as_str).join(", "))))
     }
 }
 
@@ -207,7 +211,11 @@ impl Territory {
 
     pub fn describe(&self) -> String {
         if self.worldwide {
-            if self.excluded.is_empty() { "worldwide".into() } else { format!("worldwide except {}", self.excluded.iter().cloned().collect::<Vec<_>>().join(", ")) }
+            if self.excluded.is_empty() {
+                "worldwide".into()
+            } else {
+                format!("worldwide except {}", self.excluded.iter().cloned().collect::<Vec<_>>().join(", "))
+            }
         } else {
             self.countries.iter().cloned().collect::<Vec<_>>().join(", ")
         }
@@ -351,7 +359,11 @@ fn countries(field: &'static str, items: &[String]) -> Result<BTreeSet<String>, 
         .iter()
         .map(|c| {
             let code = c.trim().to_ascii_uppercase();
-            if is_country(&code) { Ok(code) } else { Err(DomainError::new(field, format!("{:?} is not an ISO 3166 country code", c.chars().take(10).collect::<String>()))) }
+            if is_country(&code) {
+                Ok(code)
+            } else {
+                Err(DomainError::new(field, format!("{:?} is not an ISO 3166 country code", c.chars().take(10).collect::<String>())))
+            }
         })
         .collect()
 }
@@ -466,12 +478,27 @@ pub const PAYMENT_DAYS: u64 = 30;
 pub fn obligations(t: &Terms, executed_on: NaiveDate) -> Vec<Obligation> {
     let mut out = Vec::new();
     if t.upfront_fee > 0 {
-        out.push(Obligation { kind: "upfront", ordinal: 1, title: format!("Upfront fee {}", money(&t.currency, t.upfront_fee)), due: executed_on + chrono::Days::new(PAYMENT_DAYS) });
+        out.push(Obligation {
+            kind: "upfront",
+            ordinal: 1,
+            title: format!("Upfront fee {}", money(&t.currency, t.upfront_fee)),
+            due: executed_on + chrono::Days::new(PAYMENT_DAYS),
+        });
     }
     for (i, m) in t.milestones.iter().enumerate() {
-        out.push(Obligation { kind: "milestone", ordinal: i as u32 + 1, title: format!("Milestone: {} ({})", m.name, money(&t.currency, m.amount)), due: m.due });
+        out.push(Obligation {
+            kind: "milestone",
+            ordinal: i as u32 + 1,
+            title: format!("Milestone: {} ({})", m.name, money(&t.currency, m.amount)),
+            due: m.due,
+        });
     }
-    let reports = t.royalty_bp > 0 || t.minimum_annual_royalty > 0 || t.fee_per_run > 0 || t.fee_per_1000_compute_units > 0 || t.fee_per_1000_predictions > 0 || t.sublicensing;
+    let reports = t.royalty_bp > 0
+        || t.minimum_annual_royalty > 0
+        || t.fee_per_run > 0
+        || t.fee_per_1000_compute_units > 0
+        || t.fee_per_1000_predictions > 0
+        || t.sublicensing;
     if reports {
         let months = match t.reporting {
             Reporting::Quarterly => 3,
@@ -495,7 +522,12 @@ pub fn obligations(t: &Terms, executed_on: NaiveDate) -> Vec<Obligation> {
                 6 => format!("{}-H{}", chrono::Datelike::year(&s), chrono::Datelike::month0(&s) / 6 + 1),
                 _ => chrono::Datelike::year(&s).to_string(),
             };
-            out.push(Obligation { kind: "report", ordinal: n, title: format!("Royalty report and payment for {label}"), due: end + chrono::Days::new(PAYMENT_DAYS) });
+            out.push(Obligation {
+                kind: "report",
+                ordinal: n,
+                title: format!("Royalty report and payment for {label}"),
+                due: end + chrono::Days::new(PAYMENT_DAYS),
+            });
             n += 1;
             start = Some(next);
         }
@@ -541,7 +573,13 @@ mod tests {
     use super::*;
 
     fn input() -> TermsInput {
-        TermsInput { territory: vec!["DE".into(), "fr".into()], effective_date: Some("2027-01-01".into()), end_date: Some("2030-12-31".into()), royalty_bp: Some(300), ..Default::default() }
+        TermsInput {
+            territory: vec!["DE".into(), "fr".into()],
+            effective_date: Some("2027-01-01".into()),
+            end_date: Some("2030-12-31".into()),
+            royalty_bp: Some(300),
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -115,7 +115,8 @@ fn royalty_on(terms: &Terms, line: &SalesLine, lapses: &[Lapse]) -> (i64, Option
 fn metered(terms: &Terms, usage: &[UsageEntry], from: NaiveDate, to: NaiveDate) -> (i64, i64, i64, [i64; 3]) {
     let in_period = usage.iter().filter(|u| u.at >= from && u.at <= to);
     let (runs, units, preds) = in_period.fold((0i64, 0i64, 0i64), |a, u| (a.0 + u.runs, a.1 + u.compute_units, a.2 + u.prediction_rows));
-    let amounts = [runs.saturating_mul(terms.fee_per_run), scale(units, terms.fee_per_1000_compute_units, 1000), scale(preds, terms.fee_per_1000_predictions, 1000)];
+    let amounts =
+        [runs.saturating_mul(terms.fee_per_run), scale(units, terms.fee_per_1000_compute_units, 1000), scale(preds, terms.fee_per_1000_predictions, 1000)];
     (runs, units, preds, amounts)
 }
 
@@ -135,10 +136,24 @@ pub fn compute(i: &Input<'_>) -> Statement {
     let in_period = |d: NaiveDate| d >= i.from && d <= i.to;
 
     if t.upfront_fee > 0 && in_period(t.effective_date) {
-        lines.push(Line { kind: LineKind::Upfront, description: "Upfront fee".into(), country: None, basis: 1, rate: money(cur, t.upfront_fee), amount: t.upfront_fee });
+        lines.push(Line {
+            kind: LineKind::Upfront,
+            description: "Upfront fee".into(),
+            country: None,
+            basis: 1,
+            rate: money(cur, t.upfront_fee),
+            amount: t.upfront_fee,
+        });
     }
     for m in t.milestones.iter().filter(|m| in_period(m.due)) {
-        lines.push(Line { kind: LineKind::Milestone, description: format!("Milestone: {}", m.name), country: None, basis: 1, rate: money(cur, m.amount), amount: m.amount });
+        lines.push(Line {
+            kind: LineKind::Milestone,
+            description: format!("Milestone: {}", m.name),
+            country: None,
+            basis: 1,
+            rate: money(cur, m.amount),
+            amount: m.amount,
+        });
     }
     // Sales lines belong to the statement whose period holds their end.
     for l in i.sales.iter().filter(|l| in_period(l.period_end)) {
@@ -152,7 +167,14 @@ pub fn compute(i: &Input<'_>) -> Statement {
                 Some(d) if d <= l.period_end => format!("Running royalty {} to {}, until the patents lapsed on {d}", l.period_start, l.period_end),
                 _ => format!("Running royalty {} to {}", l.period_start, l.period_end),
             };
-            lines.push(Line { kind: LineKind::Royalty, description, country: Some(l.country.clone()), basis: l.net_sales, rate: percent(t.royalty_bp), amount });
+            lines.push(Line {
+                kind: LineKind::Royalty,
+                description,
+                country: Some(l.country.clone()),
+                basis: l.net_sales,
+                rate: percent(t.royalty_bp),
+                amount,
+            });
         }
         if l.sublicence_revenue > 0 && t.sublicence_share_bp > 0 {
             lines.push(Line {

@@ -204,7 +204,10 @@ impl ValidAsset {
                     AssetKind::UtilityModel => 10,
                     _ => 25,
                 };
-                expiry = dates.filing.and_then(|f| f.checked_add_months(chrono::Months::new(term_years * 12))).and_then(|d| d.checked_add_days(chrono::Days::new(pta as u64)));
+                expiry = dates
+                    .filing
+                    .and_then(|f| f.checked_add_months(chrono::Months::new(term_years * 12)))
+                    .and_then(|d| d.checked_add_days(chrono::Days::new(pta as u64)));
             }
             AssetKind::Trademark => {
                 let mark_type = match i.mark_type.as_deref().map(str::trim).unwrap_or("word") {
@@ -322,7 +325,13 @@ mod tests {
         assert_eq!(field(&AssetInput { status: Some("granted".into()), ..patent() }), Some("grant_date"));
         assert_eq!(field(&AssetInput { status: Some("registered".into()), ..patent() }), Some("status"));
         assert_eq!(field(&AssetInput { kind: "poem".into(), ..patent() }), Some("kind"));
-        let tm = AssetInput { kind: "trademark".into(), title: "LICENTIA".into(), jurisdiction: Some("EM".into()), mark_text: Some("LICENTIA".into()), ..Default::default() };
+        let tm = AssetInput {
+            kind: "trademark".into(),
+            title: "LICENTIA".into(),
+            jurisdiction: Some("EM".into()),
+            mark_text: Some("LICENTIA".into()),
+            ..Default::default()
+        };
         assert_eq!(field(&AssetInput { nice_classes: vec![0], ..tm.clone() }), Some("nice_classes"));
         assert_eq!(field(&AssetInput { nice_classes: vec![46], ..tm.clone() }), Some("nice_classes"));
         assert_eq!(field(&AssetInput { nice_classes: vec![9, 42], mark_type: Some("sound".into()), ..tm.clone() }), Some("mark_type"));

@@ -563,7 +563,10 @@ mod tests {
     fn euipo_renewal_runs_to_the_end_of_the_month() {
         let tm = Facts { kind: AssetKind::Trademark, status: AssetStatus::Registered, ..patent("EM", "2018-01-15", Some("2018-06-20")) };
         let first = &compute(&tm)[0];
-        assert_eq!((first.opens, first.due, first.grace_ends, first.surcharge), (Some(d("2027-07-31")), d("2028-01-31"), Some(d("2028-07-31")), Surcharge::Percent(25)));
+        assert_eq!(
+            (first.opens, first.due, first.grace_ends, first.surcharge),
+            (Some(d("2027-07-31")), d("2028-01-31"), Some(d("2028-07-31")), Surcharge::Percent(25))
+        );
     }
 
     #[test]

@@ -61,9 +61,10 @@ impl fmt::Display for AssetKind {
 impl FromStr for AssetKind {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AssetKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            DomainError::new("kind", "must be one of patent, utility_model, design, trademark, copyright, trade_secret, model")
-        })
+        AssetKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| DomainError::new("kind", "must be one of patent, utility_model, design, trademark, copyright, trade_secret, model"))
     }
 }
 
@@ -235,7 +236,8 @@ pub enum Relation {
 }
 
 impl Relation {
-    pub const ALL: [Relation; 5] = [Relation::PriorityClaim, Relation::Continuation, Relation::ContinuationInPart, Relation::Divisional, Relation::NationalPhase];
+    pub const ALL: [Relation; 5] =
+        [Relation::PriorityClaim, Relation::Continuation, Relation::ContinuationInPart, Relation::Divisional, Relation::NationalPhase];
 
     pub fn as_str(self) -> &'static str {
         match self {

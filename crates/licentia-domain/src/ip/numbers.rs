@@ -31,7 +31,8 @@ fn matches(s: &str, pattern: &str) -> bool {
             Some('K') => {
                 // Optional kind code: nothing, one letter, or a letter and a digit.
                 go(s, &p[1..])
-                    || (s.first().is_some_and(|c| c.is_ascii_uppercase()) && (go(&s[1..], &p[1..]) || (s.get(1).is_some_and(char::is_ascii_digit) && go(&s[2..], &p[1..]))))
+                    || (s.first().is_some_and(|c| c.is_ascii_uppercase())
+                        && (go(&s[1..], &p[1..]) || (s.get(1).is_some_and(char::is_ascii_digit) && go(&s[2..], &p[1..]))))
             }
             Some(pc) => {
                 let Some(sc) = s.first() else { return false };

@@ -37,7 +37,13 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Created().json(org))
 }
 
-pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<OrgChange>) -> AppResult<HttpResponse> {
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<OrgChange>,
+) -> AppResult<HttpResponse> {
     let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
     match admin_ops::update_org(&state, &ctx, &user, oid, body.into_inner()).await {
         Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),

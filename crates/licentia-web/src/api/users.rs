@@ -46,7 +46,13 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Created().json(created))
 }
 
-pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<UserChange>) -> AppResult<HttpResponse> {
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    body: web::Json<UserChange>,
+) -> AppResult<HttpResponse> {
     let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
     match admin_ops::update_user(&state, &ctx, &user, uid, body.into_inner()).await {
         Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),

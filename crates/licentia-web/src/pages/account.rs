@@ -64,7 +64,8 @@ pub async fn change_password_inner(state: &AppState, ctx: &RequestContext, user:
     let mut tx = state.db.begin().await?;
     licentia_db::users::set_password_hash(&mut tx, user.id, &new_hash).await?;
     let revoked = licentia_db::sessions::revoke_all_for_user(&mut tx, user.id, Some(user.session_id), "password changed").await?;
-    let event = user.event(ctx, "auth.password_changed", Outcome::Success).target("user", user.id).details(serde_json::json!({ "other_sessions_revoked": revoked }));
+    let event =
+        user.event(ctx, "auth.password_changed", Outcome::Success).target("user", user.id).details(serde_json::json!({ "other_sessions_revoked": revoked }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);

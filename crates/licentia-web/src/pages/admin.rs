@@ -46,7 +46,13 @@ pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: 
     back("/admin/users", result)
 }
 
-pub async fn update_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<UserChange>) -> AppResult<HttpResponse> {
+pub async fn update_user(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<UserChange>,
+) -> AppResult<HttpResponse> {
     let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
     let result = admin_ops::update_user(&state, &ctx, &user, id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
     back("/admin/users", result)
@@ -80,7 +86,13 @@ pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext
     back("/admin/organisations", result)
 }
 
-pub async fn update_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<OrgChange>) -> AppResult<HttpResponse> {
+pub async fn update_organisation(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<OrgChange>,
+) -> AppResult<HttpResponse> {
     let id = OrganisationId::parse(&id).ok_or(AppError::NotFound)?;
     let result = admin_ops::update_org(&state, &ctx, &user, id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
     back("/admin/organisations", result)

@@ -85,7 +85,8 @@ fn parse_amount(field: &str, raw: &str, currency: &str) -> AppResult<Option<i64>
     let bad = || AppError::Validation { field: field.into(), message: "must be an amount like 1234.56".into() };
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
     let decimals = if zero_decimal(currency) { 0 } else { 2 };
-    if whole.is_empty() || whole.len() > 15 || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > decimals || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty() || whole.len() > 15 || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > decimals || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
@@ -280,7 +281,13 @@ pub async fn list_html(state: web::Data<AppState>, ctx: RequestContext, user: Cu
 }
 
 /// `POST /agreements`: the drafting form; a mistake comes back with the form as it was typed.
-pub async fn create_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn create_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
     let assets: Vec<String> = p.iter().filter(|(k, _)| k == "assets").map(|(_, v)| v.clone()).collect();
@@ -372,7 +379,13 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         .await?
         .into_iter()
         .rev()
-        .map(|v| VersionLine { number: v.number, author: v.author_name, comment: v.comment, at: v.created_at.format("%Y-%m-%d %H:%M").to_string(), sha: hex::encode(&v.text_sha256) })
+        .map(|v| VersionLine {
+            number: v.number,
+            author: v.author_name,
+            comment: v.comment,
+            at: v.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            sha: hex::encode(&v.text_sha256),
+        })
         .collect();
     let acceptances = db::acceptances(&mut conn, a.id).await?;
     let status = a.status.parse::<Status>().map_err(AppError::internal)?;
@@ -431,7 +444,14 @@ pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: Cu
 
 /// `POST /agreements/{id}/versions`: the editor. Clause texts equal to the library's are not
 /// stored as rewordings.
-pub async fn save_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn save_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
@@ -443,7 +463,13 @@ pub async fn save_html(state: web::Data<AppState>, ctx: RequestContext, user: Cu
         }
     }
     let result = async {
-        let input = VersionInput { title: None, assets: None, terms: Some(terms_form.to_input()?), clauses: Some(overrides.clone()), comment: field(&p, "comment").to_owned() };
+        let input = VersionInput {
+            title: None,
+            assets: None,
+            terms: Some(terms_form.to_input()?),
+            clauses: Some(overrides.clone()),
+            comment: field(&p, "comment").to_owned(),
+        };
         api::save_inner(&state, &ctx, &user, a.id, input).await
     }
     .await;
@@ -468,15 +494,24 @@ pub async fn save_html(state: web::Data<AppState>, ctx: RequestContext, user: Cu
 fn workflow_back(id: uuid::Uuid, result: AppResult<String>) -> AppResult<HttpResponse> {
     let path = format!("/agreements/{id}");
     match result {
-        Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => Ok(crate::pages::see_other_with(&path, false, &e.to_string())),
+        Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => {
+            Ok(crate::pages::see_other_with(&path, false, &e.to_string()))
+        }
         other => back(&path, other),
     }
 }
 
-pub async fn transition_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn transition_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
-    let r = api::transition_inner(&state, &ctx, &user, a.id, field(&p, "to"), field(&p, "comment")).await.map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
+    let r =
+        api::transition_inner(&state, &ctx, &user, a.id, field(&p, "to"), field(&p, "comment")).await.map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
     workflow_back(a.id, r)
 }
 
@@ -486,24 +521,46 @@ pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user:
     workflow_back(a.id, r)
 }
 
-pub async fn accept_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn accept_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let sha = field(&p, "text_sha256");
     let r = api::accept_inner(&state, &ctx, &user, a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
-        if s == Status::Executed { "Accepted: both parties have signed, the agreement is executed.".to_owned() } else { "Accepted; waiting for the other party.".to_owned() }
+        if s == Status::Executed {
+            "Accepted: both parties have signed, the agreement is executed.".to_owned()
+        } else {
+            "Accepted; waiting for the other party.".to_owned()
+        }
     });
     workflow_back(a.id, r)
 }
 
-pub async fn request_changes_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn request_changes_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = api::request_changes_inner(&state, &ctx, &user, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
     workflow_back(a.id, r)
 }
 
-pub async fn sales_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn sales_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = async {
@@ -528,7 +585,13 @@ pub async fn sales_html(state: web::Data<AppState>, ctx: RequestContext, user: C
 
 /// `POST /agreements/{id}/licences`: the agreement page's form that issues a training licence
 /// under an executed agreement (templates, validity, quotas).
-pub async fn issue_licence_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn issue_licence_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<Pairs>,
+) -> AppResult<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = async {
@@ -585,7 +648,13 @@ impl DiffPage {
     }
 }
 
-pub async fn diff_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, q: web::Query<api::DiffQuery>) -> AppResult<DiffPage> {
+pub async fn diff_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    q: web::Query<api::DiffQuery>,
+) -> AppResult<DiffPage> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let r = api::redline(&state, &ctx, &user, &a, &q.from, &q.to).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
@@ -607,7 +676,13 @@ pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: C
     let doc = api::document_of(&mut conn, &a, &v).await?;
     let acceptances = db::acceptances(&mut conn, a.id).await?.into_iter().filter(|x| x.version == v.number).collect();
     drop(conn);
-    state.audit_alone(user.event(&ctx, "agreement.printed", licentia_audit::Outcome::Success).target("agreement", a.id).details(serde_json::json!({ "version": v.number }))).await?;
+    state
+        .audit_alone(
+            user.event(&ctx, "agreement.printed", licentia_audit::Outcome::Success)
+                .target("agreement", a.id)
+                .details(serde_json::json!({ "version": v.number })),
+        )
+        .await?;
     Ok(PrintPage { doc, acceptances })
 }
 
@@ -631,9 +706,19 @@ pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, use
     let a = api::load(&state, &ctx, &user, &q.agreement).await?;
     let (from, to) = api::statement_period(&q)?;
     let st = api::statement_for(&state, &user, &a, from, to).await?;
-    state.audit_alone(user.event(&ctx, "statement.read", licentia_audit::Outcome::Success).target("agreement", a.id).details(serde_json::json!({ "from": from, "to": to }))).await?;
+    state
+        .audit_alone(
+            user.event(&ctx, "statement.read", licentia_audit::Outcome::Success)
+                .target("agreement", a.id)
+                .details(serde_json::json!({ "from": from, "to": to })),
+        )
+        .await?;
     let period = q.period.clone().unwrap_or_else(|| format!("{from} – {to}"));
-    let csv_link = format!("/api/v1/statements?{}", serde_urlencoded::to_string([("agreement", a.id.to_string()), ("from", from.to_string()), ("to", to.to_string()), ("format", "csv".into())]).unwrap_or_default());
+    let csv_link = format!(
+        "/api/v1/statements?{}",
+        serde_urlencoded::to_string([("agreement", a.id.to_string()), ("from", from.to_string()), ("to", to.to_string()), ("format", "csv".into())])
+            .unwrap_or_default()
+    );
     Ok(StatementPage { nav: Nav::for_user(&state, &user, "/revenue"), a, st, period, csv_link })
 }
 
@@ -733,7 +818,13 @@ pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user:
                 let h = r.quarters[q] * 160 / max;
                 if h > 0 {
                     y -= h;
-                    segs.push(StackSeg { x: 40 + q as i64 * 120, y, h, class: i % 6, label: format!("Q{} · {}: {}", q + 1, r.title, money(&cur, r.quarters[q])) });
+                    segs.push(StackSeg {
+                        x: 40 + q as i64 * 120,
+                        y,
+                        h,
+                        class: i % 6,
+                        label: format!("Q{} · {}: {}", q + 1, r.title, money(&cur, r.quarters[q])),
+                    });
                 }
             }
         }

@@ -4,10 +4,10 @@
 use actix_web::{HttpRequest, web};
 use askama::Template;
 use askama_web::WebTemplate;
-use licentia_db::assets::AssetRow;
-use licentia_domain::ip::fees::{self, FeeBasis};
-use licentia_domain::Permission;
 use licentia_audit::Outcome;
+use licentia_db::assets::AssetRow;
+use licentia_domain::Permission;
+use licentia_domain::ip::fees::{self, FeeBasis};
 
 use crate::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
 use crate::auth::CurrentUser;

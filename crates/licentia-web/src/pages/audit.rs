@@ -33,13 +33,7 @@ impl AuditListPage {
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> AppResult<AuditListPage> {
     let q = q.into_inner();
     let (rows, next) = search(&state, &ctx, &user, &q).await?;
-    Ok(AuditListPage {
-        nav: Nav::for_user(&state, &user, "/audit"),
-        older: next.map(|n| q.with_before(n)),
-        export_query: q.as_query(),
-        q,
-        rows,
-    })
+    Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows })
 }
 
 #[derive(Template, WebTemplate)]

@@ -27,11 +27,7 @@ pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> AppResult<Ho
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
     let organisation = orgs.iter().find(|o| o.id == user.organisation_id).map(|o| o.name.clone()).unwrap_or_default();
-    let users = if user.role.allows(Permission::UserRead) {
-        Some(licentia_db::users::list(&mut conn, None).await?.len())
-    } else {
-        None
-    };
+    let users = if user.role.allows(Permission::UserRead) { Some(licentia_db::users::list(&mut conn, None).await?.len()) } else { None };
     let audit = if user.role.allows(Permission::AuditRead) {
         let (seq, _) = licentia_db::audit::head(&mut conn).await?;
         Some((seq, licentia_db::audit::latest_checkpoint_seq(&mut conn).await?))

@@ -36,7 +36,14 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn render_login(state: &AppState, req: &HttpRequest, next: String, error: Option<String>, email: String, status: actix_web::http::StatusCode) -> AppResult<HttpResponse> {
+fn render_login(
+    state: &AppState,
+    req: &HttpRequest,
+    next: String,
+    error: Option<String>,
+    email: String,
+    status: actix_web::http::StatusCode,
+) -> AppResult<HttpResponse> {
     // Reuse the pre-session value if the browser has one, so two open tabs both work.
     let pre = match req.cookie(PRE_COOKIE) {
         Some(c) if c.value().len() >= 32 => c.value().to_owned(),
@@ -66,17 +73,12 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestCo
             .cookie(auth::session_cookie(&issued.token, state.settings.token_ttl))
             .insert_header((actix_web::http::header::LOCATION, next))
             .finish()),
-        Err(e @ AppError::InvalidCredentials) => {
-            render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED)
-        }
+        Err(e @ AppError::InvalidCredentials) => render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED),
         Err(e) => Err(e),
     }
 }
 
 pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
     auth::logout(&state, &ctx, &user).await?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(auth::expired_session_cookie())
-        .insert_header((actix_web::http::header::LOCATION, "/login"))
-        .finish())
+    Ok(HttpResponse::SeeOther().cookie(auth::expired_session_cookie()).insert_header((actix_web::http::header::LOCATION, "/login")).finish())
 }

@@ -55,7 +55,14 @@ pub fn cost_panels(f: &Forecast) -> Vec<CostPanel> {
                 .enumerate()
                 .map(|(i, (year, v))| {
                     let height = v * CHART_HEIGHT / max;
-                    Bar { x: CHART_LEFT + i as i64 * BAR_SLOT, y: CHART_HEIGHT - height, width: BAR_SLOT - 12, height, label: year.to_string(), value: money(currency, *v) }
+                    Bar {
+                        x: CHART_LEFT + i as i64 * BAR_SLOT,
+                        y: CHART_HEIGHT - height,
+                        width: BAR_SLOT - 12,
+                        height,
+                        label: year.to_string(),
+                        value: money(currency, *v),
+                    }
                 })
                 .collect();
             CostPanel { currency: (*currency).to_owned(), max: money(currency, max), total: money(currency, *total), bars }
@@ -191,7 +198,13 @@ pub async fn calendar(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 }
 
 /// `POST /assets/{id}/manual-deadlines` from the asset page's form.
-pub async fn add_manual(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, form: web::Form<ManualInput>) -> AppResult<HttpResponse> {
+pub async fn add_manual(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<ManualInput>,
+) -> AppResult<HttpResponse> {
     let row = load_for_page(&state, &ctx, &user, &id).await?;
     let path = format!("/assets/{}", row.id);
     let result = insert_manual(&state, &ctx, &user, &row, form.into_inner()).await.map(|m| format!("Added \u{201c}{}\u{201d} due {}.", m.title, m.due));

@@ -49,7 +49,11 @@ pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: Curren
     for l in db::licences(&mut conn, scope(&user)).await? {
         let used = db::usage(&mut conn, l.id, crate::training::period_start(&l, Utc::now())).await?;
         let mut quotas = Vec::new();
-        for (label, q, u) in [("runs", l.quota_runs, used.runs), ("compute units", l.quota_compute_units, used.compute_units), ("prediction rows", l.quota_prediction_rows, used.prediction_rows)] {
+        for (label, q, u) in [
+            ("runs", l.quota_runs, used.runs),
+            ("compute units", l.quota_compute_units, used.compute_units),
+            ("prediction rows", l.quota_prediction_rows, used.prediction_rows),
+        ] {
             if let Some(q) = q {
                 quotas.push((label, u, q, if q > 0 { (u * 100 / q).clamp(0, 100) } else { 100 }));
             }
@@ -89,7 +93,8 @@ fn field<'a>(p: &'a Pairs, name: &str) -> &'a str {
 pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
     let p = form.into_inner();
     let result = async {
-        let template = ModelTemplate::parse(field(&p, "template")).ok_or_else(|| AppError::Validation { field: "template".into(), message: "choose a template".into() })?;
+        let template = ModelTemplate::parse(field(&p, "template"))
+            .ok_or_else(|| AppError::Validation { field: "template".into(), message: "choose a template".into() })?;
         let mut h = Hyper::new(template, field(&p, "target"));
         let num = |name: &str| field(&p, name).parse::<f64>().map_err(|_| AppError::Validation { field: name.into(), message: "must be a number".into() });
         h.epochs = num("epochs")? as u32;
@@ -99,8 +104,10 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
             h.seed = num("seed")? as u64;
         }
         h.check().map_err(|e| AppError::Validation { field: "hyper".into(), message: e.to_string() })?;
-        let licence = uuid::Uuid::parse_str(field(&p, "licence_id")).map_err(|_| AppError::Validation { field: "licence_id".into(), message: "choose a licence".into() })?;
-        let dataset = uuid::Uuid::parse_str(field(&p, "dataset_id")).map_err(|_| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
+        let licence = uuid::Uuid::parse_str(field(&p, "licence_id"))
+            .map_err(|_| AppError::Validation { field: "licence_id".into(), message: "choose a licence".into() })?;
+        let dataset = uuid::Uuid::parse_str(field(&p, "dataset_id"))
+            .map_err(|_| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
         crate::training::launch_tx(&state, &ctx, &user, licence, dataset, &h, (!key.is_empty()).then_some(key)).await
     }
@@ -180,7 +187,13 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
                     epoch: m["epoch"].as_u64().unwrap_or(0),
                     train_loss: f(&m["train_loss"]),
                     valid_loss: f(&m["valid_loss"]),
-                    main: if m["auc"].is_number() { format!("AUC {}", f(&m["auc"])) } else if m["accuracy"].is_number() { format!("accuracy {}", f(&m["accuracy"])) } else { format!("RMSE {}", f(&m["rmse"])) },
+                    main: if m["auc"].is_number() {
+                        format!("AUC {}", f(&m["auc"]))
+                    } else if m["accuracy"].is_number() {
+                        format!("accuracy {}", f(&m["accuracy"]))
+                    } else {
+                        format!("RMSE {}", f(&m["rmse"]))
+                    },
                 })
                 .collect()
         })
@@ -190,14 +203,25 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
     let (train_points, valid_points) = loss_points(&r.metrics);
     let r = licentia_app::policy::run(&user.actor(), &r);
-    Ok(RunPage { nav: Nav::for_user(&state, &user, "/training"), can_cancel: user.role.allows(Permission::RunLaunch) && !terminal, rows, terminal, percent, train_points, valid_points, r })
+    Ok(RunPage {
+        nav: Nav::for_user(&state, &user, "/training"),
+        can_cancel: user.role.allows(Permission::RunLaunch) && !terminal,
+        rows,
+        terminal,
+        percent,
+        train_points,
+        valid_points,
+        r,
+    })
 }
 
 /// `POST /training/runs/{id}/cancel` from the run page.
 pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
     let path = format!("/runs/{}", id.trim());
     match crate::training::cancel_inner(&state, &ctx, &user, &id).await {
-        Ok(r) => Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." })),
+        Ok(r) => {
+            Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." }))
+        }
         Err(AppError::Conflict { message }) => Ok(see_other_with(&path, false, &message)),
         Err(e) => Err(e),
     }
@@ -239,7 +263,8 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             Err(e) => return Err(e.into()),
         }
     }
-    let losses: Vec<Vec<f64>> = loaded.iter().map(|r| r.metrics.as_array().map(|a| a.iter().filter_map(|m| m["valid_loss"].as_f64()).collect()).unwrap_or_default()).collect();
+    let losses: Vec<Vec<f64>> =
+        loaded.iter().map(|r| r.metrics.as_array().map(|a| a.iter().filter_map(|m| m["valid_loss"].as_f64()).collect()).unwrap_or_default()).collect();
     let max = losses.iter().flatten().copied().fold(0.0f64, f64::max).max(1e-9);
     let longest = losses.iter().map(Vec::len).max().unwrap_or(0).max(2);
     let runs = loaded
@@ -247,7 +272,12 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         .zip(&losses)
         .enumerate()
         .map(|(i, (r, l))| {
-            let points = l.iter().enumerate().map(|(e, v)| format!("{:.1},{:.1}", 5.0 + e as f64 * 390.0 / (longest - 1) as f64, 155.0 - v / max * 150.0)).collect::<Vec<_>>().join(" ");
+            let points = l
+                .iter()
+                .enumerate()
+                .map(|(e, v)| format!("{:.1},{:.1}", 5.0 + e as f64 * 390.0 / (longest - 1) as f64, 155.0 - v / max * 150.0))
+                .collect::<Vec<_>>()
+                .join(" ");
             let last = r.metrics.as_array().and_then(|a| a.last()).cloned().unwrap_or_default();
             let best = ["auc", "accuracy", "r2", "rmse"].iter().find_map(|k| last[*k].as_f64().map(|v| format!("{k} {v:.4}"))).unwrap_or_default();
             Compared {

@@ -25,7 +25,10 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
     let asset = app
-        .send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "Sparse attention", "jurisdiction": "DE", "filing_date": "2021-05-04" }))
+        .send_json(
+            app.post("/api/v1/assets").bearer_auth(&m),
+            &json!({ "kind": "patent", "title": "Sparse attention", "jurisdiction": "DE", "filing_date": "2021-05-04" }),
+        )
         .await?
         .json()["id"]
         .as_str()
@@ -35,12 +38,45 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     let lic = app.licensee_a.to_string();
 
     // A mistake comes back as a 422 with everything typed still in the form.
-    let bad = form(&app, &manager, "/agreements", &[("kind", "non_exclusive_licence"), ("title", "Borealis licence"), ("licensee_id", &lic), ("assets", &asset), ("territory", "DE"), ("effective_date", "2026-01-01"), ("royalty_percent", "120"), ("fields", "automotive")]).await?;
+    let bad = form(
+        &app,
+        &manager,
+        "/agreements",
+        &[
+            ("kind", "non_exclusive_licence"),
+            ("title", "Borealis licence"),
+            ("licensee_id", &lic),
+            ("assets", &asset),
+            ("territory", "DE"),
+            ("effective_date", "2026-01-01"),
+            ("royalty_percent", "120"),
+            ("fields", "automotive"),
+        ],
+    )
+    .await?;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-    assert!(bad.body.contains("royalty_bp: must be at most 10000") && bad.body.contains("value=\"automotive\"") && bad.body.contains("value=\"Borealis licence\""));
+    assert!(
+        bad.body.contains("royalty_bp: must be at most 10000") && bad.body.contains("value=\"automotive\"") && bad.body.contains("value=\"Borealis licence\"")
+    );
     assert_eq!(app.count("SELECT count(*) FROM agreements").await?, 0);
 
-    let created = form(&app, &manager, "/agreements", &[("kind", "non_exclusive_licence"), ("title", "Borealis licence"), ("licensee_id", &lic), ("assets", &asset), ("territory", "DE"), ("effective_date", "2026-01-01"), ("royalty_percent", "3"), ("currency", "EUR"), ("reporting", "quarterly")]).await?;
+    let created = form(
+        &app,
+        &manager,
+        "/agreements",
+        &[
+            ("kind", "non_exclusive_licence"),
+            ("title", "Borealis licence"),
+            ("licensee_id", &lic),
+            ("assets", &asset),
+            ("territory", "DE"),
+            ("effective_date", "2026-01-01"),
+            ("royalty_percent", "3"),
+            ("currency", "EUR"),
+            ("reporting", "quarterly"),
+        ],
+    )
+    .await?;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let path = flash(&created).split('?').next().unwrap_or_default().to_owned();
     let id = path.trim_start_matches("/agreements/").to_owned();
@@ -49,7 +85,14 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
 
     // Edit in the browser: royalty 3.5 %, a reworded clause; the editor keeps the library text
     // of untouched clauses out of the stored rewordings.
-    let mut fields: Vec<(&str, &str)> = vec![("territory", "DE, JP"), ("effective_date", "2026-01-01"), ("royalty_percent", "3.5"), ("currency", "EUR"), ("reporting", "quarterly"), ("comment", "Japan added")];
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("territory", "DE, JP"),
+        ("effective_date", "2026-01-01"),
+        ("royalty_percent", "3.5"),
+        ("currency", "EUR"),
+        ("reporting", "quarterly"),
+        ("comment", "Japan added"),
+    ];
     fields.push(("clause.confidentiality", "Each party shall keep the other's secrets."));
     let saved = form(&app, &manager, &format!("{path}/versions"), &fields).await?;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
@@ -83,7 +126,8 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     assert_eq!(status, "executed");
 
     // The executed PDF is kept as an encrypted artifact the licensee can download.
-    let artifact: (String, Vec<u8>) = sqlx::query_as("SELECT id::text, sha256 FROM artifacts WHERE attached_kind = 'agreement'").fetch_one(&app.t.db.pool).await?;
+    let artifact: (String, Vec<u8>) =
+        sqlx::query_as("SELECT id::text, sha256 FROM artifacts WHERE attached_kind = 'agreement'").fetch_one(&app.t.db.pool).await?;
     let l = app.token("licensee").await?;
     let pdf = app.send(app.get(&format!("/api/v1/artifacts/{}/content", artifact.0)).bearer_auth(&l)).await?;
     assert_eq!(pdf.status, StatusCode::OK);
@@ -93,14 +137,21 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     // the next 92 days of an open-ended agreement.
     for token in [&l, &m] {
         let due = app.get_as(token, "/api/v1/deadlines?days=92").await?.json();
-        let reports: Vec<&serde_json::Value> = due["items"].as_array().map(|i| i.iter().filter(|d| d["rule"] == "obligation-report" && d["href"] == path.as_str()).collect()).unwrap_or_default();
+        let reports: Vec<&serde_json::Value> =
+            due["items"].as_array().map(|i| i.iter().filter(|d| d["rule"] == "obligation-report" && d["href"] == path.as_str()).collect()).unwrap_or_default();
         assert_eq!(reports.len(), 1, "{due}");
     }
     let lb = app.token("licensee_b").await?;
     assert_eq!(app.get_as(&lb, "/api/v1/deadlines?days=400").await?.json()["items"], json!([]));
 
     // Sales in the portal, then the statement page and the revenue chart.
-    let sold = form(&app, &licensee, &format!("{path}/sales"), &[("period_start", "2026-01-01"), ("period_end", "2026-03-31"), ("country", "DE"), ("net_sales", "100,000.00")]).await?;
+    let sold = form(
+        &app,
+        &licensee,
+        &format!("{path}/sales"),
+        &[("period_start", "2026-01-01"), ("period_end", "2026-03-31"), ("country", "DE"), ("net_sales", "100,000.00")],
+    )
+    .await?;
     assert!(flash(&sold).contains("ok=Sales"), "{}", flash(&sold));
     let st = page(&app, &licensee, &format!("/statements?agreement={id}&period=2026-Q1")).await?;
     assert_eq!(st.status, StatusCode::OK);
@@ -146,7 +197,14 @@ async fn script_in_a_party_name_or_a_clause_is_inert_in_html_and_pdf() -> TestRe
     for path in [format!("/agreements/{id}"), format!("/agreements/{id}/versions/1/print"), "/agreements".to_owned()] {
         let html = page(&app, &s, &path).await?;
         assert_eq!(html.status, StatusCode::OK, "{path}");
-        assert!(!html.body.contains("<script>alert") && !html.body.contains("<script>fetch") && !html.body.contains("<script>x()") && !html.body.contains("<img src=x"), "{path}: {}", html.body);
+        assert!(
+            !html.body.contains("<script>alert")
+                && !html.body.contains("<script>fetch")
+                && !html.body.contains("<script>x()")
+                && !html.body.contains("<img src=x"),
+            "{path}: {}",
+            html.body
+        );
         assert!(html.body.contains("&#60;script&#62;"), "{path}: the text is shown, escaped");
     }
     let pdf = app.get_as(&m, &format!("/api/v1/agreements/{id}/versions/1/pdf")).await?;

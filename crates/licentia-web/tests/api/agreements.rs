@@ -49,12 +49,9 @@ async fn execute(app: &TestApp, id: &str) -> Res<()> {
     } else {
         app.token("licensee").await?
     };
-    for (token, path, body) in [
-        (&m, "transition", json!({ "to": "in_review" })),
-        (&r, "approve", json!({})),
-        (&l, "accept", json!({})),
-        (&m, "accept", json!({})),
-    ] {
+    for (token, path, body) in
+        [(&m, "transition", json!({ "to": "in_review" })), (&r, "approve", json!({})), (&l, "accept", json!({})), (&m, "accept", json!({}))]
+    {
         let res = post(app, token, &format!("/api/v1/agreements/{id}/{path}"), body).await?;
         if res.status != StatusCode::OK {
             return Err(format!("{path}: {} {}", res.status, res.body).into());
@@ -118,7 +115,8 @@ async fn four_eyes_acceptance_hashes_and_frozen_executed_versions() -> TestResul
     assert_eq!(acceptances.iter().find(|a| a["party"] == "licensee").map(|a| a["user_name"].clone()), Some(json!("licensee")));
 
     // Executed versions are frozen, at the API and in the database.
-    let edit = post(&app, &m, &format!("/api/v1/agreements/{id}/versions"), json!({ "comment": "sneaky", "terms": terms(&["DE"], &[], "2027-01-01", None) })).await?;
+    let edit =
+        post(&app, &m, &format!("/api/v1/agreements/{id}/versions"), json!({ "comment": "sneaky", "terms": terms(&["DE"], &[], "2027-01-01", None) })).await?;
     assert_eq!(edit.status, StatusCode::CONFLICT, "{}", edit.body);
     let tamper = sqlx::query("UPDATE agreement_versions SET text = 'changed'").execute(&app.t.db.pool).await;
     assert!(tamper.is_err(), "versions are append-only");
@@ -142,10 +140,11 @@ async fn exclusive_licences_conflict_only_where_territory_field_and_time_overlap
     let p = asset(&app, &m, "Battery chemistry", "DE").await?;
     let a_org = app.licensee_a.to_string();
     let b_org = app.licensee_b.to_string();
-    let first = draft(&app, &m, "exclusive_licence", &a_org, &[&p], terms(&["DE", "FR"], &["automotive"], "2027-01-01", Some("2030-12-31"))).await?.json()["id"]
-        .as_str()
-        .ok_or("no id")?
-        .to_owned();
+    let first =
+        draft(&app, &m, "exclusive_licence", &a_org, &[&p], terms(&["DE", "FR"], &["automotive"], "2027-01-01", Some("2030-12-31"))).await?.json()["id"]
+            .as_str()
+            .ok_or("no id")?
+            .to_owned();
     execute(&app, &first).await?;
 
     let rv = app.token("reviewer").await?;
@@ -155,7 +154,12 @@ async fn exclusive_licences_conflict_only_where_territory_field_and_time_overlap
         ("another field", "exclusive_licence", terms(&["DE"], &["medical devices"], "2027-01-01", Some("2030-12-31")), false),
         ("after it ends", "sole_licence", terms(&["DE"], &["automotive"], "2031-01-01", None), false),
         ("worldwide, every field", "non_exclusive_licence", json!({ "worldwide": true, "effective_date": "2030-06-01", "currency": "EUR" }), true),
-        ("worldwide except both", "non_exclusive_licence", json!({ "worldwide": true, "excluded": ["DE", "FR"], "effective_date": "2027-01-01", "currency": "EUR" }), false),
+        (
+            "worldwide except both",
+            "non_exclusive_licence",
+            json!({ "worldwide": true, "excluded": ["DE", "FR"], "effective_date": "2027-01-01", "currency": "EUR" }),
+            false,
+        ),
     ];
     for (what, kind, t, conflicts) in cases {
         let id = draft(&app, &m, kind, &b_org, &[&p], t).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
@@ -249,7 +253,13 @@ async fn statements_bill_royalties_metered_use_milestones_and_the_minimum_with_a
     let r = post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), lines.clone()).await?;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), lines).await?.status, StatusCode::CONFLICT, "reported twice");
-    let bad = post(&app, &l, &format!("/api/v1/agreements/{id}/sales"), json!({ "lines": [{ "period_start": "2027-04-01", "period_end": "2027-06-30", "country": "XX", "net_sales": 1 }] })).await?;
+    let bad = post(
+        &app,
+        &l,
+        &format!("/api/v1/agreements/{id}/sales"),
+        json!({ "lines": [{ "period_start": "2027-04-01", "period_end": "2027-06-30", "country": "XX", "net_sales": 1 }] }),
+    )
+    .await?;
     assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("lines[0].country")));
     assert_eq!(app.count("SELECT count(*) FROM sales_reports").await?, 4);
 
@@ -271,8 +281,12 @@ async fn statements_bill_royalties_metered_use_milestones_and_the_minimum_with_a
     let st = app.get_as(&l, &format!("/api/v1/statements?agreement={id}&period=2027-Q4")).await?;
     assert_eq!(st.status, StatusCode::OK, "{}", st.body);
     let st = st.json()["statement"].clone();
-    let got: Vec<(String, Value, i64)> =
-        st["lines"].as_array().ok_or("no lines")?.iter().map(|l| (l["kind"].as_str().unwrap_or("").to_owned(), l["country"].clone(), l["amount"].as_i64().unwrap_or(-1))).collect();
+    let got: Vec<(String, Value, i64)> = st["lines"]
+        .as_array()
+        .ok_or("no lines")?
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap_or("").to_owned(), l["country"].clone(), l["amount"].as_i64().unwrap_or(-1)))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -412,7 +426,8 @@ async fn an_assignment_moves_ownership_and_a_sublicence_needs_a_head_licence_tha
     // A sublicence under a head licence that does not allow sublicensing is refused; one that
     // does is accepted, and the prose names its head licence.
     let q = asset(&app, &m, "Platform", "DE").await?;
-    let closed = draft(&app, &m, "non_exclusive_licence", &lic, &[&q], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
+    let closed =
+        draft(&app, &m, "non_exclusive_licence", &lic, &[&q], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"].as_str().ok_or("no id")?.to_owned();
     execute(&app, &closed).await?;
     let mut open_terms = terms(&["DE"], &[], "2027-01-01", None);
     open_terms["sublicensing"] = json!(true);

@@ -14,7 +14,9 @@ pub fn multipart(attached_id: &str, filename: &str, content_type: &str, data: &[
     for (name, value) in [("attached_kind", "organisation"), ("attached_id", attached_id)] {
         body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
     }
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
+    );
     body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
@@ -53,10 +55,8 @@ async fn download(app: &TestApp, token: &str, id: &str) -> Res<(StatusCode, Resu
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let body = raw[split + 4..].to_vec();
     let status: u16 = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
-    let length: Option<usize> = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-        .and_then(|v| v.parse().ok());
+    let length: Option<usize> =
+        head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())).and_then(|v| v.parse().ok());
     let status = StatusCode::from_u16(status)?;
     match length {
         Some(n) if n == body.len() => Ok((status, Ok(body))),
@@ -243,7 +243,9 @@ async fn oversized_and_spoofed_uploads_are_refused_and_leave_nothing_behind() ->
     let r = upload(&app, &token, &org, "notes.txt", "text/plain", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00").await?;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Garbage instead of multipart.
-    let r = app.send_body(app.post("/api/v1/artifacts").bearer_auth(&token).insert_header(("content-type", "multipart/form-data; boundary=x")), "not multipart").await?;
+    let r = app
+        .send_body(app.post("/api/v1/artifacts").bearer_auth(&token).insert_header(("content-type", "multipart/form-data; boundary=x")), "not multipart")
+        .await?;
     assert!(r.status.is_client_error(), "{}", r.status);
     assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 1);
     let files = blob_files(&app);
@@ -259,7 +261,8 @@ async fn the_attachments_partial_uploads_lists_and_downloads_from_the_browser() 
     let page = format!("/organisations/{org}");
     let (ct, body) = multipart(&org, "nda <signed>.pdf", "application/pdf", &sample(5000));
     // Without the CSRF token a multipart post from the browser changes nothing.
-    let refused = app.send_body(app.post("/attachments").insert_header(("cookie", s.cookie.clone())).insert_header(("content-type", ct.clone())), body.clone()).await?;
+    let refused =
+        app.send_body(app.post("/attachments").insert_header(("cookie", s.cookie.clone())).insert_header(("content-type", ct.clone())), body.clone()).await?;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
     let ok = app

@@ -99,7 +99,12 @@ async fn filters_full_text_search_and_keyset_pagination() -> TestResult {
     for i in 0..7 {
         create(&app, &m, &us_patent(&format!("Federated learning method {i}"))).await?;
     }
-    create(&app, &m, &json!({ "kind": "trademark", "title": "AURORA word mark", "jurisdiction": "EM", "mark_text": "AURORA", "nice_classes": [9, 42], "tags": ["brand"] })).await?;
+    create(
+        &app,
+        &m,
+        &json!({ "kind": "trademark", "title": "AURORA word mark", "jurisdiction": "EM", "mark_text": "AURORA", "nice_classes": [9, 42], "tags": ["brand"] }),
+    )
+    .await?;
     create(&app, &m, &json!({ "kind": "copyright", "title": "Licentia SDK", "work_type": "software", "authors": ["Aurora Innovations"] })).await?;
 
     let q = |path: &str| {
@@ -219,7 +224,10 @@ async fn a_10000_row_import_names_exactly_the_bad_rows_and_is_all_or_nothing() -
     assert_eq!(preview.status, StatusCode::OK, "{}", &preview.body[..preview.body.len().min(500)]);
     let report = preview.json();
     assert_eq!((report["rows"].as_u64(), report["valid"].as_u64()), (Some(10_000), Some(9_997)));
-    let errors: Vec<(u64, String)> = report["errors"].as_array().map(|a| a.iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default();
+    let errors: Vec<(u64, String)> = report["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_owned())).collect())
+        .unwrap_or_default();
     // Line numbers count the header as line 1.
     assert_eq!(errors, vec![(19, "application_number".to_owned()), (4_323, "nice_classes".to_owned()), (10_000, "grant_date".to_owned())]);
     assert_eq!(app.count("SELECT count(*) FROM ip_assets").await?, 0, "a dry run writes nothing");
@@ -254,11 +262,7 @@ async fn a_10000_row_import_names_exactly_the_bad_rows_and_is_all_or_nothing() -
 async fn hostile_csv_is_refused_cleanly() -> TestResult {
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
-    for (csv, needle) in [
-        ("kind,title,evil_column\npatent,x,1\n", "unknown column"),
-        ("title\nx\n", "kind and title"),
-        ("", "kind and title"),
-    ] {
+    for (csv, needle) in [("kind,title,evil_column\npatent,x,1\n", "unknown column"), ("title\nx\n", "kind and title"), ("", "kind and title")] {
         let r = import(&app, &m, csv, true).await?;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{csv:?}: {}", r.body);
         assert!(r.body.contains(needle), "{csv:?}: {}", r.body);
@@ -278,10 +282,11 @@ async fn deadlines_can_be_marked_and_feed_a_private_calendar() -> TestResult {
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
     let filing = (chrono::Utc::now().date_naive() - chrono::Months::new(24) + chrono::Days::new(20)).format("%Y-%m-%d").to_string();
-    let id = create(&app, &m, &json!({ "kind": "patent", "title": "EP; pending, \"quoted\"", "jurisdiction": "EP", "filing_date": filing })).await?.json()["id"]
-        .as_str()
-        .ok_or("no id")?
-        .to_owned();
+    let id =
+        create(&app, &m, &json!({ "kind": "patent", "title": "EP; pending, \"quoted\"", "jurisdiction": "EP", "filing_date": filing })).await?.json()["id"]
+            .as_str()
+            .ok_or("no id")?
+            .to_owned();
 
     // The feed: a token shown once; the feed carries the upcoming renewal.
     let t = app.send(app.post("/api/v1/me/calendar-token").bearer_auth(&m)).await?;
@@ -299,11 +304,20 @@ async fn deadlines_can_be_marked_and_feed_a_private_calendar() -> TestResult {
     assert_eq!(app.send(app.get("/deadlines.ics")).await?.status, StatusCode::NOT_FOUND);
 
     // Marking it done takes it off the upcoming list and the feed; a rule the asset lacks is a 422.
-    let bad = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "us-maintenance", "ordinal": 1, "state": "done" })).await?;
+    let bad = app
+        .send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "us-maintenance", "ordinal": 1, "state": "done" }))
+        .await?;
     assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("rule")));
-    let bad = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "paid?" })).await?;
+    let bad = app
+        .send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "paid?" }))
+        .await?;
     assert_eq!(bad.json()["error"]["field"], json!("state"));
-    let ok = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "done", "note": "paid 2 May" })).await?;
+    let ok = app
+        .send_json(
+            app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m),
+            &json!({ "rule": "ep-renewal", "ordinal": 3, "state": "done", "note": "paid 2 May" }),
+        )
+        .await?;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.json()["deadlines"][0]["state"], "done");
     assert_eq!(app.get_as(&m, "/api/v1/deadlines").await?.json()["items"], json!([]));
@@ -317,7 +331,9 @@ async fn deadlines_can_be_marked_and_feed_a_private_calendar() -> TestResult {
     assert_ne!(t2, token);
     assert_eq!(app.send(app.get(&format!("/deadlines.ics?token={token}"))).await?.status, StatusCode::NOT_FOUND);
     let l = app.token("licensee").await?;
-    let denied = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&l), &json!({ "rule": "ep-renewal", "ordinal": 4, "state": "done" })).await?;
+    let denied = app
+        .send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&l), &json!({ "rule": "ep-renewal", "ordinal": 4, "state": "done" }))
+        .await?;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     Ok(())
 }

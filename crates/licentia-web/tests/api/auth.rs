@@ -173,7 +173,10 @@ async fn form_posts_without_a_valid_csrf_token_change_nothing() -> TestResult {
     assert!(app.count("SELECT count(*) FROM audit_log WHERE action = 'authz.csrf_refused'").await? >= 6);
     // The control: the same post with the right token works.
     let ok = app
-        .send_form(app.post("/admin/organisations").insert_header(("cookie", s.cookie.clone())), &[("name", "Delta Labs"), ("kind", "licensee"), ("csrf", &s.csrf)])
+        .send_form(
+            app.post("/admin/organisations").insert_header(("cookie", s.cookie.clone())),
+            &[("name", "Delta Labs"), ("kind", "licensee"), ("csrf", &s.csrf)],
+        )
         .await?;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     assert_eq!(app.count("SELECT count(*) FROM organisations").await?, orgs_before + 1);

@@ -11,12 +11,32 @@ async fn malformed_json_wrong_types_and_wrong_content_types_are_4xx_json() -> Te
     let admin = app.token("admin").await?;
     let users_before = app.count("SELECT count(*) FROM users").await?;
     let cases: Vec<(&str, awc::ClientRequest, &'static str, StatusCode)> = vec![
-        ("truncated JSON", app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")), "{\"email\": ", StatusCode::BAD_REQUEST),
-        ("not JSON at all", app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")), "<xml/>", StatusCode::BAD_REQUEST),
-        ("wrong field type", app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")), "{\"email\": 5, \"role\": [], \"organisation_id\": {}, \"password\": null}", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "truncated JSON",
+            app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")),
+            "{\"email\": ",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not JSON at all",
+            app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")),
+            "<xml/>",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong field type",
+            app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "application/json")),
+            "{\"email\": 5, \"role\": [], \"organisation_id\": {}, \"password\": null}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("text/plain", app.post("/api/v1/users").bearer_auth(&admin).insert_header(("content-type", "text/plain")), "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE),
         ("no content type", app.post("/api/v1/auth/token"), "{\"email\":\"a@b.example\",\"password\":\"x\"}", StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("login with a number", app.post("/api/v1/auth/token").insert_header(("content-type", "application/json")), "{\"email\": 1, \"password\": 2}", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "login with a number",
+            app.post("/api/v1/auth/token").insert_header(("content-type", "application/json")),
+            "{\"email\": 1, \"password\": 2}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
     for (name, req, body, expected) in cases {
         let r = app.send_body(req, body).await?;
@@ -69,7 +89,10 @@ async fn validation_errors_name_the_field_and_ids_that_do_not_parse_are_404() ->
         assert_eq!(r.json()["error"]["field"], json!(field), "{body}");
     }
     let dup = app
-        .send_json(app.post("/api/v1/users").bearer_auth(&admin), &json!({ "email": app.email("manager"), "role": "manager", "organisation_id": org, "password": "long enough password" }))
+        .send_json(
+            app.post("/api/v1/users").bearer_auth(&admin),
+            &json!({ "email": app.email("manager"), "role": "manager", "organisation_id": org, "password": "long enough password" }),
+        )
         .await?;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert!(dup.json()["error"]["message"].as_str().unwrap_or_default().contains("already exists"));

@@ -117,7 +117,20 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     // awc gives up after 5 s by default; a 10,000-row import in an unoptimised test build on two
     // busy cores can take longer, and a timeout there says nothing about the code.
     let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(120)).finish();
-    Ok(TestApp { srv, client, t, keys, dir: dir.clone(), store: state.store.clone(), state: state.clone(), accounts, licensor, licensee_a, licensee_b, _dir: TempDir(dir) })
+    Ok(TestApp {
+        srv,
+        client,
+        t,
+        keys,
+        dir: dir.clone(),
+        store: state.store.clone(),
+        state: state.clone(),
+        accounts,
+        licensor,
+        licensee_a,
+        licensee_b,
+        _dir: TempDir(dir),
+    })
 }
 
 async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>

@@ -4,16 +4,16 @@ mod helpers;
 
 mod agreement_pages;
 mod agreements;
-mod audit_log;
 mod artifacts;
 mod assets;
+mod audit_log;
 mod auth;
 mod authz;
 mod bad_input;
 mod escaping;
 mod pages;
-mod security;
 mod portfolio;
+mod security;
 mod training;
 mod visibility;
 mod xss;

@@ -18,14 +18,22 @@ async fn create(app: &TestApp, token: &str, body: &Value) -> Res<String> {
 }
 
 fn dues(asset: &Value, rule: &str) -> Vec<String> {
-    asset["deadlines"].as_array().map(|a| a.iter().filter(|d| d["rule"] == rule).filter_map(|d| d["due"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    asset["deadlines"]
+        .as_array()
+        .map(|a| a.iter().filter(|d| d["rule"] == rule).filter_map(|d| d["due"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 #[actix_web::test]
 async fn a_family_tree_with_relations_coverage_and_inherited_dates() -> TestResult {
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
-    let first = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention (first filing)", "jurisdiction": "GB", "status": "lapsed", "filing_date": "2019-03-04" })).await?;
+    let first = create(
+        &app,
+        &m,
+        &json!({ "kind": "patent", "title": "Sparse attention (first filing)", "jurisdiction": "GB", "status": "lapsed", "filing_date": "2019-03-04" }),
+    )
+    .await?;
     let ep = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention EP", "jurisdiction": "EP", "status": "granted", "filing_date": "2020-03-02", "priority_date": "2019-03-04", "grant_date": "2023-05-10", "parent_id": first, "relation": "priority_claim" })).await?;
     let div = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention EP divisional", "jurisdiction": "EP", "filing_date": "2023-01-20", "parent_id": ep, "relation": "divisional" })).await?;
     let us = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention US", "jurisdiction": "US", "filing_date": "2020-03-03", "parent_id": first, "relation": "priority_claim" })).await?;
@@ -42,20 +50,36 @@ async fn a_family_tree_with_relations_coverage_and_inherited_dates() -> TestResu
     assert_eq!(fam.status, StatusCode::OK, "{}", fam.body);
     let fam = fam.json();
     assert_eq!(fam["root"], first.as_str());
-    let order: Vec<(String, u64, Value)> =
-        fam["members"].as_array().ok_or("no members")?.iter().map(|m| (m["id"].as_str().unwrap_or("").to_owned(), m["depth"].as_u64().unwrap_or(99), m["relation"].clone())).collect();
+    let order: Vec<(String, u64, Value)> = fam["members"]
+        .as_array()
+        .ok_or("no members")?
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap_or("").to_owned(), m["depth"].as_u64().unwrap_or(99), m["relation"].clone()))
+        .collect();
     assert_eq!(
         order,
-        vec![(first.clone(), 0, Value::Null), (ep.clone(), 1, json!("priority_claim")), (div.clone(), 2, json!("divisional")), (us.clone(), 1, json!("priority_claim"))]
+        vec![
+            (first.clone(), 0, Value::Null),
+            (ep.clone(), 1, json!("priority_claim")),
+            (div.clone(), 2, json!("divisional")),
+            (us.clone(), 1, json!("priority_claim"))
+        ]
     );
     assert_eq!(fam["coverage"], json!({ "EP": "in_force", "GB": "dead", "US": "pending" }));
 
     // A family is a tree: making the first filing a child of its own descendant is refused.
     let cycle = app.send_json(app.patch(&format!("/api/v1/assets/{first}")).bearer_auth(&m), &json!({ "parent_id": div, "relation": "continuation" })).await?;
     assert_eq!((cycle.status, cycle.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("parent_id")), "{}", cycle.body);
-    let orphan = app.send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "x", "jurisdiction": "US", "relation": "divisional" })).await?;
+    let orphan = app
+        .send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "x", "jurisdiction": "US", "relation": "divisional" }))
+        .await?;
     assert_eq!(orphan.json()["error"]["field"], "relation");
-    let bad_rel = app.send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "x", "jurisdiction": "US", "parent_id": first, "relation": "cousin" })).await?;
+    let bad_rel = app
+        .send_json(
+            app.post("/api/v1/assets").bearer_auth(&m),
+            &json!({ "kind": "patent", "title": "x", "jurisdiction": "US", "parent_id": first, "relation": "cousin" }),
+        )
+        .await?;
     assert_eq!(bad_rel.json()["error"]["field"], "relation");
 
     // The page draws the tree and the coverage; a licensee without an agreement sees none of it.
@@ -74,10 +98,16 @@ async fn manual_deadlines_are_listed_marked_and_on_the_calendar() -> TestResult 
     let m = app.token("manager").await?;
     let id = create(&app, &m, &json!({ "kind": "trademark", "title": "LICENTIA", "mark_text": "LICENTIA", "jurisdiction": "EM", "nice_classes": [9, 42], "filing_date": "2024-02-01" })).await?;
     let due = (Utc::now().date_naive() + chrono::Days::new(10)).format("%Y-%m-%d").to_string();
-    let r = app.send_json(app.post(&format!("/api/v1/assets/{id}/manual-deadlines")).bearer_auth(&m), &json!({ "title": "Reply to <opposition>", "due": due })).await?;
+    let r = app
+        .send_json(app.post(&format!("/api/v1/assets/{id}/manual-deadlines")).bearer_auth(&m), &json!({ "title": "Reply to <opposition>", "due": due }))
+        .await?;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!((r.json()["rule"].clone(), r.json()["ordinal"].clone()), (json!("manual"), json!(1)));
-    for (body, field) in [(json!({ "title": "", "due": due }), "title"), (json!({ "title": "x", "due": "31/12/2026" }), "due"), (json!({ "title": "x\u{0}", "due": due }), "title")] {
+    for (body, field) in [
+        (json!({ "title": "", "due": due }), "title"),
+        (json!({ "title": "x", "due": "31/12/2026" }), "due"),
+        (json!({ "title": "x\u{0}", "due": due }), "title"),
+    ] {
         let bad = app.send_json(app.post(&format!("/api/v1/assets/{id}/manual-deadlines")).bearer_auth(&m), &body).await?;
         assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(field)), "{body}");
     }
@@ -85,7 +115,8 @@ async fn manual_deadlines_are_listed_marked_and_on_the_calendar() -> TestResult 
 
     let upcoming = app.get_as(&m, "/api/v1/deadlines?days=30").await?.json();
     assert!(upcoming["items"].as_array().is_some_and(|i| i.iter().any(|d| d["rule"] == "manual" && d["title"] == "Reply to <opposition>")), "{upcoming}");
-    let marked = app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "manual", "ordinal": 1, "state": "done" })).await?;
+    let marked =
+        app.send_json(app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m), &json!({ "rule": "manual", "ordinal": 1, "state": "done" })).await?;
     assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
 
     // The calendar shows it on its day, escaped, struck through as done.
@@ -100,10 +131,18 @@ async fn manual_deadlines_are_listed_marked_and_on_the_calendar() -> TestResult 
 
     // The asset page's form adds one through the browser (CSRF-checked).
     let form = app
-        .send_form(app.post(&format!("/assets/{id}/manual-deadlines")).insert_header(("cookie", s.cookie.clone())), &[("csrf", &s.csrf), ("title", "File evidence of use"), ("due", &due), ("note", "")])
+        .send_form(
+            app.post(&format!("/assets/{id}/manual-deadlines")).insert_header(("cookie", s.cookie.clone())),
+            &[("csrf", &s.csrf), ("title", "File evidence of use"), ("due", &due), ("note", "")],
+        )
         .await?;
     assert_eq!(form.status, StatusCode::SEE_OTHER, "{}", form.body);
-    let forged = app.send_form(app.post(&format!("/assets/{id}/manual-deadlines")).insert_header(("cookie", s.cookie.clone())), &[("csrf", "forged"), ("title", "x"), ("due", &due)]).await?;
+    let forged = app
+        .send_form(
+            app.post(&format!("/assets/{id}/manual-deadlines")).insert_header(("cookie", s.cookie.clone())),
+            &[("csrf", "forged"), ("title", "x"), ("due", &due)],
+        )
+        .await?;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM manual_deadlines").await?, 2);
     assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'deadline.added'").await?, 2);
@@ -131,7 +170,8 @@ async fn the_forecast_sums_official_fees_per_year_asset_and_family() -> TestResu
     assert_eq!(reduced["total"], json!({ "USD": 860_00 + 1_616_00 }));
 
     // A paid (done) fee leaves the forecast; a dead patent has none.
-    app.send_json(app.post(&format!("/api/v1/assets/{us}/deadlines")).bearer_auth(&m), &json!({ "rule": "us-maintenance", "ordinal": 1, "state": "done" })).await?;
+    app.send_json(app.post(&format!("/api/v1/assets/{us}/deadlines")).bearer_auth(&m), &json!({ "rule": "us-maintenance", "ordinal": 1, "state": "done" }))
+        .await?;
     assert_eq!(app.get_as(&m, "/api/v1/forecast").await?.json()["total"], json!({ "USD": 4_040_00 }));
     app.send_json(app.patch(&format!("/api/v1/assets/{us}")).bearer_auth(&m), &json!({ "status": "lapsed" })).await?;
     assert_eq!(app.get_as(&m, "/api/v1/forecast").await?.json()["total"], json!({}));
@@ -170,7 +210,8 @@ async fn the_dashboard_counts_and_charts_costs_for_managers_only() -> TestResult
 async fn sorting_pages_through_every_row_once_and_cursors_keep_their_order() -> TestResult {
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
-    for (t, f) in [("delta", Some("2019-01-01")), ("alpha", None), ("charlie", Some("2018-01-01")), ("bravo", Some("2020-01-01")), ("echo", Some("2018-01-01"))] {
+    for (t, f) in [("delta", Some("2019-01-01")), ("alpha", None), ("charlie", Some("2018-01-01")), ("bravo", Some("2020-01-01")), ("echo", Some("2018-01-01"))]
+    {
         let mut body = json!({ "kind": "patent", "title": t, "jurisdiction": "US" });
         if let Some(f) = f {
             body["filing_date"] = json!(f);
@@ -194,7 +235,14 @@ async fn sorting_pages_through_every_row_once_and_cursors_keep_their_order() -> 
         }
         // Equal filing dates order by id, so compare the date-tied pair as a set.
         if sort == "filing" {
-            assert_eq!((seen[2..].to_vec(), { let mut f = seen[..2].to_vec(); f.sort(); f }), (vec!["delta".to_owned(), "bravo".into(), "alpha".into()], vec!["charlie".to_owned(), "echo".into()]));
+            assert_eq!(
+                (seen[2..].to_vec(), {
+                    let mut f = seen[..2].to_vec();
+                    f.sort();
+                    f
+                }),
+                (vec!["delta".to_owned(), "bravo".into(), "alpha".into()], vec!["charlie".to_owned(), "echo".into()])
+            );
         } else {
             assert_eq!(seen, want);
         }

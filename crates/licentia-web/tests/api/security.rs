@@ -69,7 +69,11 @@ async fn every_state_changing_route_needs_the_session_s_own_csrf_token() -> Test
         assert_eq!(refused_after - refused_before, 2, "{} {path}: each refusal audited", r.method);
         let own = app.request(r.method.clone(), &path).insert_header(("cookie", s.cookie.clone())).insert_header(("x-csrf-token", s.csrf.clone()));
         let reply = app.send_json(own, &json!({})).await?;
-        assert!(reply.error_code().as_deref() != Some("cross_site_request") && !reply.body.contains("cross-site request refused"), "{} {path} refused with its own token", r.method);
+        assert!(
+            reply.error_code().as_deref() != Some("cross_site_request") && !reply.body.contains("cross-site request refused"),
+            "{} {path} refused with its own token",
+            r.method
+        );
         assert!(reply.status != StatusCode::UNAUTHORIZED && reply.status != StatusCode::FORBIDDEN, "{} {path}: {} {}", r.method, reply.status, reply.body);
         checked += 1;
     }
@@ -83,7 +87,13 @@ async fn every_state_changing_route_needs_the_session_s_own_csrf_token() -> Test
 async fn a_method_the_table_does_not_list_is_405_before_any_handler() -> TestResult {
     let app = spawn_app().await?;
     let m = app.token("manager").await?;
-    for (method, path) in [(Method::PATCH, "/api/v1/assets/export"), (Method::DELETE, "/api/v1/assets/import"), (Method::GET, "/api/v1/assets/import"), (Method::PUT, "/api/v1/assets"), (Method::DELETE, "/audit")] {
+    for (method, path) in [
+        (Method::PATCH, "/api/v1/assets/export"),
+        (Method::DELETE, "/api/v1/assets/import"),
+        (Method::GET, "/api/v1/assets/import"),
+        (Method::PUT, "/api/v1/assets"),
+        (Method::DELETE, "/audit"),
+    ] {
         for auth in [None, Some(m.as_str())] {
             let mut req = app.request(method.clone(), path);
             if let Some(t) = auth {
@@ -131,7 +141,9 @@ async fn a_foreign_licensee_gets_404_on_every_training_route_with_an_id() -> Tes
         };
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}: {}", reply.body);
     }
-    let predict = app.send_body(app.post(&format!("/api/v1/runs/{run}/predict")).bearer_auth(&b).insert_header(("content-type", "text/csv")), "a,b,name\n0.1,0.2,x\n").await?;
+    let predict = app
+        .send_body(app.post(&format!("/api/v1/runs/{run}/predict")).bearer_auth(&b).insert_header(("content-type", "text/csv")), "a,b,name\n0.1,0.2,x\n")
+        .await?;
     assert_eq!(predict.status, StatusCode::NOT_FOUND, "{}", predict.body);
     let after = app.count("SELECT count(*) FROM audit_log WHERE action = 'authz.not_found'").await?;
     assert_eq!(after - before, probes.len() as i64 + 1, "every probe audited");
@@ -152,23 +164,55 @@ async fn mass_assignment_is_refused_on_every_create_and_update_body() -> TestRes
     let l = app.token("licensee").await?;
     let lic = licence(&app, json!({})).await?;
     let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
-    let asset = app.send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "trade_secret", "title": "Recipe", "description": "d", "custodian": "c" })).await?;
+    let asset = app
+        .send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "trade_secret", "title": "Recipe", "description": "d", "custodian": "c" }))
+        .await?;
     let asset = asset.json()["id"].as_str().ok_or("no asset")?.to_owned();
     let agreement: String = sqlx::query_scalar("SELECT id::text FROM agreements LIMIT 1").fetch_one(&app.t.db.pool).await?;
     let foreign = app.licensee_b.to_string();
     let cases: Vec<(&str, Method, String, Value, &str)> = vec![
-        (&m, Method::POST, "/api/v1/assets".into(), json!({ "kind": "trade_secret", "title": "X", "description": "d", "custodian": "c", "organisation_id": foreign }), "organisation_id"),
+        (
+            &m,
+            Method::POST,
+            "/api/v1/assets".into(),
+            json!({ "kind": "trade_secret", "title": "X", "description": "d", "custodian": "c", "organisation_id": foreign }),
+            "organisation_id",
+        ),
         (&m, Method::PATCH, format!("/api/v1/assets/{asset}"), json!({ "organisation_id": foreign }), "organisation_id"),
         (&m, Method::PATCH, format!("/api/v1/assets/{asset}"), json!({ "created_by": foreign }), "created_by"),
-        (&m, Method::POST, "/api/v1/agreements".into(), json!({ "kind": "non_exclusive_licence", "title": "Y", "licensee_id": app.licensee_a.to_string(), "assets": [asset], "terms": { "territory": ["DE"], "effective_date": "2026-01-01" }, "status": "executed" }), "status"),
+        (
+            &m,
+            Method::POST,
+            "/api/v1/agreements".into(),
+            json!({ "kind": "non_exclusive_licence", "title": "Y", "licensee_id": app.licensee_a.to_string(), "assets": [asset], "terms": { "territory": ["DE"], "effective_date": "2026-01-01" }, "status": "executed" }),
+            "status",
+        ),
         (&m, Method::POST, format!("/api/v1/agreements/{agreement}/versions"), json!({ "owner": foreign }), "owner"),
-        (&m, Method::POST, "/api/v1/licences".into(), json!({ "agreement_id": agreement, "templates": ["logistic-regression"], "valid_until": "2099-01-01T00:00:00Z", "organisation_id": foreign }), "organisation_id"),
+        (
+            &m,
+            Method::POST,
+            "/api/v1/licences".into(),
+            json!({ "agreement_id": agreement, "templates": ["logistic-regression"], "valid_until": "2099-01-01T00:00:00Z", "organisation_id": foreign }),
+            "organisation_id",
+        ),
         (&l, Method::PATCH, format!("/api/v1/datasets/{ds}"), json!({ "columns": {}, "organisation_id": foreign }), "organisation_id"),
         (&l, Method::POST, "/api/v1/runs".into(), json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(1), "status": "succeeded" }), "status"),
         (&l, Method::POST, "/api/v1/runs".into(), json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(1), "reserved_units": 0 }), "reserved_units"),
-        (&admin, Method::POST, "/api/v1/users".into(), json!({ "email": "new@aurora.example", "display_name": "N", "role": "manager", "organisation_id": app.licensor.to_string(), "password": "a long enough password", "id": foreign }), "id"),
+        (
+            &admin,
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({ "email": "new@aurora.example", "display_name": "N", "role": "manager", "organisation_id": app.licensor.to_string(), "password": "a long enough password", "id": foreign }),
+            "id",
+        ),
         (&admin, Method::PATCH, format!("/api/v1/organisations/{}", app.licensee_a), json!({ "id": foreign }), "id"),
-        (&admin, Method::PATCH, format!("/api/v1/users/{}", app.accounts["licensee"].id), json!({ "organisation_id": app.licensor.to_string() }), "organisation_id"),
+        (
+            &admin,
+            Method::PATCH,
+            format!("/api/v1/users/{}", app.accounts["licensee"].id),
+            json!({ "organisation_id": app.licensor.to_string() }),
+            "organisation_id",
+        ),
         (&l, Method::POST, "/api/v1/me/password".into(), json!({ "current": PASSWORD, "new": "another long password", "role": "admin" }), "role"),
     ];
     let tables = "SELECT (SELECT count(*) FROM ip_assets) + (SELECT count(*) FROM agreements) + (SELECT count(*) FROM agreement_versions) + (SELECT count(*) FROM licences) + (SELECT count(*) FROM runs) + (SELECT count(*) FROM users) + (SELECT count(*) FROM organisations)";
@@ -199,7 +243,12 @@ async fn tampered_claims_under_the_original_signature_are_401() -> TestResult {
     let claims: Value = serde_json::from_slice(&b64.decode(parts[1])?)?;
     let admin_id = app.accounts["admin"].id.to_string();
     let mut edits = Vec::new();
-    for (field, value) in [("sub", json!(admin_id)), ("exp", json!(claims["exp"].as_i64().unwrap_or(0) + 86_400)), ("role", json!("admin")), ("org", json!(app.licensor.to_string()))] {
+    for (field, value) in [
+        ("sub", json!(admin_id)),
+        ("exp", json!(claims["exp"].as_i64().unwrap_or(0) + 86_400)),
+        ("role", json!("admin")),
+        ("org", json!(app.licensor.to_string())),
+    ] {
         let mut c = claims.clone();
         c[field] = value;
         edits.push(format!("{}.{}.{}", parts[0], b64.encode(serde_json::to_vec(&c)?), parts[2]));
@@ -344,7 +393,10 @@ async fn error_answers_never_show_sql_traces_tokens_or_keys() -> TestResult {
     let mut bodies = Vec::new();
     // Ordinary refusals first.
     bodies.push(app.send_body(app.post("/api/v1/assets").bearer_auth(&m).insert_header(("content-type", "application/json")), "{\"kind\": ").await?);
-    bodies.push(app.send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "x'; DROP TABLE users; --", "jurisdiction": "ZZ" })).await?);
+    bodies.push(
+        app.send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "patent", "title": "x'; DROP TABLE users; --", "jurisdiction": "ZZ" }))
+            .await?,
+    );
     bodies.push(app.get_as(&format!("{m}x"), "/api/v1/me").await?);
     bodies.push(app.send(app.get("/assets/not-a-uuid").insert_header(("cookie", s.cookie.clone()))).await?);
     // Then a real internal failure.
@@ -360,8 +412,18 @@ async fn error_answers_never_show_sql_traces_tokens_or_keys() -> TestResult {
     bodies.push(api);
     bodies.push(page);
     let secrets = [
-        "sqlx", "SELECT", "does not exist", "ip_assets", "postgres://", "panicked", "src/", "RUST_BACKTRACE", m.as_str(), s.csrf.as_str(),
-        "BEGIN PRIVATE KEY", &hex::encode(&app.keys.csrf_secret),
+        "sqlx",
+        "SELECT",
+        "does not exist",
+        "ip_assets",
+        "postgres://",
+        "panicked",
+        "src/",
+        "RUST_BACKTRACE",
+        m.as_str(),
+        s.csrf.as_str(),
+        "BEGIN PRIVATE KEY",
+        &hex::encode(&app.keys.csrf_secret),
     ];
     for b in &bodies {
         for secret in secrets {

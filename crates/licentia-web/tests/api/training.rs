@@ -80,7 +80,13 @@ async fn fifty_concurrent_launches_against_room_for_one_run() -> TestResult {
     let ds = ds.json()["id"].as_str().ok_or("no dataset")?.to_owned();
     let launches = (0..50).map(|i| {
         let (app, l, lic, ds) = (&app, &l, &lic, &ds);
-        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(5), "idempotency_key": format!("k{i}") })).await }
+        async move {
+            app.send_json(
+                app.post("/api/v1/runs").bearer_auth(l),
+                &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(5), "idempotency_key": format!("k{i}") }),
+            )
+            .await
+        }
     });
     let replies = futures_util::future::join_all(launches).await;
     let mut accepted = 0;
@@ -136,8 +142,18 @@ async fn expired_licence_foreign_dataset_disallowed_template_and_idempotent_retr
     assert_eq!((r.status, r.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("hyper.epochs")));
 
     // The same key twice: one run.
-    let first = app.send_json(app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
-    let again = app.send_json(app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    let first = app
+        .send_json(
+            app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")),
+            &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) }),
+        )
+        .await?;
+    let again = app
+        .send_json(
+            app.post("/api/v1/runs").bearer_auth(&l).insert_header(("idempotency-key", "retry-1")),
+            &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) }),
+        )
+        .await?;
     assert_eq!((first.status, again.status), (StatusCode::ACCEPTED, StatusCode::OK));
     assert_eq!(first.json()["id"], again.json()["id"]);
     assert_eq!(app.count("SELECT count(*) FROM runs").await?, 1);
@@ -192,7 +208,8 @@ async fn a_worker_trains_settles_the_ledger_and_signs_a_receipt() -> TestResult 
     assert_eq!(actions[..2], ["run.launched", "run.succeeded"]);
     // Scoring is metered in prediction rows: 50 fit the quota of 60, the next 50 do not.
     let rows = csv(50);
-    let scored = app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), rows.clone()).await?;
+    let scored =
+        app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), rows.clone()).await?;
     assert_eq!(scored.status, StatusCode::OK, "{}", scored.body);
     let lines: Vec<&str> = scored.body.lines().collect();
     assert_eq!((lines.len(), lines[0]), (51, "row,label,probability,value"));
@@ -221,7 +238,10 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
     let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
 
     // A dead worker: claimed with a one-second lease and never heard of again.
-    let r1 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(3) })).await?.json()["id"].as_str().ok_or("no run")?.to_owned();
+    let r1 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(3) })).await?.json()["id"]
+        .as_str()
+        .ok_or("no run")?
+        .to_owned();
     let mut conn = app.t.db.pool.acquire().await?;
     let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1).await?;
     assert_eq!(claimed.map(|r| r.id.to_string()), Some(r1.clone()));
@@ -237,7 +257,10 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
     // A long run cancelled while it trains is billed for the epochs it finished.
     let mut long = hyper(300);
     long["batch_size"] = json!(1);
-    let r2 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": long })).await?.json()["id"].as_str().ok_or("no run")?.to_owned();
+    let r2 = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": long })).await?.json()["id"]
+        .as_str()
+        .ok_or("no run")?
+        .to_owned();
     let state = app.state.clone();
     let task = tokio::spawn(async move { worker::run_once(&state, &WorkerConfig::named("live-worker")).await });
     for _ in 0..200 {
@@ -307,11 +330,25 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
     let s = app.browser_login("licensee").await?;
     let page = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("compute units: 0 of 10000") && page.body.contains("data-rows=\"100\"") && page.body.contains("data-remaining=\"10000\""), "{}", page.body);
+    assert!(
+        page.body.contains("compute units: 0 of 10000") && page.body.contains("data-rows=\"100\"") && page.body.contains("data-remaining=\"10000\""),
+        "{}",
+        page.body
+    );
     let launched = app
         .send_form(
             app.post("/training/runs").insert_header(("cookie", s.cookie.clone())),
-            &[("csrf", &s.csrf), ("licence_id", &lic), ("dataset_id", &ds), ("template", "tabular-binary-mlp"), ("target", "y"), ("epochs", "3"), ("batch_size", "16"), ("learning_rate", "0.01"), ("seed", "1")],
+            &[
+                ("csrf", &s.csrf),
+                ("licence_id", &lic),
+                ("dataset_id", &ds),
+                ("template", "tabular-binary-mlp"),
+                ("target", "y"),
+                ("epochs", "3"),
+                ("batch_size", "16"),
+                ("learning_rate", "0.01"),
+                ("seed", "1"),
+            ],
         )
         .await?;
     assert_eq!(launched.status, StatusCode::SEE_OTHER, "{}", launched.body);
@@ -335,7 +372,16 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
     let refused = app
         .send_form(
             app.post("/training/runs").insert_header(("cookie", s.cookie.clone())),
-            &[("csrf", &s.csrf), ("licence_id", &lic), ("dataset_id", &ds), ("template", "tabular-binary-mlp"), ("target", "y"), ("epochs", "500"), ("batch_size", "16"), ("learning_rate", "0.01")],
+            &[
+                ("csrf", &s.csrf),
+                ("licence_id", &lic),
+                ("dataset_id", &ds),
+                ("template", "tabular-binary-mlp"),
+                ("target", "y"),
+                ("epochs", "500"),
+                ("batch_size", "16"),
+                ("learning_rate", "0.01"),
+            ],
         )
         .await?;
     assert!(refused.header("location").unwrap_or_default().contains("quota_exceeded"), "{:?}", refused.header("location"));

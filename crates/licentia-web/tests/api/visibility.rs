@@ -83,10 +83,23 @@ pub async fn world(app: &TestApp, run: bool) -> Res<World> {
         json!({ "kind": "patent", "title": "Shared sensor patent", "jurisdiction": "DE", "status": "filed", "filing_date": "2021-05-04", "internal_notes": "MKASSETNOTE weak claims" }),
     )
     .await?)?;
-    created(app, &m, &format!("/api/v1/assets/{patent}/manual-deadlines"), json!({ "title": "MKMANUALTITLE call inventor", "due": "2099-01-10", "note": "MKMANUALNOTE" })).await?;
+    created(
+        app,
+        &m,
+        &format!("/api/v1/assets/{patent}/manual-deadlines"),
+        json!({ "title": "MKMANUALTITLE call inventor", "due": "2099-01-10", "note": "MKMANUALNOTE" }),
+    )
+    .await?;
     let computed = app.get_as(&m, &format!("/api/v1/assets/{patent}")).await?.json();
-    let first = computed["deadlines"].as_array().and_then(|d| d.iter().find(|d| d["rule"] != "manual")).cloned().ok_or("the patent has no computed deadline")?;
-    created(app, &m, &format!("/api/v1/assets/{patent}/deadlines"), json!({ "rule": first["rule"], "ordinal": first["ordinal"], "state": "done", "note": "MKMARKNOTE paid" })).await?;
+    let first =
+        computed["deadlines"].as_array().and_then(|d| d.iter().find(|d| d["rule"] != "manual")).cloned().ok_or("the patent has no computed deadline")?;
+    created(
+        app,
+        &m,
+        &format!("/api/v1/assets/{patent}/deadlines"),
+        json!({ "rule": first["rule"], "ordinal": first["ordinal"], "state": "done", "note": "MKMARKNOTE paid" }),
+    )
+    .await?;
     let secret = id(&created(
         app,
         &m,
@@ -108,7 +121,13 @@ pub async fn world(app: &TestApp, run: bool) -> Res<World> {
     .await?)?;
     created(app, &m, &format!("/api/v1/agreements/{shared}/transition"), json!({ "to": "in_review" })).await?;
     created(app, &m, &format!("/api/v1/agreements/{shared}/transition"), json!({ "to": "draft" })).await?;
-    created(app, &m, &format!("/api/v1/agreements/{shared}/versions"), json!({ "title": "MKDRAFTTITLE licence", "assets": [patent, secret], "comment": "adds the recipe" })).await?;
+    created(
+        app,
+        &m,
+        &format!("/api/v1/agreements/{shared}/versions"),
+        json!({ "title": "MKDRAFTTITLE licence", "assets": [patent, secret], "comment": "adds the recipe" }),
+    )
+    .await?;
 
     let unshared = id(&created(
         app,
@@ -152,13 +171,15 @@ pub async fn world(app: &TestApp, run: bool) -> Res<World> {
     let (run, weights) = if run {
         let mut h = hyper(2);
         h["template"] = json!("logistic-regression");
-        let launched = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": licence, "dataset_id": masked_dataset, "hyper": h })).await?;
+        let launched =
+            app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": licence, "dataset_id": masked_dataset, "hyper": h })).await?;
         if launched.status != StatusCode::ACCEPTED {
             return Err(format!("launch: {}", launched.body).into());
         }
         let run = id(&launched.json())?;
         worker::run_once(&app.state, &WorkerConfig::named("world")).await?;
-        let weights: Option<String> = sqlx::query_scalar("SELECT weights_artifact::text FROM runs WHERE id = $1::uuid").bind(&run).fetch_one(&app.t.db.pool).await?;
+        let weights: Option<String> =
+            sqlx::query_scalar("SELECT weights_artifact::text FROM runs WHERE id = $1::uuid").bind(&run).fetch_one(&app.t.db.pool).await?;
         (Some(run), Some(weights.ok_or("the run has no weights")?))
     } else {
         (None, None)
@@ -201,7 +222,10 @@ async fn paths_for(app: &TestApp, w: &World, pattern: &str) -> Res<Vec<String>> 
         for p in numbered {
             let with_query = match pattern {
                 p2 if p2.ends_with("/diff") => vec![format!("{p}?from=1&to=2")],
-                "/api/v1/statements" | "/statements" => vec![w.shared.clone(), w.training_agreement.clone(), w.b_agreement.clone()].into_iter().map(|a| format!("{p}?agreement={a}&period=2026")).collect(),
+                "/api/v1/statements" | "/statements" => vec![w.shared.clone(), w.training_agreement.clone(), w.b_agreement.clone()]
+                    .into_iter()
+                    .map(|a| format!("{p}?agreement={a}&period=2026"))
+                    .collect(),
                 "/runs/compare" => w.run.iter().map(|r| format!("{p}?ids={r}")).collect(),
                 "/api/v1/assets/export" => vec![format!("{p}?format=json"), format!("{p}?format=csv")],
                 "/api/v1/audit/export" | "/audit/export" => vec![format!("{p}?format=jsonl")],
@@ -234,7 +258,8 @@ async fn every_get_route_for_every_role_shows_no_marker_that_role_must_not_see()
         tokens.insert(role, t);
         cookies.insert(role, app.browser_login(role).await?.cookie);
     }
-    let routes: Vec<(String, &'static str)> = licentia_web::routes::table().into_iter().filter(|r| r.method == actix_web::http::Method::GET).map(|r| (r.path.to_owned(), r.path)).collect();
+    let routes: Vec<(String, &'static str)> =
+        licentia_web::routes::table().into_iter().filter(|r| r.method == actix_web::http::Method::GET).map(|r| (r.path.to_owned(), r.path)).collect();
     assert!(routes.len() > 40, "the walk covers the whole table ({} GET routes)", routes.len());
     let mut leaks = Vec::new();
     let mut silent = Vec::new();
@@ -248,7 +273,11 @@ async fn every_get_route_for_every_role_shows_no_marker_that_role_must_not_see()
             }
             for path in role_paths {
                 let before = app.count("SELECT count(*) FROM audit_log").await?;
-                let req = if path.starts_with("/api/") { app.get(&path).bearer_auth(&tokens[role]) } else { app.get(&path).insert_header(("cookie", cookies[role].clone())) };
+                let req = if path.starts_with("/api/") {
+                    app.get(&path).bearer_auth(&tokens[role])
+                } else {
+                    app.get(&path).insert_header(("cookie", cookies[role].clone()))
+                };
                 let r = app.send(req).await?;
                 requests += 1;
                 assert!(r.status != StatusCode::INTERNAL_SERVER_ERROR, "{role} GET {path}: 500 {}", r.body);
@@ -364,10 +393,15 @@ async fn the_licensor_sees_a_licensees_data_as_names_and_counts_and_masked_colum
         assert_eq!(r.status, StatusCode::OK);
         assert!(!r.body.contains("MKMASKED"), "{path}: {}", r.body);
         assert!(r.body.contains("MKCITY0"), "the owner sees its unmasked categories: {}", r.body);
-        let income = r.json().pointer(if path.ends_with("datasets") { "/items/0/schema" } else { "/schema" }).and_then(Value::as_array).and_then(|c| c.iter().find(|c| c["name"] == "income").cloned());
+        let income = r
+            .json()
+            .pointer(if path.ends_with("datasets") { "/items/0/schema" } else { "/schema" })
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["name"] == "income").cloned());
         assert_eq!(income.as_ref().map(|c| (c.get("stats").is_none(), c["action"].clone())), Some((true, json!("mask"))), "{path}: {}", r.body);
     }
-    let raw: String = sqlx::query_scalar("SELECT artifact_id::text FROM datasets WHERE id = $1::uuid").bind(&w.masked_dataset).fetch_one(&app.t.db.pool).await?;
+    let raw: String =
+        sqlx::query_scalar("SELECT artifact_id::text FROM datasets WHERE id = $1::uuid").bind(&w.masked_dataset).fetch_one(&app.t.db.pool).await?;
     let file = app.get_as(&l, &format!("/api/v1/artifacts/{raw}/content")).await?;
     assert_eq!((file.status, file.error_code().as_deref()), (StatusCode::CONFLICT, Some("masked_columns")), "{}", file.body);
     Ok(())
@@ -402,7 +436,9 @@ async fn the_calendar_token_dies_with_a_password_change_a_disable_and_a_role_cha
         let user = app.accounts.get(who).ok_or("no account")?.id.to_string();
         match change {
             "password" => {
-                let r = app.send_json(app.post("/api/v1/me/password").bearer_auth(&t), &json!({ "current": PASSWORD, "new": "another horse battery staple" })).await?;
+                let r = app
+                    .send_json(app.post("/api/v1/me/password").bearer_auth(&t), &json!({ "current": PASSWORD, "new": "another horse battery staple" }))
+                    .await?;
                 assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             }
             "disable" => {
@@ -435,9 +471,11 @@ async fn reading_agreement_text_in_any_form_is_audited() -> TestResult {
         (format!("/api/v1/agreements/{}/versions", w.shared), "agreement.versions_listed"),
     ] {
         let before = app.count("SELECT count(*) FROM audit_log").await?;
-        let r = if path.starts_with("/api/") { app.get_as(&l, &path).await? } else { app.send(app.get(&path).insert_header(("cookie", s.cookie.clone()))).await? };
+        let r =
+            if path.starts_with("/api/") { app.get_as(&l, &path).await? } else { app.send(app.get(&path).insert_header(("cookie", s.cookie.clone()))).await? };
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
-        let last: (String, Option<String>) = sqlx::query_as("SELECT action, target_id FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_one(&app.t.db.pool).await?;
+        let last: (String, Option<String>) =
+            sqlx::query_as("SELECT action, target_id FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_one(&app.t.db.pool).await?;
         assert_eq!(app.count("SELECT count(*) FROM audit_log").await?, before + 1, "{path}");
         assert_eq!(last, (action.to_owned(), Some(w.shared.clone())), "{path}");
     }
@@ -466,5 +504,11 @@ fn strip_tags(html: &str) -> String {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&#x27;", "'").replace("&#39;", "'").replace("&quot;", "\"").replace("&#34;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }

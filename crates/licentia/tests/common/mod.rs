@@ -96,7 +96,6 @@ impl Server {
     }
 }
 
-
 /// A test that fails half-way must not leave its server running (it would hold the test
 /// harness's output open): killed on drop unless already stopped.
 impl Drop for Server {
@@ -116,7 +115,10 @@ impl Server {
 
     /// A bearer token for a demo user, through the real login endpoint.
     pub async fn token(&self, client: &awc::Client, email: &str) -> Res<String> {
-        let mut r = client.post(format!("{}/api/v1/auth/token", self.base)).send_json(&serde_json::json!({ "email": email, "password": self.password(email)? })).await?;
+        let mut r = client
+            .post(format!("{}/api/v1/auth/token", self.base))
+            .send_json(&serde_json::json!({ "email": email, "password": self.password(email)? }))
+            .await?;
         let v: serde_json::Value = r.json().await?;
         Ok(v["token"].as_str().ok_or_else(|| format!("no token: {v}"))?.to_owned())
     }
