@@ -3,7 +3,7 @@
 //! Every entry is a row whose `canonical` column holds the exact bytes hashed:
 //! `hash = SHA-256(prev_hash ‖ canonical)`, the first `prev_hash` being 32 zero bytes. Appending
 //! happens inside the caller's transaction ([`append`]), so a change and its record commit or roll
-//! back together. Signed [`checkpoint`]s of the head go to the database and to a file outside it,
+//! back together. Signed [`checkpoint()`]s of the head go to the database and to a file outside it,
 //! so that deleting the newest rows (which leaves a consistent shorter chain) is still caught.
 //! [`verify()`] recomputes everything and names the first bad sequence number.
 

@@ -118,7 +118,7 @@ pub enum AuditCommand {
     /// Recompute the hash chain and check every signed checkpoint (in the database and in the
     /// checkpoint file). Exits 1 and names the first bad sequence number on tampering.
     Verify {
-        /// The checkpoint file outside the database (default: <data dir>/checkpoints/audit-checkpoints.jsonl).
+        /// The checkpoint file outside the database (default: checkpoints/audit-checkpoints.jsonl in the data directory).
         #[arg(long)]
         checkpoints: Option<PathBuf>,
     },
