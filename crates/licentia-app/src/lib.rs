@@ -6,6 +6,8 @@
 //! HTTP framework (`cargo tree -p licentia-app -e normal -i actix-web` finds nothing).
 
 pub mod actor;
+pub mod error;
 pub mod policy;
 
 pub use actor::Actor;
+pub use error::{AppError, AppResult};

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 /// Serialises approvals so that two overlapping exclusive licences cannot both pass the check.
@@ -260,7 +260,7 @@ pub struct NewAgreementInput {
 }
 
 /// `POST /api/v1/agreements`: a new draft with its first version.
-pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewAgreementInput>) -> AppResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewAgreementInput>) -> Reply<HttpResponse> {
     let id = create_inner(&state, &ctx, &user, body.into_inner()).await?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let row = db::get(&mut conn, id, Scope::All).await?;
@@ -422,7 +422,7 @@ pub async fn document_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
     })
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let body = detail_json(&mut conn, &user, &a).await?;
@@ -436,7 +436,7 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> Reply<HttpResponse> {
     let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let rows = db::list(&mut conn, scope(&user), status.map(Status::as_str), 500).await?;
@@ -470,7 +470,7 @@ pub async fn save(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<VersionInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let (number, sha) = save_inner(&state, &ctx, &user, a.id, body.into_inner()).await?;
     let _ = sha;
@@ -539,7 +539,7 @@ pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUs
     Ok((number, sha))
 }
 
-pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let items: Vec<Value> = db::versions(&mut conn, a.id, readable_max(&user, &a))
@@ -561,7 +561,7 @@ pub async fn load_version(state: &AppState, ctx: &RequestContext, user: &Current
     }
 }
 
-pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<HttpResponse> {
+pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
     let a = load(&state, &ctx, &user, &id).await?;
     let v = load_version(&state, &ctx, &user, &a, &n).await?;
@@ -596,7 +596,7 @@ pub async fn diff_api(
     user: CurrentUser,
     id: web::Path<String>,
     q: web::Query<DiffQuery>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(redline(&state, &ctx, &user, &a, &q.from, &q.to).await?))
@@ -629,7 +629,7 @@ pub async fn transition(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let to = transition_inner(&state, &ctx, &user, a.id, &body.to, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
@@ -682,7 +682,7 @@ pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &Cur
 }
 
 /// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
-pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     approve_inner(&state, &ctx, &user, a.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
@@ -760,7 +760,7 @@ pub async fn accept(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<AcceptInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let status = accept_inner(&state, &ctx, &user, a.id, body.text_sha256.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
@@ -829,7 +829,7 @@ pub async fn request_changes(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     request_changes_inner(&state, &ctx, &user, a.id, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
@@ -883,7 +883,7 @@ pub async fn report_sales(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<SalesInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let n = report_sales_inner(&state, &ctx, &user, &a, &body.lines).await?;
     Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
@@ -1066,7 +1066,7 @@ pub fn statement_period(q: &StatementQuery) -> AppResult<(NaiveDate, NaiveDate)>
 }
 
 /// `GET /api/v1/statements?agreement=ID&period=2027-Q4[&format=csv]`
-pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> AppResult<HttpResponse> {
+pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &q.agreement).await?;
     let (from, to) = statement_period(&q)?;
     let st = statement_for(&state, &user, &a, from, to).await?;
@@ -1101,7 +1101,7 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"statement-{}-{from}-{to}.csv\"", a.id)))
                 .body(body))
         }
-        _ => Err(bad("format", "must be json or csv")),
+        _ => Err(bad("format", "must be json or csv").into()),
     }
 }
 
@@ -1130,7 +1130,7 @@ pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
 }
 
 /// `GET /api/v1/agreements/{id}/versions/{n}/pdf`
-pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<HttpResponse> {
+pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
     let a = load(&state, &ctx, &user, &id).await?;
     let v = load_version(&state, &ctx, &user, &a, &n).await?;

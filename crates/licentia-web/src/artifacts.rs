@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 /// Kinds of object an artifact can hang under. Only organisations exist so far; the registry,
@@ -119,14 +119,14 @@ async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &Current
 }
 
 /// `POST /api/v1/artifacts`: 201 with the artifact's metadata.
-pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> AppResult<HttpResponse> {
+pub async fn upload(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> Reply<HttpResponse> {
     let artifact = receive(&state, &ctx, &user, &req, form).await?;
     Ok(HttpResponse::Created().json(artifact))
 }
 
 /// `POST /attachments?return_to=/organisations/..`: the browser form of the attachments partial;
 /// back to the page it came from with a message either way.
-pub async fn upload_form(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> AppResult<HttpResponse> {
+pub async fn upload_form(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: Multipart) -> Reply<HttpResponse> {
     let back = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .ok()
         .and_then(|q| q.into_iter().find(|(k, _)| k == "return_to").map(|(_, v)| v));
@@ -136,7 +136,7 @@ pub async fn upload_form(state: web::Data<AppState>, ctx: RequestContext, user: 
         Err(e @ (AppError::Validation { .. } | AppError::PayloadTooLarge { .. } | AppError::UnsupportedMediaType { .. } | AppError::BadRequest { .. })) => {
             Ok(crate::pages::see_other_with(&back, false, &e.to_string()))
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -385,7 +385,7 @@ async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &s
     }
 }
 
-pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "artifact.metadata_read", Outcome::Success).target("artifact", a.id)).await?;
     Ok(HttpResponse::Ok().json(a))
@@ -397,13 +397,13 @@ pub struct ListQuery {
     attached_id: Option<String>,
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> Reply<HttpResponse> {
     let attached = match (&q.attached_kind, &q.attached_id) {
         (Some(k), Some(i)) => {
             Some((k.as_str(), Uuid::parse_str(i).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?))
         }
         (None, None) => None,
-        _ => return Err(AppError::Validation { field: "attached_kind".into(), message: "give both attached_kind and attached_id, or neither".into() }),
+        _ => return Err(AppError::Validation { field: "attached_kind".into(), message: "give both attached_kind and attached_id, or neither".into() }.into()),
     };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let items = artifacts::list_scoped(&mut conn, user.scope(), attached, 500).await?;
@@ -447,7 +447,7 @@ async fn owner_of(state: &AppState, a: &Artifact) -> AppResult<Owner> {
 /// Streams the decrypted content. A segment that fails authentication, a truncated blob or a
 /// plaintext digest that differs from the stored one aborts the response (the client sees a short
 /// body against `Content-Length`) and writes an audit entry; nothing of a bad segment is sent.
-pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = load(&state, &ctx, &user, &id).await?;
     let owner = owner_of(&state, &a).await?;
     if let Err(refusal) = licentia_app::policy::artifact_content(&user.actor(), &a.attached_kind, owner) {
@@ -468,13 +468,14 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
                 message: "the file holds columns masked by their owner, which never leave the server; read the dataset through /api/v1/datasets".into(),
                 details: json!({ "dataset": a.attached_id }),
             },
-        });
+        }
+        .into());
     }
     let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key) {
         Ok(k) => k,
         Err(_) => {
             state.audit_alone(integrity_event(&user, &ctx, &a, "data key does not unwrap")).await?;
-            return Err(AppError::Integrity);
+            return Err(AppError::Integrity.into());
         }
     };
     let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
@@ -482,7 +483,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         Ok(f) => f,
         Err(e) => {
             state.audit_alone(integrity_event(&user, &ctx, &a, "blob missing")).await?;
-            return Err(AppError::internal(e));
+            return Err(AppError::internal(e).into());
         }
     };
     let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
@@ -498,7 +499,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             Ok(n) => filled += n,
             Err(e) => {
                 state.audit_alone(integrity_event(&user, &ctx, &a, "blob unreadable")).await?;
-                return Err(AppError::internal(e));
+                return Err(AppError::internal(e).into());
             }
         }
     }
@@ -507,7 +508,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         Ok(p) => p,
         Err(_) => {
             state.audit_alone(integrity_event(&user, &ctx, &a, "header or first segment failed to decrypt")).await?;
-            return Err(AppError::Integrity);
+            return Err(AppError::Integrity.into());
         }
     };
     digest.update(&first_plain);
@@ -523,7 +524,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         };
         let Some(all) = whole else {
             state.audit_alone(integrity_event(&user, &ctx, &a, "artifact failed to decrypt or its digest differs")).await?;
-            return Err(AppError::Integrity);
+            return Err(AppError::Integrity.into());
         };
         state.audit_alone(user.event(&ctx, "artifact.downloaded", Outcome::Success).target("artifact", a.id)).await?;
         return Ok(HttpResponse::Ok()

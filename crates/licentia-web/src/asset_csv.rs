@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::assets::{AssetQuery, row_input, scope};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 /// The columns, in export order. List columns hold `;`-separated values.
@@ -165,10 +165,10 @@ pub async fn import(
     req: HttpRequest,
     q: web::Query<ImportQuery>,
     payload: web::Payload,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !ct.starts_with("text/csv") {
-        return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
+        return Err(AppError::UnsupportedMediaType { expected: "text/csv" }.into());
     }
     let body = read_body(&req, payload).await?;
     let (valid, errors) = tokio::task::spawn_blocking(move || validate(&body)).await.map_err(AppError::internal)??;
@@ -211,10 +211,10 @@ fn csv_cell(v: Option<&Value>) -> String {
 }
 
 /// `GET /api/v1/assets/export?format=csv|json` with the list's filters, scoped like the list.
-pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ExportQuery>) -> AppResult<HttpResponse> {
+pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ExportQuery>) -> Reply<HttpResponse> {
     let format = match q.format.as_deref().unwrap_or("csv") {
         f @ ("csv" | "json") => f,
-        _ => return Err(bad("format", "must be csv or json")),
+        _ => return Err(bad("format", "must be csv or json").into()),
     };
     let (mut filter, _) = q.filters.filter()?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 pub fn scope(user: &CurrentUser) -> AssetScope {
@@ -173,19 +173,19 @@ pub async fn mark(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<MarkInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let m = body.into_inner();
     if !["done", "waived", "missed"].contains(&m.state.as_str()) {
-        return Err(bad("state", "must be done, waived or missed"));
+        return Err(bad("state", "must be done, waived or missed").into());
     }
     if m.note.chars().count() > 2000 {
-        return Err(bad("note", "must be at most 2000 characters"));
+        return Err(bad("note", "must be at most 2000 characters").into());
     }
     let mut tx = state.db.begin().await?;
     let known = deadlines_of(&mut tx, &row, &user.actor()).await?;
     if !known.iter().any(|d| d.deadline.rule == m.rule && d.deadline.ordinal == m.ordinal) {
-        return Err(bad("rule", "this asset has no such deadline"));
+        return Err(bad("rule", "this asset has no such deadline").into());
     }
     licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), user.id.as_uuid()).await?;
     let event = user
@@ -221,7 +221,7 @@ pub async fn add_manual(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<ManualInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let added = insert_manual(&state, &ctx, &user, &row, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
@@ -281,7 +281,7 @@ async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_
     Ok(())
 }
 
-pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<Value>) -> AppResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<Value>) -> Reply<HttpResponse> {
     let valid = parse_input(body.into_inner())?;
     let mut tx = state.db.begin().await?;
     check_parent(&mut tx, &valid, None).await?;
@@ -307,7 +307,7 @@ async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &s
     }
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let row = load(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &row, &user.actor()).await?;
@@ -320,17 +320,11 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 
 /// Partial update: the given fields over the stored ones, then the whole asset validated again.
 /// The kind cannot change.
-pub async fn update(
-    state: web::Data<AppState>,
-    ctx: RequestContext,
-    user: CurrentUser,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> AppResult<HttpResponse> {
+pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<Value>) -> Reply<HttpResponse> {
     let current = load(&state, &ctx, &user, &id).await?;
-    let Value::Object(patch) = body.into_inner() else { return Err(bad("body", "must be a JSON object")) };
+    let Value::Object(patch) = body.into_inner() else { return Err(bad("body", "must be a JSON object").into()) };
     if patch.get("kind").is_some_and(|k| k.as_str() != Some(current.kind.as_str())) {
-        return Err(bad("kind", "cannot be changed; create a new asset"));
+        return Err(bad("kind", "cannot be changed; create a new asset").into());
     }
     let mut merged = row_input(&current);
     if let Some(o) = merged.as_object_mut() {
@@ -352,7 +346,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&row, &user)))
 }
 
-pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let current = load(&state, &ctx, &user, &id).await?;
     let mut tx = state.db.begin().await?;
     assets::delete(&mut tx, current.id).await.map_err(|e| match e {
@@ -477,7 +471,7 @@ pub async fn page(state: &AppState, user: &CurrentUser, q: &AssetQuery) -> AppRe
     Ok((rows, next))
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> Reply<HttpResponse> {
     let (rows, next) = page(&state, &user, &q).await?;
     let items: Vec<Value> = rows.iter().map(|r| view(r, &user)).collect();
     state.audit_alone(user.event(&ctx, "asset.listed", licentia_audit::Outcome::Success)).await?;
@@ -581,11 +575,11 @@ pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppRes
     Ok(all)
 }
 
-pub async fn deadlines_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<DeadlineQuery>) -> AppResult<HttpResponse> {
+pub async fn deadlines_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<DeadlineQuery>) -> Reply<HttpResponse> {
     let days = match q.days {
         None => 90,
         Some(d) if (1..=3660).contains(&d) => d,
-        Some(_) => return Err(bad("days", "must be between 1 and 3660")),
+        Some(_) => return Err(bad("days", "must be between 1 and 3660").into()),
     };
     let items = upcoming(&state, &user, days).await?;
     state.audit_alone(user.event(&ctx, "deadline.listed", licentia_audit::Outcome::Success)).await?;

@@ -53,7 +53,7 @@ impl FromRequest for CurrentUser {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(req.extensions().get::<CurrentUser>().cloned().ok_or_else(|| AppError::Unauthorized.into()))
+        std::future::ready(req.extensions().get::<CurrentUser>().cloned().ok_or_else(|| crate::error::HttpError(AppError::Unauthorized).into()))
     }
 }
 

@@ -12,14 +12,14 @@ use serde_json::json;
 use crate::assets::upcoming;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::state::AppState;
 
 fn digest(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-pub async fn new_token(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn new_token(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let token = licentia_crypto::random::token().map_err(|_| AppError::internal("no randomness"))?;
     let mut tx = state.db.begin().await?;
     licentia_db::deadlines::set_calendar_token(&mut tx, user.id.as_uuid(), &digest(&token)).await?;
@@ -56,11 +56,11 @@ fn fold(line: &str) -> String {
     out
 }
 
-pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query<FeedQuery>) -> AppResult<HttpResponse> {
+pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query<FeedQuery>) -> Reply<HttpResponse> {
     let token = q.token.as_deref().filter(|t| !t.is_empty() && t.len() <= 128).ok_or(AppError::NotFound)?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let Some(c) = licentia_db::deadlines::calendar_user(&mut conn, &digest(token)).await? else {
-        return Err(AppError::NotFound);
+        return Err(AppError::NotFound.into());
     };
     drop(conn);
     let user = CurrentUser {

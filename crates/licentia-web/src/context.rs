@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::error::{AppError, ErrorInfo};
+use crate::error::{AppError, ErrorInfo, HttpError};
 use crate::state::AppState;
 
 /// Who is asking and from where, for the audit log and error pages.
@@ -161,7 +161,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         J::Deserialize(e) => AppError::BadRequest { message: format!("malformed JSON: {e}") },
         other => AppError::BadRequest { message: other.to_string() },
     };
-    e.into()
+    HttpError(e).into()
 }
 
 pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
@@ -172,14 +172,14 @@ pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) ->
         U::Parse(e) => AppError::Validation { field: "form".into(), message: e.to_string() },
         other => AppError::BadRequest { message: other.to_string() },
     };
-    e.into()
+    HttpError(e).into()
 }
 
 pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    AppError::Validation { field: "query".into(), message: err.to_string() }.into()
+    HttpError(AppError::Validation { field: "query".into(), message: err.to_string() }).into()
 }
 
 pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     // An id that does not parse names no object: the same answer as a missing one.
-    AppError::NotFound.into()
+    HttpError(AppError::NotFound).into()
 }

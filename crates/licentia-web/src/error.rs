@@ -1,64 +1,12 @@
-//! The one error type of the HTTP layer and its mapping to responses. Every response body is JSON
+//! The mapping of the use cases' [`AppError`] to HTTP, in one place. Every response body is JSON
 //! `{"error": {"code", "message", "request_id"}}`; the `error_pages` middleware turns it into an HTML
 //! page for browser routes. 5xx bodies say nothing but the request id: the cause goes to the log.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use licentia_db::DbError;
+pub use licentia_app::error::{AppError, AppResult};
 use serde_json::json;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("authentication required")]
-    Unauthorized,
-    /// A failed login: one message for unknown users, wrong passwords and disabled accounts.
-    #[error("invalid e-mail or password")]
-    InvalidCredentials,
-    #[error("you are not allowed to do this")]
-    Forbidden,
-    /// Four eyes: the author of a version cannot approve it.
-    #[error("you wrote the current version; another manager must approve it")]
-    FourEyes,
-    #[error("cross-site request refused")]
-    CrossSite,
-    #[error("not found")]
-    NotFound,
-    /// A path that exists, with a method it does not take.
-    #[error("this method is not allowed here")]
-    MethodNotAllowed,
-    #[error("{message}")]
-    BadRequest { message: String },
-    #[error("{field}: {message}")]
-    Validation { field: String, message: String },
-    #[error("{message}")]
-    Conflict { message: String },
-    /// A workflow move that the current state does not allow; the body lists the ones it does.
-    #[error("cannot move from {from} to {to}; allowed: {}", if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") })]
-    InvalidTransition { from: String, to: String, allowed: Vec<String> },
-    /// Approving would grant rights another binding agreement already holds exclusively.
-    #[error("conflicts with agreement {title:?} ({id}): {reason}")]
-    ExclusivityConflict { id: uuid::Uuid, title: String, reason: String },
-    /// A data file refused at a line and column.
-    #[error("{message}")]
-    BadData { line: u64, column: Option<String>, message: String },
-    /// A refusal with its own code and figures (quota_exceeded with what remains, ...).
-    #[error("{message}")]
-    Refused { code: &'static str, message: String, details: serde_json::Value },
-    #[error("request body larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("unsupported content type: {expected} expected")]
-    UnsupportedMediaType { expected: &'static str },
-    #[error("too many attempts; try again later")]
-    TooManyRequests { retry_after_secs: i64 },
-    #[error("service temporarily unavailable")]
-    Unavailable,
-    /// Stored data failed its cryptographic check (tampered ciphertext, a moved key).
-    #[error("the stored artifact failed its integrity check")]
-    Integrity,
-    #[error("internal error")]
-    Internal(String),
-}
 
 /// Placed in the response's extensions so that the HTML error-page middleware can render it.
 #[derive(Debug, Clone)]
@@ -67,89 +15,28 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-impl AppError {
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        AppError::Internal(e.to_string())
-    }
+/// An [`AppError`] on its way out as an HTTP response: what handlers return.
+#[derive(Debug)]
+pub struct HttpError(pub AppError);
 
-    pub fn code(&self) -> &'static str {
-        match self {
-            AppError::Unauthorized => "unauthorized",
-            AppError::InvalidCredentials => "invalid_credentials",
-            AppError::Forbidden => "forbidden",
-            AppError::FourEyes => "four_eyes",
-            AppError::CrossSite => "cross_site_request",
-            AppError::NotFound => "not_found",
-            AppError::MethodNotAllowed => "method_not_allowed",
-            AppError::BadRequest { .. } => "bad_request",
-            AppError::Validation { .. } => "validation_failed",
-            AppError::Conflict { .. } => "conflict",
-            AppError::BadData { .. } => "invalid_data",
-            AppError::Refused { code, .. } => code,
-            AppError::InvalidTransition { .. } => "invalid_transition",
-            AppError::ExclusivityConflict { .. } => "exclusivity_conflict",
-            AppError::PayloadTooLarge { .. } => "payload_too_large",
-            AppError::UnsupportedMediaType { .. } => "unsupported_media_type",
-            AppError::TooManyRequests { .. } => "too_many_requests",
-            AppError::Unavailable => "unavailable",
-            AppError::Integrity => "integrity_check_failed",
-            AppError::Internal(_) => "internal",
-        }
-    }
-
-    fn public_message(&self) -> String {
-        match self {
-            AppError::Internal(_) => "internal error".to_owned(),
-            other => other.to_string(),
-        }
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
-impl From<DbError> for AppError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::NotFound => AppError::NotFound,
-            DbError::Conflict { constraint } => AppError::Conflict { message: conflict_message(&constraint) },
-            DbError::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                AppError::Unavailable
-            }
-            DbError::Other(e) => AppError::Internal(e.to_string()),
-        }
+impl<E: Into<AppError>> From<E> for HttpError {
+    fn from(e: E) -> Self {
+        HttpError(e.into())
     }
 }
 
-impl From<licentia_audit::AuditError> for AppError {
-    fn from(e: licentia_audit::AuditError) -> Self {
-        match e {
-            licentia_audit::AuditError::Db(db) => db.into(),
-            other => AppError::Internal(other.to_string()),
-        }
-    }
-}
+/// What a handler returns.
+pub type Reply<T> = Result<T, HttpError>;
 
-impl From<licentia_domain::DomainError> for AppError {
-    fn from(e: licentia_domain::DomainError) -> Self {
-        AppError::Validation { field: e.field.to_owned(), message: e.message }
-    }
-}
-
-/// Constraint names from the migrations, in words a user can act on.
-fn conflict_message(constraint: &str) -> String {
-    match constraint {
-        "users_email_key" => "a user with this e-mail address already exists".into(),
-        "organisations_name_key" => "an organisation with this name already exists".into(),
-        // The schema's names stay in the log, not in the answer.
-        other => {
-            tracing::info!(constraint = other, "change refused by a constraint");
-            "the change conflicts with existing data".into()
-        }
-    }
-}
-
-impl ResponseError for AppError {
+impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
-        match self {
+        match &self.0 {
             AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::FourEyes | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -167,11 +54,11 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::Internal(cause) = self {
+        if let AppError::Internal(cause) = &self.0 {
             tracing::error!(%cause, "internal error");
         }
-        let mut error = json!({ "code": self.code(), "message": self.public_message() });
-        match self {
+        let mut error = json!({ "code": self.0.code(), "message": self.0.public_message() });
+        match &self.0 {
             AppError::Validation { field, .. } => error["field"] = json!(field),
             AppError::InvalidTransition { allowed, .. } => error["allowed"] = json!(allowed),
             AppError::ExclusivityConflict { id, .. } => error["conflicting_agreement"] = json!(id),
@@ -183,7 +70,7 @@ impl ResponseError for AppError {
             _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());
-        match self {
+        match &self.0 {
             AppError::TooManyRequests { retry_after_secs } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
@@ -196,9 +83,7 @@ impl ResponseError for AppError {
             _ => {}
         }
         let mut response = res.json(json!({ "error": error }));
-        response.extensions_mut().insert(ErrorInfo { code: self.code(), message: self.public_message() });
+        response.extensions_mut().insert(ErrorInfo { code: self.0.code(), message: self.0.public_message() });
         response
     }
 }
-
-pub type AppResult<T> = Result<T, AppError>;

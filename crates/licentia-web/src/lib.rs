@@ -46,7 +46,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(context::path_error))
         .app_data(web::PayloadConfig::default().limit(json_limit.max(form_limit)))
         .configure(routes::configure)
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) }))
+        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(error::HttpError(AppError::NotFound)) }))
         .wrap(from_fn(routes::authorize))
         .wrap(from_fn(context::error_pages))
         .wrap(from_fn(context::outer))

@@ -17,7 +17,7 @@ use crate::api::users::not_found;
 use crate::assets::{row_input, scope, view};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 /// Where a family member stands.
@@ -125,7 +125,7 @@ pub async fn load_family(state: &AppState, ctx: &RequestContext, user: &CurrentU
 }
 
 /// `GET /api/v1/assets/{id}/family`
-pub async fn family_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn family_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     Ok(HttpResponse::Ok().json(load_family(&state, &ctx, &user, &id).await?))
 }
 
@@ -252,7 +252,7 @@ fn forecast_params(q: &ForecastQuery) -> AppResult<(u32, bool, Option<Uuid>)> {
 }
 
 /// `GET /api/v1/forecast`
-pub async fn forecast_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ForecastQuery>) -> AppResult<HttpResponse> {
+pub async fn forecast_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ForecastQuery>) -> Reply<HttpResponse> {
     let (years, reduced, family) = forecast_params(&q)?;
     let f = forecast(&state, &user, years, reduced, family).await?;
     state.audit_alone(user.event(&ctx, "forecast.read", Outcome::Success).details(json!({ "years": years, "reduced": reduced }))).await?;

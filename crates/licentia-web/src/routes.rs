@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
-use crate::error::AppError;
+use crate::error::{AppError, HttpError};
 use crate::state::AppState;
 use crate::{agreements, api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files, training};
 
@@ -200,14 +200,16 @@ pub async fn authorize(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().map(|d| d.get_ref().clone()) else {
-        return Ok(req.error_response(AppError::internal("no application state")).map_into_right_body());
+        return Ok(req.error_response(HttpError(AppError::internal("no application state"))).map_into_right_body());
     };
     let method = req.method().clone();
     // No request body is ever inflated: a gzip bomb is refused before a byte of it is decoded
     // (actix would otherwise decompress JSON and form bodies chunk by chunk, and hand multipart
     // and CSV readers compressed bytes that their limits would count wrongly).
     if req.headers().get(actix_web::http::header::CONTENT_ENCODING).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity")) {
-        return Ok(req.error_response(AppError::UnsupportedMediaType { expected: "an uncompressed body (no Content-Encoding)" }).map_into_right_body());
+        return Ok(req
+            .error_response(HttpError(AppError::UnsupportedMediaType { expected: "an uncompressed body (no Content-Encoding)" }))
+            .map_into_right_body());
     }
     let Some(pattern) = req.match_pattern() else {
         // No route at all: the router answers 404.
@@ -217,7 +219,7 @@ pub async fn authorize(
         // A path the table knows, with a method it does not list for it (actix matches the
         // pattern without the method guard, so e.g. `PATCH /api/v1/assets/export` lands here):
         // refused here, so that nothing outside the table ever reaches a handler unauthenticated.
-        return Ok(req.error_response(AppError::MethodNotAllowed).map_into_right_body());
+        return Ok(req.error_response(HttpError(AppError::MethodNotAllowed)).map_into_right_body());
     };
 
     // Values, not a clone of the request: the router needs the request unshared.
@@ -229,7 +231,7 @@ pub async fn authorize(
         let (token, via_cookie) = match &credential {
             Credential::Bearer(t) => (t.as_str(), false),
             Credential::Cookie(t) => (t.as_str(), true),
-            Credential::None => return Ok(req.error_response(AppError::Unauthorized).map_into_right_body()),
+            Credential::None => return Ok(req.error_response(HttpError(AppError::Unauthorized)).map_into_right_body()),
         };
         let user = match auth::authenticate(&state, token, via_cookie).await {
             Ok(u) => u,
@@ -238,15 +240,15 @@ pub async fn authorize(
                     let event = ctx.stamp(licentia_audit::AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": path }));
                     let _ = state.audit_alone(event).await;
                 }
-                return Ok(req.error_response(e).map_into_right_body());
+                return Ok(req.error_response(HttpError(e)).map_into_right_body());
             }
         };
         if !user.role.allows(permission) {
             let event = user.event(&ctx, "authz.denied", Outcome::Denied).details(json!({ "method": method.as_str(), "path": path, "permission": permission }));
             if let Err(e) = state.audit_alone(event).await {
-                return Ok(req.error_response(e).map_into_right_body());
+                return Ok(req.error_response(HttpError(e)).map_into_right_body());
             }
-            return Ok(req.error_response(AppError::Forbidden).map_into_right_body());
+            return Ok(req.error_response(HttpError(AppError::Forbidden)).map_into_right_body());
         }
         if via_cookie {
             session_binding = Some(user.session_id.to_string());
@@ -261,7 +263,7 @@ pub async fn authorize(
             .stamp(licentia_audit::AuditEvent::new("authz.csrf_refused", Outcome::Denied))
             .details(json!({ "method": method.as_str(), "path": path, "reason": e.to_string() }));
         let _ = state.audit_alone(event).await;
-        return Ok(req.error_response(e).map_into_right_body());
+        return Ok(req.error_response(HttpError(e)).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

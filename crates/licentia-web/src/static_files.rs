@@ -15,7 +15,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("licentia.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/licentia.js")),
 ];
 
-pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn serve(name: web::Path<String>) -> crate::error::Reply<HttpResponse> {
     let (_, content_type, body) = FILES.iter().find(|(n, _, _)| *n == name.as_str()).ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok().content_type(*content_type).insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable")).body(*body))
 }

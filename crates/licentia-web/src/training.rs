@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 fn bad(field: &str, message: impl Into<String>) -> AppError {
@@ -87,7 +87,7 @@ pub struct LicenceInput {
 }
 
 /// `POST /api/v1/licences`: a licence under an executed (or active) agreement, for its licensee.
-pub async fn create_licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<LicenceInput>) -> AppResult<HttpResponse> {
+pub async fn create_licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<LicenceInput>) -> Reply<HttpResponse> {
     let v = create_licence_tx(&state, &ctx, &user, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(v))
 }
@@ -162,7 +162,7 @@ pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &Cu
     Ok(v)
 }
 
-pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let mut items = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
@@ -172,8 +172,8 @@ pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let Ok(uid) = Uuid::parse_str(&id) else { return Err(not_found(&state, &ctx, &user, "licence", &id).await) };
+pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
+    let Ok(uid) = Uuid::parse_str(&id) else { return Err(not_found(&state, &ctx, &user, "licence", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     match db::licence(&mut conn, uid, scope(&user)).await {
         Ok(l) => {
@@ -182,7 +182,7 @@ pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             state.audit_alone(user.event(&ctx, "licence.read", Outcome::Success).target("licence", l.id)).await?;
             Ok(HttpResponse::Ok().json(v))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "licence", &id).await),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "licence", &id).await.into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -202,10 +202,10 @@ pub async fn upload_dataset(
     req: HttpRequest,
     q: web::Query<UploadQuery>,
     body: web::Payload,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv");
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(bad("name", "at most 200 characters without control characters"));
+        return Err(bad("name", "at most 200 characters without control characters").into());
     }
     let (bytes, table) = read_csv_body(&state, &req, body).await?;
     let id = Uuid::now_v7();
@@ -245,7 +245,7 @@ async fn load_dataset(state: &AppState, ctx: &RequestContext, user: &CurrentUser
     }
 }
 
-pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let actor = user.actor();
     let items: Vec<policy::DatasetView> = db::datasets(&mut conn, scope(&user)).await?.iter().map(|d| policy::dataset(&actor, d)).collect();
@@ -255,7 +255,7 @@ pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 }
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
-pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let d = load_dataset(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
@@ -290,13 +290,13 @@ pub async fn set_columns(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<ColumnsInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let d = load_dataset(&state, &ctx, &user, &id).await?;
     let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
     let mut actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
     for (col, action) in &body.columns {
         if !known.contains(col) {
-            return Err(bad("columns", format!("there is no column {:?}", col.chars().take(60).collect::<String>())));
+            return Err(bad("columns", format!("there is no column {:?}", col.chars().take(60).collect::<String>())).into());
         }
         match action.as_str() {
             "keep" => {
@@ -305,7 +305,7 @@ pub async fn set_columns(
             "drop" | "mask" => {
                 actions.insert(col.clone(), action.clone());
             }
-            _ => return Err(bad("columns", "each action is keep, drop or mask")),
+            _ => return Err(bad("columns", "each action is keep, drop or mask").into()),
         }
     }
     let v = json!(actions);
@@ -338,17 +338,11 @@ fn run_json(user: &CurrentUser, r: &Run) -> Value {
 }
 
 /// `POST /api/v1/runs`.
-pub async fn launch(
-    state: web::Data<AppState>,
-    ctx: RequestContext,
-    user: CurrentUser,
-    req: HttpRequest,
-    body: web::Json<LaunchInput>,
-) -> AppResult<HttpResponse> {
+pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, body: web::Json<LaunchInput>) -> Reply<HttpResponse> {
     let i = body.into_inner();
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned).or(i.idempotency_key.clone());
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200 || k.chars().any(char::is_control)) {
-        return Err(bad("idempotency_key", "1 to 200 characters without control characters"));
+        return Err(bad("idempotency_key", "1 to 200 characters without control characters").into());
     }
     i.hyper.check().map_err(|e| match e {
         licentia_train::TrainError::Invalid { field, message } => AppError::Validation { field: format!("hyper.{field}"), message },
@@ -359,15 +353,15 @@ pub async fn launch(
     match launch_tx(&state, &ctx, &user, licence_id, dataset_id, &i.hyper, key.as_deref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
-            let AppError::Refused { code, details, .. } = &e else { return Err(e) };
+            let AppError::Refused { code, details, .. } = &e else { return Err(e.into()) };
             let event = user
                 .event(&ctx, "run.refused", Outcome::Denied)
                 .target("licence", licence_id)
                 .details(json!({ "reason": code, "details": details, "dataset": dataset_id }));
             state.audit_alone(event).await?;
-            Err(e)
+            Err(e.into())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -483,7 +477,7 @@ async fn load_run(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id
     }
 }
 
-pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let items: Vec<Value> = db::runs(&mut conn, scope(&user)).await?.iter().map(|r| run_json(&user, r)).collect();
     drop(conn);
@@ -491,7 +485,7 @@ pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
     Ok(HttpResponse::Ok().json(run_json(&user, &r)))
@@ -500,7 +494,7 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 /// `POST /api/v1/runs/{id}/cancel`: a queued run is cancelled at once and its reservation
 /// released; a running one is stopped by its worker before the next batch and billed for the
 /// epochs it finished.
-pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     Ok(HttpResponse::Ok().json(run_json(&user, &cancel_inner(&state, &ctx, &user, &id).await?)))
 }
 
@@ -541,7 +535,7 @@ pub async fn cancel_inner(state: &AppState, ctx: &RequestContext, user: &Current
 
 /// `GET /api/v1/runs/{id}/events`: server-sent events with the run's progress and metrics until
 /// it ends (polled from the database, so any node can serve any run).
-pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
@@ -626,7 +620,7 @@ pub async fn predict(
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Payload,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     let (_, table) = read_csv_body(&state, &req, body).await?;
     let (weights, prep, hyper) = trained(&state, &r).await?;
@@ -649,7 +643,8 @@ pub async fn predict(
             code: "licence_expired",
             message: "the licence is not valid now".into(),
             details: json!({ "valid_until": l.valid_until, "agreement_status": l.agreement_status }),
-        });
+        }
+        .into());
     }
     let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
     if ceiling(l.quota_prediction_rows, &l).is_some_and(|c| used.prediction_rows + rows > c) {
@@ -660,7 +655,7 @@ pub async fn predict(
             details: json!({ "needed": { "prediction_rows": rows }, "remaining": remaining(&l, used) }),
         };
         state.audit_alone(user.event(&ctx, "run.predict_refused", Outcome::Denied).target("run", r.id).details(json!({ "rows": rows }))).await?;
-        return Err(e);
+        return Err(e.into());
     }
     db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", Usage { runs: 0, compute_units: 0, prediction_rows: rows }).await?;
     let seq = state.audit(&mut tx, user.event(&ctx, "run.predicted", Outcome::Success).target("run", r.id).details(json!({ "rows": rows }))).await?;
@@ -681,7 +676,7 @@ pub async fn predict(
 }
 
 /// `GET /api/v1/runs/{id}/model`: the weights, only where the licence allows the download.
-pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let r = load_run(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let l = db::licence(&mut conn, r.licence_id, None).await?;
@@ -692,7 +687,8 @@ pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: Curren
             code: "model_download_not_allowed",
             message: "the licence does not allow downloading the model; use predict".into(),
             details: json!({ "licence": l.id }),
-        });
+        }
+        .into());
     }
     let (weights, _, _) = trained(&state, &r).await?;
     state.audit_alone(user.event(&ctx, "run.model_downloaded", Outcome::Success).target("run", r.id)).await?;

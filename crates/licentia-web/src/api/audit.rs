@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::audit_query::{AuditQuery, csv_field};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, q: &AuditQuery) -> AppResult<(Vec<AuditRow>, Option<i64>)> {
@@ -31,12 +31,12 @@ pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, 
     Ok((rows, next))
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<HttpResponse> {
     let (rows, next) = search(&state, &ctx, &user, &q).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": rows, "next_before": next })))
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> Reply<HttpResponse> {
     let row = entry(&state, &ctx, &user, &seq).await?;
     let canonical = String::from_utf8_lossy(&row.canonical).into_owned();
     Ok(HttpResponse::Ok().json(json!({ "entry": row, "canonical": canonical })))
@@ -77,12 +77,12 @@ fn csv_line(r: &AuditRow) -> String {
 
 /// Streams every entry matching the filters, newest first, 1,000 rows per query: memory stays flat
 /// whatever the size of the log.
-pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> AppResult<HttpResponse> {
+pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<HttpResponse> {
     let filter = q.filter()?;
     let format = match q.format.as_deref().unwrap_or("csv") {
         "csv" => "csv",
         "jsonl" => "jsonl",
-        _ => return Err(AppError::Validation { field: "format".into(), message: "must be csv or jsonl".into() }),
+        _ => return Err(AppError::Validation { field: "format".into(), message: "must be csv or jsonl".into() }.into()),
     };
     let event = user.event(&ctx, "audit.exported", Outcome::Success).details(json!({ "format": format, "query": q.as_query() }));
     state.audit_alone(event).await?;
@@ -145,7 +145,7 @@ pub async fn run_verify(state: &AppState, ctx: &RequestContext, user: &CurrentUs
     Ok(report)
 }
 
-pub async fn verify(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn verify(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let report = run_verify(&state, &ctx, &user).await?;
     Ok(HttpResponse::Ok().json(json!({ "ok": report.ok(), "report": report })))
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::auth::{self, CurrentUser};
 use crate::context::RequestContext;
-use crate::error::AppResult;
+use crate::error::Reply;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -16,7 +16,7 @@ pub struct TokenRequest {
     password: String,
 }
 
-pub async fn token(state: web::Data<AppState>, ctx: RequestContext, body: web::Json<TokenRequest>) -> AppResult<HttpResponse> {
+pub async fn token(state: web::Data<AppState>, ctx: RequestContext, body: web::Json<TokenRequest>) -> Reply<HttpResponse> {
     let issued = auth::login(&state, &ctx, &body.email, &body.password, "api").await?;
     Ok(HttpResponse::Ok().json(json!({
         "token": issued.token,
@@ -25,7 +25,7 @@ pub async fn token(state: web::Data<AppState>, ctx: RequestContext, body: web::J
     })))
 }
 
-pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     auth::logout(&state, &ctx, &user).await?;
     Ok(HttpResponse::NoContent().cookie(auth::expired_session_cookie()).finish())
 }
@@ -47,7 +47,7 @@ pub struct PasswordChange {
     new: String,
 }
 
-pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<PasswordChange>) -> AppResult<HttpResponse> {
+pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<PasswordChange>) -> Reply<HttpResponse> {
     let revoked = crate::pages::account::change_password_inner(&state, &ctx, &user, &body.current, &body.new).await?;
     Ok(HttpResponse::Ok().json(json!({ "other_sessions_revoked": revoked })))
 }

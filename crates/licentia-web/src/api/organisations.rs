@@ -8,18 +8,18 @@ use crate::admin_ops::{self, NewOrgInput, OrgChange};
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::state::AppState;
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
     state.audit_alone(user.event(&ctx, "org.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": orgs })))
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
+    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
         Ok(o) => {
@@ -27,12 +27,12 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
             state.audit_alone(user.event(&ctx, "org.read", licentia_audit::Outcome::Success).target("organisation", o.id)).await?;
             Ok(HttpResponse::Ok().json(o))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewOrgInput>) -> AppResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewOrgInput>) -> Reply<HttpResponse> {
     let org = admin_ops::create_org(&state, &ctx, &user, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(org))
 }
@@ -43,10 +43,10 @@ pub async fn update(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<OrgChange>,
-) -> AppResult<HttpResponse> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
+) -> Reply<HttpResponse> {
+    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
     match admin_ops::update_org(&state, &ctx, &user, oid, body.into_inner()).await {
-        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await),
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }
 }

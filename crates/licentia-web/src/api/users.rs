@@ -8,10 +8,10 @@ use serde_json::json;
 use crate::admin_ops::{self, NewUserInput, UserChange};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::state::AppState;
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let users = licentia_db::users::list(&mut conn, user.scope()).await?;
     state.audit_alone(user.event(&ctx, "user.listed", licentia_audit::Outcome::Success)).await?;
@@ -27,8 +27,8 @@ pub async fn not_found(state: &AppState, ctx: &RequestContext, user: &CurrentUse
     AppError::NotFound
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
+    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::users::get_scoped(&mut conn, uid, user.scope()).await {
         Ok(u) => {
@@ -36,12 +36,12 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
             state.audit_alone(user.event(&ctx, "user.read", licentia_audit::Outcome::Success).target("user", u.id)).await?;
             Ok(HttpResponse::Ok().json(u))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await.into()),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewUserInput>) -> AppResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewUserInput>) -> Reply<HttpResponse> {
     let created = admin_ops::create_user(&state, &ctx, &user, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -52,10 +52,10 @@ pub async fn update(
     user: CurrentUser,
     id: web::Path<String>,
     body: web::Json<UserChange>,
-) -> AppResult<HttpResponse> {
-    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await) };
+) -> Reply<HttpResponse> {
+    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
     match admin_ops::update_user(&state, &ctx, &user, uid, body.into_inner()).await {
-        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await),
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::pages::{Nav, flash_from, see_other_with};
 use crate::state::AppState;
 
@@ -72,10 +72,10 @@ pub async fn change_password_inner(state: &AppState, ctx: &RequestContext, user:
     Ok(revoked)
 }
 
-pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<PasswordForm>) -> AppResult<HttpResponse> {
+pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<PasswordForm>) -> Reply<HttpResponse> {
     match change_password_inner(&state, &ctx, &user, &form.current, &form.new).await {
         Ok(n) => Ok(see_other_with("/account", true, &format!("Password changed; {n} other session(s) logged out."))),
         Err(AppError::Validation { message, .. }) => Ok(see_other_with("/account", false, &message)),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

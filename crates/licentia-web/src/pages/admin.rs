@@ -10,7 +10,7 @@ use licentia_domain::{OrganisationId, Permission, UserId};
 use crate::admin_ops::{self, NewOrgInput, NewUserInput, OrgChange, UserChange};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::pages::{Nav, back, flash_from};
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ pub struct UsersPage {
     flash: Option<(bool, String)>,
 }
 
-pub async fn users(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<UsersPage> {
+pub async fn users(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> Reply<UsersPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let list = licentia_db::users::list(&mut conn, user.scope()).await?;
     let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
@@ -41,7 +41,7 @@ pub async fn users(state: web::Data<AppState>, ctx: RequestContext, user: Curren
 }
 
 /// Validation and conflict errors go back to the page as a message; anything else is an error page.
-pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewUserInput>) -> AppResult<HttpResponse> {
+pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewUserInput>) -> Reply<HttpResponse> {
     let result = admin_ops::create_user(&state, &ctx, &user, form.into_inner()).await.map(|u| format!("Created {}.", u.email));
     back("/admin/users", result)
 }
@@ -52,7 +52,7 @@ pub async fn update_user(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<UserChange>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
     let result = admin_ops::update_user(&state, &ctx, &user, id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
     back("/admin/users", result)
@@ -68,7 +68,7 @@ pub struct OrganisationsPage {
     flash: Option<(bool, String)>,
 }
 
-pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<OrganisationsPage> {
+pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> Reply<OrganisationsPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
     state.audit_alone(user.event(&ctx, "org.listed", licentia_audit::Outcome::Success)).await?;
@@ -81,7 +81,7 @@ pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user
     })
 }
 
-pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewOrgInput>) -> AppResult<HttpResponse> {
+pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewOrgInput>) -> Reply<HttpResponse> {
     let result = admin_ops::create_org(&state, &ctx, &user, form.into_inner()).await.map(|o| format!("Created {}.", o.name));
     back("/admin/organisations", result)
 }
@@ -92,7 +92,7 @@ pub async fn update_organisation(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<OrgChange>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let id = OrganisationId::parse(&id).ok_or(AppError::NotFound)?;
     let result = admin_ops::update_org(&state, &ctx, &user, id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
     back("/admin/organisations", result)

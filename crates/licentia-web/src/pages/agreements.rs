@@ -22,7 +22,7 @@ use licentia_domain::{OrgKind, Permission, Role};
 use crate::agreements::{self as api, NewAgreementInput, SalesLineInput, StatementQuery, VersionInput};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Reply};
 use crate::pages::{Nav, back, flash_from};
 use crate::state::AppState;
 
@@ -274,20 +274,14 @@ async fn list_page(state: &AppState, user: &CurrentUser, status: Option<String>,
     })
 }
 
-pub async fn list_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<ListQuery>) -> AppResult<ListPage> {
+pub async fn list_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, q: web::Query<ListQuery>) -> Reply<ListPage> {
     let page = list_page(&state, &user, q.into_inner().status, flash_from(req.query_string())).await?;
     state.audit_alone(user.event(&ctx, "agreement.listed", licentia_audit::Outcome::Success)).await?;
     Ok(page)
 }
 
 /// `POST /agreements`: the drafting form; a mistake comes back with the form as it was typed.
-pub async fn create_html(
-    state: web::Data<AppState>,
-    ctx: RequestContext,
-    user: CurrentUser,
-    req: HttpRequest,
-    form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+pub async fn create_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, form: web::Form<Pairs>) -> Reply<HttpResponse> {
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
     let assets: Vec<String> = p.iter().filter(|(k, _)| k == "assets").map(|(_, v)| v.clone()).collect();
@@ -317,7 +311,7 @@ pub async fn create_html(
             page.error = Some(format!("{f}: {message}"));
             Ok(page.customize().with_status(StatusCode::UNPROCESSABLE_ENTITY).respond_to(&req).map_into_boxed_body())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -436,10 +430,10 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
     })
 }
 
-pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> AppResult<ShowPage> {
+pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<ShowPage> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
-    show_page(&state, &user, a, flash_from(req.query_string())).await
+    Ok(show_page(&state, &user, a, flash_from(req.query_string())).await?)
 }
 
 /// `POST /agreements/{id}/versions`: the editor. Clause texts equal to the library's are not
@@ -451,7 +445,7 @@ pub async fn save_html(
     req: HttpRequest,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
@@ -491,7 +485,7 @@ pub async fn save_html(
     }
 }
 
-fn workflow_back(id: uuid::Uuid, result: AppResult<String>) -> AppResult<HttpResponse> {
+fn workflow_back(id: uuid::Uuid, result: AppResult<String>) -> Reply<HttpResponse> {
     let path = format!("/agreements/{id}");
     match result {
         Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => {
@@ -507,7 +501,7 @@ pub async fn transition_html(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r =
@@ -515,7 +509,7 @@ pub async fn transition_html(
     workflow_back(a.id, r)
 }
 
-pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let r = api::approve_inner(&state, &ctx, &user, a.id).await.map(|()| "Approved.".to_owned());
     workflow_back(a.id, r)
@@ -527,7 +521,7 @@ pub async fn accept_html(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let sha = field(&p, "text_sha256");
@@ -547,7 +541,7 @@ pub async fn request_changes_html(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = api::request_changes_inner(&state, &ctx, &user, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
@@ -560,7 +554,7 @@ pub async fn sales_html(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = async {
@@ -591,7 +585,7 @@ pub async fn issue_licence_html(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<Pairs>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let p = form.into_inner();
     let r = async {
@@ -654,7 +648,7 @@ pub async fn diff_html(
     user: CurrentUser,
     id: web::Path<String>,
     q: web::Query<api::DiffQuery>,
-) -> AppResult<DiffPage> {
+) -> Reply<DiffPage> {
     let a = api::load(&state, &ctx, &user, &id).await?;
     let r = api::redline(&state, &ctx, &user, &a, &q.from, &q.to).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
@@ -668,7 +662,7 @@ pub struct PrintPage {
     acceptances: Vec<Acceptance>,
 }
 
-pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> AppResult<PrintPage> {
+pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<PrintPage> {
     let (id, n) = path.into_inner();
     let a = api::load(&state, &ctx, &user, &id).await?;
     let v = api::load_version(&state, &ctx, &user, &a, &n).await?;
@@ -702,7 +696,7 @@ impl StatementPage {
     }
 }
 
-pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> AppResult<StatementPage> {
+pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<StatementPage> {
     let a = api::load(&state, &ctx, &user, &q.agreement).await?;
     let (from, to) = api::statement_period(&q)?;
     let st = api::statement_for(&state, &user, &a, from, to).await?;
@@ -772,7 +766,7 @@ pub struct YearQuery {
 /// `GET /revenue?year=2027`: statements of every executed agreement per quarter, charted by
 /// agreement, and allocated to the covered assets in equal shares (a licence does not say which
 /// patent earned what; equal shares is the convention, and the page says so).
-pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<YearQuery>) -> AppResult<RevenuePage> {
+pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<YearQuery>) -> Reply<RevenuePage> {
     let year = q.year.filter(|y| (1900..=2200).contains(y)).unwrap_or_else(|| Utc::now().year());
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let agreements: Vec<AgreementRow> = db::list(&mut conn, api::scope(&user), None, 500).await?.into_iter().filter(|a| a.executed_version.is_some()).collect();

@@ -12,7 +12,7 @@ use licentia_domain::ip::fees::{self, FeeBasis};
 use crate::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::AppResult;
+use crate::error::Reply;
 use crate::pages::Nav;
 use crate::pages::portfolio::money;
 use crate::state::AppState;
@@ -32,7 +32,7 @@ impl AssetListPage {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> AppResult<AssetListPage> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AssetQuery>) -> Reply<AssetListPage> {
     let q = q.into_inner();
     let (rows, next) = page(&state, &user, &q).await?;
     let next = next.map(|c| {
@@ -72,7 +72,7 @@ pub struct AssetPage {
     return_to: String,
 }
 
-pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> AppResult<AssetPage> {
+pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<AssetPage> {
     let a = crate::assets::load_for_page(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &a, &user.actor()).await?;
@@ -130,7 +130,7 @@ pub struct DeadlinesPage {
     items: Vec<UpcomingDeadline>,
 }
 
-pub async fn deadlines(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<DeadlinesPage> {
+pub async fn deadlines(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<DeadlinesPage> {
     let items = upcoming(&state, &user, 90).await?;
     state.audit_alone(user.event(&ctx, "deadline.listed", licentia_audit::Outcome::Success)).await?;
     Ok(DeadlinesPage { nav: Nav::for_user(&state, &user, "/deadlines"), days: 90, items })

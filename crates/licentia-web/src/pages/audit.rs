@@ -10,7 +10,7 @@ use crate::api::audit::{entry as read_entry, run_verify, search};
 use crate::audit_query::AuditQuery;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::AppResult;
+use crate::error::Reply;
 use crate::pages::Nav;
 use crate::state::AppState;
 
@@ -30,7 +30,7 @@ impl AuditListPage {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> AppResult<AuditListPage> {
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<AuditListPage> {
     let q = q.into_inner();
     let (rows, next) = search(&state, &ctx, &user, &q).await?;
     Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows })
@@ -45,7 +45,7 @@ pub struct AuditEntryPage {
     details: String,
 }
 
-pub async fn entry(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> AppResult<AuditEntryPage> {
+pub async fn entry(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> Reply<AuditEntryPage> {
     let row = read_entry(&state, &ctx, &user, &seq).await?;
     Ok(AuditEntryPage {
         nav: Nav::for_user(&state, &user, "/audit"),
@@ -62,7 +62,7 @@ pub struct VerifyPage {
     report: VerifyReport,
 }
 
-pub async fn verify(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<VerifyPage> {
+pub async fn verify(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<VerifyPage> {
     let report = run_verify(&state, &ctx, &user).await?;
     Ok(VerifyPage { nav: Nav::for_user(&state, &user, "/audit"), report })
 }

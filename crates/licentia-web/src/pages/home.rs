@@ -6,7 +6,7 @@ use askama_web::WebTemplate;
 use licentia_domain::Permission;
 
 use crate::auth::CurrentUser;
-use crate::error::AppResult;
+use crate::error::Reply;
 use crate::pages::Nav;
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub struct HomePage {
     audit: Option<(i64, i64)>,
 }
 
-pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HomePage> {
+pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> Reply<HomePage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
     let organisation = orgs.iter().find(|o| o.id == user.organisation_id).map(|o| o.name.clone()).unwrap_or_default();

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, CurrentUser, PRE_COOKIE};
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::pages::Nav;
 use crate::routes::csrf_for_pre;
 use crate::state::AppState;
@@ -43,7 +43,7 @@ fn render_login(
     error: Option<String>,
     email: String,
     status: actix_web::http::StatusCode,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     // Reuse the pre-session value if the browser has one, so two open tabs both work.
     let pre = match req.cookie(PRE_COOKIE) {
         Some(c) if c.value().len() >= 32 => c.value().to_owned(),
@@ -54,7 +54,7 @@ fn render_login(
     Ok(HttpResponse::build(status).cookie(auth::pre_cookie(&pre)).content_type("text/html; charset=utf-8").body(body))
 }
 
-pub async fn form(state: web::Data<AppState>, req: HttpRequest, q: web::Query<NextQuery>) -> AppResult<HttpResponse> {
+pub async fn form(state: web::Data<AppState>, req: HttpRequest, q: web::Query<NextQuery>) -> Reply<HttpResponse> {
     render_login(&state, &req, safe_next(q.next.as_deref()), None, String::new(), actix_web::http::StatusCode::OK)
 }
 
@@ -65,7 +65,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestContext, form: web::Form<LoginForm>) -> AppResult<HttpResponse> {
+pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestContext, form: web::Form<LoginForm>) -> Reply<HttpResponse> {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     match auth::login(&state, &ctx, &form.email, &form.password, "browser").await {
@@ -74,11 +74,11 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestCo
             .insert_header((actix_web::http::header::LOCATION, next))
             .finish()),
         Err(e @ AppError::InvalidCredentials) => render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<HttpResponse> {
+pub async fn logout(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     auth::logout(&state, &ctx, &user).await?;
     Ok(HttpResponse::SeeOther().cookie(auth::expired_session_cookie()).insert_header((actix_web::http::header::LOCATION, "/login")).finish())
 }

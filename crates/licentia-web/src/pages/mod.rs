@@ -92,12 +92,12 @@ pub fn see_other_with(path: &str, ok: bool, message: &str) -> actix_web::HttpRes
 
 /// Post/redirect/get for a form: success and the user's own mistakes (422, 409) come back to
 /// `path` as a one-line message; anything else is an error page.
-pub fn back(path: &str, result: crate::error::AppResult<String>) -> crate::error::AppResult<actix_web::HttpResponse> {
+pub fn back(path: &str, result: crate::error::AppResult<String>) -> crate::error::Reply<actix_web::HttpResponse> {
     use crate::error::AppError;
     match result {
         Ok(msg) => Ok(see_other_with(path, true, &msg)),
         Err(AppError::Validation { field, message }) => Ok(see_other_with(path, false, &format!("{field}: {message}"))),
         Err(AppError::Conflict { message }) => Ok(see_other_with(path, false, &message)),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

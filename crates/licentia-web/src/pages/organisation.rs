@@ -10,7 +10,7 @@ use licentia_domain::{OrganisationId, Permission};
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::AppResult;
+use crate::error::Reply;
 use crate::pages::{Nav, flash_from};
 use crate::state::AppState;
 
@@ -27,12 +27,12 @@ pub struct OrganisationPage {
     return_to: String,
 }
 
-pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, req: HttpRequest) -> AppResult<OrganisationPage> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await) };
+pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, req: HttpRequest) -> Reply<OrganisationPage> {
+    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let org = match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
         Ok(o) => o,
-        Err(licentia_db::DbError::NotFound) => return Err(not_found(&state, &ctx, &user, "organisation", &id).await),
+        Err(licentia_db::DbError::NotFound) => return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
         Err(e) => return Err(e.into()),
     };
     let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("organisation", org.id.as_uuid())), 200).await?;

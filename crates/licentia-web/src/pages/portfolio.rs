@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::assets::{ManualInput, UpcomingDeadline, deadlines_between, insert_manual, load_for_page, upcoming};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::pages::{Nav, back, flash_from};
 use crate::portfolio::{self, Counts, Family, Forecast};
 use crate::state::AppState;
@@ -94,7 +94,7 @@ pub struct DashboardPage {
     chart_height: i64,
 }
 
-pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> AppResult<DashboardPage> {
+pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<DashboardPage> {
     let Counts { total, kind, status, jurisdiction } = portfolio::counts(&state, &user).await?;
     let mut deadlines = upcoming(&state, &user, 90).await?;
     deadlines.truncate(15);
@@ -128,7 +128,7 @@ impl FamilyPage {
     }
 }
 
-pub async fn family(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<FamilyPage> {
+pub async fn family(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<FamilyPage> {
     let family = portfolio::load_family(&state, &ctx, &user, &id).await?;
     let current = uuid::Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     Ok(FamilyPage { nav: Nav::for_user(&state, &user, "/assets"), family, current })
@@ -157,7 +157,7 @@ pub struct CalendarPage {
     weeks: Vec<Vec<Day>>,
 }
 
-pub async fn calendar(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<MonthQuery>) -> AppResult<CalendarPage> {
+pub async fn calendar(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<MonthQuery>) -> Reply<CalendarPage> {
     let today = Utc::now().date_naive();
     let first = match q.month.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         None => today.with_day(1).unwrap_or(today),
@@ -204,7 +204,7 @@ pub async fn add_manual(
     user: CurrentUser,
     id: web::Path<String>,
     form: web::Form<ManualInput>,
-) -> AppResult<HttpResponse> {
+) -> Reply<HttpResponse> {
     let row = load_for_page(&state, &ctx, &user, &id).await?;
     let path = format!("/assets/{}", row.id);
     let result = insert_manual(&state, &ctx, &user, &row, form.into_inner()).await.map(|m| format!("Added \u{201c}{}\u{201d} due {}.", m.title, m.due));

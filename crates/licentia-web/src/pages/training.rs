@@ -13,7 +13,7 @@ use licentia_train::{Hyper, Template as ModelTemplate};
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, Reply};
 use crate::pages::{Nav, flash_from, see_other_with};
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ fn scope(user: &CurrentUser) -> Option<licentia_domain::OrganisationId> {
     licentia_app::policy::licensee_scope(&user.actor())
 }
 
-pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> AppResult<TrainingPage> {
+pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> Reply<TrainingPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut licences = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
@@ -90,7 +90,7 @@ fn field<'a>(p: &'a Pairs, name: &str) -> &'a str {
 }
 
 /// `POST /training/runs`: the launch form.
-pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<Pairs>) -> AppResult<HttpResponse> {
+pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<Pairs>) -> Reply<HttpResponse> {
     let p = form.into_inner();
     let result = async {
         let template = ModelTemplate::parse(field(&p, "template"))
@@ -120,7 +120,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
             Ok(see_other_with("/training", false, &format!("{code}: {message}")))
         }
         Err(AppError::Validation { field, message }) => Ok(see_other_with("/training", false, &format!("{field}: {message}"))),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -167,12 +167,12 @@ fn loss_points(metrics: &serde_json::Value) -> (String, String) {
     (line("train_loss"), line("valid_loss"))
 }
 
-pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<RunPage> {
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await) };
+pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<RunPage> {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let r = match db::run(&mut conn, uid, scope(&user)).await {
         Ok(r) => r,
-        Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await),
+        Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await.into()),
         Err(e) => return Err(e.into()),
     };
     drop(conn);
@@ -216,14 +216,14 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 }
 
 /// `POST /training/runs/{id}/cancel` from the run page.
-pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let path = format!("/runs/{}", id.trim());
     match crate::training::cancel_inner(&state, &ctx, &user, &id).await {
         Ok(r) => {
             Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." }))
         }
         Err(AppError::Conflict { message }) => Ok(see_other_with(&path, false, &message)),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -251,15 +251,15 @@ pub struct ComparePage {
 
 /// `GET /runs/compare?ids=..&ids=..`: settings, final metrics and validation loss curves side by
 /// side (at most six runs, each one the caller may read).
-pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<Vec<(String, String)>>) -> AppResult<ComparePage> {
+pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<Vec<(String, String)>>) -> Reply<ComparePage> {
     let ids: Vec<&str> = q.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.as_str()).take(6).collect();
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut loaded = Vec::new();
     for id in ids {
-        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await) };
+        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await.into()) };
         match db::run(&mut conn, uid, scope(&user)).await {
             Ok(r) => loaded.push(r),
-            Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await),
+            Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await.into()),
             Err(e) => return Err(e.into()),
         }
     }
