@@ -6,8 +6,14 @@
 //! HTTP framework (`cargo tree -p licentia-app -e normal -i actix-web` finds nothing).
 
 pub mod actor;
+pub mod artifacts;
 pub mod error;
+pub mod metrics;
 pub mod policy;
+pub mod receipts;
+pub mod state;
+pub mod worker;
 
 pub use actor::Actor;
 pub use error::{AppError, AppResult};
+pub use state::{AppState, Settings};

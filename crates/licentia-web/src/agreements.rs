@@ -799,7 +799,7 @@ pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &Current
         // The executed document, kept as an encrypted artifact both parties can read (it belongs
         // to the licensee's organisation; the licensor side reads every organisation's).
         let pdf = version_pdf(&mut tx, &a, &v, &accepted).await?;
-        let artifact = crate::artifacts::store_bytes(
+        let artifact = licentia_app::artifacts::store_bytes(
             state,
             user.id.as_uuid(),
             a.licensee_id,

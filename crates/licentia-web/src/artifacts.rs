@@ -6,9 +6,10 @@ use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use licentia_app::artifacts::{binding, check_type, sanitise_filename};
 use licentia_app::policy::{Owner, Refusal};
 use licentia_audit::Outcome;
-use licentia_crypto::envelope::{Binding, DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
+use licentia_crypto::envelope::{DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
 use licentia_db::artifacts::{self, Artifact};
 use licentia_domain::OrganisationId;
 use licentia_store::StorageKey;
@@ -28,59 +29,6 @@ const ATTACHABLE_NOW: &[&str] = &["organisation", "asset"];
 
 /// Multipart framing allowance on top of the file-size limit when checking `Content-Length`.
 const FRAMING_ALLOWANCE: u64 = 64 * 1024;
-
-/// A display name safe for headers and pages: the last path component, no control characters or
-/// quotes, at most 200 characters. Storage never uses it.
-pub fn sanitise_filename(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/' | ';')).take(200).collect();
-    let clean = clean.trim().trim_start_matches('.').to_owned();
-    if clean.is_empty() { "file".to_owned() } else { clean }
-}
-
-/// The content type the bytes show, from their first bytes.
-pub fn sniff(head: &[u8], declared: Option<&str>) -> &'static str {
-    let starts = |m: &[u8]| head.starts_with(m);
-    if starts(b"%PDF-") {
-        "application/pdf"
-    } else if starts(b"\x89PNG\r\n\x1a\n") {
-        "image/png"
-    } else if starts(b"\xff\xd8\xff") {
-        "image/jpeg"
-    } else if starts(b"GIF87a") || starts(b"GIF89a") {
-        "image/gif"
-    } else if starts(b"PK\x03\x04") {
-        "application/zip"
-    } else if is_text(head) {
-        if declared.is_some_and(|d| d.starts_with("text/csv")) { "text/csv" } else { "text/plain" }
-    } else {
-        "application/octet-stream"
-    }
-}
-
-fn is_text(head: &[u8]) -> bool {
-    let valid = match std::str::from_utf8(head) {
-        Ok(_) => true,
-        // A multi-byte character cut at the end of the sniffed window is still text.
-        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
-    };
-    valid && !head.contains(&0)
-}
-
-/// A declared type is honoured only when the bytes agree with it: `image/png` that is really a
-/// PDF (or an executable) is refused.
-fn declared_matches(declared: Option<&str>, sniffed: &str) -> bool {
-    match declared.map(|d| d.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
-        None => true,
-        Some(d) if d.is_empty() || d == "application/octet-stream" => true,
-        Some(d) if d.starts_with("text/") => sniffed.starts_with("text/"),
-        Some(d) => d == sniffed,
-    }
-}
-
-fn binding(id: Uuid, version: i32) -> Binding {
-    Binding { artifact_id: *id.as_bytes(), version: u32::try_from(version).unwrap_or(0) }
-}
 
 async fn read_small_field(field: &mut actix_multipart::Field, name: &str) -> AppResult<String> {
     let mut buf = Vec::new();
@@ -211,83 +159,6 @@ async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req
     Err(AppError::Validation { field: "file".into(), message: "missing".into() })
 }
 
-/// Decrypts a whole artifact into memory and checks its digest (datasets and model weights,
-/// which the server itself reads; bounded by the upload limit).
-pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
-    let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
-    let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
-    let mut file = state.store.open(&key).await.map_err(AppError::internal)?;
-    let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
-    let mut out = Vec::with_capacity(usize::try_from(a.size_bytes).unwrap_or(0));
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await.map_err(AppError::internal)?;
-        if n == 0 {
-            break;
-        }
-        out.extend(dec.push(&buf[..n]).map_err(|_| AppError::Integrity)?);
-    }
-    out.extend(dec.finish().map_err(|_| AppError::Integrity)?);
-    if ring::digest::digest(&ring::digest::SHA256, &out).as_ref() != a.sha256.as_slice() {
-        return Err(AppError::Integrity);
-    }
-    Ok(out)
-}
-
-/// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
-/// agreement's PDF); returns the row for the caller to insert in its own transaction.
-#[allow(clippy::too_many_arguments)]
-pub async fn store_bytes(
-    state: &AppState,
-    by: Uuid,
-    org: OrganisationId,
-    kind: &str,
-    attached: Uuid,
-    filename: &str,
-    content_type: &str,
-    bytes: &[u8],
-) -> AppResult<Artifact> {
-    let id = Uuid::now_v7();
-    let version = 1;
-    let dek = DataKey::generate().map_err(AppError::internal)?;
-    let (key_version, wrapped) = state.keyring.wrap(id.as_bytes(), &dek).map_err(AppError::internal)?;
-    let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
-    let mut writer = state.store.create().await.map_err(AppError::internal)?;
-    for chunk in bytes.chunks(DEFAULT_SEGMENT) {
-        let ct = match enc.push(chunk) {
-            Ok(ct) => ct,
-            Err(e) => {
-                writer.abort().await;
-                return Err(AppError::internal(e));
-            }
-        };
-        if let Err(e) = writer.write(&ct).await {
-            writer.abort().await;
-            return Err(AppError::internal(e));
-        }
-    }
-    let tail = enc.finish().map_err(AppError::internal)?;
-    writer.write(&tail).await.map_err(AppError::internal)?;
-    let key = writer.commit().await.map_err(AppError::internal)?;
-    Ok(Artifact {
-        id,
-        organisation_id: org,
-        attached_kind: kind.to_owned(),
-        attached_id: attached,
-        version,
-        filename: filename.to_owned(),
-        content_type: content_type.to_owned(),
-        size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-        sha256: ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec(),
-        storage_key: key.as_str().to_owned(),
-        key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
-        wrapped_key: wrapped,
-        segment_size: DEFAULT_SEGMENT as i32,
-        created_by: Some(by),
-        created_at: chrono::Utc::now(),
-    })
-}
-
 /// Streams one file field through the encryptor into a new blob; returns the row to insert.
 #[allow(clippy::too_many_arguments)]
 async fn store_file(
@@ -364,15 +235,6 @@ async fn store_file(
         created_by: Some(user.id.as_uuid()),
         created_at: chrono::Utc::now(),
     })
-}
-
-fn check_type(head: &[u8], declared: Option<&str>) -> AppResult<&'static str> {
-    let sniffed = sniff(head, declared);
-    if declared_matches(declared, sniffed) {
-        Ok(sniffed)
-    } else {
-        Err(AppError::UnsupportedMediaType { expected: "a declared content type that matches the file's bytes" })
-    }
 }
 
 async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Artifact> {
@@ -614,26 +476,6 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filenames_lose_paths_controls_and_quotes() {
-        assert_eq!(sanitise_filename("../../etc/passwd"), "passwd");
-        assert_eq!(sanitise_filename("C:\\Users\\x\\report.pdf"), "report.pdf");
-        assert_eq!(sanitise_filename("a\"b\r\n;c.txt"), "abc.txt");
-        assert_eq!(sanitise_filename("..."), "file");
-        assert_eq!(sanitise_filename(""), "file");
-    }
-
-    #[test]
-    fn declared_types_must_match_the_bytes() {
-        assert_eq!(sniff(b"%PDF-1.7 ...", None), "application/pdf");
-        assert_eq!(sniff(b"a,b\n1,2\n", Some("text/csv")), "text/csv");
-        assert_eq!(sniff(b"MZ\x90\x00\x03\x00", None), "application/octet-stream");
-        assert!(declared_matches(Some("application/pdf"), "application/pdf"));
-        assert!(!declared_matches(Some("image/png"), "application/pdf"), "a PDF posing as PNG");
-        assert!(!declared_matches(Some("text/plain"), "application/octet-stream"), "binary posing as text");
-        assert!(declared_matches(Some("application/octet-stream"), "image/png"));
-    }
 
     #[test]
     fn content_disposition_cannot_be_broken_out_of() {

@@ -12,17 +12,13 @@ pub mod auth;
 pub mod calendar;
 pub mod context;
 pub mod error;
-pub mod metrics;
 pub mod ops;
 pub mod pages;
 pub mod pdf;
 pub mod portfolio;
-pub mod receipts;
 pub mod routes;
-pub mod state;
 pub mod static_files;
 pub mod training;
-pub mod worker;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -30,7 +26,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 
 pub use error::AppError;
-pub use state::{AppState, WebSettings};
+pub use licentia_app::state::{AppState, Settings as WebSettings};
+
+/// The application's state, settings and metrics live in the use-case layer; the web face reaches
+/// them under their old paths.
+pub mod state {
+    pub use licentia_app::state::{AppState, Inner, Settings as WebSettings};
+}
 
 /// The whole application, ready for `HttpServer::new` or the test server.
 pub fn app(

@@ -1,7 +1,7 @@
 //! Metered training over HTTP: licences under executed agreements, datasets (CSV streamed in,
 //! checked line by line, encrypted at rest), and runs: a launch checks the licence and reserves
 //! the run's compute units in the transaction that locks the licence row, or refuses with
-//! `quota_exceeded` and what remains. Workers (`crate::worker`) do the training.
+//! `quota_exceeded` and what remains. Workers (`licentia_app::worker`) do the training.
 
 use std::collections::BTreeMap;
 
@@ -209,7 +209,7 @@ pub async fn upload_dataset(
     }
     let (bytes, table) = read_csv_body(&state, &req, body).await?;
     let id = Uuid::now_v7();
-    let artifact = crate::artifacts::store_bytes(&state, user.id.as_uuid(), user.organisation_id, "dataset", id, name, "text/csv", &bytes).await?;
+    let artifact = licentia_app::artifacts::store_bytes(&state, user.id.as_uuid(), user.organisation_id, "dataset", id, name, "text/csv", &bytes).await?;
     let d = Dataset {
         id,
         organisation_id: user.organisation_id,
@@ -260,7 +260,7 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
-    let bytes = crate::artifacts::read_all(&state, &a).await?;
+    let bytes = licentia_app::artifacts::read_all(&state, &a).await?;
     let table = web::block(move || licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()))
         .await
         .map_err(AppError::internal)?
@@ -607,7 +607,7 @@ async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_trai
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, weights_id, None).await?;
     drop(conn);
-    Ok((crate::artifacts::read_all(state, &a).await?, preprocessing, hyper))
+    Ok((licentia_app::artifacts::read_all(state, &a).await?, preprocessing, hyper))
 }
 
 /// `POST /api/v1/runs/{id}/predict` with a `text/csv` body: scores every row with the run's

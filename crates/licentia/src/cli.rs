@@ -360,20 +360,20 @@ fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Optio
             SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?.verifying_key()
         }
     };
-    match licentia_web::receipts::verify(&receipt, &trusted) {
-        licentia_web::receipts::Verdict::Valid => {
+    match licentia_app::receipts::verify(&receipt, &trusted) {
+        licentia_app::receipts::Verdict::Valid => {
             println!("valid: signed by {} ({})", trusted.key_id(), receipt["receipt"]["run"]);
             Ok(ExitCode::SUCCESS)
         }
-        licentia_web::receipts::Verdict::UnknownKey(id) => {
+        licentia_app::receipts::Verdict::UnknownKey(id) => {
             println!("INVALID: signed by key {id}, not the trusted key {}", trusted.key_id());
             Ok(ExitCode::FAILURE)
         }
-        licentia_web::receipts::Verdict::BadSignature => {
+        licentia_app::receipts::Verdict::BadSignature => {
             println!("INVALID: the signature does not match the receipt's contents");
             Ok(ExitCode::FAILURE)
         }
-        licentia_web::receipts::Verdict::Malformed(m) => {
+        licentia_app::receipts::Verdict::Malformed(m) => {
             println!("INVALID: {m}");
             Ok(ExitCode::FAILURE)
         }

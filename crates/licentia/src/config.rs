@@ -190,8 +190,8 @@ impl Settings {
         std::env::var_os("LICENTIA_MASTER_KEY_DIR").map(PathBuf::from).unwrap_or_else(|| self.keys_dir().join("master"))
     }
 
-    pub fn web(&self) -> licentia_web::WebSettings {
-        let mut w = licentia_web::WebSettings::for_data_dir(&self.data_dir);
+    pub fn web(&self) -> licentia_app::Settings {
+        let mut w = licentia_app::Settings::for_data_dir(&self.data_dir);
         w.token_ttl = chrono::Duration::minutes(self.token_ttl_minutes);
         w.json_limit = self.json_limit;
         w.form_limit = self.form_limit;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use actix_web::HttpServer;
+use licentia_app::AppState;
 use licentia_crypto::KeyMaterial;
-use licentia_web::AppState;
 
 use crate::config::Settings;
 
@@ -44,9 +44,9 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     let host = hostname();
     let workers: Vec<_> = (0..settings.training_workers)
         .map(|i| {
-            tokio::spawn(licentia_web::worker::serve(
+            tokio::spawn(licentia_app::worker::serve(
                 state.clone(),
-                licentia_web::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id()))
+                licentia_app::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id()))
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds),
                 stop_rx.clone(),
@@ -118,9 +118,9 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
     let host = hostname();
     let handles: Vec<_> = (0..count.max(1))
         .map(|i| {
-            tokio::spawn(licentia_web::worker::serve(
+            tokio::spawn(licentia_app::worker::serve(
                 state.clone(),
-                licentia_web::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id()))
+                licentia_app::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id()))
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds),
                 rx.clone(),

@@ -175,7 +175,7 @@ fn receipt_verify_checks_the_signature_offline() -> Res<()> {
     // The installation's keys, as `serve` would create them.
     let keys = licentia_crypto::KeyMaterial::load(&data.0.join("keys"), true)?;
     let key = licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?;
-    let receipt = licentia_web::receipts::sign(&key, &serde_json::json!({ "run": "r-1", "rows": 160, "epochs": 5, "units": 800 }));
+    let receipt = licentia_app::receipts::sign(&key, &serde_json::json!({ "run": "r-1", "rows": 160, "epochs": 5, "units": 800 }));
     let file = data.0.join("receipt.json");
     let verify = |r: &serde_json::Value| -> Res<(bool, String)> {
         std::fs::write(&file, serde_json::to_vec(r)?)?;
@@ -189,7 +189,7 @@ fn receipt_verify_checks_the_signature_offline() -> Res<()> {
     let (ok, text) = verify(&forged)?;
     assert!(!ok && text.contains("signature does not match"), "{text}");
     let other = licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?;
-    let (ok, text) = verify(&licentia_web::receipts::sign(&other, &receipt["receipt"]))?;
+    let (ok, text) = verify(&licentia_app::receipts::sign(&other, &receipt["receipt"]))?;
     assert!(!ok && text.contains("not the trusted key"), "{text}");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! cancellation, settlement and receipts.
 
 use actix_web::http::StatusCode;
-use licentia_web::worker::{self, WorkerConfig};
+use licentia_app::worker::{self, WorkerConfig};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -197,11 +197,11 @@ async fn a_worker_trains_settles_the_ledger_and_signs_a_receipt() -> TestResult 
     // The receipt verifies with the platform's key, and fails once anything in it changes.
     let receipt = done["receipt"].clone();
     let vk = app.state.audit_key.verifying_key();
-    assert_eq!(licentia_web::receipts::verify(&receipt, &vk), licentia_web::receipts::Verdict::Valid);
+    assert_eq!(licentia_app::receipts::verify(&receipt, &vk), licentia_app::receipts::Verdict::Valid);
     assert_eq!(receipt["receipt"]["units"], 3200);
     let mut forged = receipt.clone();
     forged["receipt"]["units"] = json!(1);
-    assert_eq!(licentia_web::receipts::verify(&forged, &vk), licentia_web::receipts::Verdict::BadSignature);
+    assert_eq!(licentia_app::receipts::verify(&forged, &vk), licentia_app::receipts::Verdict::BadSignature);
     // The weights are an encrypted artifact of the licensee's organisation.
     assert_eq!(app.count("SELECT count(*) FROM artifacts WHERE attached_kind = 'run'").await?, 1);
     let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY seq").bind(&id).fetch_all(&app.t.db.pool).await?;

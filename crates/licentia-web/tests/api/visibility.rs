@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use licentia_web::worker::{self, WorkerConfig};
+use licentia_app::worker::{self, WorkerConfig};
 use serde_json::{Value, json};
 
 use crate::helpers::*;

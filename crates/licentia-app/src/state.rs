@@ -1,4 +1,6 @@
-//! What every handler can reach: the database, the keys, the settings, the metrics.
+//! What every use case can reach: the database, the keys, the blob store, the settings, the
+//! metrics, and the one audit helper (an entry inside the caller's transaction, then the
+//! post-commit bookkeeping).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,9 +16,10 @@ use tokio::sync::{Notify, Semaphore};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 
-/// Settings of the HTTP layer (the binary maps its configuration onto these).
+/// Settings of the application (the binary maps its configuration onto these); the body limits are
+/// the web face's.
 #[derive(Debug, Clone)]
-pub struct WebSettings {
+pub struct Settings {
     /// Lifetime of access tokens and browser sessions.
     pub token_ttl: Duration,
     /// Largest accepted JSON body, in bytes.
@@ -34,7 +37,7 @@ pub struct WebSettings {
     pub max_upload: u64,
 }
 
-impl WebSettings {
+impl Settings {
     pub fn for_data_dir(data_dir: &std::path::Path) -> Self {
         Self {
             token_ttl: Duration::minutes(30),
@@ -59,7 +62,7 @@ pub struct Inner {
     pub keyring: KeyRing,
     /// Where artifact ciphertext lives.
     pub store: BlobStore,
-    pub settings: WebSettings,
+    pub settings: Settings,
     pub metrics: Metrics,
     pub argon2: Semaphore,
     /// Woken when the audit log passed a multiple of `checkpoint_every`.
@@ -80,7 +83,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: &KeyMaterial, keyring: KeyRing, store: BlobStore, settings: WebSettings) -> Result<Self, String> {
+    pub fn new(db: Db, keys: &KeyMaterial, keyring: KeyRing, store: BlobStore, settings: Settings) -> Result<Self, String> {
         let jwt = JwtKeys::from_pkcs8(&keys.jwt_pkcs8).map_err(|e| e.to_string())?;
         jwt.self_test().map_err(|e| format!("JWT self-test failed: {e}"))?;
         let audit_key = SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?;
