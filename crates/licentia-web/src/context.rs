@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
+use tracing::Instrument as _;
 
 use crate::error::{AppError, ErrorInfo, HttpError};
 use crate::state::AppState;
@@ -60,9 +61,11 @@ pub async fn outer(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
     req.extensions_mut().insert(ctx);
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
-    let _enter = span.enter();
+    // The span follows the request's future (`instrument`), never a guard held across `.await`,
+    // which would attach other tasks' events to this request while it waits.
     // No clone of the request may live across `next.call`: the router needs it unshared.
-    let mut res = next.call(req).await?;
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let _in_span = span.enter();
     let status = res.status();
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), "request failed");
