@@ -6,9 +6,11 @@
 //! HTTP framework (`cargo tree -p licentia-app -e normal -i actix-web` finds nothing).
 
 pub mod actor;
+pub mod agreements;
 pub mod artifacts;
 pub mod error;
 pub mod metrics;
+pub mod pdf;
 pub mod policy;
 pub mod receipts;
 pub mod state;

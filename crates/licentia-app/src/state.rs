@@ -118,6 +118,16 @@ impl AppState {
         }
     }
 
+    /// The answer to an object the actor may not see or that does not exist: the same 404 either
+    /// way, with an audit entry naming what was asked for.
+    pub async fn not_found(&self, actor: &crate::Actor, kind: &'static str, id: &str) -> AppError {
+        let event = actor.event("authz.not_found", licentia_audit::Outcome::Denied).target(kind, id.chars().take(64).collect::<String>());
+        if let Err(e) = self.audit_alone(event).await {
+            return e;
+        }
+        AppError::NotFound
+    }
+
     /// Records one event in a transaction of its own (denials, failed logins, reads).
     pub async fn audit_alone(&self, event: AuditEvent) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;

@@ -251,6 +251,12 @@ pub async fn versions(conn: &mut PgConnection, agreement: Uuid, max: Option<i32>
     .await?)
 }
 
+/// Renames a draft (its versions keep the titles they were saved with).
+pub async fn set_title(conn: &mut PgConnection, id: Uuid, title: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE agreements SET title = $2, updated_at = now() WHERE id = $1").bind(id).bind(title).execute(conn).await?;
+    Ok(())
+}
+
 /// Moves the workflow. `shared` sets the version the licensee may read.
 pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str, shared: Option<i32>) -> Result<(), DbError> {
     sqlx::query("UPDATE agreements SET status = $2, shared_version = coalesce($3, shared_version), updated_at = now() WHERE id = $1")

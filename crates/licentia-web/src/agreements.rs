@@ -1,47 +1,34 @@
-//! Agreements over HTTP: drafting (numbered versions rendered from the clause library and the
-//! structured terms), redlines, the workflow with four-eyes approval and exclusivity checks,
-//! acceptance by both parties with the hash of the exact text, sales reports and royalty
-//! statements. Licensees reach only agreements shared with them, and only the shared versions;
-//! anything else answers exactly like a missing id.
+//! Agreements over HTTP: the JSON face of the agreement use cases (`licentia_app::agreements`),
+//! and royalty statements. Each handler parses, calls one use case, and renders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{Datelike as _, NaiveDate, Utc};
 use licentia_app::policy;
 use licentia_audit::Outcome;
-use licentia_db::agreements::{self as db, AgreementRow, NewAgreement, NewVersion, Scope, VersionRow};
-use licentia_db::assets::{AssetRow, AssetScope};
-use licentia_domain::agreement::clauses::{self, Context, Rendered};
+use licentia_db::agreements::{self as db, AgreementRow, Scope};
+use licentia_db::assets::AssetRow;
+use licentia_domain::agreement::Status;
 use licentia_domain::agreement::statement::{self, Lapse, SalesLine, Statement, UsageEntry};
-use licentia_domain::agreement::{AgreementKind, Exclusivity, Status, Terms, TermsInput, diff};
 use licentia_domain::ip::AssetStatus;
-use licentia_domain::ip::jurisdiction::is_country;
-use licentia_domain::{OrgKind, OrganisationId, Role};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
-/// Serialises approvals so that two overlapping exclusive licences cannot both pass the check.
-const APPROVAL_LOCK: i64 = 0x4c49_4345_4e43_4531;
+use licentia_app::agreements as uc;
+pub use licentia_app::agreements::{
+    AcceptInput, Document, Draft, NewAgreementInput, Redline, SalesInput, SalesLineInput, VersionInput, detail_json, document_of, draft_of,
+    insert_with_first_version, parse_period, version_pdf,
+};
 
 pub fn scope(user: &CurrentUser) -> Scope {
     policy::agreement_scope(&user.actor())
-}
-
-fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::Validation { field: field.into(), message: message.into() }
-}
-
-fn db_err(e: sqlx::Error) -> AppError {
-    licentia_db::DbError::from(e).into()
 }
 
 /// The highest version a caller may read: licensees see what was shared with them.
@@ -54,378 +41,18 @@ pub fn visible_version(user: &CurrentUser, a: &AgreementRow) -> i32 {
     policy::visible_version(&user.actor(), a)
 }
 
-pub async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AgreementRow> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(not_found(state, ctx, user, "agreement", id).await) };
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::get(&mut conn, uid, scope(user)).await {
-        Ok(a) => Ok(a),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement", id).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn lock(tx: &mut licentia_db::PgConnection, state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid) -> AppResult<AgreementRow> {
-    match db::get_for_update(tx, id, scope(user)).await {
-        Ok(a) => Ok(a),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement", &id.to_string()).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn kind_of(a: &AgreementRow) -> AppResult<AgreementKind> {
-    a.kind.parse::<AgreementKind>().map_err(AppError::internal)
-}
-
-fn status_of(a: &AgreementRow) -> AppResult<Status> {
-    a.status.parse::<Status>().map_err(AppError::internal)
-}
-
-fn terms_of(v: &VersionRow) -> AppResult<Terms> {
-    serde_json::from_value(v.terms.clone()).map_err(AppError::internal)
-}
-
-fn overrides_of(v: &VersionRow) -> BTreeMap<String, String> {
-    serde_json::from_value(v.clauses.clone()).unwrap_or_default()
-}
-
-/// "title (number)" of an asset, as the prose names it.
-fn asset_label(a: &AssetRow) -> String {
-    match a.grant_number.as_ref().or(a.application_number.as_ref()) {
-        Some(n) => format!("{} ({n})", a.title),
-        None => a.title.clone(),
-    }
-}
-
-async fn covered_assets(conn: &mut licentia_db::PgConnection, ids: &[Uuid]) -> AppResult<Vec<AssetRow>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push(licentia_db::assets::get(conn, *id, AssetScope::All).await?);
-    }
-    Ok(out)
-}
-
-fn parse_asset_ids(raw: &[String]) -> AppResult<Vec<Uuid>> {
-    if raw.len() > 500 {
-        return Err(bad("assets", "at most 500 assets per agreement"));
-    }
-    let set: BTreeSet<Uuid> =
-        raw.iter().map(|s| Uuid::parse_str(s.trim()).map_err(|_| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
-    Ok(set.into_iter().collect())
-}
-
-fn check_title(title: &str) -> AppResult<String> {
-    let t = title.trim();
-    if t.is_empty() || t.chars().count() > 300 || t.chars().any(char::is_control) {
-        return Err(bad("title", "must be 1 to 300 characters without control characters"));
-    }
-    Ok(t.to_owned())
-}
-
-fn check_comment(c: &str) -> AppResult<String> {
-    if c.chars().count() > 2000 || c.chars().any(|ch| ch.is_control() && ch != '\n') {
-        return Err(bad("comment", "must be at most 2000 characters without control characters"));
-    }
-    Ok(c.trim().to_owned())
-}
-
-fn check_overrides(o: &BTreeMap<String, String>) -> AppResult<()> {
-    if o.len() > 50 {
-        return Err(bad("clauses", "too many clauses"));
-    }
-    for (id, text) in o {
-        clauses::check_override(id, text)?;
-    }
-    Ok(())
-}
-
-/// Everything the renderer needs for one version.
-pub struct Draft {
-    pub kind: AgreementKind,
-    pub title: String,
-    pub licensor: String,
-    pub licensee: String,
-    pub parent: Option<String>,
-    /// The covered assets as they are now (for listing them beside the text).
-    pub assets: Vec<AssetRow>,
-    /// How the text names each of `assets`: frozen with a stored version, so that it re-renders
-    /// to the very text whose hash was accepted even after an asset is renamed.
-    pub labels: Vec<String>,
-    pub terms: Terms,
-    pub overrides: BTreeMap<String, String>,
-}
-
-impl Draft {
-    /// A new draft naming its assets as they are now.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        kind: AgreementKind,
-        title: String,
-        licensor: String,
-        licensee: String,
-        parent: Option<String>,
-        assets: Vec<AssetRow>,
-        terms: Terms,
-        overrides: BTreeMap<String, String>,
-    ) -> Self {
-        let labels = assets.iter().map(asset_label).collect();
-        Draft { kind, title, licensor, licensee, parent, assets, labels, terms, overrides }
-    }
-
-    /// Replaces the covered assets, naming them as they are now.
-    pub fn set_assets(&mut self, assets: Vec<AssetRow>) {
-        self.labels = assets.iter().map(asset_label).collect();
-        self.assets = assets;
-    }
-
-    pub fn render(&self) -> (Vec<Rendered>, String) {
-        let ctx = Context {
-            kind: self.kind,
-            title: &self.title,
-            licensor: &self.licensor,
-            licensee: &self.licensee,
-            assets: &self.labels,
-            parent: self.parent.as_deref(),
-            terms: &self.terms,
-        };
-        let rendered = clauses::render(&ctx, &self.overrides);
-        let text = clauses::full_text(&ctx, &rendered);
-        (rendered, text)
-    }
-}
-
-fn sha256(text: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec()
-}
-
-/// Appends version `number` rendered from `draft`; returns its text hash.
-async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, number: i32, draft: &Draft, author: Uuid, comment: &str) -> AppResult<Vec<u8>> {
-    let (_, text) = draft.render();
-    let sha = sha256(&text);
-    let terms = serde_json::to_value(&draft.terms).map_err(AppError::internal)?;
-    let clauses = serde_json::to_value(&draft.overrides).map_err(AppError::internal)?;
-    let asset_ids: Vec<Uuid> = draft.assets.iter().map(|r| r.id).collect();
-    db::add_version(
-        tx,
-        &NewVersion {
-            agreement_id: agreement,
-            number,
-            terms: &terms,
-            clauses: &clauses,
-            text: &text,
-            text_sha256: &sha,
-            author_id: author,
-            comment,
-            title: &draft.title,
-            licensor_name: &draft.licensor,
-            licensee_name: &draft.licensee,
-            parent_title: draft.parent.as_deref(),
-            asset_ids: &asset_ids,
-            asset_labels: &draft.labels,
-        },
-        draft.terms.effective_date,
-        draft.terms.end_date,
-    )
-    .await?;
-    Ok(sha)
-}
-
-/// Inserts an agreement with its covered assets and version 1 (the demo seed uses this; requests
-/// go through [`create_inner`], which validates first). Returns the text hash.
-pub async fn insert_with_first_version(
-    tx: &mut licentia_db::PgConnection,
-    a: &NewAgreement<'_>,
-    asset_ids: &[Uuid],
-    draft: &Draft,
-    comment: &str,
-) -> AppResult<Vec<u8>> {
-    db::insert(tx, a).await?;
-    db::set_assets(tx, a.id, asset_ids).await?;
-    save_version(tx, a.id, 1, draft, a.created_by, comment).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewAgreementInput {
-    pub kind: String,
-    pub title: String,
-    pub licensee_id: String,
-    pub parent_id: Option<String>,
-    #[serde(default)]
-    pub assets: Vec<String>,
-    pub terms: TermsInput,
-    #[serde(default)]
-    pub clauses: BTreeMap<String, String>,
-    #[serde(default)]
-    pub comment: String,
-}
-
 /// `POST /api/v1/agreements`: a new draft with its first version.
 pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewAgreementInput>) -> Reply<HttpResponse> {
-    let id = create_inner(&state, &ctx, &user, body.into_inner()).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let id = uc::create(&state, &user.actor_in(&ctx), body.into_inner()).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let row = db::get(&mut conn, id, Scope::All).await?;
-    Ok(HttpResponse::Created().json(detail_json(&mut conn, &user, &row).await?))
-}
-
-pub async fn create_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, i: NewAgreementInput) -> AppResult<Uuid> {
-    let kind: AgreementKind = i.kind.trim().parse()?;
-    let title = check_title(&i.title)?;
-    let terms = i.terms.parse()?;
-    check_overrides(&i.clauses)?;
-    let comment = check_comment(&i.comment)?;
-    let asset_ids = parse_asset_ids(&i.assets)?;
-    if kind.grants_rights() && asset_ids.is_empty() {
-        return Err(bad("assets", "a licence or assignment covers at least one asset"));
-    }
-    let licensee_id = OrganisationId::parse(i.licensee_id.trim()).ok_or_else(|| bad("licensee_id", "is not an organisation id"))?;
-    let mut tx = state.db.begin().await?;
-    let licensee = match licentia_db::organisations::get_scoped(&mut tx, licensee_id, None).await {
-        Ok(o) if o.kind == OrgKind::Licensee && !o.disabled => o,
-        Ok(_) => return Err(bad("licensee_id", "must be an enabled licensee organisation")),
-        Err(licentia_db::DbError::NotFound) => return Err(bad("licensee_id", "no such organisation")),
-        Err(e) => return Err(e.into()),
-    };
-    let licensor = licentia_db::organisations::get_scoped(&mut tx, user.organisation_id, None).await?;
-    let parent = match (kind, i.parent_id.as_deref().map(str::trim).filter(|p| !p.is_empty())) {
-        (AgreementKind::Sublicence, None) => return Err(bad("parent_id", "a sublicence names its head licence")),
-        (AgreementKind::Sublicence, Some(p)) => {
-            let pid = Uuid::parse_str(p).map_err(|_| bad("parent_id", "is not an agreement id"))?;
-            let parent = db::get(&mut tx, pid, Scope::All).await.map_err(|_| bad("parent_id", "no such agreement"))?;
-            let pv = db::version(&mut tx, pid, parent.executed_version.unwrap_or(parent.current_version), None).await?;
-            if !matches!(status_of(&parent)?, Status::Executed | Status::Active) || !terms_of(&pv)?.sublicensing {
-                return Err(bad("parent_id", "the head licence must be executed and allow sublicensing"));
-            }
-            Some(parent)
-        }
-        (_, Some(_)) => return Err(bad("parent_id", "only a sublicence has a head licence")),
-        (_, None) => None,
-    };
-    let assets = covered_assets(&mut tx, &asset_ids).await.map_err(|e| match e {
-        AppError::NotFound => bad("assets", "no such asset"),
-        other => other,
-    })?;
-    let id = Uuid::now_v7();
-    db::insert(
-        &mut tx,
-        &NewAgreement {
-            id,
-            licensor_id: user.organisation_id,
-            licensee_id,
-            parent_id: parent.as_ref().map(|p| p.id),
-            kind: kind.as_str(),
-            title: &title,
-            created_by: user.id.as_uuid(),
-        },
-    )
-    .await?;
-    db::set_assets(&mut tx, id, &asset_ids).await?;
-    let draft = Draft::new(kind, title, licensor.name.to_string(), licensee.name.to_string(), parent.map(|p| p.title), assets, terms, i.clauses);
-    let sha = save_version(&mut tx, id, 1, &draft, user.id.as_uuid(), &comment).await?;
-    let event = user
-        .event(ctx, "agreement.created", Outcome::Success)
-        .target("agreement", id)
-        .details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(id)
-}
-
-/// The agreement as a caller sees it: the row, the visible version's text and clauses, covered
-/// assets, acceptances and what the workflow allows next.
-pub async fn detail_json(conn: &mut licentia_db::PgConnection, user: &CurrentUser, a: &AgreementRow) -> AppResult<Value> {
-    let n = visible_version(user, a);
-    let v = db::version(conn, a.id, n, readable_max(user, a)).await?;
-    let draft = draft_of(conn, a, &v).await?;
-    let (rendered, _) = draft.render();
-    let acceptances = db::acceptances(conn, a.id).await?;
-    let status = status_of(a)?;
-    Ok(json!({
-        "id": a.id,
-        "kind": a.kind,
-        "title": a.title,
-        "status": a.status,
-        "licensor": { "id": a.licensor_id, "name": a.licensor_name },
-        "licensee": { "id": a.licensee_id, "name": a.licensee_name },
-        "parent_id": a.parent_id,
-        "current_version": a.current_version,
-        "shared_version": a.shared_version,
-        "executed_version": a.executed_version,
-        "executed_at": a.executed_at,
-        "approved_version": a.approved_version,
-        "allowed_transitions": status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "version": {
-            "number": v.number,
-            "author": v.author_name,
-            "comment": v.comment,
-            "created_at": v.created_at,
-            "text_sha256": hex::encode(&v.text_sha256),
-            "text": v.text,
-            "terms": v.terms,
-            "clauses": rendered,
-        },
-        "assets": draft.assets.iter().map(|r| json!({ "id": r.id, "title": r.title, "kind": r.kind, "jurisdiction": r.jurisdiction, "number": r.grant_number.as_ref().or(r.application_number.as_ref()) })).collect::<Vec<_>>(),
-        "acceptances": acceptances,
-    }))
-}
-
-/// Rebuilds the renderer's input for a stored version from what the version itself holds (its
-/// title, parties, assets and their labels), never from the agreement's current draft; the text it
-/// renders is checked against the stored hash, so what is shown is what was accepted.
-pub async fn draft_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Draft> {
-    let assets = covered_assets(conn, &v.asset_ids).await?;
-    let draft = Draft {
-        kind: kind_of(a)?,
-        title: v.title.clone(),
-        licensor: v.licensor_name.clone(),
-        licensee: v.licensee_name.clone(),
-        parent: v.parent_title.clone(),
-        assets,
-        labels: v.asset_labels.clone(),
-        terms: terms_of(v)?,
-        overrides: overrides_of(v),
-    };
-    Ok(draft)
-}
-
-/// A stored version as a document to print: its own title and parties, and clauses whose text is
-/// exactly the stored text (SHA-256 `sha`). Should the clause library's wording ever change so that
-/// a version no longer re-renders to its stored text, the stored text is shown as it is: a printout
-/// never shows words other than those accepted.
-pub struct Document {
-    pub title: String,
-    pub kind_label: &'static str,
-    pub licensor: String,
-    pub licensee: String,
-    pub number: i32,
-    pub sha: String,
-    pub clauses: Vec<(String, String)>,
-}
-
-pub async fn document_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Document> {
-    let draft = draft_of(conn, a, v).await?;
-    let (rendered, text) = draft.render();
-    let clauses = if sha256(&text) == v.text_sha256 {
-        rendered.into_iter().map(|c| (format!("{}. {}", c.number, c.heading), c.text)).collect()
-    } else {
-        tracing::warn!(agreement = %a.id, version = v.number, "stored version does not re-render to its text; printing the stored text");
-        vec![("Text".to_owned(), v.text.clone())]
-    };
-    Ok(Document {
-        title: v.title.clone(),
-        kind_label: draft.kind.label(),
-        licensor: v.licensor_name.clone(),
-        licensee: v.licensee_name.clone(),
-        number: v.number,
-        sha: hex::encode(&v.text_sha256),
-        clauses,
-    })
+    Ok(HttpResponse::Created().json(uc::detail_json(&mut conn, &user.actor(), &row).await?))
 }
 
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    let body = detail_json(&mut conn, &user, &a).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
+    let body = uc::detail_json(&mut conn, &user.actor(), &a).await?;
     drop(conn);
     state.audit_alone(user.event(&ctx, "agreement.read", Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(body))
@@ -438,7 +65,7 @@ pub struct ListQuery {
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<ListQuery>) -> Reply<HttpResponse> {
     let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let rows = db::list(&mut conn, scope(&user), status.map(Status::as_str), 500).await?;
     let items: Vec<Value> = rows
         .iter()
@@ -451,18 +78,6 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VersionInput {
-    pub title: Option<String>,
-    pub assets: Option<Vec<String>>,
-    pub terms: Option<TermsInput>,
-    /// Clause rewordings; `null` or absent keeps the current ones, `{}` restores the library text.
-    pub clauses: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub comment: String,
-}
-
 /// `POST /api/v1/agreements/{id}/versions`: a new numbered version (drafts only).
 pub async fn save(
     state: web::Data<AppState>,
@@ -471,77 +86,19 @@ pub async fn save(
     id: web::Path<String>,
     body: web::Json<VersionInput>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let (number, sha) = save_inner(&state, &ctx, &user, a.id, body.into_inner()).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let (number, sha) = uc::save(&state, &user.actor_in(&ctx), a.id, body.into_inner()).await?;
     let _ = sha;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let row = db::get(&mut conn, a.id, Scope::All).await?;
-    let mut v = detail_json(&mut conn, &user, &row).await?;
+    let mut v = uc::detail_json(&mut conn, &user.actor(), &row).await?;
     v["saved_version"] = json!(number);
     Ok(HttpResponse::Created().json(v))
 }
 
-pub async fn save_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, i: VersionInput) -> AppResult<(i32, Vec<u8>)> {
-    let comment = check_comment(&i.comment)?;
-    let new_title = i.title.as_deref().map(check_title).transpose()?;
-    let new_terms = i.terms.as_ref().map(TermsInput::parse).transpose()?;
-    if let Some(o) = &i.clauses {
-        check_overrides(o)?;
-    }
-    let new_assets = i.assets.as_deref().map(parse_asset_ids).transpose()?;
-    let mut tx = state.db.begin().await?;
-    let a = lock(&mut tx, state, ctx, user, id).await?;
-    let status = status_of(&a)?;
-    if status != Status::Draft {
-        // Executed (and approved, reviewed) versions are frozen: send it back to draft first,
-        // which an executed agreement can never be.
-        return Err(AppError::Conflict { message: format!("versions can only be saved while the agreement is a draft; it is {}", status.as_str()) });
-    }
-    let current = db::version(&mut tx, a.id, a.current_version, None).await?;
-    let mut draft = draft_of(&mut tx, &a, &current).await?;
-    // A new version names the parties, the head licence and the assets as they are now.
-    draft.licensor = a.licensor_name.clone();
-    draft.licensee = a.licensee_name.clone();
-    if let Some(p) = a.parent_id {
-        draft.parent = Some(db::get(&mut tx, p, Scope::All).await?.title);
-    }
-    let current_assets = std::mem::take(&mut draft.assets);
-    draft.set_assets(current_assets);
-    if let Some(t) = new_title {
-        sqlx::query("UPDATE agreements SET title = $2 WHERE id = $1").bind(a.id).bind(&t).execute(&mut *tx).await.map_err(db_err)?;
-        draft.title = t;
-    }
-    if let Some(t) = new_terms {
-        draft.terms = t;
-    }
-    if let Some(o) = i.clauses {
-        draft.overrides = o;
-    }
-    if let Some(ids) = new_assets {
-        if draft.kind.grants_rights() && ids.is_empty() {
-            return Err(bad("assets", "a licence or assignment covers at least one asset"));
-        }
-        draft.set_assets(covered_assets(&mut tx, &ids).await.map_err(|e| match e {
-            AppError::NotFound => bad("assets", "no such asset"),
-            other => other,
-        })?);
-        db::set_assets(&mut tx, a.id, &ids).await?;
-    }
-    let number = a.current_version + 1;
-    let sha = save_version(&mut tx, a.id, number, &draft, user.id.as_uuid(), &comment).await?;
-    let event = user
-        .event(ctx, "agreement.version_saved", Outcome::Success)
-        .target("agreement", a.id)
-        .details(json!({ "version": number, "text_sha256": hex::encode(&sha), "comment": comment }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok((number, sha))
-}
-
 pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let items: Vec<Value> = db::versions(&mut conn, a.id, readable_max(&user, &a))
         .await?
         .iter()
@@ -551,20 +108,10 @@ pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn load_version(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, n: &str) -> AppResult<VersionRow> {
-    let Ok(n) = n.trim().parse::<i32>() else { return Err(not_found(state, ctx, user, "agreement_version", n).await) };
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::version(&mut conn, a.id, n, readable_max(user, a)).await {
-        Ok(v) => Ok(v),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "agreement_version", &format!("{}/{n}", a.id)).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
-    let a = load(&state, &ctx, &user, &id).await?;
-    let v = load_version(&state, &ctx, &user, &a, &n).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let v = uc::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
     state.audit_alone(user.event(&ctx, "agreement.version_read", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
     Ok(HttpResponse::Ok().json(json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256), "text": v.text, "terms": v.terms, "clauses": v.clauses })))
 }
@@ -575,20 +122,6 @@ pub struct DiffQuery {
     pub to: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Redline {
-    pub from: i32,
-    pub to: i32,
-    pub text: Vec<diff::Piece>,
-    pub terms: Vec<String>,
-}
-
-pub async fn redline(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, from: &str, to: &str) -> AppResult<Redline> {
-    let old = load_version(state, ctx, user, a, from).await?;
-    let new = load_version(state, ctx, user, a, to).await?;
-    Ok(Redline { from: old.number, to: new.number, text: diff::words(&old.text, &new.text), terms: diff::terms(&terms_of(&old)?, &terms_of(&new)?) })
-}
-
 /// `GET /api/v1/agreements/{id}/diff?from=1&to=2`
 pub async fn diff_api(
     state: web::Data<AppState>,
@@ -597,9 +130,9 @@ pub async fn diff_api(
     id: web::Path<String>,
     q: web::Query<DiffQuery>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
-    Ok(HttpResponse::Ok().json(redline(&state, &ctx, &user, &a, &q.from, &q.to).await?))
+    Ok(HttpResponse::Ok().json(uc::redline(&state, &user.actor_in(&ctx), &a, &q.from, &q.to).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -612,14 +145,6 @@ pub struct TransitionInput {
     pub csrf: Option<String>,
 }
 
-fn invalid(from: Status, to: &str) -> AppError {
-    AppError::InvalidTransition {
-        from: from.as_str().into(),
-        to: to.chars().take(40).collect(),
-        allowed: from.next().iter().map(|s| s.as_str().to_owned()).collect(),
-    }
-}
-
 /// `POST /api/v1/agreements/{id}/transition`: submit for review, send back to draft, withdraw an
 /// approval, activate, expire or terminate. Approval and execution have their own routes (four
 /// eyes, acceptance by both parties).
@@ -630,126 +155,16 @@ pub async fn transition(
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let to = transition_inner(&state, &ctx, &user, a.id, &body.to, &body.comment).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let to = uc::transition(&state, &user.actor_in(&ctx), a.id, &body.to, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
-}
-
-pub async fn transition_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, to_raw: &str, comment: &str) -> AppResult<Status> {
-    let comment = check_comment(comment)?;
-    let mut tx = state.db.begin().await?;
-    let a = lock(&mut tx, state, ctx, user, id).await?;
-    let from = status_of(&a)?;
-    let Ok(to) = to_raw.trim().parse::<Status>() else { return Err(invalid(from, to_raw)) };
-    if !from.can_move_to(to) || matches!(to, Status::Approved | Status::Executed) {
-        if from.can_move_to(to) {
-            let how = if to == Status::Approved {
-                "approve it through /approve (another manager than the author)"
-            } else {
-                "it is executed when both parties have accepted"
-            };
-            return Err(AppError::Conflict { message: format!("cannot move to {} with a bare transition: {how}", to.as_str()) });
-        }
-        return Err(invalid(from, to_raw));
-    }
-    let today = Utc::now().date_naive();
-    let mut shared = None;
-    match to {
-        Status::InReview => shared = Some(a.current_version),
-        Status::Draft => {
-            db::set_approved(&mut tx, a.id, None, None).await?;
-            db::clear_acceptances(&mut tx, a.id).await?;
-        }
-        Status::Active if a.effective_date.is_some_and(|d| d > today) => {
-            return Err(AppError::Conflict {
-                message: format!("the agreement takes effect on {}", a.effective_date.map(|d| d.to_string()).unwrap_or_default()),
-            });
-        }
-        Status::Expired if a.end_date.is_none_or(|d| d >= today) => {
-            return Err(AppError::Conflict { message: "the agreement has not reached its end date; terminate it instead".into() });
-        }
-        _ => {}
-    }
-    db::set_status(&mut tx, a.id, to.as_str(), shared).await?;
-    let event = user
-        .event(ctx, "agreement.transition", Outcome::Success)
-        .target("agreement", a.id)
-        .details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(to)
 }
 
 /// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
 pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    approve_inner(&state, &ctx, &user, a.id).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    uc::approve(&state, &user.actor_in(&ctx), a.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
-}
-
-pub async fn approve_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid) -> AppResult<()> {
-    let mut tx = state.db.begin().await?;
-    licentia_db::pool::advisory_xact_lock(&mut tx, APPROVAL_LOCK).await?;
-    let a = lock(&mut tx, state, ctx, user, id).await?;
-    let from = status_of(&a)?;
-    if !from.can_move_to(Status::Approved) {
-        return Err(invalid(from, "approved"));
-    }
-    let v = db::version(&mut tx, a.id, a.current_version, None).await?;
-    if v.author_id == user.id.as_uuid() {
-        let event = user
-            .event(ctx, "agreement.approval_refused", Outcome::Denied)
-            .target("agreement", a.id)
-            .details(json!({ "version": v.number, "reason": "four_eyes" }));
-        let seq = state.audit(&mut tx, event).await?;
-        tx.commit().await.map_err(db_err)?;
-        state.audited(seq);
-        return Err(AppError::FourEyes);
-    }
-    let kind = kind_of(&a)?;
-    let terms = terms_of(&v)?;
-    if kind.grants_rights() {
-        let assets = db::asset_ids(&mut tx, a.id).await?;
-        for (other_id, title, other_kind, other_terms) in db::binding_on_assets(&mut tx, a.id, &assets).await? {
-            let Ok(other_kind) = other_kind.parse::<AgreementKind>() else { continue };
-            if !other_kind.grants_rights() {
-                continue;
-            }
-            let exclusive_here = kind.exclusivity() != Exclusivity::NonExclusive;
-            let exclusive_there = other_kind.exclusivity() != Exclusivity::NonExclusive;
-            if !(exclusive_here || exclusive_there) {
-                continue;
-            }
-            let Ok(other_terms) = serde_json::from_value::<Terms>(other_terms) else { continue };
-            if terms.overlaps(&other_terms) {
-                let reason = format!(
-                    "both cover the same asset in an overlapping territory ({} / {}), field and term, and {} is {}",
-                    terms.territory.describe(),
-                    other_terms.territory.describe(),
-                    if exclusive_there { "the other" } else { "this one" },
-                    if exclusive_there { other_kind.as_str() } else { kind.as_str() },
-                );
-                return Err(AppError::ExclusivityConflict { id: other_id, title, reason });
-            }
-        }
-    }
-    db::set_approved(&mut tx, a.id, Some(user.id.as_uuid()), Some(v.number)).await?;
-    db::set_status(&mut tx, a.id, Status::Approved.as_str(), Some(v.number)).await?;
-    let event =
-        user.event(ctx, "agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(())
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AcceptInput {
-    /// The hash of the text the user read; refused if the text changed since.
-    pub text_sha256: Option<String>,
-    pub csrf: Option<String>,
 }
 
 /// `POST /api/v1/agreements/{id}/accept`: the caller accepts the approved version for its party;
@@ -761,64 +176,9 @@ pub async fn accept(
     id: web::Path<String>,
     body: web::Json<AcceptInput>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let status = accept_inner(&state, &ctx, &user, a.id, body.text_sha256.as_deref()).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let status = uc::accept(&state, &user.actor_in(&ctx), a.id, body.text_sha256.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
-}
-
-pub async fn accept_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, seen: Option<&str>) -> AppResult<Status> {
-    let mut tx = state.db.begin().await?;
-    let a = lock(&mut tx, state, ctx, user, id).await?;
-    let from = status_of(&a)?;
-    if from != Status::Approved {
-        return Err(invalid(from, "executed"));
-    }
-    let n = a.approved_version.unwrap_or(a.current_version);
-    let v = db::version(&mut tx, a.id, n, None).await?;
-    if let Some(seen) = seen
-        && !seen.trim().eq_ignore_ascii_case(&hex::encode(&v.text_sha256))
-    {
-        return Err(AppError::Conflict { message: format!("the text changed: version {n} has a different SHA-256 than the one you accepted") });
-    }
-    let party = if user.role == Role::Licensee { "licensee" } else { "licensor" };
-    db::accept(&mut tx, a.id, party, n, &v.text_sha256, user.id.as_uuid()).await?;
-    let event = user
-        .event(ctx, "agreement.accepted", Outcome::Success)
-        .target("agreement", a.id)
-        .details(json!({ "party": party, "version": n, "text_sha256": hex::encode(&v.text_sha256) }));
-    let mut seq = state.audit(&mut tx, event).await?;
-    let accepted = db::acceptances(&mut tx, a.id).await?;
-    let both = ["licensor", "licensee"].iter().all(|p| accepted.iter().any(|x| x.party == *p && x.version == n && x.text_sha256 == v.text_sha256));
-    let mut status = from;
-    if both {
-        db::set_executed(&mut tx, a.id, n).await?;
-        let mut details = json!({ "version": n, "text_sha256": hex::encode(&v.text_sha256) });
-        if kind_of(&a)? == AgreementKind::Assignment {
-            details["assets_assigned"] = json!(db::assign_assets(&mut tx, a.id, &a.licensee_name).await?);
-        }
-        // The executed document, kept as an encrypted artifact both parties can read (it belongs
-        // to the licensee's organisation; the licensor side reads every organisation's).
-        let pdf = version_pdf(&mut tx, &a, &v, &accepted).await?;
-        let artifact = licentia_app::artifacts::store_bytes(
-            state,
-            user.id.as_uuid(),
-            a.licensee_id,
-            "agreement",
-            a.id,
-            &format!("agreement-{}-v{n}-executed.pdf", a.id),
-            "application/pdf",
-            &pdf,
-        )
-        .await?;
-        licentia_db::artifacts::insert(&mut tx, &artifact).await?;
-        details["pdf_artifact"] = json!(artifact.id);
-        details["pdf_sha256"] = json!(hex::encode(&artifact.sha256));
-        seq = state.audit(&mut tx, user.event(ctx, "agreement.executed", Outcome::Success).target("agreement", a.id).details(details)).await?;
-        status = Status::Executed;
-    }
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(status)
 }
 
 /// `POST /api/v1/agreements/{id}/request-changes`: the licensee sends a version under review
@@ -830,49 +190,9 @@ pub async fn request_changes(
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    request_changes_inner(&state, &ctx, &user, a.id, &body.comment).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    uc::request_changes(&state, &user.actor_in(&ctx), a.id, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
-}
-
-pub async fn request_changes_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: Uuid, comment: &str) -> AppResult<()> {
-    let comment = check_comment(comment)?;
-    if comment.is_empty() {
-        return Err(bad("comment", "say what should change"));
-    }
-    let mut tx = state.db.begin().await?;
-    let a = lock(&mut tx, state, ctx, user, id).await?;
-    let from = status_of(&a)?;
-    if from != Status::InReview {
-        return Err(invalid(from, "draft"));
-    }
-    db::set_status(&mut tx, a.id, Status::Draft.as_str(), None).await?;
-    db::clear_acceptances(&mut tx, a.id).await?;
-    let event = user
-        .event(ctx, "agreement.changes_requested", Outcome::Success)
-        .target("agreement", a.id)
-        .details(json!({ "version": a.shared_version, "comment": comment }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SalesLineInput {
-    pub period_start: String,
-    pub period_end: String,
-    pub country: String,
-    pub net_sales: i64,
-    #[serde(default)]
-    pub sublicence_revenue: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SalesInput {
-    pub lines: Vec<SalesLineInput>,
 }
 
 /// `POST /api/v1/agreements/{id}/sales`: the licensee's net sales per period and country, all
@@ -884,48 +204,9 @@ pub async fn report_sales(
     id: web::Path<String>,
     body: web::Json<SalesInput>,
 ) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
-    let n = report_sales_inner(&state, &ctx, &user, &a, &body.lines).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let n = uc::report_sales(&state, &user.actor_in(&ctx), &a, &body.lines).await?;
     Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
-}
-
-pub async fn report_sales_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, a: &AgreementRow, lines: &[SalesLineInput]) -> AppResult<usize> {
-    if !matches!(status_of(a)?, Status::Executed | Status::Active) {
-        return Err(AppError::Conflict { message: format!("sales are reported under an executed or active agreement; this one is {}", a.status) });
-    }
-    if lines.is_empty() || lines.len() > 1000 {
-        return Err(bad("lines", "send 1 to 1000 lines"));
-    }
-    let mut rows = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        let d =
-            |raw: &str, f: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(&format!("lines[{i}].{f}"), "must be a date YYYY-MM-DD"));
-        let (start, end) = (d(&l.period_start, "period_start")?, d(&l.period_end, "period_end")?);
-        if end < start {
-            return Err(bad(&format!("lines[{i}].period_end"), "is before the period start"));
-        }
-        let country = l.country.trim().to_ascii_uppercase();
-        if !is_country(&country) {
-            return Err(bad(&format!("lines[{i}].country"), "must be an ISO 3166 country code"));
-        }
-        for (f, v) in [("net_sales", l.net_sales), ("sublicence_revenue", l.sublicence_revenue)] {
-            if !(0..=1_000_000_000_000_000).contains(&v) {
-                return Err(bad(&format!("lines[{i}].{f}"), "must be between 0 and 10^15 minor units"));
-            }
-        }
-        rows.push((start, end, country, l.net_sales, l.sublicence_revenue));
-    }
-    let mut tx = state.db.begin().await?;
-    db::add_sales(&mut tx, a.id, &rows, user.id.as_uuid()).await.map_err(|e| match e {
-        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "sales for one of these periods and countries were already reported".into() },
-        other => other.into(),
-    })?;
-    let total: i64 = rows.iter().map(|r| r.3).sum();
-    let event = user.event(ctx, "sales.reported", Outcome::Success).target("agreement", a.id).details(json!({ "lines": rows.len(), "net_sales_total": total }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(rows.len())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -938,29 +219,6 @@ pub struct StatementQuery {
     pub to: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
-}
-
-/// A period name → its first and last day.
-pub fn parse_period(p: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let p = p.trim();
-    let (year, rest) = p.split_once('-').map_or((p, None), |(y, r)| (y, Some(r)));
-    let year: i32 = year.parse().ok().filter(|y| (1900..=2200).contains(y))?;
-    let (m1, m2) = match rest {
-        None => (1, 12),
-        Some(q @ ("Q1" | "Q2" | "Q3" | "Q4")) => {
-            let q: u32 = q[1..].parse().ok()?;
-            (3 * q - 2, 3 * q)
-        }
-        Some("H1") => (1, 6),
-        Some("H2") => (7, 12),
-        Some(m) => {
-            let m: u32 = m.parse().ok().filter(|m| (1..=12).contains(m))?;
-            (m, m)
-        }
-    };
-    let from = NaiveDate::from_ymd_opt(year, m1, 1)?;
-    let after = if m2 == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, m2 + 1, 1)? };
-    Some((from, after.pred_opt()?))
 }
 
 /// Countries where every covered patent has stopped being in force, and since when.
@@ -997,10 +255,10 @@ fn lapses(assets: &[AssetRow], notes: &mut Vec<String>) -> Vec<Lapse> {
 }
 
 pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRow, from: NaiveDate, to: NaiveDate) -> AppResult<Statement> {
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let n = a.executed_version.unwrap_or_else(|| visible_version(user, a));
     let v = db::version(&mut conn, a.id, n, readable_max(user, a)).await?;
-    let terms = terms_of(&v)?;
+    let terms = uc::terms_of(&v)?;
     let sales: Vec<SalesLine> = db::sales(&mut conn, a.id)
         .await?
         .into_iter()
@@ -1018,7 +276,7 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
         .map(|(at, runs, compute_units, prediction_rows)| UsageEntry { at, runs, compute_units, prediction_rows })
         .collect();
     let ids = db::asset_ids(&mut conn, a.id).await?;
-    let assets = covered_assets(&mut conn, &ids).await?;
+    let assets = uc::covered_assets(&mut conn, &ids).await?;
     let mut notes = Vec::new();
     let lapses = lapses(&assets, &mut notes);
     // Patent costs: the official fees of the covered assets due in the period, in the
@@ -1048,26 +306,26 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
 
 pub fn statement_period(q: &StatementQuery) -> AppResult<(NaiveDate, NaiveDate)> {
     match (&q.period, &q.from, &q.to) {
-        (Some(p), None, None) => parse_period(p).ok_or_else(|| bad("period", "must be like 2027, 2027-Q3, 2027-H1 or 2027-05")),
+        (Some(p), None, None) => uc::parse_period(p).ok_or_else(|| uc::bad("period", "must be like 2027, 2027-Q3, 2027-H1 or 2027-05")),
         (None, Some(f), Some(t)) => {
-            let d = |raw: &str, field: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad(field, "must be a date YYYY-MM-DD"));
+            let d = |raw: &str, field: &str| NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| uc::bad(field, "must be a date YYYY-MM-DD"));
             let (from, to) = (d(f, "from")?, d(t, "to")?);
             if to < from || (to - from).num_days() > 3660 {
-                return Err(bad("to", "must be after from, at most ten years later"));
+                return Err(uc::bad("to", "must be after from, at most ten years later"));
             }
             Ok((from, to))
         }
         (None, None, None) => {
             let y = Utc::now().year();
-            parse_period(&y.to_string()).ok_or_else(|| AppError::internal("year"))
+            uc::parse_period(&y.to_string()).ok_or_else(|| AppError::internal("year"))
         }
-        _ => Err(bad("period", "give a period, or from and to")),
+        _ => Err(uc::bad("period", "give a period, or from and to")),
     }
 }
 
 /// `GET /api/v1/statements?agreement=ID&period=2027-Q4[&format=csv]`
 pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &q.agreement).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &q.agreement).await?;
     let (from, to) = statement_period(&q)?;
     let st = statement_for(&state, &user, &a, from, to).await?;
     state
@@ -1101,42 +359,18 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"statement-{}-{from}-{to}.csv\"", a.id)))
                 .body(body))
         }
-        _ => Err(bad("format", "must be json or csv").into()),
+        _ => Err(uc::bad("format", "must be json or csv").into()),
     }
-}
-
-/// The PDF of a version: the rendered clauses, the text's SHA-256, and the acceptances of it.
-pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow, accepted: &[db::Acceptance]) -> AppResult<Vec<u8>> {
-    use crate::pdf::Block;
-    let doc = document_of(conn, a, v).await?;
-    let mut blocks =
-        vec![Block::Title(doc.title.clone()), Block::Small(format!("{} · version {} · {} and {}", doc.kind_label, v.number, doc.licensor, doc.licensee))];
-    for (heading, text) in &doc.clauses {
-        blocks.push(Block::Heading(heading.clone()));
-        blocks.push(Block::Para(text.clone()));
-    }
-    blocks.push(Block::Heading("Text fingerprint".into()));
-    blocks.push(Block::Small(format!("SHA-256 of the text of version {}: {}", v.number, hex::encode(&v.text_sha256))));
-    for x in accepted.iter().filter(|x| x.version == v.number) {
-        blocks.push(Block::Small(format!(
-            "Accepted for the {} by {} on {} (SHA-256 {}).",
-            x.party,
-            x.user_name,
-            x.accepted_at.format("%Y-%m-%d %H:%M UTC"),
-            hex::encode(&x.text_sha256)
-        )));
-    }
-    Ok(crate::pdf::render(&doc.title, &format!("{} v{}", doc.title, v.number), &blocks))
 }
 
 /// `GET /api/v1/agreements/{id}/versions/{n}/pdf`
 pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
-    let a = load(&state, &ctx, &user, &id).await?;
-    let v = load_version(&state, &ctx, &user, &a, &n).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let v = uc::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let accepted = db::acceptances(&mut conn, a.id).await?;
-    let bytes = version_pdf(&mut conn, &a, &v, &accepted).await?;
+    let bytes = uc::version_pdf(&mut conn, &a, &v, &accepted).await?;
     drop(conn);
     state.audit_alone(user.event(&ctx, "agreement.pdf_downloaded", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
     Ok(HttpResponse::Ok()

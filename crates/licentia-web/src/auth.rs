@@ -35,7 +35,13 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// The caller as the use cases and the policy know it.
     pub fn actor(&self) -> licentia_app::Actor {
-        licentia_app::Actor::new(self.id, self.organisation_id, self.role)
+        licentia_app::Actor::new(self.id, self.organisation_id, self.role).labelled(self.email.clone(), licentia_app::actor::Origin::default())
+    }
+
+    /// The caller with the request's origin, for use cases that write audit entries.
+    pub fn actor_in(&self, ctx: &RequestContext) -> licentia_app::Actor {
+        let origin = licentia_app::actor::Origin { ip: Some(ctx.ip.clone()), user_agent: ctx.user_agent.clone(), request_id: Some(ctx.request_id.clone()) };
+        licentia_app::Actor::new(self.id, self.organisation_id, self.role).labelled(self.email.clone(), origin)
     }
 
     /// The organisation filter for queries: `None` for roles that see every organisation.

@@ -14,7 +14,6 @@ pub mod context;
 pub mod error;
 pub mod ops;
 pub mod pages;
-pub mod pdf;
 pub mod portfolio;
 pub mod routes;
 pub mod static_files;

@@ -540,26 +540,29 @@ pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
     let run_id = r.id;
-    let actor = user.actor();
-    let stream = futures_util::stream::unfold((state, 0u32, false), move |(state, n, done)| async move {
-        if done || n > 4 * 3600 {
-            return None;
+    let actor = std::sync::Arc::new(user.actor());
+    let stream = futures_util::stream::unfold((state, 0u32, false), move |(state, n, done)| {
+        let actor = actor.clone();
+        async move {
+            if done || n > 4 * 3600 {
+                return None;
+            }
+            if n > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            let row = match state.db.pool.acquire().await {
+                Ok(mut c) => db::run(&mut c, run_id, None).await.ok(),
+                Err(_) => None,
+            };
+            let Some(row) = row else {
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"event: error\ndata: {}\n\n")), (state, n + 1, true)));
+            };
+            let terminal = matches!(row.status.as_str(), "succeeded" | "failed" | "cancelled");
+            let row = policy::run(&actor, &row);
+            let data = json!({ "status": row.status, "progress": row.progress, "metrics": row.metrics, "epochs_done": row.epochs_done, "error": row.error });
+            let kind = if terminal { "done" } else { "progress" };
+            Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (state, n + 1, terminal)))
         }
-        if n > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        let row = match state.db.pool.acquire().await {
-            Ok(mut c) => db::run(&mut c, run_id, None).await.ok(),
-            Err(_) => None,
-        };
-        let Some(row) = row else {
-            return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"event: error\ndata: {}\n\n")), (state, n + 1, true)));
-        };
-        let terminal = matches!(row.status.as_str(), "succeeded" | "failed" | "cancelled");
-        let row = policy::run(&actor, &row);
-        let data = json!({ "status": row.status, "progress": row.progress, "metrics": row.metrics, "epochs_done": row.epochs_done, "error": row.error });
-        let kind = if terminal { "done" } else { "progress" };
-        Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (state, n + 1, terminal)))
     });
     Ok(HttpResponse::Ok().content_type("text/event-stream").insert_header((header::CACHE_CONTROL, "no-cache")).streaming(stream))
 }

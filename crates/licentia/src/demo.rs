@@ -161,11 +161,11 @@ async fn seed_agreements(
         for id in &covered {
             covered_rows.push(licentia_db::assets::get(tx, *id, licentia_db::assets::AssetScope::All).await?);
         }
-        let draft = licentia_web::agreements::Draft::new(kind, title.into(), LICENSOR.into(), licensee.into(), None, covered_rows, terms, Default::default());
+        let draft = licentia_app::agreements::Draft::new(kind, title.into(), LICENSOR.into(), licensee.into(), None, covered_rows, terms, Default::default());
         let id = uuid::Uuid::now_v7();
         let new =
             licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind: kind.as_str(), title, created_by: manager };
-        let sha = licentia_web::agreements::insert_with_first_version(tx, &new, &covered, &draft, "demo draft").await.map_err(|e| other(&e))?;
+        let sha = licentia_app::agreements::insert_with_first_version(tx, &new, &covered, &draft, "demo draft").await.map_err(|e| other(&e))?;
         if executed {
             let reviewer = *users.get("reviewer@aurora.example").ok_or_else(|| other(&"no reviewer"))?;
             let bea = *users.get("licensee@borealis.example").ok_or_else(|| other(&"no licensee user"))?;

@@ -1,7 +1,6 @@
 //! `/api/v1/users`: licensor-side account administration.
 
 use actix_web::{HttpResponse, web};
-use licentia_audit::Outcome;
 use licentia_domain::UserId;
 use serde_json::json;
 
@@ -20,11 +19,7 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 
 /// A by-id lookup that misses (missing or outside the caller's scope) is a 404 and an audit entry.
 pub async fn not_found(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &'static str, id: &str) -> AppError {
-    let event = user.event(ctx, "authz.not_found", Outcome::Denied).target(kind, id.chars().take(64).collect::<String>());
-    if let Err(e) = state.audit_alone(event).await {
-        return e;
-    }
-    AppError::NotFound
+    state.not_found(&user.actor_in(ctx), kind, id).await
 }
 
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {

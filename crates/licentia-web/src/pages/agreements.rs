@@ -296,7 +296,7 @@ pub async fn create_html(state: web::Data<AppState>, ctx: RequestContext, user: 
             clauses: BTreeMap::new(),
             comment: field(&p, "comment").to_owned(),
         };
-        api::create_inner(&state, &ctx, &user, input).await
+        licentia_app::agreements::create(&state, &user.actor_in(&ctx), input).await
     }
     .await;
     match result {
@@ -431,7 +431,7 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
 }
 
 pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<ShowPage> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(show_page(&state, &user, a, flash_from(req.query_string())).await?)
 }
@@ -446,7 +446,7 @@ pub async fn save_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
     let mut overrides = BTreeMap::new();
@@ -464,7 +464,7 @@ pub async fn save_html(
             clauses: Some(overrides.clone()),
             comment: field(&p, "comment").to_owned(),
         };
-        api::save_inner(&state, &ctx, &user, a.id, input).await
+        licentia_app::agreements::save(&state, &user.actor_in(&ctx), a.id, input).await
     }
     .await;
     match result {
@@ -502,16 +502,17 @@ pub async fn transition_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
-    let r =
-        api::transition_inner(&state, &ctx, &user, a.id, field(&p, "to"), field(&p, "comment")).await.map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
+    let r = licentia_app::agreements::transition(&state, &user.actor_in(&ctx), a.id, field(&p, "to"), field(&p, "comment"))
+        .await
+        .map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
     workflow_back(a.id, r)
 }
 
 pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
-    let r = api::approve_inner(&state, &ctx, &user, a.id).await.map(|()| "Approved.".to_owned());
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let r = licentia_app::agreements::approve(&state, &user.actor_in(&ctx), a.id).await.map(|()| "Approved.".to_owned());
     workflow_back(a.id, r)
 }
 
@@ -522,10 +523,10 @@ pub async fn accept_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
     let sha = field(&p, "text_sha256");
-    let r = api::accept_inner(&state, &ctx, &user, a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
+    let r = licentia_app::agreements::accept(&state, &user.actor_in(&ctx), a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
         if s == Status::Executed {
             "Accepted: both parties have signed, the agreement is executed.".to_owned()
         } else {
@@ -542,9 +543,11 @@ pub async fn request_changes_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
-    let r = api::request_changes_inner(&state, &ctx, &user, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
+    let r = licentia_app::agreements::request_changes(&state, &user.actor_in(&ctx), a.id, field(&p, "comment"))
+        .await
+        .map(|()| "Sent back with your comments.".to_owned());
     workflow_back(a.id, r)
 }
 
@@ -555,7 +558,7 @@ pub async fn sales_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
     let r = async {
         // Amounts are typed in the agreement's currency.
@@ -570,7 +573,7 @@ pub async fn sales_html(
             net_sales: parse_amount("net_sales", field(&p, "net_sales"), &currency)?.unwrap_or(0),
             sublicence_revenue: parse_amount("sublicence_revenue", field(&p, "sublicence_revenue"), &currency)?.unwrap_or(0),
         };
-        api::report_sales_inner(&state, &ctx, &user, &a, &[line]).await
+        licentia_app::agreements::report_sales(&state, &user.actor_in(&ctx), &a, &[line]).await
     }
     .await
     .map(|_| "Sales reported.".to_owned());
@@ -586,7 +589,7 @@ pub async fn issue_licence_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
     let p = form.into_inner();
     let r = async {
         let until = field(&p, "valid_until");
@@ -649,8 +652,8 @@ pub async fn diff_html(
     id: web::Path<String>,
     q: web::Query<api::DiffQuery>,
 ) -> Reply<DiffPage> {
-    let a = api::load(&state, &ctx, &user, &id).await?;
-    let r = api::redline(&state, &ctx, &user, &a, &q.from, &q.to).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let r = licentia_app::agreements::redline(&state, &user.actor_in(&ctx), &a, &q.from, &q.to).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(DiffPage { nav: Nav::for_user(&state, &user, "/agreements"), a, from: r.from, to: r.to, pieces: r.text, terms: r.terms })
 }
@@ -664,8 +667,8 @@ pub struct PrintPage {
 
 pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<PrintPage> {
     let (id, n) = path.into_inner();
-    let a = api::load(&state, &ctx, &user, &id).await?;
-    let v = api::load_version(&state, &ctx, &user, &a, &n).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let v = licentia_app::agreements::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let doc = api::document_of(&mut conn, &a, &v).await?;
     let acceptances = db::acceptances(&mut conn, a.id).await?.into_iter().filter(|x| x.version == v.number).collect();
@@ -697,7 +700,7 @@ impl StatementPage {
 }
 
 pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<StatementPage> {
-    let a = api::load(&state, &ctx, &user, &q.agreement).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &q.agreement).await?;
     let (from, to) = api::statement_period(&q)?;
     let st = api::statement_for(&state, &user, &a, from, to).await?;
     state
