@@ -14,6 +14,7 @@ pub mod pdf;
 pub mod policy;
 pub mod receipts;
 pub mod state;
+pub mod training;
 pub mod worker;
 
 pub use actor::Actor;

@@ -1,19 +1,16 @@
-//! Metered training over HTTP: licences under executed agreements, datasets (CSV streamed in,
-//! checked line by line, encrypted at rest), and runs: a launch checks the licence and reserves
-//! the run's compute units in the transaction that locks the licence row, or refuses with
-//! `quota_exceeded` and what remains. Workers (`licentia_app::worker`) do the training.
+//! Metered training over HTTP: the JSON face of `licentia_app::training` (licences, datasets,
+//! runs, predictions), the CSV body reader, and the run's server-sent events.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use futures_util::StreamExt as _;
 use licentia_app::policy;
 use licentia_audit::Outcome;
-use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
+use licentia_db::training::{self as db, Run};
 use licentia_domain::OrganisationId;
-use licentia_train::{Hyper, Template};
+use licentia_train::Hyper;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -24,149 +21,25 @@ use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
-fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::Validation { field: field.into(), message: message.into() }
-}
-
-fn db_err(e: sqlx::Error) -> AppError {
-    licentia_db::DbError::from(e).into()
-}
+use licentia_app::training as uc;
+pub use licentia_app::training::{LicenceInput, period_start, reservation};
 
 /// Licensees see their organisation's objects; the licensor side sees every licensee's.
 fn scope(user: &CurrentUser) -> Option<OrganisationId> {
     policy::licensee_scope(&user.actor())
 }
 
-/// The start of the licence's current quota period.
-pub fn period_start(l: &Licence, now: DateTime<Utc>) -> DateTime<Utc> {
-    let start = match l.reset_period.as_str() {
-        "monthly" => Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single(),
-        "yearly" => Utc.with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0).single(),
-        _ => None,
-    };
-    start.map_or(l.valid_from, |s| s.max(l.valid_from))
-}
-
-/// A quota with its overage allowance.
-fn ceiling(quota: Option<i64>, l: &Licence) -> Option<i64> {
-    quota.map(|q| if l.overage == "allow" { q + q * i64::from(l.overage_percent) / 100 } else { q })
-}
-
-fn remaining(l: &Licence, used: Usage) -> Value {
-    let left = |q: Option<i64>, u: i64| ceiling(q, l).map(|c| (c - u).max(0));
-    json!({
-        "runs": left(l.quota_runs, used.runs),
-        "compute_units": left(l.quota_compute_units, used.compute_units),
-        "prediction_rows": left(l.quota_prediction_rows, used.prediction_rows),
-    })
-}
-
-async fn licence_json(conn: &mut licentia_db::PgConnection, l: &Licence) -> AppResult<Value> {
-    let used = db::usage(conn, l.id, period_start(l, Utc::now())).await?;
-    let mut v = serde_json::to_value(l).map_err(AppError::internal)?;
-    v["used"] = json!(used);
-    v["remaining"] = remaining(l, used);
-    Ok(v)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LicenceInput {
-    pub agreement_id: String,
-    pub templates: Vec<String>,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: DateTime<Utc>,
-    pub quota_runs: Option<i64>,
-    pub quota_compute_units: Option<i64>,
-    pub quota_prediction_rows: Option<i64>,
-    pub reset_period: Option<String>,
-    pub overage: Option<String>,
-    pub overage_percent: Option<i32>,
-    #[serde(default)]
-    pub allow_model_download: bool,
-}
-
 /// `POST /api/v1/licences`: a licence under an executed (or active) agreement, for its licensee.
 pub async fn create_licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<LicenceInput>) -> Reply<HttpResponse> {
-    let v = create_licence_tx(&state, &ctx, &user, body.into_inner()).await?;
+    let v = uc::create_licence(&state, &user.actor_in(&ctx), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(v))
 }
 
-/// Checks and stores a licence with its audit entry, in one transaction (the API and the
-/// agreement page's form both come here).
-pub async fn create_licence_tx(state: &AppState, ctx: &RequestContext, user: &CurrentUser, i: LicenceInput) -> AppResult<Value> {
-    let agreement_id = Uuid::parse_str(i.agreement_id.trim()).map_err(|_| bad("agreement_id", "is not an agreement id"))?;
-    if i.templates.is_empty() || i.templates.len() > 10 {
-        return Err(bad("templates", "name 1 to 10 model templates"));
-    }
-    let mut templates = Vec::new();
-    for t in &i.templates {
-        let t = Template::parse(t.trim())
-            .ok_or_else(|| bad("templates", format!("unknown template; one of {}", Template::ALL.map(Template::as_str).join(", "))))?;
-        templates.push(t.as_str().to_owned());
-    }
-    let valid_from = i.valid_from.unwrap_or_else(Utc::now);
-    if i.valid_until <= valid_from {
-        return Err(bad("valid_until", "must be after valid_from"));
-    }
-    for (f, q) in [("quota_runs", i.quota_runs), ("quota_compute_units", i.quota_compute_units), ("quota_prediction_rows", i.quota_prediction_rows)] {
-        if q.is_some_and(|q| !(0..=1_000_000_000_000_000).contains(&q)) {
-            return Err(bad(f, "must be between 0 and 10^15"));
-        }
-    }
-    let reset_period = i.reset_period.unwrap_or_else(|| "none".into());
-    if !["none", "monthly", "yearly"].contains(&reset_period.as_str()) {
-        return Err(bad("reset_period", "must be none, monthly or yearly"));
-    }
-    let overage = i.overage.unwrap_or_else(|| "refuse".into());
-    if !["refuse", "allow"].contains(&overage.as_str()) {
-        return Err(bad("overage", "must be refuse or allow"));
-    }
-    let overage_percent = i.overage_percent.unwrap_or(0);
-    if !(0..=100).contains(&overage_percent) || (overage == "refuse" && overage_percent != 0) {
-        return Err(bad("overage_percent", "0 to 100, and only with overage allow"));
-    }
-    let mut tx = state.db.begin().await?;
-    let a =
-        licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
-    if !matches!(a.status.as_str(), "executed" | "active") {
-        return Err(bad("agreement_id", format!("licences hang under an executed agreement; this one is {}", a.status)));
-    }
-    let l = Licence {
-        id: Uuid::now_v7(),
-        agreement_id,
-        organisation_id: a.licensee_id,
-        templates,
-        valid_from,
-        valid_until: i.valid_until,
-        quota_runs: i.quota_runs,
-        quota_compute_units: i.quota_compute_units,
-        quota_prediction_rows: i.quota_prediction_rows,
-        reset_period,
-        overage,
-        overage_percent,
-        allow_model_download: i.allow_model_download,
-        created_at: Utc::now(),
-        agreement_status: a.status.clone(),
-        agreement_title: a.title.clone(),
-    };
-    db::insert_licence(&mut tx, &l, user.id.as_uuid()).await?;
-    let event = user
-        .event(ctx, "licence.created", Outcome::Success)
-        .target("licence", l.id)
-        .details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
-    let seq = state.audit(&mut tx, event).await?;
-    let v = licence_json(&mut tx, &l).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(v)
-}
-
 pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let mut items = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
-        items.push(licence_json(&mut conn, &l).await?);
+        items.push(uc::licence_json(&mut conn, &l).await?);
     }
     state.audit_alone(user.event(&ctx, "licence.listed", licentia_audit::Outcome::Success)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
@@ -174,10 +47,10 @@ pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 
 pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let Ok(uid) = Uuid::parse_str(&id) else { return Err(not_found(&state, &ctx, &user, "licence", &id).await.into()) };
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     match db::licence(&mut conn, uid, scope(&user)).await {
         Ok(l) => {
-            let v = licence_json(&mut conn, &l).await?;
+            let v = uc::licence_json(&mut conn, &l).await?;
             drop(conn);
             state.audit_alone(user.event(&ctx, "licence.read", Outcome::Success).target("licence", l.id)).await?;
             Ok(HttpResponse::Ok().json(v))
@@ -203,50 +76,14 @@ pub async fn upload_dataset(
     q: web::Query<UploadQuery>,
     body: web::Payload,
 ) -> Reply<HttpResponse> {
-    let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv");
-    if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(bad("name", "at most 200 characters without control characters").into());
-    }
+    let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv").to_owned();
     let (bytes, table) = read_csv_body(&state, &req, body).await?;
-    let id = Uuid::now_v7();
-    let artifact = licentia_app::artifacts::store_bytes(&state, user.id.as_uuid(), user.organisation_id, "dataset", id, name, "text/csv", &bytes).await?;
-    let d = Dataset {
-        id,
-        organisation_id: user.organisation_id,
-        artifact_id: artifact.id,
-        name: name.to_owned(),
-        rows: table.rows as i64,
-        columns: table.columns.len() as i32,
-        schema: json!(table.schema()),
-        column_actions: json!({}),
-        sha256: artifact.sha256.clone(),
-        created_at: Utc::now(),
-    };
-    let mut tx = state.db.begin().await?;
-    licentia_db::artifacts::insert(&mut tx, &artifact).await?;
-    db::insert_dataset(&mut tx, &d, user.id.as_uuid()).await?;
-    let event = user
-        .event(&ctx, "dataset.uploaded", Outcome::Success)
-        .target("dataset", id)
-        .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, &bytes, &table).await?;
     Ok(HttpResponse::Created().json(d))
 }
 
-async fn load_dataset(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Dataset> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(not_found(state, ctx, user, "dataset", id).await) };
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::dataset(&mut conn, uid, scope(user)).await {
-        Ok(d) => Ok(d),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "dataset", id).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let actor = user.actor();
     let items: Vec<policy::DatasetView> = db::datasets(&mut conn, scope(&user)).await?.iter().map(|d| policy::dataset(&actor, d)).collect();
     drop(conn);
@@ -256,8 +93,8 @@ pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
 pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let d = load_dataset(&state, &ctx, &user, &id).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let d = uc::load_dataset(&state, &user.actor_in(&ctx), &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
     let bytes = licentia_app::artifacts::read_all(&state, &a).await?;
@@ -291,30 +128,7 @@ pub async fn set_columns(
     id: web::Path<String>,
     body: web::Json<ColumnsInput>,
 ) -> Reply<HttpResponse> {
-    let d = load_dataset(&state, &ctx, &user, &id).await?;
-    let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
-    let mut actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
-    for (col, action) in &body.columns {
-        if !known.contains(col) {
-            return Err(bad("columns", format!("there is no column {:?}", col.chars().take(60).collect::<String>())).into());
-        }
-        match action.as_str() {
-            "keep" => {
-                actions.remove(col);
-            }
-            "drop" | "mask" => {
-                actions.insert(col.clone(), action.clone());
-            }
-            _ => return Err(bad("columns", "each action is keep, drop or mask").into()),
-        }
-    }
-    let v = json!(actions);
-    let mut tx = state.db.begin().await?;
-    db::set_column_actions(&mut tx, d.id, &v).await?;
-    let seq = state.audit(&mut tx, user.event(&ctx, "dataset.columns_set", Outcome::Success).target("dataset", d.id).details(json!({ "actions": v }))).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    Ok(HttpResponse::Ok().json(json!({ "id": d.id, "column_actions": v })))
+    Ok(HttpResponse::Ok().json(uc::set_columns(&state, &user.actor_in(&ctx), &id, &body.columns).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,11 +141,6 @@ pub struct LaunchInput {
     pub idempotency_key: Option<String>,
 }
 
-/// Training rows × epochs: what a run reserves (the split trains on 80 % of the rows).
-pub fn reservation(rows: i64, epochs: u32) -> i64 {
-    rows * 8 / 10 * i64::from(epochs)
-}
-
 /// A run as the caller may see it (the policy's view).
 fn run_json(user: &CurrentUser, r: &Run) -> Value {
     serde_json::to_value(policy::run(&user.actor(), r)).unwrap_or(Value::Null)
@@ -342,15 +151,15 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let i = body.into_inner();
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned).or(i.idempotency_key.clone());
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200 || k.chars().any(char::is_control)) {
-        return Err(bad("idempotency_key", "1 to 200 characters without control characters").into());
+        return Err(uc::bad("idempotency_key", "1 to 200 characters without control characters").into());
     }
     i.hyper.check().map_err(|e| match e {
         licentia_train::TrainError::Invalid { field, message } => AppError::Validation { field: format!("hyper.{field}"), message },
-        other => bad("hyper", other.to_string()),
+        other => uc::bad("hyper", other.to_string()),
     })?;
-    let licence_id = Uuid::parse_str(i.licence_id.trim()).map_err(|_| bad("licence_id", "is not a licence id"))?;
-    let dataset_id = Uuid::parse_str(i.dataset_id.trim()).map_err(|_| bad("dataset_id", "is not a dataset id"))?;
-    match launch_tx(&state, &ctx, &user, licence_id, dataset_id, &i.hyper, key.as_deref()).await {
+    let licence_id = Uuid::parse_str(i.licence_id.trim()).map_err(|_| uc::bad("licence_id", "is not a licence id"))?;
+    let dataset_id = Uuid::parse_str(i.dataset_id.trim()).map_err(|_| uc::bad("dataset_id", "is not a dataset id"))?;
+    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e.into()) };
@@ -365,120 +174,8 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     }
 }
 
-pub async fn launch_tx(
-    state: &AppState,
-    ctx: &RequestContext,
-    user: &CurrentUser,
-    licence_id: Uuid,
-    dataset_id: Uuid,
-    hyper: &Hyper,
-    key: Option<&str>,
-) -> AppResult<(Run, bool)> {
-    let mut tx = state.db.begin().await?;
-    let l = match db::lock_licence(&mut tx, licence_id, Some(user.organisation_id)).await {
-        Ok(l) => l,
-        Err(licentia_db::DbError::NotFound) => {
-            drop(tx);
-            return Err(not_found(state, ctx, user, "licence", &licence_id.to_string()).await);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(k) = key
-        && let Some(existing) = db::run_by_key(&mut tx, user.organisation_id, k).await?
-    {
-        return Ok((existing, false));
-    }
-    let now = Utc::now();
-    if !matches!(l.agreement_status.as_str(), "executed" | "active") {
-        return Err(AppError::Refused {
-            code: "licence_inactive",
-            message: format!("the agreement behind this licence is {}", l.agreement_status),
-            details: json!({ "agreement_status": l.agreement_status }),
-        });
-    }
-    if now < l.valid_from || now >= l.valid_until {
-        return Err(AppError::Refused {
-            code: "licence_expired",
-            message: format!("the licence is valid from {} until {}", l.valid_from.format("%Y-%m-%d %H:%M UTC"), l.valid_until.format("%Y-%m-%d %H:%M UTC")),
-            details: json!({ "valid_from": l.valid_from, "valid_until": l.valid_until }),
-        });
-    }
-    if !l.templates.iter().any(|t| t == hyper.template.as_str()) {
-        return Err(AppError::Refused {
-            code: "template_not_allowed",
-            message: format!("the licence allows {}", l.templates.join(", ")),
-            details: json!({ "allowed": l.templates }),
-        });
-    }
-    let dataset = match db::dataset(&mut tx, dataset_id, Some(user.organisation_id)).await {
-        Ok(d) => d,
-        Err(licentia_db::DbError::NotFound) => {
-            drop(tx);
-            return Err(not_found(state, ctx, user, "dataset", &dataset_id.to_string()).await);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let units = reservation(dataset.rows, hyper.epochs);
-    let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
-    let over = |q: Option<i64>, u: i64, add: i64| ceiling(q, &l).is_some_and(|c| u + add > c);
-    if over(l.quota_runs, used.runs, 1) || over(l.quota_compute_units, used.compute_units, units) {
-        return Err(AppError::Refused {
-            code: "quota_exceeded",
-            message: format!("this run needs 1 run and {units} compute units; the licence has {} left", remaining(&l, used)),
-            details: json!({ "needed": { "runs": 1, "compute_units": units }, "remaining": remaining(&l, used) }),
-        });
-    }
-    let id = Uuid::now_v7();
-    let mut hyper = hyper.clone();
-    // Dropped and masked columns never reach training.
-    let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
-    for col in actions.keys() {
-        if !hyper.exclude.contains(col) {
-            hyper.exclude.push(col.clone());
-        }
-    }
-    let hyper_v = serde_json::to_value(&hyper).map_err(AppError::internal)?;
-    db::insert_run(
-        &mut tx,
-        &NewRun {
-            id,
-            licence_id: l.id,
-            agreement_id: l.agreement_id,
-            organisation_id: user.organisation_id,
-            dataset_id,
-            template: hyper.template.as_str(),
-            hyper: &hyper_v,
-            idempotency_key: key,
-            reserved_units: units,
-            created_by: user.id.as_uuid(),
-        },
-    )
-    .await?;
-    db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
-    let event = user
-        .event(ctx, "run.launched", Outcome::Success)
-        .target("run", id)
-        .details(json!({ "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units }));
-    let seq = state.audit(&mut tx, event).await?;
-    let run = db::run(&mut tx, id, None).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    state.runs_queued.notify_waiters();
-    Ok((run, true))
-}
-
-async fn load_run(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Run> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(not_found(state, ctx, user, "run", id).await) };
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::run(&mut conn, uid, scope(user)).await {
-        Ok(r) => Ok(r),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "run", id).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let items: Vec<Value> = db::runs(&mut conn, scope(&user)).await?.iter().map(|r| run_json(&user, r)).collect();
     drop(conn);
     state.audit_alone(user.event(&ctx, "run.listed", Outcome::Success).details(json!({ "count": items.len() }))).await?;
@@ -486,7 +183,7 @@ pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: Current
 }
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = load_run(&state, &ctx, &user, &id).await?;
+    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
     state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
     Ok(HttpResponse::Ok().json(run_json(&user, &r)))
 }
@@ -495,48 +192,13 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 /// released; a running one is stopped by its worker before the next batch and billed for the
 /// epochs it finished.
 pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    Ok(HttpResponse::Ok().json(run_json(&user, &cancel_inner(&state, &ctx, &user, &id).await?)))
-}
-
-pub async fn cancel_inner(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Run> {
-    let r = load_run(state, ctx, user, id).await?;
-    let mut tx = state.db.begin().await?;
-    let r = db::lock_run(&mut tx, r.id, scope(user)).await?;
-    match r.status.as_str() {
-        "queued" => {
-            db::finish(
-                &mut tx,
-                r.id,
-                &db::Finish {
-                    status: "cancelled",
-                    units_used: 0,
-                    epochs_done: 0,
-                    metrics: &json!([]),
-                    preprocessing: None,
-                    weights_artifact: None,
-                    receipt: None,
-                    error: None,
-                },
-            )
-            .await?;
-            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
-                .await?;
-        }
-        "running" => db::request_cancel(&mut tx, r.id).await?,
-        other => return Err(AppError::Conflict { message: format!("the run is already {other}") }),
-    }
-    let seq =
-        state.audit(&mut tx, user.event(ctx, "run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    Ok(db::run(&mut conn, r.id, None).await?)
+    Ok(HttpResponse::Ok().json(run_json(&user, &uc::cancel(&state, &user.actor_in(&ctx), &id).await?)))
 }
 
 /// `GET /api/v1/runs/{id}/events`: server-sent events with the run's progress and metrics until
 /// it ends (polled from the database, so any node can serve any run).
 pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = load_run(&state, &ctx, &user, &id).await?;
+    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
     state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
     let run_id = r.id;
@@ -599,20 +261,6 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
     Ok((bytes, table.map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?))
 }
 
-/// The trained model of a succeeded run: its weights (decrypted, hash-checked), preprocessing and
-/// hyperparameters.
-async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_train::prep::Preprocessing, Hyper)> {
-    let (Some(weights_id), Some(prep)) = (r.weights_artifact, r.preprocessing.as_ref()) else {
-        return Err(AppError::Conflict { message: format!("the run is {}; only a finished run with weights can predict", r.status) });
-    };
-    let preprocessing = serde_json::from_value(prep["preprocessing"].clone()).map_err(AppError::internal)?;
-    let hyper = serde_json::from_value(prep["hyper"].clone()).map_err(AppError::internal)?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    let a = licentia_db::artifacts::get_scoped(&mut conn, weights_id, None).await?;
-    drop(conn);
-    Ok((licentia_app::artifacts::read_all(state, &a).await?, preprocessing, hyper))
-}
-
 /// `POST /api/v1/runs/{id}/predict` with a `text/csv` body: scores every row with the run's
 /// model, metered in prediction rows against the licence (refused with `quota_exceeded` before
 /// any result is returned).
@@ -624,46 +272,9 @@ pub async fn predict(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Reply<HttpResponse> {
-    let r = load_run(&state, &ctx, &user, &id).await?;
+    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
     let (_, table) = read_csv_body(&state, &req, body).await?;
-    let (weights, prep, hyper) = trained(&state, &r).await?;
-    let rows = table.rows as i64;
-    let preds = web::block(move || {
-        let model = licentia_train::inference::load(&weights, &prep, &hyper, &licentia_train::cpu())?;
-        model.predict(&table)
-    })
-    .await
-    .map_err(AppError::internal)?
-    .map_err(|e| match e {
-        licentia_train::TrainError::Data(m) => bad("file", m),
-        other => AppError::internal(other),
-    })?;
-    let mut tx = state.db.begin().await?;
-    let l = db::lock_licence(&mut tx, r.licence_id, None).await?;
-    let now = Utc::now();
-    if !matches!(l.agreement_status.as_str(), "executed" | "active") || now < l.valid_from || now >= l.valid_until {
-        return Err(AppError::Refused {
-            code: "licence_expired",
-            message: "the licence is not valid now".into(),
-            details: json!({ "valid_until": l.valid_until, "agreement_status": l.agreement_status }),
-        }
-        .into());
-    }
-    let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
-    if ceiling(l.quota_prediction_rows, &l).is_some_and(|c| used.prediction_rows + rows > c) {
-        drop(tx);
-        let e = AppError::Refused {
-            code: "quota_exceeded",
-            message: format!("scoring {rows} rows exceeds the licence's prediction quota"),
-            details: json!({ "needed": { "prediction_rows": rows }, "remaining": remaining(&l, used) }),
-        };
-        state.audit_alone(user.event(&ctx, "run.predict_refused", Outcome::Denied).target("run", r.id).details(json!({ "rows": rows }))).await?;
-        return Err(e.into());
-    }
-    db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", Usage { runs: 0, compute_units: 0, prediction_rows: rows }).await?;
-    let seq = state.audit(&mut tx, user.event(&ctx, "run.predicted", Outcome::Success).target("run", r.id).details(json!({ "rows": rows }))).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    let preds = uc::predict(&state, &user.actor_in(&ctx), &r, table).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["row", "label", "probability", "value"]).map_err(AppError::internal)?;
     for (i, p) in preds.iter().enumerate() {
@@ -680,8 +291,8 @@ pub async fn predict(
 
 /// `GET /api/v1/runs/{id}/model`: the weights, only where the licence allows the download.
 pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = load_run(&state, &ctx, &user, &id).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let l = db::licence(&mut conn, r.licence_id, None).await?;
     drop(conn);
     if !l.allow_model_download {
@@ -693,56 +304,10 @@ pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: Curren
         }
         .into());
     }
-    let (weights, _, _) = trained(&state, &r).await?;
+    let (weights, _, _) = uc::trained(&state, &r).await?;
     state.audit_alone(user.event(&ctx, "run.model_downloaded", Outcome::Success).target("run", r.id)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"run-{}-weights.burnpack\"", r.id)))
         .body(weights))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn licence(reset: &str, overage: &str, pct: i32) -> Licence {
-        Licence {
-            id: Uuid::nil(),
-            agreement_id: Uuid::nil(),
-            organisation_id: OrganisationId::from_uuid(Uuid::nil()),
-            templates: Vec::new(),
-            valid_from: Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).single().unwrap_or_default(),
-            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default(),
-            quota_runs: Some(10),
-            quota_compute_units: Some(1000),
-            quota_prediction_rows: None,
-            reset_period: reset.into(),
-            overage: overage.into(),
-            overage_percent: pct,
-            allow_model_download: false,
-            created_at: Utc::now(),
-            agreement_status: "active".into(),
-            agreement_title: String::new(),
-        }
-    }
-
-    #[test]
-    fn quota_periods_reset_monthly_or_yearly_but_never_before_the_licence_starts() {
-        let now = Utc.with_ymd_and_hms(2027, 8, 20, 12, 0, 0).single().unwrap_or_default();
-        assert_eq!(period_start(&licence("none", "refuse", 0), now).to_rfc3339(), "2026-03-15T00:00:00+00:00");
-        assert_eq!(period_start(&licence("monthly", "refuse", 0), now).to_rfc3339(), "2027-08-01T00:00:00+00:00");
-        assert_eq!(period_start(&licence("yearly", "refuse", 0), now).to_rfc3339(), "2027-01-01T00:00:00+00:00");
-        let first_month = Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0).single().unwrap_or_default();
-        assert_eq!(period_start(&licence("monthly", "refuse", 0), first_month).to_rfc3339(), "2026-03-15T00:00:00+00:00");
-    }
-
-    #[test]
-    fn overage_allows_a_percentage_over_the_quota_and_remaining_counts_it() {
-        let l = licence("none", "allow", 10);
-        assert_eq!(ceiling(Some(1000), &l), Some(1100));
-        assert_eq!(ceiling(None, &l), None);
-        assert_eq!(ceiling(Some(1000), &licence("none", "refuse", 0)), Some(1000));
-        let r = remaining(&l, Usage { runs: 3, compute_units: 1050, prediction_rows: 0 });
-        assert_eq!(r, json!({ "runs": 8, "compute_units": 50, "prediction_rows": null }));
-    }
 }

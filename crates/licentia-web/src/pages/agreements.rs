@@ -618,7 +618,7 @@ pub async fn issue_licence_html(
             overage_percent: None,
             allow_model_download: field(&p, "allow_model_download") == "on",
         };
-        crate::training::create_licence_tx(&state, &ctx, &user, input).await
+        licentia_app::training::create_licence(&state, &user.actor_in(&ctx), input).await
     }
     .await
     .map(|_| "Training licence issued.".to_owned());

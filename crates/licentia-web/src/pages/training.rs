@@ -109,7 +109,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         let dataset = uuid::Uuid::parse_str(field(&p, "dataset_id"))
             .map_err(|_| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
-        crate::training::launch_tx(&state, &ctx, &user, licence, dataset, &h, (!key.is_empty()).then_some(key)).await
+        licentia_app::training::launch(&state, &user.actor_in(&ctx), licence, dataset, &h, (!key.is_empty()).then_some(key)).await
     }
     .await;
     match result {
@@ -218,7 +218,7 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 /// `POST /training/runs/{id}/cancel` from the run page.
 pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let path = format!("/runs/{}", id.trim());
-    match crate::training::cancel_inner(&state, &ctx, &user, &id).await {
+    match licentia_app::training::cancel(&state, &user.actor_in(&ctx), &id).await {
         Ok(r) => {
             Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." }))
         }

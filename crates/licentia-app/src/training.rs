@@ -1,0 +1,464 @@
+//! Metered training, the use cases: licences under executed agreements, datasets (stored
+//! encrypted, their columns kept, dropped or masked), and runs: a launch checks the licence and
+//! reserves the run's compute units in the transaction that locks the licence row, or refuses with
+//! `quota_exceeded` and what remains; predictions are metered the same way. Workers
+//! ([`crate::worker`]) do the training.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
+use licentia_audit::Outcome;
+use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
+use licentia_train::{Hyper, Template};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::{Actor, policy};
+
+pub fn bad(field: &str, message: impl Into<String>) -> AppError {
+    AppError::Validation { field: field.into(), message: message.into() }
+}
+
+pub fn db_err(e: sqlx::Error) -> AppError {
+    licentia_db::DbError::from(e).into()
+}
+
+/// The start of the licence's current quota period.
+pub fn period_start(l: &Licence, now: DateTime<Utc>) -> DateTime<Utc> {
+    let start = match l.reset_period.as_str() {
+        "monthly" => Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single(),
+        "yearly" => Utc.with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0).single(),
+        _ => None,
+    };
+    start.map_or(l.valid_from, |s| s.max(l.valid_from))
+}
+
+/// A quota with its overage allowance.
+pub fn ceiling(quota: Option<i64>, l: &Licence) -> Option<i64> {
+    quota.map(|q| if l.overage == "allow" { q + q * i64::from(l.overage_percent) / 100 } else { q })
+}
+
+pub fn remaining(l: &Licence, used: Usage) -> Value {
+    let left = |q: Option<i64>, u: i64| ceiling(q, l).map(|c| (c - u).max(0));
+    json!({
+        "runs": left(l.quota_runs, used.runs),
+        "compute_units": left(l.quota_compute_units, used.compute_units),
+        "prediction_rows": left(l.quota_prediction_rows, used.prediction_rows),
+    })
+}
+
+pub async fn licence_json(conn: &mut licentia_db::PgConnection, l: &Licence) -> AppResult<Value> {
+    let used = db::usage(conn, l.id, period_start(l, Utc::now())).await?;
+    let mut v = serde_json::to_value(l).map_err(AppError::internal)?;
+    v["used"] = json!(used);
+    v["remaining"] = remaining(l, used);
+    Ok(v)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceInput {
+    pub agreement_id: String,
+    pub templates: Vec<String>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: DateTime<Utc>,
+    pub quota_runs: Option<i64>,
+    pub quota_compute_units: Option<i64>,
+    pub quota_prediction_rows: Option<i64>,
+    pub reset_period: Option<String>,
+    pub overage: Option<String>,
+    pub overage_percent: Option<i32>,
+    #[serde(default)]
+    pub allow_model_download: bool,
+}
+
+/// Checks and stores a licence with its audit entry, in one transaction (the API and the
+/// agreement page's form both come here).
+pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) -> AppResult<Value> {
+    let agreement_id = Uuid::parse_str(i.agreement_id.trim()).map_err(|_| bad("agreement_id", "is not an agreement id"))?;
+    if i.templates.is_empty() || i.templates.len() > 10 {
+        return Err(bad("templates", "name 1 to 10 model templates"));
+    }
+    let mut templates = Vec::new();
+    for t in &i.templates {
+        let t = Template::parse(t.trim())
+            .ok_or_else(|| bad("templates", format!("unknown template; one of {}", Template::ALL.map(Template::as_str).join(", "))))?;
+        templates.push(t.as_str().to_owned());
+    }
+    let valid_from = i.valid_from.unwrap_or_else(Utc::now);
+    if i.valid_until <= valid_from {
+        return Err(bad("valid_until", "must be after valid_from"));
+    }
+    for (f, q) in [("quota_runs", i.quota_runs), ("quota_compute_units", i.quota_compute_units), ("quota_prediction_rows", i.quota_prediction_rows)] {
+        if q.is_some_and(|q| !(0..=1_000_000_000_000_000).contains(&q)) {
+            return Err(bad(f, "must be between 0 and 10^15"));
+        }
+    }
+    let reset_period = i.reset_period.unwrap_or_else(|| "none".into());
+    if !["none", "monthly", "yearly"].contains(&reset_period.as_str()) {
+        return Err(bad("reset_period", "must be none, monthly or yearly"));
+    }
+    let overage = i.overage.unwrap_or_else(|| "refuse".into());
+    if !["refuse", "allow"].contains(&overage.as_str()) {
+        return Err(bad("overage", "must be refuse or allow"));
+    }
+    let overage_percent = i.overage_percent.unwrap_or(0);
+    if !(0..=100).contains(&overage_percent) || (overage == "refuse" && overage_percent != 0) {
+        return Err(bad("overage_percent", "0 to 100, and only with overage allow"));
+    }
+    let mut tx = state.db.begin().await?;
+    let a =
+        licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
+    if !matches!(a.status.as_str(), "executed" | "active") {
+        return Err(bad("agreement_id", format!("licences hang under an executed agreement; this one is {}", a.status)));
+    }
+    let l = Licence {
+        id: Uuid::now_v7(),
+        agreement_id,
+        organisation_id: a.licensee_id,
+        templates,
+        valid_from,
+        valid_until: i.valid_until,
+        quota_runs: i.quota_runs,
+        quota_compute_units: i.quota_compute_units,
+        quota_prediction_rows: i.quota_prediction_rows,
+        reset_period,
+        overage,
+        overage_percent,
+        allow_model_download: i.allow_model_download,
+        created_at: Utc::now(),
+        agreement_status: a.status.clone(),
+        agreement_title: a.title.clone(),
+    };
+    db::insert_licence(&mut tx, &l, actor.user_id.as_uuid()).await?;
+    let event = actor
+        .event("licence.created", Outcome::Success)
+        .target("licence", l.id)
+        .details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
+    let seq = state.audit(&mut tx, event).await?;
+    let v = licence_json(&mut tx, &l).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(v)
+}
+
+/// Stores a parsed CSV as the caller's dataset: encrypted into the artifact store, then the
+/// artifact row, the dataset row and the audit entry in one transaction (no row, no blob on failure).
+pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &[u8], table: &licentia_train::data::Table) -> AppResult<Dataset> {
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(bad("name", "at most 200 characters without control characters"));
+    }
+    let id = Uuid::now_v7();
+    let artifact = crate::artifacts::store_bytes(state, actor.user_id.as_uuid(), actor.organisation_id, "dataset", id, name, "text/csv", bytes).await?;
+    let d = Dataset {
+        id,
+        organisation_id: actor.organisation_id,
+        artifact_id: artifact.id,
+        name: name.to_owned(),
+        rows: table.rows as i64,
+        columns: table.columns.len() as i32,
+        schema: json!(table.schema()),
+        column_actions: json!({}),
+        sha256: artifact.sha256.clone(),
+        created_at: Utc::now(),
+    };
+    let mut tx = state.db.begin().await?;
+    licentia_db::artifacts::insert(&mut tx, &artifact).await?;
+    db::insert_dataset(&mut tx, &d, actor.user_id.as_uuid()).await?;
+    let event = actor
+        .event("dataset.uploaded", Outcome::Success)
+        .target("dataset", id)
+        .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(d)
+}
+
+pub async fn load_dataset(state: &AppState, actor: &Actor, id: &str) -> AppResult<Dataset> {
+    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(state.not_found(actor, "dataset", id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    match db::dataset(&mut conn, uid, policy::licensee_scope(actor)).await {
+        Ok(d) => Ok(d),
+        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "dataset", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Marks columns `keep`, `drop` or `mask`; unknown columns and actions are refused.
+pub async fn set_columns(state: &AppState, actor: &Actor, id: &str, columns: &BTreeMap<String, String>) -> AppResult<Value> {
+    let d = load_dataset(state, actor, id).await?;
+    let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let mut actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
+    for (col, action) in columns {
+        if !known.contains(col) {
+            return Err(bad("columns", format!("there is no column {:?}", col.chars().take(60).collect::<String>())));
+        }
+        match action.as_str() {
+            "keep" => {
+                actions.remove(col);
+            }
+            "drop" | "mask" => {
+                actions.insert(col.clone(), action.clone());
+            }
+            _ => return Err(bad("columns", "each action is keep, drop or mask")),
+        }
+    }
+    let v = json!(actions);
+    let mut tx = state.db.begin().await?;
+    db::set_column_actions(&mut tx, d.id, &v).await?;
+    let seq = state.audit(&mut tx, actor.event("dataset.columns_set", Outcome::Success).target("dataset", d.id).details(json!({ "actions": v }))).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(json!({ "id": d.id, "column_actions": v }))
+}
+
+/// Training rows × epochs: what a run reserves (the split trains on 80 % of the rows).
+pub fn reservation(rows: i64, epochs: u32) -> i64 {
+    rows * 8 / 10 * i64::from(epochs)
+}
+
+pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_id: Uuid, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
+    let mut tx = state.db.begin().await?;
+    let l = match db::lock_licence(&mut tx, licence_id, Some(actor.organisation_id)).await {
+        Ok(l) => l,
+        Err(licentia_db::DbError::NotFound) => {
+            drop(tx);
+            return Err(state.not_found(actor, "licence", &licence_id.to_string()).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(k) = key
+        && let Some(existing) = db::run_by_key(&mut tx, actor.organisation_id, k).await?
+    {
+        return Ok((existing, false));
+    }
+    let now = Utc::now();
+    if !matches!(l.agreement_status.as_str(), "executed" | "active") {
+        return Err(AppError::Refused {
+            code: "licence_inactive",
+            message: format!("the agreement behind this licence is {}", l.agreement_status),
+            details: json!({ "agreement_status": l.agreement_status }),
+        });
+    }
+    if now < l.valid_from || now >= l.valid_until {
+        return Err(AppError::Refused {
+            code: "licence_expired",
+            message: format!("the licence is valid from {} until {}", l.valid_from.format("%Y-%m-%d %H:%M UTC"), l.valid_until.format("%Y-%m-%d %H:%M UTC")),
+            details: json!({ "valid_from": l.valid_from, "valid_until": l.valid_until }),
+        });
+    }
+    if !l.templates.iter().any(|t| t == hyper.template.as_str()) {
+        return Err(AppError::Refused {
+            code: "template_not_allowed",
+            message: format!("the licence allows {}", l.templates.join(", ")),
+            details: json!({ "allowed": l.templates }),
+        });
+    }
+    let dataset = match db::dataset(&mut tx, dataset_id, Some(actor.organisation_id)).await {
+        Ok(d) => d,
+        Err(licentia_db::DbError::NotFound) => {
+            drop(tx);
+            return Err(state.not_found(actor, "dataset", &dataset_id.to_string()).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let units = reservation(dataset.rows, hyper.epochs);
+    let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
+    let over = |q: Option<i64>, u: i64, add: i64| ceiling(q, &l).is_some_and(|c| u + add > c);
+    if over(l.quota_runs, used.runs, 1) || over(l.quota_compute_units, used.compute_units, units) {
+        return Err(AppError::Refused {
+            code: "quota_exceeded",
+            message: format!("this run needs 1 run and {units} compute units; the licence has {} left", remaining(&l, used)),
+            details: json!({ "needed": { "runs": 1, "compute_units": units }, "remaining": remaining(&l, used) }),
+        });
+    }
+    let id = Uuid::now_v7();
+    let mut hyper = hyper.clone();
+    // Dropped and masked columns never reach training.
+    let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
+    for col in actions.keys() {
+        if !hyper.exclude.contains(col) {
+            hyper.exclude.push(col.clone());
+        }
+    }
+    let hyper_v = serde_json::to_value(&hyper).map_err(AppError::internal)?;
+    db::insert_run(
+        &mut tx,
+        &NewRun {
+            id,
+            licence_id: l.id,
+            agreement_id: l.agreement_id,
+            organisation_id: actor.organisation_id,
+            dataset_id,
+            template: hyper.template.as_str(),
+            hyper: &hyper_v,
+            idempotency_key: key,
+            reserved_units: units,
+            created_by: actor.user_id.as_uuid(),
+        },
+    )
+    .await?;
+    db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
+    let event = actor
+        .event("run.launched", Outcome::Success)
+        .target("run", id)
+        .details(json!({ "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units }));
+    let seq = state.audit(&mut tx, event).await?;
+    let run = db::run(&mut tx, id, None).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    state.runs_queued.notify_waiters();
+    Ok((run, true))
+}
+
+pub async fn load_run(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run> {
+    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(state.not_found(actor, "run", id).await) };
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    match db::run(&mut conn, uid, policy::licensee_scope(actor)).await {
+        Ok(r) => Ok(r),
+        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "run", id).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run> {
+    let r = load_run(state, actor, id).await?;
+    let mut tx = state.db.begin().await?;
+    let r = db::lock_run(&mut tx, r.id, policy::licensee_scope(actor)).await?;
+    match r.status.as_str() {
+        "queued" => {
+            db::finish(
+                &mut tx,
+                r.id,
+                &db::Finish {
+                    status: "cancelled",
+                    units_used: 0,
+                    epochs_done: 0,
+                    metrics: &json!([]),
+                    preprocessing: None,
+                    weights_artifact: None,
+                    receipt: None,
+                    error: None,
+                },
+            )
+            .await?;
+            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
+                .await?;
+        }
+        "running" => db::request_cancel(&mut tx, r.id).await?,
+        other => return Err(AppError::Conflict { message: format!("the run is already {other}") }),
+    }
+    let seq = state.audit(&mut tx, actor.event("run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    Ok(db::run(&mut conn, r.id, None).await?)
+}
+
+/// The trained model of a succeeded run: its weights (decrypted, hash-checked), preprocessing and
+/// hyperparameters.
+pub async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_train::prep::Preprocessing, Hyper)> {
+    let (Some(weights_id), Some(prep)) = (r.weights_artifact, r.preprocessing.as_ref()) else {
+        return Err(AppError::Conflict { message: format!("the run is {}; only a finished run with weights can predict", r.status) });
+    };
+    let preprocessing = serde_json::from_value(prep["preprocessing"].clone()).map_err(AppError::internal)?;
+    let hyper = serde_json::from_value(prep["hyper"].clone()).map_err(AppError::internal)?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let a = licentia_db::artifacts::get_scoped(&mut conn, weights_id, None).await?;
+    drop(conn);
+    Ok((crate::artifacts::read_all(state, &a).await?, preprocessing, hyper))
+}
+
+/// Scores every row of `table` with the run's model, metered in prediction rows against the
+/// licence (refused with `quota_exceeded` before any result is returned).
+pub async fn predict(state: &AppState, actor: &Actor, r: &Run, table: licentia_train::data::Table) -> AppResult<Vec<licentia_train::inference::Prediction>> {
+    let (weights, prep, hyper) = trained(state, r).await?;
+    let rows = table.rows as i64;
+    let preds = tokio::task::spawn_blocking(move || {
+        let model = licentia_train::inference::load(&weights, &prep, &hyper, &licentia_train::cpu())?;
+        model.predict(&table)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|e| match e {
+        licentia_train::TrainError::Data(m) => bad("file", m),
+        other => AppError::internal(other),
+    })?;
+    let mut tx = state.db.begin().await?;
+    let l = db::lock_licence(&mut tx, r.licence_id, None).await?;
+    let now = Utc::now();
+    if !matches!(l.agreement_status.as_str(), "executed" | "active") || now < l.valid_from || now >= l.valid_until {
+        return Err(AppError::Refused {
+            code: "licence_expired",
+            message: "the licence is not valid now".into(),
+            details: json!({ "valid_until": l.valid_until, "agreement_status": l.agreement_status }),
+        });
+    }
+    let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
+    if ceiling(l.quota_prediction_rows, &l).is_some_and(|c| used.prediction_rows + rows > c) {
+        drop(tx);
+        let e = AppError::Refused {
+            code: "quota_exceeded",
+            message: format!("scoring {rows} rows exceeds the licence's prediction quota"),
+            details: json!({ "needed": { "prediction_rows": rows }, "remaining": remaining(&l, used) }),
+        };
+        state.audit_alone(actor.event("run.predict_refused", Outcome::Denied).target("run", r.id).details(json!({ "rows": rows }))).await?;
+        return Err(e);
+    }
+    db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", Usage { runs: 0, compute_units: 0, prediction_rows: rows }).await?;
+    let seq = state.audit(&mut tx, actor.event("run.predicted", Outcome::Success).target("run", r.id).details(json!({ "rows": rows }))).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq);
+    Ok(preds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use licentia_domain::OrganisationId;
+
+    fn licence(reset: &str, overage: &str, pct: i32) -> Licence {
+        Licence {
+            id: Uuid::nil(),
+            agreement_id: Uuid::nil(),
+            organisation_id: OrganisationId::from_uuid(Uuid::nil()),
+            templates: Vec::new(),
+            valid_from: Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).single().unwrap_or_default(),
+            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default(),
+            quota_runs: Some(10),
+            quota_compute_units: Some(1000),
+            quota_prediction_rows: None,
+            reset_period: reset.into(),
+            overage: overage.into(),
+            overage_percent: pct,
+            allow_model_download: false,
+            created_at: Utc::now(),
+            agreement_status: "active".into(),
+            agreement_title: String::new(),
+        }
+    }
+
+    #[test]
+    fn quota_periods_reset_monthly_or_yearly_but_never_before_the_licence_starts() {
+        let now = Utc.with_ymd_and_hms(2027, 8, 20, 12, 0, 0).single().unwrap_or_default();
+        assert_eq!(period_start(&licence("none", "refuse", 0), now).to_rfc3339(), "2026-03-15T00:00:00+00:00");
+        assert_eq!(period_start(&licence("monthly", "refuse", 0), now).to_rfc3339(), "2027-08-01T00:00:00+00:00");
+        assert_eq!(period_start(&licence("yearly", "refuse", 0), now).to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        let first_month = Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0).single().unwrap_or_default();
+        assert_eq!(period_start(&licence("monthly", "refuse", 0), first_month).to_rfc3339(), "2026-03-15T00:00:00+00:00");
+    }
+
+    #[test]
+    fn overage_allows_a_percentage_over_the_quota_and_remaining_counts_it() {
+        let l = licence("none", "allow", 10);
+        assert_eq!(ceiling(Some(1000), &l), Some(1100));
+        assert_eq!(ceiling(None, &l), None);
+        assert_eq!(ceiling(Some(1000), &licence("none", "refuse", 0)), Some(1000));
+        let r = remaining(&l, Usage { runs: 3, compute_units: 1050, prediction_rows: 0 });
+        assert_eq!(r, json!({ "runs": 8, "compute_units": 50, "prediction_rows": null }));
+    }
+}
