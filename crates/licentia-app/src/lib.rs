@@ -5,7 +5,9 @@
 //! Layering: `domain ← crypto/store/db/audit/train ← app ← web ← licentia`. This crate links no
 //! HTTP framework (`cargo tree -p licentia-app -e normal -i actix-web` finds nothing).
 
+pub mod account;
 pub mod actor;
+pub mod admin;
 pub mod agreements;
 pub mod artifacts;
 pub mod error;

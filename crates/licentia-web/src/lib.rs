@@ -1,7 +1,6 @@
 //! Licentia's HTTP layer: actix-web routes (HTML for people, JSON under `/api/v1` for programs),
 //! authentication, the route table with its permissions, CSRF, and askama pages.
 
-pub mod admin_ops;
 pub mod agreements;
 pub mod api;
 pub mod artifacts;

@@ -48,6 +48,6 @@ pub struct PasswordChange {
 }
 
 pub async fn change_password(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<PasswordChange>) -> Reply<HttpResponse> {
-    let revoked = crate::pages::account::change_password_inner(&state, &ctx, &user, &body.current, &body.new).await?;
+    let revoked = licentia_app::account::change_password(&state, &user.actor_in(&ctx), user.session_id, &body.current, &body.new).await?;
     Ok(HttpResponse::Ok().json(json!({ "other_sessions_revoked": revoked })))
 }

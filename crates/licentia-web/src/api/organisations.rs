@@ -4,12 +4,12 @@ use actix_web::{HttpResponse, web};
 use licentia_domain::OrganisationId;
 use serde_json::json;
 
-use crate::admin_ops::{self, NewOrgInput, OrgChange};
 use crate::api::users::not_found;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::state::AppState;
+use licentia_app::admin::{self as admin_ops, NewOrgInput, OrgChange};
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -33,7 +33,7 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 }
 
 pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewOrgInput>) -> Reply<HttpResponse> {
-    let org = admin_ops::create_org(&state, &ctx, &user, body.into_inner()).await?;
+    let org = admin_ops::create_org(&state, &user.actor_in(&ctx), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(org))
 }
 
@@ -45,7 +45,7 @@ pub async fn update(
     body: web::Json<OrgChange>,
 ) -> Reply<HttpResponse> {
     let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
-    match admin_ops::update_org(&state, &ctx, &user, oid, body.into_inner()).await {
+    match admin_ops::update_org(&state, &user.actor_in(&ctx), oid, body.into_inner()).await {
         Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }

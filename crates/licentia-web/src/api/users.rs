@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use licentia_domain::UserId;
 use serde_json::json;
 
-use crate::admin_ops::{self, NewUserInput, UserChange};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::state::AppState;
+use licentia_app::admin::{self as admin_ops, NewUserInput, UserChange};
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -37,7 +37,7 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 }
 
 pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<NewUserInput>) -> Reply<HttpResponse> {
-    let created = admin_ops::create_user(&state, &ctx, &user, body.into_inner()).await?;
+    let created = admin_ops::create_user(&state, &user.actor_in(&ctx), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -49,7 +49,7 @@ pub async fn update(
     body: web::Json<UserChange>,
 ) -> Reply<HttpResponse> {
     let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
-    match admin_ops::update_user(&state, &ctx, &user, uid, body.into_inner()).await {
+    match admin_ops::update_user(&state, &user.actor_in(&ctx), uid, body.into_inner()).await {
         Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }

@@ -7,12 +7,12 @@ use licentia_db::organisations::Organisation;
 use licentia_db::users::User;
 use licentia_domain::{OrganisationId, Permission, UserId};
 
-use crate::admin_ops::{self, NewOrgInput, NewUserInput, OrgChange, UserChange};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::pages::{Nav, back, flash_from};
 use crate::state::AppState;
+use licentia_app::admin::{self as admin_ops, NewOrgInput, NewUserInput, OrgChange, UserChange};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]
@@ -42,7 +42,7 @@ pub async fn users(state: web::Data<AppState>, ctx: RequestContext, user: Curren
 
 /// Validation and conflict errors go back to the page as a message; anything else is an error page.
 pub async fn create_user(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewUserInput>) -> Reply<HttpResponse> {
-    let result = admin_ops::create_user(&state, &ctx, &user, form.into_inner()).await.map(|u| format!("Created {}.", u.email));
+    let result = admin_ops::create_user(&state, &user.actor_in(&ctx), form.into_inner()).await.map(|u| format!("Created {}.", u.email));
     back("/admin/users", result)
 }
 
@@ -54,7 +54,7 @@ pub async fn update_user(
     form: web::Form<UserChange>,
 ) -> Reply<HttpResponse> {
     let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
-    let result = admin_ops::update_user(&state, &ctx, &user, id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
+    let result = admin_ops::update_user(&state, &user.actor_in(&ctx), id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
     back("/admin/users", result)
 }
 
@@ -82,7 +82,7 @@ pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user
 }
 
 pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewOrgInput>) -> Reply<HttpResponse> {
-    let result = admin_ops::create_org(&state, &ctx, &user, form.into_inner()).await.map(|o| format!("Created {}.", o.name));
+    let result = admin_ops::create_org(&state, &user.actor_in(&ctx), form.into_inner()).await.map(|o| format!("Created {}.", o.name));
     back("/admin/organisations", result)
 }
 
@@ -94,6 +94,6 @@ pub async fn update_organisation(
     form: web::Form<OrgChange>,
 ) -> Reply<HttpResponse> {
     let id = OrganisationId::parse(&id).ok_or(AppError::NotFound)?;
-    let result = admin_ops::update_org(&state, &ctx, &user, id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
+    let result = admin_ops::update_org(&state, &user.actor_in(&ctx), id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
     back("/admin/organisations", result)
 }

@@ -1,4 +1,4 @@
-//! Managing users and organisations: the rules shared by the admin pages and the JSON API. Each
+//! Managing users and organisations, the use cases behind the admin pages and the JSON API. Each
 //! function parses its input, changes the rows and writes the audit entry in one transaction.
 
 use licentia_audit::Outcome;
@@ -9,8 +9,7 @@ use licentia_domain::{Email, OrgKind, OrgName, OrganisationId, Password, Role, U
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::CurrentUser;
-use crate::context::RequestContext;
+use crate::Actor;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -68,7 +67,7 @@ fn parse_org_id(raw: &str) -> AppResult<OrganisationId> {
 
 /// Creates a user. The role must fit the organisation's kind (licensee users in licensee
 /// organisations, everybody else in the licensor).
-pub async fn create_user(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, input: NewUserInput) -> AppResult<User> {
+pub async fn create_user(state: &AppState, actor: &Actor, input: NewUserInput) -> AppResult<User> {
     let email = Email::parse(&input.email)?;
     let role: Role = input.role.trim().parse()?;
     let password = Password::parse(&input.password)?;
@@ -90,8 +89,7 @@ pub async fn create_user(state: &AppState, ctx: &RequestContext, actor: &Current
     let hash = hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
     let id = users::insert(&mut tx, users::NewUser { organisation_id: org.id, email: &email, display_name: &name, password_hash: &hash, role }).await?;
-    let event =
-        actor.event(ctx, "user.created", Outcome::Success).target("user", id).details(json!({ "email": email, "role": role, "organisation_id": org.id }));
+    let event = actor.event("user.created", Outcome::Success).target("user", id).details(json!({ "email": email, "role": role, "organisation_id": org.id }));
     let seq = state.audit(&mut tx, event).await?;
     let user = users::get_scoped(&mut tx, id, None).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
@@ -111,9 +109,9 @@ pub async fn hash_password(state: &AppState, password: Password) -> AppResult<St
 
 /// Changes a user's role or enabled state. Disabling revokes every session at once. Admins cannot
 /// disable or demote themselves (the last admin would lock everybody out).
-pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, id: UserId, change: UserChange) -> AppResult<User> {
+pub async fn update_user(state: &AppState, actor: &Actor, id: UserId, change: UserChange) -> AppResult<User> {
     let role = change.role.as_deref().map(|r| r.trim().parse::<Role>()).transpose()?;
-    if id == actor.id && (change.disabled == Some(true) || role.is_some_and(|r| r != actor.role)) {
+    if id == actor.user_id && (change.disabled == Some(true) || role.is_some_and(|r| r != actor.role)) {
         return Err(AppError::Conflict { message: "you cannot disable yourself or change your own role".into() });
     }
     let mut tx = state.db.begin().await?;
@@ -130,7 +128,7 @@ pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &Current
         // A session carries the role it was opened with: every credential dies with the old role.
         let revoked = sessions::revoke_all_for_user(&mut tx, id, None, "role changed").await?;
         let event = actor
-            .event(ctx, "user.role_changed", Outcome::Success)
+            .event("user.role_changed", Outcome::Success)
             .target("user", id)
             .details(json!({ "from": before.role, "to": role, "sessions_revoked": revoked }));
         seqs.push(state.audit(&mut tx, event).await?);
@@ -141,7 +139,7 @@ pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &Current
         users::set_disabled(&mut tx, id, disabled).await?;
         let revoked = if disabled { sessions::revoke_all_for_user(&mut tx, id, None, "user disabled").await? } else { 0 };
         let action = if disabled { "user.disabled" } else { "user.enabled" };
-        let event = actor.event(ctx, action, Outcome::Success).target("user", id).details(json!({ "sessions_revoked": revoked }));
+        let event = actor.event(action, Outcome::Success).target("user", id).details(json!({ "sessions_revoked": revoked }));
         seqs.push(state.audit(&mut tx, event).await?);
     }
     let after = users::get_scoped(&mut tx, id, None).await?;
@@ -152,12 +150,12 @@ pub async fn update_user(state: &AppState, ctx: &RequestContext, actor: &Current
     Ok(after)
 }
 
-pub async fn create_org(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, input: NewOrgInput) -> AppResult<Organisation> {
+pub async fn create_org(state: &AppState, actor: &Actor, input: NewOrgInput) -> AppResult<Organisation> {
     let name = OrgName::parse(&input.name)?;
     let kind: OrgKind = input.kind.trim().parse()?;
     let mut tx = state.db.begin().await?;
     let org = organisations::insert(&mut tx, &name, kind).await?;
-    let event = actor.event(ctx, "org.created", Outcome::Success).target("organisation", org.id).details(json!({ "name": org.name, "kind": kind }));
+    let event = actor.event("org.created", Outcome::Success).target("organisation", org.id).details(json!({ "name": org.name, "kind": kind }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
@@ -165,7 +163,7 @@ pub async fn create_org(state: &AppState, ctx: &RequestContext, actor: &CurrentU
 }
 
 /// Disabling an organisation logs out every one of its users.
-pub async fn update_org(state: &AppState, ctx: &RequestContext, actor: &CurrentUser, id: OrganisationId, change: OrgChange) -> AppResult<Organisation> {
+pub async fn update_org(state: &AppState, actor: &Actor, id: OrganisationId, change: OrgChange) -> AppResult<Organisation> {
     let mut tx = state.db.begin().await?;
     let before = organisations::get_scoped(&mut tx, id, None).await?;
     let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) else {
@@ -177,7 +175,7 @@ pub async fn update_org(state: &AppState, ctx: &RequestContext, actor: &CurrentU
     let org = organisations::set_disabled(&mut tx, id, disabled).await?;
     let revoked = if disabled { sessions::revoke_all_for_organisation(&mut tx, id, "organisation disabled").await? } else { 0 };
     let action = if disabled { "org.disabled" } else { "org.enabled" };
-    let event = actor.event(ctx, action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
+    let event = actor.event(action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
