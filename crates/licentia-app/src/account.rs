@@ -1,4 +1,4 @@
-//! A user's own account: changing the password.
+//! A user's own account: changing the password, issuing the calendar feed token.
 
 use licentia_audit::Outcome;
 use licentia_domain::{Password, SessionId};
@@ -39,4 +39,17 @@ pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq);
     Ok(revoked)
+}
+
+/// A new calendar feed token for the actor (shown once; stored as its SHA-256, so the old feed URL
+/// stops working).
+pub async fn new_calendar_token(state: &AppState, actor: &Actor) -> AppResult<String> {
+    let token = licentia_crypto::random::token().map_err(|_| AppError::internal("no randomness"))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut tx = state.db.begin().await?;
+    licentia_db::deadlines::set_calendar_token(&mut tx, actor.user_id.as_uuid(), digest.as_ref()).await?;
+    let seq = state.audit(&mut tx, actor.event("calendar.token_issued", Outcome::Success).target("user", actor.user_id)).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq);
+    Ok(token)
 }

@@ -96,6 +96,35 @@ pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
     Ok(out)
 }
 
+/// Records an uploaded artifact whose blob is already stored: its row and audit entry in one
+/// transaction, or, when that fails, no row and no blob (unreferenced ciphertext is deleted).
+pub async fn record_upload(state: &AppState, actor: &crate::Actor, artifact: &Artifact) -> AppResult<()> {
+    let stored = async {
+        let mut tx = state.db.begin().await?;
+        licentia_db::artifacts::insert(&mut tx, artifact).await?;
+        let event = actor.event("artifact.uploaded", licentia_audit::Outcome::Success).target("artifact", artifact.id).details(serde_json::json!({
+            "attached_kind": artifact.attached_kind, "attached_id": artifact.attached_id, "size": artifact.size_bytes,
+            "content_type": artifact.content_type, "filename": artifact.filename,
+        }));
+        let seq = state.audit(&mut tx, event).await?;
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+        Ok::<i64, AppError>(seq)
+    }
+    .await;
+    match stored {
+        Ok(seq) => {
+            state.audited(seq);
+            Ok(())
+        }
+        Err(e) => {
+            if let Ok(key) = StorageKey::parse(&artifact.storage_key) {
+                let _ = state.store.delete(&key).await;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
 /// agreement's PDF); returns the row for the caller to insert in its own transaction.
 #[allow(clippy::too_many_arguments)]

@@ -116,28 +116,7 @@ async fn receive(state: &AppState, ctx: &RequestContext, user: &CurrentUser, req
                 let declared = field.content_type().map(ToString::to_string);
                 let attached = Uuid::parse_str(id.trim()).map_err(|_| AppError::Validation { field: "attached_id".into(), message: "is not an id".into() })?;
                 let artifact = store_file(state, user, &mut field, org, kind.trim(), attached, filename, declared.as_deref(), limit).await?;
-                let mut tx = state.db.begin().await?;
-                let stored = async {
-                    artifacts::insert(&mut tx, &artifact).await?;
-                    let event = user.event(ctx, "artifact.uploaded", Outcome::Success).target("artifact", artifact.id).details(json!({
-                        "attached_kind": artifact.attached_kind, "attached_id": artifact.attached_id, "size": artifact.size_bytes,
-                        "content_type": artifact.content_type, "filename": artifact.filename,
-                    }));
-                    let seq = state.audit(&mut tx, event).await?;
-                    tx.commit().await.map_err(licentia_db::DbError::from)?;
-                    Ok::<i64, AppError>(seq)
-                }
-                .await;
-                match stored {
-                    Ok(seq) => state.audited(seq),
-                    Err(e) => {
-                        // No row, no blob: a failed insert must not leave unreferenced ciphertext.
-                        if let Ok(key) = StorageKey::parse(&artifact.storage_key) {
-                            let _ = state.store.delete(&key).await;
-                        }
-                        return Err(e);
-                    }
-                }
+                licentia_app::artifacts::record_upload(state, &user.actor_in(ctx), &artifact).await?;
                 // Drain anything after the file so the client sees a clean response. The file
                 // field must be dropped first: the multipart stream waits for it otherwise.
                 drop(field);

@@ -20,12 +20,7 @@ fn digest(token: &str) -> Vec<u8> {
 }
 
 pub async fn new_token(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
-    let token = licentia_crypto::random::token().map_err(|_| AppError::internal("no randomness"))?;
-    let mut tx = state.db.begin().await?;
-    licentia_db::deadlines::set_calendar_token(&mut tx, user.id.as_uuid(), &digest(&token)).await?;
-    let seq = state.audit(&mut tx, user.event(&ctx, "calendar.token_issued", Outcome::Success).target("user", user.id)).await?;
-    tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    let token = licentia_app::account::new_calendar_token(&state, &user.actor_in(&ctx)).await?;
     Ok(HttpResponse::Created().json(json!({ "token": token, "path": format!("/deadlines.ics?token={token}") })))
 }
 
