@@ -10,6 +10,7 @@ use crate::state::AppState;
 /// Checks the current password, stores the new hash, and revokes every other session of the user
 /// (and the calendar token) in the same transaction as the audit entry; `session` is the one
 /// making the change, which stays in.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId, current: &str, new: &str) -> AppResult<u64> {
     let new = Password::parse(new)?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -43,6 +44,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId
 
 /// A new calendar feed token for the actor (shown once; stored as its SHA-256, so the old feed URL
 /// stops working).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn new_calendar_token(state: &AppState, actor: &Actor) -> AppResult<String> {
     let token = licentia_crypto::random::token().map_err(|_| AppError::internal("no randomness"))?;
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());

@@ -67,6 +67,7 @@ fn parse_org_id(raw: &str) -> AppResult<OrganisationId> {
 
 /// Creates a user. The role must fit the organisation's kind (licensee users in licensee
 /// organisations, everybody else in the licensor).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_user(state: &AppState, actor: &Actor, input: NewUserInput) -> AppResult<User> {
     let email = Email::parse(&input.email)?;
     let role: Role = input.role.trim().parse()?;
@@ -109,6 +110,7 @@ pub async fn hash_password(state: &AppState, password: Password) -> AppResult<St
 
 /// Changes a user's role or enabled state. Disabling revokes every session at once. Admins cannot
 /// disable or demote themselves (the last admin would lock everybody out).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn update_user(state: &AppState, actor: &Actor, id: UserId, change: UserChange) -> AppResult<User> {
     let role = change.role.as_deref().map(|r| r.trim().parse::<Role>()).transpose()?;
     if id == actor.user_id && (change.disabled == Some(true) || role.is_some_and(|r| r != actor.role)) {
@@ -150,6 +152,7 @@ pub async fn update_user(state: &AppState, actor: &Actor, id: UserId, change: Us
     Ok(after)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_org(state: &AppState, actor: &Actor, input: NewOrgInput) -> AppResult<Organisation> {
     let name = OrgName::parse(&input.name)?;
     let kind: OrgKind = input.kind.trim().parse()?;
@@ -163,6 +166,7 @@ pub async fn create_org(state: &AppState, actor: &Actor, input: NewOrgInput) -> 
 }
 
 /// Disabling an organisation logs out every one of its users.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn update_org(state: &AppState, actor: &Actor, id: OrganisationId, change: OrgChange) -> AppResult<Organisation> {
     let mut tx = state.db.begin().await?;
     let before = organisations::get_scoped(&mut tx, id, None).await?;

@@ -239,6 +239,7 @@ pub struct NewAgreementInput {
     pub comment: String,
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> AppResult<Uuid> {
     let kind: AgreementKind = i.kind.trim().parse()?;
     let title = check_title(&i.title)?;
@@ -406,6 +407,7 @@ pub struct VersionInput {
     pub comment: String,
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn save(state: &AppState, actor: &Actor, id: Uuid, i: VersionInput) -> AppResult<(i32, Vec<u8>)> {
     let comment = check_comment(&i.comment)?;
     let new_title = i.title.as_deref().map(check_title).transpose()?;
@@ -496,6 +498,7 @@ fn invalid(from: Status, to: &str) -> AppError {
     }
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str, comment: &str) -> AppResult<Status> {
     let comment = check_comment(comment)?;
     let mut tx = state.db.begin().await?;
@@ -542,6 +545,7 @@ pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str,
     Ok(to)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
     licentia_db::pool::advisory_xact_lock(&mut tx, APPROVAL_LOCK).await?;
@@ -603,6 +607,7 @@ pub struct AcceptInput {
     pub csrf: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str>) -> AppResult<Status> {
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
@@ -658,6 +663,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
     Ok(status)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn request_changes(state: &AppState, actor: &Actor, id: Uuid, comment: &str) -> AppResult<()> {
     let comment = check_comment(comment)?;
     if comment.is_empty() {
@@ -698,6 +704,7 @@ pub struct SalesInput {
     pub lines: Vec<SalesLineInput>,
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn report_sales(state: &AppState, actor: &Actor, a: &AgreementRow, lines: &[SalesLineInput]) -> AppResult<usize> {
     if !matches!(status_of(a)?, Status::Executed | Status::Active) {
         return Err(AppError::Conflict { message: format!("sales are reported under an executed or active agreement; this one is {}", a.status) });

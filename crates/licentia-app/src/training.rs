@@ -77,6 +77,7 @@ pub struct LicenceInput {
 
 /// Checks and stores a licence with its audit entry, in one transaction (the API and the
 /// agreement page's form both come here).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) -> AppResult<Value> {
     let agreement_id = Uuid::parse_str(i.agreement_id.trim()).map_err(|_| bad("agreement_id", "is not an agreement id"))?;
     if i.templates.is_empty() || i.templates.len() > 10 {
@@ -147,6 +148,7 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
 
 /// Stores a parsed CSV as the caller's dataset: encrypted into the artifact store, then the
 /// artifact row, the dataset row and the audit entry in one transaction (no row, no blob on failure).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &[u8], table: &licentia_train::data::Table) -> AppResult<Dataset> {
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(bad("name", "at most 200 characters without control characters"));
@@ -189,6 +191,7 @@ pub async fn load_dataset(state: &AppState, actor: &Actor, id: &str) -> AppResul
 }
 
 /// Marks columns `keep`, `drop` or `mask`; unknown columns and actions are refused.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn set_columns(state: &AppState, actor: &Actor, id: &str, columns: &BTreeMap<String, String>) -> AppResult<Value> {
     let d = load_dataset(state, actor, id).await?;
     let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
@@ -221,6 +224,7 @@ pub fn reservation(rows: i64, epochs: u32) -> i64 {
     rows * 8 / 10 * i64::from(epochs)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_id: Uuid, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
     let mut tx = state.db.begin().await?;
     let l = match db::lock_licence(&mut tx, licence_id, Some(actor.organisation_id)).await {
@@ -325,6 +329,7 @@ pub async fn load_run(state: &AppState, actor: &Actor, id: &str) -> AppResult<Ru
     }
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run> {
     let r = load_run(state, actor, id).await?;
     let mut tx = state.db.begin().await?;
@@ -375,6 +380,7 @@ pub async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_
 
 /// Scores every row of `table` with the run's model, metered in prediction rows against the
 /// licence (refused with `quota_exceeded` before any result is returned).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn predict(state: &AppState, actor: &Actor, r: &Run, table: licentia_train::data::Table) -> AppResult<Vec<licentia_train::inference::Prediction>> {
     let (weights, prep, hyper) = trained(state, r).await?;
     let rows = table.rows as i64;

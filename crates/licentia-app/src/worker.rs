@@ -90,6 +90,7 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
 }
 
 /// Claims and runs one queued run; `Ok(false)` when there was none.
+#[tracing::instrument(skip_all, fields(worker = %cfg.id))]
 pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> AppResult<bool> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let Some(run) = db::claim(&mut conn, &cfg.id, cfg.lease_secs).await? else { return Ok(false) };
