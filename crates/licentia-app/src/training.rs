@@ -146,13 +146,20 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     Ok(v)
 }
 
+/// A dataset's display name: at most 200 characters, no control characters. Faces check it before
+/// reading a body, so a bad name is refused without receiving the file.
+pub fn check_dataset_name(name: &str) -> AppResult<()> {
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(bad("name", "at most 200 characters without control characters"));
+    }
+    Ok(())
+}
+
 /// Stores a parsed CSV as the caller's dataset: encrypted into the artifact store, then the
 /// artifact row, the dataset row and the audit entry in one transaction (no row, no blob on failure).
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &[u8], table: &licentia_train::data::Table) -> AppResult<Dataset> {
-    if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(bad("name", "at most 200 characters without control characters"));
-    }
+    check_dataset_name(name)?;
     let id = Uuid::now_v7();
     let artifact = crate::artifacts::store_bytes(state, actor.user_id.as_uuid(), actor.organisation_id, "dataset", id, name, "text/csv", bytes).await?;
     let d = Dataset {

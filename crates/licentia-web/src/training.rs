@@ -77,6 +77,7 @@ pub async fn upload_dataset(
     body: web::Payload,
 ) -> Reply<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv").to_owned();
+    uc::check_dataset_name(&name)?;
     let (bytes, table) = read_csv_body(&state, &req, body).await?;
     let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, &bytes, &table).await?;
     Ok(HttpResponse::Created().json(d))
@@ -272,9 +273,10 @@ pub async fn predict(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Reply<HttpResponse> {
-    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let r = uc::load_run(&state, &actor, &id).await?;
     let (_, table) = read_csv_body(&state, &req, body).await?;
-    let preds = uc::predict(&state, &user.actor_in(&ctx), &r, table).await?;
+    let preds = uc::predict(&state, &actor, &r, table).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["row", "label", "probability", "value"]).map_err(AppError::internal)?;
     for (i, p) in preds.iter().enumerate() {

@@ -308,6 +308,8 @@ async fn every_bad_csv_is_422_naming_line_and_column_and_nothing_is_stored() -> 
     }
     let wrong_type = app.send_body(app.post("/api/v1/datasets").bearer_auth(&l).insert_header(("content-type", "application/json")), "{}").await?;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let bad_name = app.send_body(app.post("/api/v1/datasets?name=a%01b").bearer_auth(&l).insert_header(("content-type", "text/csv")), csv(10)).await?;
+    assert_eq!((bad_name.status, bad_name.json()["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")), "{}", bad_name.body);
     assert_eq!(app.count("SELECT count(*) FROM datasets").await?, 0);
     assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
     // Managers and auditors never handle licensees' datasets, not even through the artifact API.
