@@ -86,8 +86,9 @@ pub async fn save(
     id: web::Path<String>,
     body: web::Json<VersionInput>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let (number, sha) = uc::save(&state, &user.actor_in(&ctx), a.id, body.into_inner()).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let (number, sha) = uc::save(&state, &actor, a.id, body.into_inner()).await?;
     let _ = sha;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let row = db::get(&mut conn, a.id, Scope::All).await?;
@@ -110,8 +111,9 @@ pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 
 pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let v = uc::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let v = uc::load_version(&state, &actor, &a, &n).await?;
     state.audit_alone(user.event(&ctx, "agreement.version_read", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
     Ok(HttpResponse::Ok().json(json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256), "text": v.text, "terms": v.terms, "clauses": v.clauses })))
 }
@@ -130,9 +132,10 @@ pub async fn diff_api(
     id: web::Path<String>,
     q: web::Query<DiffQuery>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
-    Ok(HttpResponse::Ok().json(uc::redline(&state, &user.actor_in(&ctx), &a, &q.from, &q.to).await?))
+    Ok(HttpResponse::Ok().json(uc::redline(&state, &actor, &a, &q.from, &q.to).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,15 +158,17 @@ pub async fn transition(
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let to = uc::transition(&state, &user.actor_in(&ctx), a.id, &body.to, &body.comment).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let to = uc::transition(&state, &actor, a.id, &body.to, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
 }
 
 /// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
 pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    uc::approve(&state, &user.actor_in(&ctx), a.id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    uc::approve(&state, &actor, a.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
 }
 
@@ -176,8 +181,9 @@ pub async fn accept(
     id: web::Path<String>,
     body: web::Json<AcceptInput>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let status = uc::accept(&state, &user.actor_in(&ctx), a.id, body.text_sha256.as_deref()).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let status = uc::accept(&state, &actor, a.id, body.text_sha256.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
 }
 
@@ -190,8 +196,9 @@ pub async fn request_changes(
     id: web::Path<String>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    uc::request_changes(&state, &user.actor_in(&ctx), a.id, &body.comment).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    uc::request_changes(&state, &actor, a.id, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
 }
 
@@ -204,8 +211,9 @@ pub async fn report_sales(
     id: web::Path<String>,
     body: web::Json<SalesInput>,
 ) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let n = uc::report_sales(&state, &user.actor_in(&ctx), &a, &body.lines).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let n = uc::report_sales(&state, &actor, &a, &body.lines).await?;
     Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
 }
 
@@ -366,8 +374,9 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
 /// `GET /api/v1/agreements/{id}/versions/{n}/pdf`
 pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
-    let v = uc::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
+    let actor = user.actor_in(&ctx);
+    let a = uc::load(&state, &actor, &id).await?;
+    let v = uc::load_version(&state, &actor, &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let accepted = db::acceptances(&mut conn, a.id).await?;
     let bytes = uc::version_pdf(&mut conn, &a, &v, &accepted).await?;

@@ -446,7 +446,8 @@ pub async fn save_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
     let mut overrides = BTreeMap::new();
@@ -464,7 +465,7 @@ pub async fn save_html(
             clauses: Some(overrides.clone()),
             comment: field(&p, "comment").to_owned(),
         };
-        licentia_app::agreements::save(&state, &user.actor_in(&ctx), a.id, input).await
+        licentia_app::agreements::save(&state, &actor, a.id, input).await
     }
     .await;
     match result {
@@ -502,17 +503,19 @@ pub async fn transition_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
-    let r = licentia_app::agreements::transition(&state, &user.actor_in(&ctx), a.id, field(&p, "to"), field(&p, "comment"))
+    let r = licentia_app::agreements::transition(&state, &actor, a.id, field(&p, "to"), field(&p, "comment"))
         .await
         .map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
     workflow_back(a.id, r)
 }
 
 pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
-    let r = licentia_app::agreements::approve(&state, &user.actor_in(&ctx), a.id).await.map(|()| "Approved.".to_owned());
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let r = licentia_app::agreements::approve(&state, &actor, a.id).await.map(|()| "Approved.".to_owned());
     workflow_back(a.id, r)
 }
 
@@ -523,10 +526,11 @@ pub async fn accept_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
     let sha = field(&p, "text_sha256");
-    let r = licentia_app::agreements::accept(&state, &user.actor_in(&ctx), a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
+    let r = licentia_app::agreements::accept(&state, &actor, a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
         if s == Status::Executed {
             "Accepted: both parties have signed, the agreement is executed.".to_owned()
         } else {
@@ -543,11 +547,10 @@ pub async fn request_changes_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
-    let r = licentia_app::agreements::request_changes(&state, &user.actor_in(&ctx), a.id, field(&p, "comment"))
-        .await
-        .map(|()| "Sent back with your comments.".to_owned());
+    let r = licentia_app::agreements::request_changes(&state, &actor, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
     workflow_back(a.id, r)
 }
 
@@ -558,7 +561,8 @@ pub async fn sales_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
     let r = async {
         // Amounts are typed in the agreement's currency.
@@ -573,7 +577,7 @@ pub async fn sales_html(
             net_sales: parse_amount("net_sales", field(&p, "net_sales"), &currency)?.unwrap_or(0),
             sublicence_revenue: parse_amount("sublicence_revenue", field(&p, "sublicence_revenue"), &currency)?.unwrap_or(0),
         };
-        licentia_app::agreements::report_sales(&state, &user.actor_in(&ctx), &a, &[line]).await
+        licentia_app::agreements::report_sales(&state, &actor, &a, &[line]).await
     }
     .await
     .map(|_| "Sales reported.".to_owned());
@@ -589,7 +593,8 @@ pub async fn issue_licence_html(
     id: web::Path<String>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
     let p = form.into_inner();
     let r = async {
         let until = field(&p, "valid_until");
@@ -618,7 +623,7 @@ pub async fn issue_licence_html(
             overage_percent: None,
             allow_model_download: field(&p, "allow_model_download") == "on",
         };
-        licentia_app::training::create_licence(&state, &user.actor_in(&ctx), input).await
+        licentia_app::training::create_licence(&state, &actor, input).await
     }
     .await
     .map(|_| "Training licence issued.".to_owned());
@@ -652,8 +657,9 @@ pub async fn diff_html(
     id: web::Path<String>,
     q: web::Query<api::DiffQuery>,
 ) -> Reply<DiffPage> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
-    let r = licentia_app::agreements::redline(&state, &user.actor_in(&ctx), &a, &q.from, &q.to).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let r = licentia_app::agreements::redline(&state, &actor, &a, &q.from, &q.to).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(DiffPage { nav: Nav::for_user(&state, &user, "/agreements"), a, from: r.from, to: r.to, pieces: r.text, terms: r.terms })
 }
@@ -667,8 +673,9 @@ pub struct PrintPage {
 
 pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<PrintPage> {
     let (id, n) = path.into_inner();
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
-    let v = licentia_app::agreements::load_version(&state, &user.actor_in(&ctx), &a, &n).await?;
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let v = licentia_app::agreements::load_version(&state, &actor, &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let doc = api::document_of(&mut conn, &a, &v).await?;
     let acceptances = db::acceptances(&mut conn, a.id).await?.into_iter().filter(|x| x.version == v.number).collect();
