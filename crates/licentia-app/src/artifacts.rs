@@ -108,7 +108,7 @@ pub async fn record_upload(state: &AppState, actor: &crate::Actor, artifact: &Ar
         }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
-        Ok::<i64, AppError>(seq)
+        Ok::<licentia_audit::Head, AppError>(seq)
     }
     .await;
     match stored {

@@ -27,6 +27,22 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The counters above plus the audit log's own: checkpoints refused for suspected tampering
+    /// and failed witness writes.
+    pub fn render_with(&self, audit: &licentia_audit::AuditLog) -> String {
+        let mut out = self.render();
+        let _ = writeln!(
+            out,
+            "# HELP licentia_audit_tamper_suspected_total Checkpoints this node refused to sign because the database did not extend what it had signed and witnessed."
+        );
+        let _ = writeln!(out, "# TYPE licentia_audit_tamper_suspected_total counter");
+        let _ = writeln!(out, "licentia_audit_tamper_suspected_total {}", audit.refusals());
+        let _ = writeln!(out, "# HELP licentia_audit_witness_failures_total Failed writes to this node's audit witness file.");
+        let _ = writeln!(out, "# TYPE licentia_audit_witness_failures_total counter");
+        let _ = writeln!(out, "licentia_audit_witness_failures_total {}", audit.witness().failures());
+        out
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP licentia_http_requests_total HTTP responses by status class.");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Duration;
-use licentia_audit::{AuditEvent, CheckpointFile};
+use licentia_audit::{AuditEvent, AuditLog, CheckpointFile, Head, Witness};
 use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, KeyRing, SigningKey};
 use licentia_db::Db;
 use licentia_domain::throttle::ThrottlePolicy;
@@ -33,6 +33,9 @@ pub struct Settings {
     pub argon2_concurrency: usize,
     /// Where checkpoints are appended outside the database.
     pub checkpoint_file: PathBuf,
+    /// This node's audit witness (every committed head), beside the checkpoint file; every
+    /// `witness-*.jsonl` there is checked by verification.
+    pub witness_file: PathBuf,
     /// Largest accepted artifact, in bytes.
     pub max_upload: u64,
 }
@@ -47,17 +50,28 @@ impl Settings {
             checkpoint_every: 1000,
             argon2_concurrency: 4,
             checkpoint_file: data_dir.join("checkpoints").join("audit-checkpoints.jsonl"),
+            witness_file: data_dir.join("checkpoints").join(Witness::file_name(&node_name())),
             max_upload: 2 * 1024 * 1024 * 1024,
         }
     }
+}
+
+/// This node's name in witness file names and worker ids: `LICENTIA_NODE_ID`, else the host name.
+pub fn node_name() -> String {
+    std::env::var("LICENTIA_NODE_ID")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 pub struct Inner {
     pub db: Db,
     pub jwt: JwtKeys,
     pub csrf: CsrfKey,
-    pub audit_key: SigningKey,
-    pub checkpoints: CheckpointFile,
+    /// The audit log's keys, checkpoint file, witness and checkpointer.
+    pub audit_log: AuditLog,
     /// Master keys that wrap artifact data keys.
     pub keyring: KeyRing,
     /// Where artifact ciphertext lives.
@@ -91,8 +105,12 @@ impl AppState {
             db,
             jwt,
             csrf: CsrfKey::from_bytes(&keys.csrf_secret),
-            audit_key,
-            checkpoints: CheckpointFile::new(settings.checkpoint_file.clone()),
+            audit_log: AuditLog::new(
+                keys.audit_macs.clone(),
+                audit_key,
+                CheckpointFile::new(settings.checkpoint_file.clone()),
+                Witness::open(settings.witness_file.clone()),
+            ),
             keyring,
             store,
             argon2: Semaphore::new(settings.argon2_concurrency.max(1)),
@@ -103,17 +121,17 @@ impl AppState {
         })))
     }
 
-    /// Appends an audit entry inside `tx`. After the caller commits it should call
-    /// [`AppState::audited`] with the returned sequence number.
-    pub async fn audit(&self, tx: &mut licentia_db::PgConnection, event: AuditEvent) -> Result<i64, AppError> {
-        let seq = licentia_audit::append(tx, event).await?;
-        Ok(seq)
+    /// Appends an audit entry inside `tx`. After the caller commits it must call
+    /// [`AppState::audited`] with the returned head.
+    pub async fn audit(&self, tx: &mut licentia_db::PgConnection, event: AuditEvent) -> Result<Head, AppError> {
+        Ok(self.audit_log.append(tx, event).await?)
     }
 
-    /// Post-commit bookkeeping for an audit entry: metrics and the checkpoint trigger.
-    pub fn audited(&self, seq: i64) {
+    /// Post-commit bookkeeping for an audit entry: the witness, metrics and the checkpoint trigger.
+    pub fn audited(&self, head: Head) {
+        self.audit_log.committed(&head);
         self.metrics.audit_appends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.settings.checkpoint_every > 0 && seq % self.settings.checkpoint_every == 0 {
+        if self.settings.checkpoint_every > 0 && head.seq % self.settings.checkpoint_every == 0 {
             self.checkpoint_due.notify_one();
         }
     }

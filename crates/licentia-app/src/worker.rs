@@ -199,7 +199,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
     let status = if out.cancelled { "cancelled" } else { "succeeded" };
     let receipt = crate::receipts::sign(
-        &state.audit_key,
+        state.audit_log.signing_key(),
         &json!({
             "run": run.id,
             "licence": run.licence_id,

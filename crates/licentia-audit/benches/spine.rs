@@ -1,13 +1,13 @@
 //! `cargo bench -p licentia-audit`: what the tamper-evident audit log costs.
 //!
-//! Prints, from one run against the local PostgreSQL: audited appends per second (hash chain, head
-//! lock, canonical bytes) beside plain INSERTs of the same rows into a copy of the table without
+//! Prints, from one run against the local PostgreSQL: audited appends per second (hash chain, MAC,
+//! head lock, canonical bytes, and the witness file fed after each commit) beside plain INSERTs of the same rows into a copy of the table without
 //! the chain, sequential and with 8 concurrent writers, each row in its own transaction as in the
 //! application; then argon2id hashes and verifications per second (the cost of one login).
 
 use std::time::Instant;
 
-use licentia_audit::{AuditEvent, Outcome, append};
+use licentia_audit::{AuditEvent, AuditLog, CheckpointFile, Outcome, Witness};
 use licentia_db::testing::TestDb;
 use serde_json::json;
 
@@ -20,11 +20,9 @@ fn event(i: usize) -> AuditEvent {
         .details(json!({ "i": i, "note": "a typical small details document" }))
 }
 
-async fn audited(db: &licentia_db::Db, n: usize) -> Res<()> {
+async fn audited(db: &licentia_db::Db, log: &AuditLog, n: usize) -> Res<()> {
     for i in 0..n {
-        let mut tx = db.begin().await?;
-        append(&mut tx, event(i)).await?;
-        tx.commit().await?;
+        log.append_alone(db, event(i)).await?;
     }
     Ok(())
 }
@@ -72,19 +70,27 @@ where
 async fn main() -> Res<()> {
     let n: usize = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let t = TestDb::migrated().await.map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("licentia-audit-bench-{}", uuid::Uuid::new_v4()));
+    let keys = licentia_crypto::KeyMaterial::load(&dir.join("keys"), true)?;
+    let log = AuditLog::new(
+        keys.audit_macs,
+        licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?,
+        CheckpointFile::new(dir.join("checkpoints/audit-checkpoints.jsonl")),
+        Witness::open(dir.join("checkpoints/witness-bench.jsonl")),
+    );
     sqlx::query("CREATE TABLE bench_plain (LIKE audit_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)").execute(&t.db.pool).await?;
     // Warm the pool and the caches for both paths.
-    audited(&t.db, 50).await?;
+    audited(&t.db, &log, 50).await?;
     plain(&t.db, 50, 10_000_000).await?;
 
     println!("audit log appends vs plain INSERT of the same rows ({n} rows per run, one transaction per row)");
     println!("{:<28} {:>14} {:>14} {:>8}", "writers", "audited rows/s", "plain rows/s", "ratio");
     for writers in [1usize, 8] {
         let per = n / writers;
-        let db = t.db.clone();
+        let (db, l) = (t.db.clone(), log.clone());
         let a = timed(writers, per, move |_| {
-            let db = db.clone();
-            async move { audited(&db, per).await }
+            let (db, l) = (db.clone(), l.clone());
+            async move { audited(&db, &l, per).await }
         })
         .await?;
         let db = t.db.clone();
@@ -96,11 +102,9 @@ async fn main() -> Res<()> {
         .await?;
         println!("{:<28} {:>14.0} {:>14.0} {:>7.2}x", format!("{writers} concurrent"), a, p, a / p);
     }
-    let report =
-        licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
+    let report = log.verify(&t.db).await?;
     let start = Instant::now();
-    let again =
-        licentia_audit::verify(&t.db, &licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?.verifying_key(), None).await?;
+    let again = log.verify(&t.db).await?;
     println!(
         "verify: {} entries in {:.3} s ({:.0} entries/s), chain ok: {}",
         again.entries,
@@ -108,6 +112,7 @@ async fn main() -> Res<()> {
         again.entries as f64 / start.elapsed().as_secs_f64(),
         report.ok()
     );
+    let _ = std::fs::remove_dir_all(&dir);
 
     println!("\nargon2id (m = 19 MiB, t = 2, p = 1): the cost of one login, one core");
     let rounds = 20;

@@ -78,14 +78,32 @@ impl CheckpointFile {
     }
 }
 
-/// Signs the committed head if it moved since the last checkpoint; returns the new checkpoint.
-pub async fn checkpoint(db: &Db, key: &SigningKey, file: &CheckpointFile) -> Result<Option<Checkpoint>, AuditError> {
-    let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let (seq, hash) = licentia_db::audit::head(&mut conn).await?;
-    let last = licentia_db::audit::latest_checkpoint_seq(&mut conn).await?;
-    if seq == 0 || seq <= last {
-        return Ok(None);
+/// What a checkpoint attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    Signed(Checkpoint),
+    /// The head has not moved since the last checkpoint.
+    Unchanged,
+    /// The database does not extend what was signed or witnessed before; nothing was signed.
+    Refused(crate::Problem),
+}
+
+/// The newest checkpoint whose signature verifies, from the database and the file together
+/// (deleting it from one place does not make the checkpointer forget it).
+pub async fn latest(conn: &mut licentia_db::PgConnection, key: &VerifyingKey, file: &CheckpointFile) -> Result<Option<Checkpoint>, AuditError> {
+    let mut best: Option<Checkpoint> = licentia_db::audit::latest_checkpoint(conn).await?.map(|r| Checkpoint::from_row(&r)).filter(|c| c.signature_ok(key));
+    for c in file.read()?.into_iter().flatten() {
+        if c.signature_ok(key) && best.as_ref().is_none_or(|b| c.seq > b.seq) {
+            best = Some(c);
+        }
     }
+    Ok(best)
+}
+
+/// Signs `head` (file first, then the database). The caller has checked that it extends the
+/// previous checkpoint; use [`crate::AuditLog::checkpoint`], which does.
+pub async fn sign(db: &Db, key: &SigningKey, file: &CheckpointFile, seq: i64, hash: Vec<u8>) -> Result<Checkpoint, AuditError> {
+    let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let signed_at = Utc::now().trunc_subsecs(6);
     let hash_hex = hex::encode(&hash);
     let signature = key.sign(Checkpoint::body(seq, &hash_hex, signed_at).as_bytes());
@@ -95,5 +113,5 @@ pub async fn checkpoint(db: &Db, key: &SigningKey, file: &CheckpointFile) -> Res
     // reverse would leave the external copy behind.
     file.append(&cp)?;
     licentia_db::audit::insert_checkpoint(&mut conn, &row).await?;
-    Ok(Some(cp))
+    Ok(cp)
 }

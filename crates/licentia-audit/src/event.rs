@@ -6,7 +6,9 @@ use licentia_db::audit::AuditRow;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{AuditError, canonical, chain_hash};
+use licentia_crypto::KeyRing;
+
+use crate::{AuditError, Head, canonical, chain_hash, entry_mac_message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -112,9 +114,15 @@ fn sanitize(v: Value) -> Value {
     }
 }
 
-/// Appends `event` inside the caller's transaction and returns its sequence number. The head stays
-/// locked until that transaction ends; keep audited transactions short.
-pub async fn append(conn: &mut PgConnection, event: AuditEvent) -> Result<i64, AuditError> {
+/// Appends `event` inside the caller's transaction, authenticated with the current MAC key of
+/// `macs`, and returns the new head. The head stays locked until that transaction ends; keep
+/// audited transactions short. After the commit, hand the head to the witness
+/// ([`crate::AuditLog::committed`]).
+pub async fn append(conn: &mut PgConnection, macs: &KeyRing, event: AuditEvent) -> Result<Head, AuditError> {
+    let mac_key = macs.current_version();
+    if mac_key == 0 {
+        return Err(AuditError::NoMacKey);
+    }
     let (seq, prev_hash) = licentia_db::audit::advance_head(conn).await?;
     // PostgreSQL keeps microseconds: truncate first so the stored value equals the hashed one.
     let occurred_at = Utc::now().trunc_subsecs(6);
@@ -135,9 +143,14 @@ pub async fn append(conn: &mut PgConnection, event: AuditEvent) -> Result<i64, A
         prev_hash,
         hash: Vec::new(),
         canonical: Vec::new(),
+        mac: None,
+        mac_key: None,
     };
     row.canonical = canonical::to_bytes(&row_value(&row));
-    row.hash = chain_hash(&row.prev_hash, &row.canonical);
+    let hash = chain_hash(&row.prev_hash, &row.canonical);
+    row.mac = macs.hmac_sign(mac_key, &entry_mac_message(seq, &hash));
+    row.mac_key = Some(i32::try_from(mac_key).map_err(|_| AuditError::NoMacKey)?);
+    row.hash = hash.to_vec();
     licentia_db::audit::insert(conn, &row).await?;
-    Ok(seq)
+    Ok(Head { seq, hash })
 }

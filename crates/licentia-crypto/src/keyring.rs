@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::envelope::{DataKey, EnvelopeError, unwrap_key, wrap_key};
 use crate::keys::KeyError;
 
+/// Versioned 32-byte secrets, one file `v<N>.key` each: the master keys that wrap artifact data
+/// keys, and the audit log's MAC keys.
+#[derive(Clone)]
 pub struct KeyRing {
     dir: PathBuf,
     keys: BTreeMap<u32, [u8; 32]>,
@@ -88,6 +91,17 @@ impl KeyRing {
         Ok(())
     }
 
+    /// HMAC-SHA256 of `message` under version `version`; `None` when that version is not loaded.
+    pub fn hmac_sign(&self, version: u32, message: &[u8]) -> Option<Vec<u8>> {
+        let key = self.keys.get(&version)?;
+        Some(ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message).as_ref().to_vec())
+    }
+
+    /// Checks an HMAC-SHA256 tag in constant time; an unknown version never verifies.
+    pub fn hmac_verify(&self, version: u32, message: &[u8], tag: &[u8]) -> bool {
+        self.keys.get(&version).is_some_and(|key| ring::hmac::verify(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message, tag).is_ok())
+    }
+
     /// Wraps with the current version: (version, wrapped key).
     pub fn wrap(&self, artifact_id: &[u8; 16], dek: &DataKey) -> Result<(u32, Vec<u8>), EnvelopeError> {
         let v = self.current_version();
@@ -122,6 +136,11 @@ mod tests {
         ring.retire(1)?;
         assert!(KeyRing::load(&dir, false)?.unwrap(1, &[1; 16], &w1).is_err());
         assert!(KeyRing::load(&dir, false)?.unwrap(2, &[1; 16], &w2).is_ok());
+        let tag = ring.hmac_sign(2, b"entry").ok_or("version 2 is loaded")?;
+        assert!(ring.hmac_verify(2, b"entry", &tag));
+        assert!(!ring.hmac_verify(2, b"entrz", &tag), "another message");
+        assert!(!ring.hmac_verify(1, b"entry", &tag), "a retired version verifies nothing");
+        assert!(ring.hmac_sign(7, b"entry").is_none());
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -28,11 +28,15 @@ pub struct KeyMaterial {
     pub audit_pkcs8: Vec<u8>,
     /// 32-byte HMAC key for CSRF tokens.
     pub csrf_secret: Vec<u8>,
+    /// Versioned HMAC keys that authenticate every audit entry (`<keys dir>/audit-mac/v<N>.key`,
+    /// or the directory `LICENTIA_AUDIT_MAC_KEYS_DIR`): outside the database, so that database
+    /// access alone cannot forge or re-chain entries.
+    pub audit_macs: crate::KeyRing,
 }
 
 impl fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyMaterial { jwt: <redacted>, audit: <redacted>, csrf: <redacted> }")
+        write!(f, "KeyMaterial {{ jwt: <redacted>, audit: <redacted>, csrf: <redacted>, audit_macs: {:?} }}", self.audit_macs.versions())
     }
 }
 
@@ -50,7 +54,13 @@ impl KeyMaterial {
             jwt_pkcs8: load_one(keys_dir, "JWT_KEY", "jwt_ed25519.pk8", Kind::Ed25519, generate)?,
             audit_pkcs8: load_one(keys_dir, "AUDIT_KEY", "audit_ed25519.pk8", Kind::Ed25519, generate)?,
             csrf_secret: load_one(keys_dir, "CSRF_KEY", "csrf.key", Kind::Secret32, generate)?,
+            audit_macs: crate::KeyRing::load(&Self::audit_mac_dir(keys_dir), generate)?,
         })
+    }
+
+    /// Where the audit MAC keys live: `LICENTIA_AUDIT_MAC_KEYS_DIR`, else `<keys dir>/audit-mac`.
+    pub fn audit_mac_dir(keys_dir: &Path) -> PathBuf {
+        std::env::var_os("LICENTIA_AUDIT_MAC_KEYS_DIR").map(PathBuf::from).unwrap_or_else(|| keys_dir.join("audit-mac"))
     }
 }
 

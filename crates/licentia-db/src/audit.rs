@@ -30,6 +30,18 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
     #[serde(skip)]
     pub canonical: Vec<u8>,
+    /// HMAC-SHA256 over the hash link under audit MAC key `mac_key` (absent on entries written
+    /// before the chain was keyed).
+    #[serde(serialize_with = "hex_opt")]
+    pub mac: Option<Vec<u8>>,
+    pub mac_key: Option<i32>,
+}
+
+fn hex_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => hex_bytes(b, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -40,7 +52,7 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&out)
 }
 
-const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical";
+const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key";
 
 /// Moves the head one step and locks it until the caller's transaction ends: returns the new
 /// entry's sequence number and the previous head hash. Concurrent appenders queue on this lock,
@@ -54,8 +66,8 @@ pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbErr
     sqlx::query(
         "WITH ins AS (
             INSERT INTO audit_log (seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id,
-                                   outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                   outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          )
          UPDATE audit_head SET hash = $15 WHERE id",
     )
@@ -75,6 +87,8 @@ pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbErr
     .bind(&row.prev_hash)
     .bind(&row.hash)
     .bind(&row.canonical)
+    .bind(&row.mac)
+    .bind(row.mac_key)
     .execute(conn)
     .await?;
     Ok(())
@@ -83,6 +97,12 @@ pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbErr
 /// The committed head: (sequence number, hash).
 pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
     Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id").fetch_one(conn).await?)
+}
+
+/// The newest row's (sequence number, hash): the chain's real end, whatever `audit_head` says
+/// (a database administrator can rewind that row; the checkpointer compares both).
+pub async fn last_entry(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(conn).await?)
 }
 
 /// Rows with `seq > after`, in order, at most `limit` (used by verification, page by page).
@@ -167,6 +187,11 @@ pub async fn insert_checkpoint(conn: &mut PgConnection, c: &CheckpointRow) -> Re
 
 pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<CheckpointRow>, DbError> {
     Ok(sqlx::query_as("SELECT seq, hash, key_id, signature, signed_at FROM audit_checkpoints ORDER BY seq").fetch_all(conn).await?)
+}
+
+/// The checkpoint with the highest sequence number.
+pub async fn latest_checkpoint(conn: &mut PgConnection) -> Result<Option<CheckpointRow>, DbError> {
+    Ok(sqlx::query_as("SELECT seq, hash, key_id, signature, signed_at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").fetch_optional(conn).await?)
 }
 
 pub async fn latest_checkpoint_seq(conn: &mut PgConnection) -> Result<i64, DbError> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use licentia_audit::{AuditEvent, CheckpointFile, Outcome};
+use licentia_audit::{AuditEvent, AuditLog, CheckpointFile, CheckpointOutcome, Outcome, Trust, Witness};
 use licentia_crypto::{KeyMaterial, SigningKey};
 use licentia_db::{organisations, users};
 use licentia_domain::{Email, OrgKind, OrgName, Password, Role};
@@ -115,15 +115,30 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain and check every signed checkpoint (in the database and in the
-    /// checkpoint file). Exits 1 and names the first bad sequence number on tampering.
+    /// Recompute the hash chain, check every entry's MAC, every signed checkpoint (in the database
+    /// and in the checkpoint file, which must agree) and every node's witness file. Exits 1 and
+    /// names the first bad sequence number on tampering.
     Verify {
         /// The checkpoint file outside the database (default: checkpoints/audit-checkpoints.jsonl in the data directory).
         #[arg(long)]
         checkpoints: Option<PathBuf>,
+        /// Further witness files to check (every checkpoints/witness-*.jsonl in the data directory is always checked).
+        #[arg(long)]
+        witness: Vec<PathBuf>,
     },
-    /// Sign a checkpoint of the current head now.
+    /// Sign a checkpoint of the current head now; refused (exit 1) when the database does not
+    /// extend what was signed and witnessed before.
     Checkpoint,
+    /// Acknowledge a suspected tampering so that checkpoints are signed again from the current
+    /// head (audited; `verify` keeps reporting what was lost).
+    Acknowledge {
+        /// Who acknowledges (recorded as the actor).
+        #[arg(long)]
+        by: String,
+        /// Why: what was found and done.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -149,8 +164,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::User(UserCommand::Create { email, role, org, org_kind, name }) => {
                 create_user(settings, &email, &role, &org, org_kind.as_deref(), name.as_deref()).await
             }
-            Command::Audit(AuditCommand::Verify { checkpoints }) => verify(settings, checkpoints).await,
+            Command::Audit(AuditCommand::Verify { checkpoints, witness }) => verify(settings, checkpoints, witness).await,
             Command::Audit(AuditCommand::Checkpoint) => checkpoint(settings).await,
+            Command::Audit(AuditCommand::Acknowledge { by, reason }) => acknowledge(settings, &by, &reason).await,
             Command::Demo => demo(settings).await,
             Command::Keys(cmd) => keys(settings, cmd).await,
             Command::Worker { count } => crate::serve::worker(settings, count).await,
@@ -222,6 +238,7 @@ async fn create_user(settings: Settings, email: &str, role: &str, org: &str, org
     let display = name.map(str::to_owned).unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("user").to_owned());
     let hash =
         tokio::task::spawn_blocking(move || licentia_crypto::password::hash(password.expose())).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let audit = audit_log(&settings)?;
     with_db(&settings, |db| async move {
         let mut tx = db.begin().await.map_err(|e| e.to_string())?;
         let organisation = match organisations::find_by_name(&mut tx, &org_name).await.map_err(|e| e.to_string())? {
@@ -241,32 +258,48 @@ async fn create_user(settings: Settings, email: &str, role: &str, org: &str, org
             .actor(None, Some("licentia-cli".into()), Some(organisation.id.as_uuid()))
             .target("user", id)
             .details(json!({ "email": email, "role": role, "organisation_id": organisation.id, "via": "cli" }));
-        licentia_audit::append(&mut tx, event).await.map_err(|e| e.to_string())?;
+        let head = audit.append(&mut tx, event).await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
+        audit.committed(&head);
+        audit.witness().flush().await.map_err(|e| e.to_string())?;
         println!("created {role} {email} in {} ({}), id {id}", organisation.name, organisation.kind);
         Ok(ExitCode::SUCCESS)
     })
     .await
 }
 
-fn audit_key(settings: &Settings) -> Result<SigningKey, String> {
+/// This node's audit log as the server opens it: MAC keys, checkpoint key, checkpoint file, witness.
+pub fn audit_log(settings: &Settings) -> Result<AuditLog, String> {
     let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
-    SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())
+    let key = SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?;
+    let web = settings.web();
+    Ok(AuditLog::new(keys.audit_macs, key, CheckpointFile::new(web.checkpoint_file), Witness::open(web.witness_file)))
 }
 
-async fn verify(settings: Settings, checkpoints: Option<PathBuf>) -> Result<ExitCode, String> {
-    let key = audit_key(&settings)?;
-    let file = CheckpointFile::new(checkpoints.unwrap_or_else(|| settings.web().checkpoint_file));
+async fn verify(settings: Settings, checkpoints: Option<PathBuf>, extra_witnesses: Vec<PathBuf>) -> Result<ExitCode, String> {
+    let audit = audit_log(&settings)?;
+    let file = checkpoints.map_or_else(|| audit.checkpoint_file().clone(), CheckpointFile::new);
+    let mut witnesses = audit.witness_files();
+    witnesses.extend(extra_witnesses);
     with_db(&settings, |db| async move {
-        let report = licentia_audit::verify(&db, &key.verifying_key(), Some(&file)).await.map_err(|e| e.to_string())?;
+        let key = audit.signing_key().verifying_key();
+        let trust = Trust { key: &key, macs: audit.macs(), checkpoints: Some(&file), witnesses: &witnesses };
+        let report = licentia_audit::verify(&db, trust).await.map_err(|e| e.to_string())?;
+        for alert in &report.alerts {
+            println!("ALERT: {alert}");
+        }
         match &report.problem {
-            None => {
+            None if report.alerts.is_empty() => {
                 println!(
-                    "audit log OK: {} entries, last seq {}, {} checkpoint(s) verified, head {}",
-                    report.entries, report.last_seq, report.checkpoints_checked, report.head_hash
+                    "audit log OK: {} entries, last seq {}, {} checkpoint(s) verified, {} witness file(s) holding {} head(s) agree, head {}",
+                    report.entries, report.last_seq, report.checkpoints_checked, report.witnesses_checked, report.witnessed_heads, report.head_hash
                 );
+                if report.unkeyed_entries > 0 {
+                    println!("note: the first {} entries predate the keyed chain (no MAC)", report.unkeyed_entries);
+                }
                 Ok(ExitCode::SUCCESS)
             }
+            None => Ok(ExitCode::FAILURE),
             Some(p) => {
                 println!("audit log TAMPERED: first bad seq {}: {} ({})", p.seq, p.kind, p.detail);
                 Ok(ExitCode::FAILURE)
@@ -277,12 +310,40 @@ async fn verify(settings: Settings, checkpoints: Option<PathBuf>) -> Result<Exit
 }
 
 async fn checkpoint(settings: Settings) -> Result<ExitCode, String> {
-    let key = audit_key(&settings)?;
-    let file = CheckpointFile::new(settings.web().checkpoint_file);
+    let audit = audit_log(&settings)?;
     with_db(&settings, |db| async move {
-        match licentia_audit::checkpoint(&db, &key, &file).await.map_err(|e| e.to_string())? {
-            Some(c) => println!("checkpoint signed at seq {} (key {}), written to {}", c.seq, c.key_id, file.path.display()),
-            None => println!("nothing new to sign"),
+        let outcome = audit.checkpoint(&db).await.map_err(|e| e.to_string())?;
+        audit.witness().flush().await.map_err(|e| e.to_string())?;
+        match outcome {
+            CheckpointOutcome::Signed(c) => {
+                println!("checkpoint signed at seq {} (key {}), written to {}", c.seq, c.key_id, audit.checkpoint_file().path.display())
+            }
+            CheckpointOutcome::Unchanged => println!("nothing new to sign"),
+            CheckpointOutcome::Refused(p) => {
+                println!(
+                    "checkpoint REFUSED: tampering suspected at seq {}: {} ({}); run `licentia audit acknowledge` once investigated",
+                    p.seq, p.kind, p.detail
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn acknowledge(settings: Settings, by: &str, reason: &str) -> Result<ExitCode, String> {
+    let audit = audit_log(&settings)?;
+    let (by, reason) = (by.trim().to_owned(), reason.trim().to_owned());
+    if by.is_empty() || reason.is_empty() {
+        return Err("--by and --reason must not be empty".into());
+    }
+    with_db(&settings, |db| async move {
+        let open = audit.suspicion().await.map_err(|e| e.to_string())?;
+        let head = audit.acknowledge(&db, &by, &reason).await.map_err(|e| e.to_string())?;
+        match open {
+            Some(p) => println!("acknowledged the suspicion at seq {} ({}); checkpoints resume from seq {}", p.seq, p.detail, head.seq),
+            None => println!("no open suspicion; acknowledgement recorded at seq {}", head.seq),
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -291,8 +352,10 @@ async fn checkpoint(settings: Settings) -> Result<ExitCode, String> {
 
 async fn demo(settings: Settings) -> Result<ExitCode, String> {
     let base = format!("http://{}", settings.listen);
+    let audit = audit_log(&settings)?;
     with_db(&settings, |db| async move {
-        let logins = crate::demo::seed_if_empty(&db).await.map_err(|e| e.to_string())?;
+        let logins = crate::demo::seed_if_empty(&db, &audit).await.map_err(|e| e.to_string())?;
+        audit.witness().flush().await.map_err(|e| e.to_string())?;
         if logins.is_empty() {
             println!("the database already has data; nothing seeded");
         } else {
@@ -306,15 +369,17 @@ async fn demo(settings: Settings) -> Result<ExitCode, String> {
 async fn keys(settings: Settings, cmd: KeysCommand) -> Result<ExitCode, String> {
     use crate::rotation;
     let mut ring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let audit = audit_log(&settings)?;
     with_db(&settings, |db| async move {
+        let audit = &audit;
         match cmd {
             KeysCommand::Rotate => {
-                let v = rotation::add_version(&db, &mut ring).await.map_err(|e| e.to_string())?;
-                let r = rotation::rewrap(&db, &ring, None).await.map_err(|e| e.to_string())?;
+                let v = rotation::add_version(&db, audit, &mut ring).await.map_err(|e| e.to_string())?;
+                let r = rotation::rewrap(&db, audit, &ring, None).await.map_err(|e| e.to_string())?;
                 println!("master key version {v} created; {} data key(s) re-wrapped", r.rewrapped);
             }
             KeysCommand::Rewrap { limit } => {
-                let r = rotation::rewrap(&db, &ring, limit).await.map_err(|e| e.to_string())?;
+                let r = rotation::rewrap(&db, audit, &ring, limit).await.map_err(|e| e.to_string())?;
                 println!("{} data key(s) re-wrapped to version {}", r.rewrapped, ring.current_version());
             }
             KeysCommand::Status => {
@@ -338,7 +403,7 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<ExitCode, String> 
                 }
             }
             KeysCommand::Retire { version } => {
-                rotation::retire(&db, &mut ring, version).await.map_err(|e| e.to_string())?;
+                rotation::retire(&db, audit, &mut ring, version).await.map_err(|e| e.to_string())?;
                 println!("master key version {version} retired");
             }
         }

@@ -1,7 +1,7 @@
 //! The demo workspace: seeded into an empty database so that a first `cargo run` shows something.
 //! Passwords are random and printed once; they are never stored anywhere but as argon2 hashes.
 
-use licentia_audit::{AuditEvent, Outcome};
+use licentia_audit::{AuditEvent, AuditLog, Outcome};
 use licentia_db::{Db, organisations, users};
 use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use licentia_domain::{Email, OrgKind, OrgName, Password, Role};
@@ -40,7 +40,7 @@ pub enum DemoError {
 
 /// Seeds the demo workspace when the database has no organisation yet; returns the logins created
 /// (empty when the database already had data). Safe to call from several nodes at once.
-pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
+pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, DemoError> {
     let mut tx = db.begin().await?;
     licentia_db::pool::advisory_xact_lock(&mut tx, 0x4c49_4345_4e54_4941).await?;
     if organisations::count(&mut tx).await? > 0 {
@@ -86,8 +86,9 @@ pub async fn seed_if_empty(db: &Db) -> Result<Vec<DemoLogin>, DemoError> {
     let event = AuditEvent::new("demo.seeded", Outcome::Success)
         .actor(None, Some("licentia".into()), Some(licensor.id.as_uuid()))
         .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len(), "assets": portfolio.len(), "agreements": agreements }));
-    licentia_audit::append(&mut tx, event).await?;
+    let head = audit.append(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
+    audit.committed(&head);
     Ok(logins)
 }
 

@@ -3,7 +3,7 @@
 //! compare-and-set on its old version, so a killed run resumes where it stopped and no key is ever
 //! wrapped twice; a version is retired (its key file deleted) only when no data key uses it.
 
-use licentia_audit::{AuditEvent, Outcome};
+use licentia_audit::{AuditEvent, AuditLog, Outcome};
 use licentia_crypto::KeyRing;
 use licentia_db::Db;
 use serde_json::json;
@@ -31,7 +31,7 @@ pub struct RewrapReport {
 
 /// Re-wraps data keys older than the current version, at most `max_rows` of them (`None`: all).
 /// Each batch commits with its audit entry.
-pub async fn rewrap(db: &Db, ring: &KeyRing, max_rows: Option<u64>) -> Result<RewrapReport, RotationError> {
+pub async fn rewrap(db: &Db, audit: &AuditLog, ring: &KeyRing, max_rows: Option<u64>) -> Result<RewrapReport, RotationError> {
     let current = i32::try_from(ring.current_version()).unwrap_or(i32::MAX);
     let mut report = RewrapReport::default();
     loop {
@@ -58,8 +58,9 @@ pub async fn rewrap(db: &Db, ring: &KeyRing, max_rows: Option<u64>) -> Result<Re
         let event = AuditEvent::new("keys.rewrapped", Outcome::Success)
             .actor(None, Some("licentia-cli".into()), None)
             .details(json!({ "to_version": current, "count": done }));
-        licentia_audit::append(&mut tx, event).await?;
+        let head = audit.append(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
+        audit.committed(&head);
         report.rewrapped += done;
     }
     Ok(report)
@@ -87,31 +88,26 @@ pub async fn status(db: &Db, ring: &KeyRing) -> Result<Vec<(u32, i64, bool)>, Ro
 }
 
 /// Creates a new master key version (audited).
-pub async fn add_version(db: &Db, ring: &mut KeyRing) -> Result<u32, RotationError> {
+pub async fn add_version(db: &Db, audit: &AuditLog, ring: &mut KeyRing) -> Result<u32, RotationError> {
     let v = ring.add_version()?;
-    let mut tx = db.begin().await?;
-    licentia_audit::append(
-        &mut tx,
-        AuditEvent::new("keys.rotated", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "new_version": v })),
-    )
-    .await?;
-    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    audit
+        .append_alone(db, AuditEvent::new("keys.rotated", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "new_version": v })))
+        .await?;
     Ok(v)
 }
 
 /// Deletes a version's key file when no data key uses it any more.
-pub async fn retire(db: &Db, ring: &mut KeyRing, version: u32) -> Result<(), RotationError> {
+pub async fn retire(db: &Db, audit: &AuditLog, ring: &mut KeyRing, version: u32) -> Result<(), RotationError> {
     let in_use = status(db, ring).await?.into_iter().find(|(v, _, _)| *v == version).map_or(0, |(_, n, _)| n);
     if in_use > 0 {
         return Err(RotationError::InUse { version, count: in_use });
     }
     ring.retire(version)?;
-    let mut tx = db.begin().await?;
-    licentia_audit::append(
-        &mut tx,
-        AuditEvent::new("keys.retired", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "version": version })),
-    )
-    .await?;
-    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    audit
+        .append_alone(
+            db,
+            AuditEvent::new("keys.retired", Outcome::Success).actor(None, Some("licentia-cli".into()), None).details(json!({ "version": version })),
+        )
+        .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 use licentia_app::AppState;
+use licentia_audit::CheckpointOutcome;
 use licentia_crypto::KeyMaterial;
 
 use crate::config::Settings;
@@ -32,7 +33,7 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     }
     let state = AppState::new(db.clone(), &keys, keyring, store, settings.web())?;
     if settings.demo {
-        let logins = crate::demo::seed_if_empty(&db).await.map_err(|e| format!("demo seed: {e}"))?;
+        let logins = crate::demo::seed_if_empty(&db, &state.audit_log).await.map_err(|e| format!("demo seed: {e}"))?;
         if !logins.is_empty() {
             crate::demo::print_logins(&logins, &format!("http://{}", settings.listen));
         }
@@ -71,9 +72,11 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
-    // A last checkpoint so that the file outside the database covers everything written.
-    if let Err(e) = licentia_audit::checkpoint(&state.db, &state.audit_key, &state.checkpoints).await {
-        tracing::warn!(error = %e, "final checkpoint failed");
+    // A last checkpoint so that the file outside the database covers everything written (refused,
+    // like any other, when the database no longer extends what this node signed and witnessed).
+    checkpoint_once(&state).await;
+    if let Err(e) = state.audit_log.witness().flush().await {
+        tracing::error!(error = %e, "audit witness flush failed");
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -88,11 +91,7 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             _ = tokio::time::sleep(every) => {},
             _ = state.checkpoint_due.notified() => {},
         }
-        match licentia_audit::checkpoint(&state.db, &state.audit_key, &state.checkpoints).await {
-            Ok(Some(c)) => tracing::info!(seq = c.seq, "audit checkpoint signed"),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
-        }
+        checkpoint_once(&state).await;
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = std::time::Instant::now();
             if let Ok(mut conn) = state.db.pool.acquire().await {
@@ -102,9 +101,20 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
     }
 }
 
+/// One checkpoint attempt; a refusal is logged as an error by the checkpointer itself and
+/// counted in `/metrics`.
+async fn checkpoint_once(state: &AppState) {
+    match state.audit_log.checkpoint(&state.db).await {
+        Ok(CheckpointOutcome::Signed(c)) => tracing::info!(seq = c.seq, "audit checkpoint signed"),
+        Ok(CheckpointOutcome::Unchanged) => {}
+        Ok(CheckpointOutcome::Refused(p)) => eprintln!("audit checkpoint REFUSED: tampering suspected at seq {}: {}", p.seq, p.detail),
+        Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+    }
+}
+
 /// A name for worker ids (leases show which node holds a run).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
+    licentia_app::state::node_name()
 }
 
 /// `licentia worker`: training workers only, no HTTP, until SIGINT/SIGTERM.

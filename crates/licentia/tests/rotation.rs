@@ -64,35 +64,44 @@ async fn rotate_interrupt_resume_and_retire_keep_every_artifact_readable() -> Re
     let dir = std::env::temp_dir().join(format!("licentia-rot-{}", uuid::Uuid::new_v4()));
     let mut ring = KeyRing::load(&dir, true)?;
     let stored = seed(&t, &ring, 7).await?;
+    let keys = licentia_crypto::KeyMaterial::load(&dir.join("node-keys"), true)?;
+    let audit = &licentia_audit::AuditLog::new(
+        keys.audit_macs.clone(),
+        licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?,
+        licentia_audit::CheckpointFile::new(dir.join("checkpoints/audit-checkpoints.jsonl")),
+        licentia_audit::Witness::open(dir.join("checkpoints/witness-test.jsonl")),
+    );
 
-    assert_eq!(rotation::add_version(&t.db, &mut ring).await?, 2);
+    assert_eq!(rotation::add_version(&t.db, audit, &mut ring).await?, 2);
     // A rotation killed after three keys: the rest are still on version 1 and still readable.
-    let first = rotation::rewrap(&t.db, &ring, Some(3)).await?;
+    let first = rotation::rewrap(&t.db, audit, &ring, Some(3)).await?;
     assert_eq!(first.rewrapped, 3);
     assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 4, true), (2, 3, true)]);
     all_decrypt(&t, &ring, &stored).await?;
-    assert!(matches!(rotation::retire(&t.db, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 4 })));
+    assert!(matches!(rotation::retire(&t.db, audit, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 4 })));
 
     // Resuming finishes the job and touches each remaining key exactly once.
     let wrapped_before: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE key_version = 2 ORDER BY id").fetch_all(&t.db.pool).await?;
-    let second = rotation::rewrap(&t.db, &ring, None).await?;
+    let second = rotation::rewrap(&t.db, audit, &ring, None).await?;
     assert_eq!(second.rewrapped, 4);
     let wrapped_after: Vec<Vec<u8>> =
         sqlx::query_scalar("SELECT wrapped_key FROM artifacts WHERE id IN (SELECT id FROM artifacts ORDER BY id LIMIT 3) ORDER BY id")
             .fetch_all(&t.db.pool)
             .await?;
     assert_eq!(wrapped_before, wrapped_after, "already re-wrapped keys were wrapped again");
-    assert_eq!(rotation::rewrap(&t.db, &ring, None).await?.rewrapped, 0, "nothing left to do");
+    assert_eq!(rotation::rewrap(&t.db, audit, &ring, None).await?.rewrapped, 0, "nothing left to do");
     assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 0, true), (2, 7, true)]);
     all_decrypt(&t, &ring, &stored).await?;
 
-    rotation::retire(&t.db, &mut ring, 1).await?;
+    rotation::retire(&t.db, audit, &mut ring, 1).await?;
     assert!(!dir.join("v1.key").exists());
     let reloaded = KeyRing::load(&dir, false)?;
     assert_eq!(reloaded.versions(), vec![2]);
     all_decrypt(&t, &reloaded, &stored).await?;
     let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'keys.%'").fetch_one(&t.db.pool).await?;
     assert!(audited >= 4, "rotation, re-wraps and retirement are audited");
+    let report = audit.verify(&t.db).await?;
+    assert!(report.ok() && report.witnessed_heads as i64 == audited, "every entry keyed and witnessed: {report:?}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

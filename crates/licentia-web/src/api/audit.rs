@@ -134,12 +134,14 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
 }
 
 pub async fn run_verify(state: &AppState, ctx: &RequestContext, user: &CurrentUser) -> AppResult<licentia_audit::VerifyReport> {
-    let report = licentia_audit::verify(&state.db, &state.audit_key.verifying_key(), Some(&state.checkpoints)).await?;
+    let report = state.audit_log.verify(&state.db).await?;
     let outcome = if report.ok() { Outcome::Success } else { Outcome::Failure };
     let event = user.event(ctx, "audit.verified", outcome).details(json!({
         "entries": report.entries,
         "checkpoints": report.checkpoints_checked,
         "problem": report.problem.as_ref().map(ToString::to_string),
+        "witnesses": report.witnesses_checked,
+        "alerts": report.alerts,
     }));
     state.audit_alone(event).await?;
     Ok(report)

@@ -22,6 +22,8 @@ pub struct AuditListPage {
     rows: Vec<AuditRow>,
     older: Option<String>,
     export_query: String,
+    /// This node's open suspicion of tampering (its checkpointer refuses to sign).
+    suspicion: Option<licentia_audit::Problem>,
 }
 
 impl AuditListPage {
@@ -33,7 +35,8 @@ impl AuditListPage {
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<AuditListPage> {
     let q = q.into_inner();
     let (rows, next) = search(&state, &ctx, &user, &q).await?;
-    Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows })
+    let suspicion = state.audit_log.suspicion().await.map_err(licentia_app::AppError::from)?;
+    Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows, suspicion })
 }
 
 #[derive(Template, WebTemplate)]

@@ -91,3 +91,65 @@ async fn export_streams_csv_and_json_lines_and_verify_reports_the_chain() -> Tes
     assert_eq!(v["report"]["problem"]["kind"], json!("modified"));
     Ok(())
 }
+
+/// The database administrator's attacks that used to pass, through the API: each makes
+/// `GET /api/v1/audit/verify` answer `ok: false` naming the sequence number, and the auditor's
+/// list page show the checkpointer's refusal.
+#[actix_web::test]
+async fn api_verify_reports_what_a_database_administrator_did() -> TestResult {
+    for case in ["tail deleted", "forged insert", "checkpoints deleted"] {
+        let app = spawn_app().await?;
+        let auditor = app.token("auditor").await?;
+        let signed = match app.state.audit_log.checkpoint(&app.t.db).await? {
+            licentia_audit::CheckpointOutcome::Signed(c) => c.seq,
+            other => return Err(format!("{case}: no checkpoint: {other:?}").into()),
+        };
+        // Two entries after the checkpoint (failed logins are audited).
+        for _ in 0..2 {
+            app.send_json(app.post("/api/v1/auth/token"), &json!({ "email": "nobody@example.org", "password": "wrong password" })).await?;
+        }
+        app.state.audit_log.witness().flush().await?;
+        let mut tx = app.t.db.begin().await?;
+        sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER").execute(&mut *tx).await?;
+        sqlx::query("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER").execute(&mut *tx).await?;
+        let (seq, kind) = match case {
+            "tail deleted" => {
+                sqlx::query("DELETE FROM audit_log WHERE seq > $1").bind(signed).execute(&mut *tx).await?;
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = (SELECT hash FROM audit_log WHERE seq = $1)").bind(signed).execute(&mut *tx).await?;
+                (signed + 1, "truncated_tail")
+            }
+            "forged insert" => {
+                let (last, _) = licentia_db::audit::last_entry(&mut tx).await?.ok_or("empty log")?;
+                let mut row = licentia_db::audit::get(&mut tx, last).await?;
+                row.seq += 1;
+                row.prev_hash = row.hash.clone();
+                row.actor_label = Some("mallory@evil.example".into());
+                row.canonical = licentia_audit::canonical::to_bytes(&licentia_audit::event::row_value(&row));
+                row.hash = licentia_audit::chain_hash(&row.prev_hash, &row.canonical).to_vec();
+                licentia_db::audit::insert(&mut tx, &row).await?;
+                sqlx::query("UPDATE audit_head SET seq = $1").bind(row.seq).execute(&mut *tx).await?;
+                (row.seq, "bad_mac")
+            }
+            _ => {
+                sqlx::query("DELETE FROM audit_checkpoints").execute(&mut *tx).await?;
+                (signed, "checkpoint_mismatch")
+            }
+        };
+        sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER").execute(&mut *tx).await?;
+        sqlx::query("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER").execute(&mut *tx).await?;
+        tx.commit().await?;
+        let v = app.get_as(&auditor, "/api/v1/audit/verify").await?.json();
+        assert_eq!(v["ok"], json!(false), "{case}: {v}");
+        assert_eq!((v["report"]["problem"]["seq"].clone(), v["report"]["problem"]["kind"].clone()), (json!(seq), json!(kind)), "{case}: {v}");
+        if case != "checkpoints deleted" {
+            assert!(matches!(app.state.audit_log.checkpoint(&app.t.db).await?, licentia_audit::CheckpointOutcome::Refused(_)), "{case}");
+            let page = app.get_as(&auditor, "/audit").await?;
+            assert!(
+                page.body.contains("id=\"tamper-suspected\"") && page.body.contains(&format!("Tampering suspected at entry #{seq}")),
+                "{case}: {}",
+                page.body
+            );
+        }
+    }
+    Ok(())
+}

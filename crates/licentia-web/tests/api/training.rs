@@ -196,7 +196,7 @@ async fn a_worker_trains_settles_the_ledger_and_signs_a_receipt() -> TestResult 
 
     // The receipt verifies with the platform's key, and fails once anything in it changes.
     let receipt = done["receipt"].clone();
-    let vk = app.state.audit_key.verifying_key();
+    let vk = app.state.audit_log.signing_key().verifying_key();
     assert_eq!(licentia_app::receipts::verify(&receipt, &vk), licentia_app::receipts::Verdict::Valid);
     assert_eq!(receipt["receipt"]["units"], 3200);
     let mut forged = receipt.clone();

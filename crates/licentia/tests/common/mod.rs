@@ -31,6 +31,7 @@ pub fn licentia(db_url: &str, data: &TempDir) -> Command {
     c.env("DATABASE_URL", db_url)
         .env("LICENTIA_DATA_DIR", &data.0)
         .env("LICENTIA_LOG", "warn")
+        .env("LICENTIA_NODE_ID", "test-node")
         .env_remove("LICENTIA_PASSWORD")
         .current_dir(std::env::temp_dir());
     c
