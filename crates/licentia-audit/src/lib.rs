@@ -6,7 +6,7 @@
 //! access alone can neither forge nor re-chain entries. Appending happens inside the caller's
 //! transaction ([`append`]), so a change and its record commit or roll back together. After the
 //! commit every head goes to this node's [`Witness`], an append-only file outside the database;
-//! signed [`checkpoint()`]s of the head go to the database and to a file outside it. Deleting the
+//! signed [checkpoints](mod@checkpoint) of the head go to the database and to a file outside it. Deleting the
 //! newest rows (which leaves a consistent shorter chain) is caught by both; the checkpointer
 //! ([`AuditLog::checkpoint`]) refuses to sign a head that does not extend what it signed and
 //! witnessed before. [`verify()`] recomputes everything and names the first bad sequence number.
