@@ -331,9 +331,12 @@ pub static RULES: &[Rule] = &[
         title: "Sections 8 and 9 renewal {n}",
         source: "15 U.S.C. §§ 1058-1059; 37 CFR 2.182",
     },
-    // Art. 52-53 EUTMR (Regulation (EU) 2017/1001): registered for 10 years from filing; renewal
-    // within the six months ending on the last day of the month in which protection ends, or the
-    // six months after with a 25 % surcharge.
+    // Art. 52 EUTMR (Regulation (EU) 2017/1001): registered for 10 years from the date of filing.
+    // Art. 53(3): renewal "within a period of six months ending on the day on which the
+    // registration expires", or "within a further period of six months following" that day with an
+    // additional fee (Annex I A: 25 % of the belated renewal fee). The old Community trade
+    // mark rule, due on the last day of the month of expiry (Art. 47(3) CTMR 207/2009), was
+    // abolished by Regulation (EU) 2015/2424 from 23 March 2016: no end-of-month rounding.
     Rule {
         id: "em-renewal",
         office: "EM",
@@ -343,7 +346,7 @@ pub static RULES: &[Rule] = &[
         every: Some(Offset::years(10)),
         until: Until::Count(3),
         first_ordinal: 1,
-        end_of_month: true,
+        end_of_month: false,
         window: Some(Offset::months(6)),
         grace: Some((Offset::months(6), Surcharge::Percent(25))),
         ends_at_grant: false,
@@ -351,7 +354,7 @@ pub static RULES: &[Rule] = &[
         needs_grant: true,
         pct_only: false,
         title: "EU trade mark renewal {n}",
-        source: "Art. 52-53 Regulation (EU) 2017/1001 (EUTMR)",
+        source: "Art. 52, 53(3) Regulation (EU) 2017/1001 (EUTMR)",
     },
 ];
 
@@ -557,16 +560,21 @@ mod tests {
         assert_eq!(renewals[1].1, d("2039-06-04"));
     }
 
-    /// Worked example: an EU trade mark filed 15 January 2018: protection ends 15 January 2028;
-    /// renewal within the six months ending 31 January 2028; with 25 % surcharge until 31 July 2028.
+    /// Worked example (Art. 52 and 53(3) EUTMR): an EU trade mark filed 15 January 2018 is
+    /// registered until 15 January 2028; renewal may be requested from 15 July 2027 up to that day,
+    /// and with the 25 % additional fee in the six months following it, until 15 July 2028. No
+    /// end-of-month rounding since Regulation (EU) 2015/2424 (the previous test pinned 31 January
+    /// and 31 July, sixteen days late).
     #[test]
-    fn euipo_renewal_runs_to_the_end_of_the_month() {
+    fn euipo_renewal_falls_due_on_the_day_the_registration_expires() {
         let tm = Facts { kind: AssetKind::Trademark, status: AssetStatus::Registered, ..patent("EM", "2018-01-15", Some("2018-06-20")) };
         let first = &compute(&tm)[0];
         assert_eq!(
             (first.opens, first.due, first.grace_ends, first.surcharge),
-            (Some(d("2027-07-31")), d("2028-01-31"), Some(d("2028-07-31")), Surcharge::Percent(25))
+            (Some(d("2027-07-15")), d("2028-01-15"), Some(d("2028-07-15")), Surcharge::Percent(25))
         );
+        let renewals: Vec<NaiveDate> = compute(&tm).iter().filter(|x| x.rule == "em-renewal").map(|x| x.due).collect();
+        assert_eq!(renewals.get(1), Some(&d("2038-01-15")), "every ten years on the filing day");
     }
 
     #[test]
