@@ -24,7 +24,7 @@ pub enum ProblemKind {
     Reordered,
     /// The entry's `prev_hash` is not the previous entry's hash (a re-chained insertion).
     BrokenLink,
-    /// Entries a checkpoint or the head vouches for are gone from the end.
+    /// Entries a checkpoint or a witness vouches for are gone from the end.
     TruncatedTail,
     /// A checkpoint's signature does not verify or names an unknown key.
     BadSignature,
@@ -128,7 +128,7 @@ impl VerifyReport {
 const PAGE: i64 = 5_000;
 
 /// Recomputes the whole chain from the database and checks every entry's MAC, and the chain
-/// against the database's head, the checkpoints in the database and in the file outside it (which
+/// against the checkpoints in the database and in the file outside it (which
 /// must be the same set), and every witness file.
 pub async fn verify(db: &Db, trust: Trust<'_>) -> Result<VerifyReport, AuditError> {
     let key = trust.key;
@@ -176,7 +176,6 @@ pub async fn verify(db: &Db, trust: Trust<'_>) -> Result<VerifyReport, AuditErro
         by_seq.insert(c.seq, c.clone());
     }
 
-    let (head_seq, _) = licentia_db::audit::head(&mut conn).await?;
     let mut prev_seq = 0i64;
     let mut prev_hash = GENESIS.to_vec();
     let mut entries = 0i64;
@@ -207,7 +206,7 @@ pub async fn verify(db: &Db, trust: Trust<'_>) -> Result<VerifyReport, AuditErro
         }
     }
     // Entries vouched for by the head, a checkpoint or a witness but absent from the table.
-    let checkpointed = by_seq.keys().next_back().copied().unwrap_or(0).max(head_seq);
+    let checkpointed = by_seq.keys().next_back().copied().unwrap_or(0);
     let witnessed_end = witnessed.keys().next_back().copied().unwrap_or(0);
     if !scan_stopped && checkpointed.max(witnessed_end) > prev_seq {
         let detail = if witnessed_end > prev_seq {

@@ -175,17 +175,9 @@ async fn deleting_the_newest_rows_is_caught_by_the_external_checkpoint() -> Test
     let f = fixture().await?;
     append_n(&f, 10).await?;
     signed(&f).await?;
-    // A careful attacker deletes the last three rows, the database checkpoints, and rewinds the
-    // head so the shorter chain is consistent in itself. Only the files outside the database know.
-    tamper(
-        &f,
-        &[
-            "DELETE FROM audit_log WHERE seq > 7",
-            "DELETE FROM audit_checkpoints",
-            "UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_log WHERE seq = 7)",
-        ],
-    )
-    .await?;
+    // A careful attacker deletes the last three rows and the database checkpoints: the shorter
+    // chain is consistent in itself. Only the files outside the database know.
+    tamper(&f, &["DELETE FROM audit_log WHERE seq > 7", "DELETE FROM audit_checkpoints"]).await?;
     let key = f.log.signing_key().verifying_key();
     let internal_only = verify(&f.t.db, Trust { key: &key, macs: f.log.macs(), checkpoints: None, witnesses: &[] }).await?;
     assert!(internal_only.ok(), "without the files the truncation is invisible by construction");
@@ -276,7 +268,7 @@ async fn a_rolled_back_change_leaves_no_row_and_no_gap() -> TestResult {
 }
 
 /// What a database administrator can compute without the MAC key: a well-formed next entry,
-/// linked to the real head, with whatever MAC it likes; the head is moved to it.
+/// linked to the real head, with whatever MAC it likes.
 async fn forge_next(f: &Fixture, mac: Option<Vec<u8>>) -> Result<i64, Box<dyn std::error::Error>> {
     use chrono::SubsecRound as _;
     let mut conn = f.t.db.pool.acquire().await?;
@@ -304,7 +296,6 @@ async fn forge_next(f: &Fixture, mac: Option<Vec<u8>>) -> Result<i64, Box<dyn st
     row.canonical = licentia_audit::canonical::to_bytes(&licentia_audit::event::row_value(&row));
     row.hash = licentia_audit::chain_hash(&row.prev_hash, &row.canonical).to_vec();
     licentia_db::audit::insert(&mut conn, &row).await?;
-    sqlx::query("UPDATE audit_head SET seq = $1").bind(row.seq).execute(&mut *conn).await?;
     Ok(row.seq)
 }
 
@@ -314,8 +305,8 @@ async fn deleting_the_tail_since_the_last_checkpoint_and_rewinding_the_head_is_c
     append_n(&f, 10).await?;
     signed(&f).await?;
     append_n(&f, 5).await?;
-    // The attack that used to pass: the rows since the checkpoint, and the head rewound to match.
-    tamper(&f, &["DELETE FROM audit_log WHERE seq > 12", "UPDATE audit_head SET seq = 12, hash = (SELECT hash FROM audit_log WHERE seq = 12)"]).await?;
+    // The attack that used to pass: the rows since the checkpoint deleted (the head rewound with them).
+    tamper(&f, &["DELETE FROM audit_log WHERE seq > 12"]).await?;
     let (seq, kind, detail) = first_problem(&f).await?.ok_or("truncation not detected")?;
     assert_eq!((seq, kind), (13, ProblemKind::TruncatedTail));
     assert!(detail.contains("witness-a.jsonl holds head 15"), "{detail}");
@@ -366,7 +357,6 @@ async fn a_rewritten_tail_rechained_without_the_key_fails_its_mac() -> TestResul
         ));
         prev = row.hash;
     }
-    statements.push(format!("UPDATE audit_head SET hash = '\\x{}'", hex::encode(&prev)));
     drop(conn);
     tamper(&f, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await?;
     let (seq, kind, detail) = first_problem(&f).await?.ok_or("re-chaining not detected")?;
@@ -381,15 +371,7 @@ async fn truncating_past_a_checkpoint_is_caught_even_against_an_empty_checkpoint
     append_n(&f, 10).await?;
     signed(&f).await?;
     append_n(&f, 2).await?;
-    tamper(
-        &f,
-        &[
-            "DELETE FROM audit_log WHERE seq > 6",
-            "DELETE FROM audit_checkpoints",
-            "UPDATE audit_head SET seq = 6, hash = (SELECT hash FROM audit_log WHERE seq = 6)",
-        ],
-    )
-    .await?;
+    tamper(&f, &["DELETE FROM audit_log WHERE seq > 6", "DELETE FROM audit_checkpoints"]).await?;
     // The verifier is handed an empty checkpoint file: the witnesses still hold heads 7..=12.
     let empty = CheckpointFile::new(f.dir.0.join("empty.jsonl"));
     std::fs::write(&empty.path, "")?;
@@ -431,7 +413,7 @@ async fn new_events_reusing_deleted_numbers_are_a_fork_and_an_acknowledgement_re
     append_n(&f, 8).await?;
     signed(&f).await?;
     append_n(&f, 4).await?;
-    tamper(&f, &["DELETE FROM audit_log WHERE seq > 9", "UPDATE audit_head SET seq = 9, hash = (SELECT hash FROM audit_log WHERE seq = 9)"]).await?;
+    tamper(&f, &["DELETE FROM audit_log WHERE seq > 9"]).await?;
     // The application goes on writing: its new entries take the numbers 10, 11, 12 again.
     append_n(&f, 3).await?;
     let (seq, kind, detail) = first_problem(&f).await?.ok_or("reused numbers not detected")?;
@@ -474,5 +456,32 @@ async fn mac_keys_rotate_and_every_version_still_verifies() -> TestResult {
     let p = without_v1.verify(&f.t.db).await?.problem.ok_or("unknown key accepted")?;
     assert_eq!((p.seq, p.kind), (1, ProblemKind::BadMac));
     assert!(p.detail.contains("unknown"), "{}", p.detail);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_application_role_may_only_insert_and_select_audit_rows() -> TestResult {
+    let f = fixture().await?;
+    let app = f.t.db.restricted().await?;
+    let role: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&app.pool).await?;
+    assert_eq!(role, licentia_db::APP_ROLE);
+    for i in 0..3 {
+        f.log.append_alone(&app, event(i)).await?;
+    }
+    assert!(matches!(f.log.checkpoint(&app).await?, CheckpointOutcome::Signed(_)), "appending and checkpointing need nothing more");
+    for sql in [
+        "UPDATE audit_log SET action = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 3",
+        "TRUNCATE audit_log",
+        "UPDATE audit_checkpoints SET seq = 9",
+        "DELETE FROM audit_checkpoints",
+        "ALTER TABLE audit_log DISABLE TRIGGER USER",
+        "DROP TABLE audit_checkpoints",
+    ] {
+        let err = sqlx::query(sql).execute(&app.pool).await.err().ok_or(format!("{sql} succeeded as the application"))?;
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
+    }
+    assert_eq!(first_problem(&f).await?, None);
     Ok(())
 }

@@ -54,22 +54,28 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 
 const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key";
 
-/// Moves the head one step and locks it until the caller's transaction ends: returns the new
-/// entry's sequence number and the previous head hash. Concurrent appenders queue on this lock,
-/// which is what keeps the sequence gapless.
+/// The advisory lock that serialises appends (an arbitrary constant: "licentia audit" in ASCII).
+const APPEND_LOCK: i64 = 0x6c69_6365_6175_6469;
+
+/// Locks the chain until the caller's transaction ends and returns the next sequence number and
+/// the previous entry's hash (32 zero bytes before the first). Concurrent appenders queue on this
+/// lock, which keeps the sequence gapless: a rolled-back transaction releases it without a row.
+/// The head is read after the lock is held, in its own statement, so it sees the previous
+/// holder's committed row.
 pub async fn advance_head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
-    Ok(sqlx::query_as("UPDATE audit_head SET seq = seq + 1, updated_at = now() WHERE id RETURNING seq, hash").fetch_one(conn).await?)
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await?;
+    Ok(match last_entry(conn).await? {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, vec![0u8; 32]),
+    })
 }
 
-/// Inserts the row and records its hash as the new head, in one statement.
+/// Inserts the row.
 pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbError> {
     sqlx::query(
-        "WITH ins AS (
-            INSERT INTO audit_log (seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id,
-                                   outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         )
-         UPDATE audit_head SET hash = $15 WHERE id",
+        "INSERT INTO audit_log (seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id,
+                                outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(row.seq)
     .bind(row.occurred_at)
@@ -94,13 +100,7 @@ pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbErr
     Ok(())
 }
 
-/// The committed head: (sequence number, hash).
-pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id").fetch_one(conn).await?)
-}
-
-/// The newest row's (sequence number, hash): the chain's real end, whatever `audit_head` says
-/// (a database administrator can rewind that row; the checkpointer compares both).
+/// The newest row's (sequence number, hash): the chain's end.
 pub async fn last_entry(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, DbError> {
     Ok(sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(conn).await?)
 }

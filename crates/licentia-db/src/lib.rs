@@ -18,5 +18,5 @@ pub mod training;
 pub mod users;
 
 pub use error::DbError;
-pub use pool::{Db, MIGRATOR};
+pub use pool::{APP_ROLE, Db, MIGRATOR};
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};

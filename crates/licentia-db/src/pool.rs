@@ -11,6 +11,10 @@ use crate::DbError;
 /// The migrations under the repository's top-level `migrations/`, compiled into the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// The role the application's connections assume (created by the migrations): SELECT and INSERT
+/// only on the audit tables, owner of nothing.
+pub const APP_ROLE: &str = "licentia_app";
+
 /// Handle to the database: a pool with bounded acquire and statement times, so a hung server turns
 /// into 503s instead of piling up requests.
 #[derive(Debug, Clone)]
@@ -43,6 +47,27 @@ impl Db {
             .acquire_timeout(settings.acquire_timeout)
             // A connection broken by a server restart is dropped and replaced on next use.
             .test_before_acquire(true)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A second pool on the same database whose every connection assumes [`APP_ROLE`] first: what
+    /// the application runs on once migrations are applied, so that its statements, whatever a bug
+    /// makes of them, can neither change nor delete audit entries. Fails when the login may not
+    /// assume the role.
+    pub async fn restricted(&self) -> Result<Self, DbError> {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = self
+            .pool
+            .options()
+            .clone()
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET ROLE {APP_ROLE}"))).execute(conn).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })

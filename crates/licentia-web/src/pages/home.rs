@@ -29,7 +29,7 @@ pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> Reply<HomePa
     let organisation = orgs.iter().find(|o| o.id == user.organisation_id).map(|o| o.name.clone()).unwrap_or_default();
     let users = if user.role.allows(Permission::UserRead) { Some(licentia_db::users::list(&mut conn, None).await?.len()) } else { None };
     let audit = if user.role.allows(Permission::AuditRead) {
-        let (seq, _) = licentia_db::audit::head(&mut conn).await?;
+        let seq = licentia_db::audit::last_entry(&mut conn).await?.map_or(0, |(seq, _)| seq);
         Some((seq, licentia_db::audit::latest_checkpoint_seq(&mut conn).await?))
     } else {
         None

@@ -89,7 +89,9 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     tweak(&mut settings);
     let keyring = licentia_crypto::KeyRing::load(&dir.join("keys/master"), true)?;
     let store = store.unwrap_or_else(|| licentia_store::BlobStore::Local(licentia_store::LocalStore::new(dir.join("blobs"))));
-    let state = AppState::new(t.db.clone(), &keys, keyring, store, settings)?;
+    // The application runs as it does in production, on the least-privileged role; the test keeps
+    // the owner's pool (`t.db`) to seed and to tamper.
+    let state = AppState::new(t.db.restricted().await?, &keys, keyring, store, settings)?;
 
     let mut conn = t.db.pool.acquire().await?;
     let org = |n: &str| OrgName::parse(n).map_err(|e| e.to_string());
