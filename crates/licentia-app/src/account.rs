@@ -38,7 +38,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId
         actor.event("auth.password_changed", Outcome::Success).target("user", actor.user_id).details(serde_json::json!({ "other_sessions_revoked": revoked }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(revoked)
 }
 
@@ -52,6 +52,6 @@ pub async fn new_calendar_token(state: &AppState, actor: &Actor) -> AppResult<St
     licentia_db::deadlines::set_calendar_token(&mut tx, actor.user_id.as_uuid(), digest.as_ref()).await?;
     let seq = state.audit(&mut tx, actor.event("calendar.token_issued", Outcome::Success).target("user", actor.user_id)).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(token)
 }

@@ -94,7 +94,7 @@ pub async fn create_user(state: &AppState, actor: &Actor, input: NewUserInput) -
     let seq = state.audit(&mut tx, event).await?;
     let user = users::get_scoped(&mut tx, id, None).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(user)
 }
 
@@ -147,7 +147,7 @@ pub async fn update_user(state: &AppState, actor: &Actor, id: UserId, change: Us
     let after = users::get_scoped(&mut tx, id, None).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     for seq in seqs {
-        state.audited(seq);
+        state.audited(seq).await;
     }
     Ok(after)
 }
@@ -161,7 +161,7 @@ pub async fn create_org(state: &AppState, actor: &Actor, input: NewOrgInput) -> 
     let event = actor.event("org.created", Outcome::Success).target("organisation", org.id).details(json!({ "name": org.name, "kind": kind }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(org)
 }
 
@@ -182,6 +182,6 @@ pub async fn update_org(state: &AppState, actor: &Actor, id: OrganisationId, cha
     let event = actor.event(action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(org)
 }

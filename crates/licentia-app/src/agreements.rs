@@ -300,7 +300,7 @@ pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> Ap
         .details(json!({ "kind": kind.as_str(), "title": draft.title, "licensee": licensee.id, "version": 1, "text_sha256": hex::encode(&sha) }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(id)
 }
 
@@ -462,7 +462,7 @@ pub async fn save(state: &AppState, actor: &Actor, id: Uuid, i: VersionInput) ->
         .details(json!({ "version": number, "text_sha256": hex::encode(&sha), "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok((number, sha))
 }
 
@@ -541,7 +541,7 @@ pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str,
         .details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(to)
 }
 
@@ -560,7 +560,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()>
             actor.event("agreement.approval_refused", Outcome::Denied).target("agreement", a.id).details(json!({ "version": v.number, "reason": "four_eyes" }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
-        state.audited(seq);
+        state.audited(seq).await;
         return Err(AppError::FourEyes);
     }
     let kind = kind_of(&a)?;
@@ -595,7 +595,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()>
     let event = actor.event("agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(())
 }
 
@@ -659,7 +659,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
         status = Status::Executed;
     }
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(status)
 }
 
@@ -683,7 +683,7 @@ pub async fn request_changes(state: &AppState, actor: &Actor, id: Uuid, comment:
         .details(json!({ "version": a.shared_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(())
 }
 
@@ -740,7 +740,7 @@ pub async fn report_sales(state: &AppState, actor: &Actor, a: &AgreementRow, lin
     let event = actor.event("sales.reported", Outcome::Success).target("agreement", a.id).details(json!({ "lines": rows.len(), "net_sales_total": total }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(rows.len())
 }
 

@@ -108,12 +108,12 @@ pub async fn record_upload(state: &AppState, actor: &crate::Actor, artifact: &Ar
         }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
-        Ok::<licentia_audit::Head, AppError>(seq)
+        Ok::<licentia_audit::Appended, AppError>(seq)
     }
     .await;
     match stored {
         Ok(seq) => {
-            state.audited(seq);
+            state.audited(seq).await;
             Ok(())
         }
         Err(e) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Duration;
-use licentia_audit::{AuditEvent, AuditLog, CheckpointFile, Head, Witness};
+use licentia_audit::{Appended, AuditEvent, AuditLog, CheckpointFile, Witness};
 use licentia_crypto::{CsrfKey, JwtKeys, KeyMaterial, KeyRing, SigningKey};
 use licentia_db::Db;
 use licentia_domain::throttle::ThrottlePolicy;
@@ -79,8 +79,9 @@ pub struct Inner {
     pub settings: Settings,
     pub metrics: Metrics,
     pub argon2: Semaphore,
-    /// Woken when the audit log passed a multiple of `checkpoint_every`.
+    /// Woken when the audit log grew by `checkpoint_every` entries since the last wake-up.
     pub checkpoint_due: Notify,
+    last_checkpoint_trigger: std::sync::atomic::AtomicI64,
     /// Wakes this node's idle workers when a run is launched here.
     pub runs_queued: Notify,
 }
@@ -117,22 +118,34 @@ impl AppState {
             settings,
             metrics: Metrics::default(),
             checkpoint_due: Notify::new(),
+            last_checkpoint_trigger: std::sync::atomic::AtomicI64::new(0),
             runs_queued: Notify::new(),
         })))
     }
 
     /// Appends an audit entry inside `tx`. After the caller commits it must call
-    /// [`AppState::audited`] with the returned head.
-    pub async fn audit(&self, tx: &mut licentia_db::PgConnection, event: AuditEvent) -> Result<Head, AppError> {
+    /// [`AppState::audited`] with the result.
+    pub async fn audit(&self, tx: &mut licentia_db::PgConnection, event: AuditEvent) -> Result<Appended, AppError> {
         Ok(self.audit_log.append(tx, event).await?)
     }
 
-    /// Post-commit bookkeeping for an audit entry: the witness, metrics and the checkpoint trigger.
-    pub fn audited(&self, head: Head) {
-        self.audit_log.committed(&head);
+    /// After the commit: the entry is chained (with whatever else is pending: group commit) and
+    /// witnessed, then metrics and the checkpoint trigger. The change is committed whatever
+    /// happens here; a failure to chain is logged, and the entry stays pending until the next
+    /// writer or the checkpointer chains it.
+    pub async fn audited(&self, appended: Appended) {
         self.metrics.audit_appends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.settings.checkpoint_every > 0 && head.seq % self.settings.checkpoint_every == 0 {
-            self.checkpoint_due.notify_one();
+        match self.audit_log.committed(&self.db, appended).await {
+            Ok(Some(head)) => {
+                let every = self.settings.checkpoint_every;
+                let last = self.last_checkpoint_trigger.load(std::sync::atomic::Ordering::Relaxed);
+                if every > 0 && head.seq >= last + every {
+                    self.last_checkpoint_trigger.store(head.seq, std::sync::atomic::Ordering::Relaxed);
+                    self.checkpoint_due.notify_one();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "audit entry committed but not chained yet"),
         }
     }
 
@@ -151,7 +164,7 @@ impl AppState {
         let mut tx = self.db.begin().await?;
         let seq = self.audit(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
-        self.audited(seq);
+        self.audited(seq).await;
         Ok(())
     }
 }

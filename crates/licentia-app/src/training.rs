@@ -142,7 +142,7 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     let seq = state.audit(&mut tx, event).await?;
     let v = licence_json(&mut tx, &l).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(v)
 }
 
@@ -183,7 +183,7 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
         .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(d)
 }
 
@@ -222,7 +222,7 @@ pub async fn set_columns(state: &AppState, actor: &Actor, id: &str, columns: &BT
     db::set_column_actions(&mut tx, d.id, &v).await?;
     let seq = state.audit(&mut tx, actor.event("dataset.columns_set", Outcome::Success).target("dataset", d.id).details(json!({ "actions": v }))).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(json!({ "id": d.id, "column_actions": v }))
 }
 
@@ -321,7 +321,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
     let seq = state.audit(&mut tx, event).await?;
     let run = db::run(&mut tx, id, None).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     state.runs_queued.notify_waiters();
     Ok((run, true))
 }
@@ -366,7 +366,7 @@ pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run>
     }
     let seq = state.audit(&mut tx, actor.event("run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     Ok(db::run(&mut conn, r.id, None).await?)
 }
@@ -425,7 +425,7 @@ pub async fn predict(state: &AppState, actor: &Actor, r: &Run, table: licentia_t
     db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", Usage { runs: 0, compute_units: 0, prediction_rows: rows }).await?;
     let seq = state.audit(&mut tx, actor.event("run.predicted", Outcome::Success).target("run", r.id).details(json!({ "rows": rows }))).await?;
     tx.commit().await.map_err(db_err)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(preds)
 }
 

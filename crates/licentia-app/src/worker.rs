@@ -84,7 +84,7 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
     }
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     if let Some(s) = seq {
-        state.audited(s);
+        state.audited(s).await;
     }
     Ok(lapsed.len())
 }
@@ -257,7 +257,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
         )
         .await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(())
 }
 
@@ -298,6 +298,6 @@ async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message
     .await?;
     let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message }))).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(())
 }

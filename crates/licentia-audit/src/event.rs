@@ -2,7 +2,7 @@
 
 use chrono::{SubsecRound as _, Utc};
 use licentia_db::PgConnection;
-use licentia_db::audit::AuditRow;
+use licentia_db::audit::{AuditRow, PendingRow};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -114,21 +114,32 @@ fn sanitize(v: Value) -> Value {
     }
 }
 
+/// What [`append`] did inside the caller's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "hand it to AuditLog::committed after the commit"]
+pub enum Appended {
+    /// The chain's lock was free: the entry (and any committed pending ones) is chained; this is
+    /// the new head, valid once the transaction commits.
+    Chained(Head),
+    /// Another transaction held the lock: the entry waits in `audit_pending` and is chained by
+    /// [`seal`] right after the commit.
+    Pending,
+}
+
 /// Appends `event` inside the caller's transaction, authenticated with the current MAC key of
-/// `macs`, and returns the new head. The head stays locked until that transaction ends; keep
-/// audited transactions short. After the commit, hand the head to the witness
-/// ([`crate::AuditLog::committed`]).
-pub async fn append(conn: &mut PgConnection, macs: &KeyRing, event: AuditEvent) -> Result<Head, AuditError> {
-    let mac_key = macs.current_version();
-    if mac_key == 0 {
+/// `macs`. When the chain's lock is free it is chained at once (the lock is then held until the
+/// transaction ends: keep audited transactions short); otherwise it is written to
+/// `audit_pending`, so concurrent writers do not wait for each other's commit. After the commit,
+/// hand the result to [`crate::AuditLog::committed`], which chains what is pending and feeds the
+/// witness.
+pub async fn append(conn: &mut PgConnection, macs: &KeyRing, event: AuditEvent) -> Result<Appended, AuditError> {
+    if macs.current_version() == 0 {
         return Err(AuditError::NoMacKey);
     }
-    let (seq, prev_hash) = licentia_db::audit::advance_head(conn).await?;
-    // PostgreSQL keeps microseconds: truncate first so the stored value equals the hashed one.
-    let occurred_at = Utc::now().trunc_subsecs(6);
-    let mut row = AuditRow {
-        seq,
-        occurred_at,
+    let row = PendingRow {
+        id: i64::MAX,
+        // PostgreSQL keeps microseconds: truncate first so the stored value equals the hashed one.
+        occurred_at: Utc::now().trunc_subsecs(6),
         actor_id: event.actor_id,
         actor_label: clip(event.actor_label, 320),
         organisation_id: event.organisation_id,
@@ -140,17 +151,75 @@ pub async fn append(conn: &mut PgConnection, macs: &KeyRing, event: AuditEvent) 
         user_agent: clip(event.user_agent, 512),
         request_id: clip(event.request_id, 64),
         details: sanitize(event.details),
-        prev_hash,
-        hash: Vec::new(),
-        canonical: Vec::new(),
-        mac: None,
-        mac_key: None,
     };
-    row.canonical = canonical::to_bytes(&row_value(&row));
-    let hash = chain_hash(&row.prev_hash, &row.canonical);
-    row.mac = macs.hmac_sign(mac_key, &entry_mac_message(seq, &hash));
-    row.mac_key = Some(i32::try_from(mac_key).map_err(|_| AuditError::NoMacKey)?);
-    row.hash = hash.to_vec();
-    licentia_db::audit::insert(conn, &row).await?;
-    Ok(Head { seq, hash })
+    if licentia_db::audit::try_lock(conn).await? {
+        // Entries other writers left pending go first, in the order they were written.
+        let mut rows = licentia_db::audit::take_pending(conn, SEAL_BATCH).await?;
+        rows.push(row);
+        let head = chain(conn, macs, rows).await?.ok_or(AuditError::Vanished)?;
+        Ok(Appended::Chained(head))
+    } else {
+        licentia_db::audit::insert_pending(conn, &row).await?;
+        Ok(Appended::Pending)
+    }
+}
+
+/// The most pending entries one transaction chains.
+const SEAL_BATCH: i64 = 5_000;
+
+/// Chains every committed pending entry, in transactions of its own; returns the new head when
+/// there was anything to chain.
+pub async fn seal(db: &licentia_db::Db, macs: &KeyRing) -> Result<Option<Head>, AuditError> {
+    let mut head = None;
+    loop {
+        let mut tx = db.begin().await?;
+        licentia_db::audit::lock(&mut tx).await?;
+        let rows = licentia_db::audit::take_pending(&mut tx, SEAL_BATCH).await?;
+        let n = rows.len();
+        let h = chain(&mut tx, macs, rows).await?;
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+        head = h.or(head);
+        if (n as i64) < SEAL_BATCH {
+            return Ok(head);
+        }
+    }
+}
+
+/// Chains `rows` after the current head (the caller holds the lock); returns the new head.
+async fn chain(conn: &mut PgConnection, macs: &KeyRing, rows: Vec<PendingRow>) -> Result<Option<Head>, AuditError> {
+    let mac_key = macs.current_version();
+    let mac_key_column = i32::try_from(mac_key).map_err(|_| AuditError::NoMacKey)?;
+    let (mut seq, mut prev_hash) = licentia_db::audit::last_entry(conn).await?.unwrap_or((0, crate::GENESIS.to_vec()));
+    let mut head = None;
+    for r in rows {
+        seq += 1;
+        let mut row = AuditRow {
+            seq,
+            occurred_at: r.occurred_at,
+            actor_id: r.actor_id,
+            actor_label: r.actor_label,
+            organisation_id: r.organisation_id,
+            action: r.action,
+            target_kind: r.target_kind,
+            target_id: r.target_id,
+            outcome: r.outcome,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            details: r.details,
+            prev_hash,
+            hash: Vec::new(),
+            canonical: Vec::new(),
+            mac: None,
+            mac_key: Some(mac_key_column),
+        };
+        row.canonical = canonical::to_bytes(&row_value(&row));
+        let hash = chain_hash(&row.prev_hash, &row.canonical);
+        row.mac = Some(macs.hmac_sign(mac_key, &entry_mac_message(seq, &hash)).ok_or(AuditError::NoMacKey)?);
+        row.hash = hash.to_vec();
+        licentia_db::audit::insert(conn, &row).await?;
+        prev_hash = row.hash;
+        head = Some(Head { seq, hash });
+    }
+    Ok(head)
 }

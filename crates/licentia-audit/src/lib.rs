@@ -19,7 +19,7 @@ pub mod verify;
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, CheckpointFile, CheckpointOutcome};
-pub use event::{AuditEvent, Outcome, append};
+pub use event::{Appended, AuditEvent, Outcome, append, seal};
 pub use log::{AuditLog, witness_path};
 pub use verify::{Problem, ProblemKind, Trust, VerifyReport, verify};
 pub use witness::{Witness, WitnessLine};
@@ -34,6 +34,8 @@ pub enum AuditError {
     Witness { path: std::path::PathBuf, message: String },
     #[error("no audit MAC key is loaded")]
     NoMacKey,
+    #[error("the audit log is empty right after an append")]
+    Vanished,
 }
 
 /// A committed (or about to be committed) end of the chain.

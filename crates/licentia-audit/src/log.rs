@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::checkpoint::{self, CheckpointFile, CheckpointOutcome};
 use crate::verify::{Problem, ProblemKind, Trust, VerifyReport, check_mac, check_row};
 use crate::witness::{Witness, WitnessLine};
-use crate::{AuditError, AuditEvent, GENESIS, Head, Outcome};
+use crate::{Appended, AuditError, AuditEvent, GENESIS, Head, Outcome};
 
 /// What the checkpointer has read of this node's witness file.
 #[derive(Default)]
@@ -86,28 +86,55 @@ impl AuditLog {
         files
     }
 
-    /// Appends inside the caller's transaction; hand the returned head to [`AuditLog::committed`]
-    /// once the transaction has committed.
-    pub async fn append(&self, conn: &mut PgConnection, event: AuditEvent) -> Result<Head, AuditError> {
+    /// Appends inside the caller's transaction; hand the result to [`AuditLog::committed`] once
+    /// the transaction has committed.
+    pub async fn append(&self, conn: &mut PgConnection, event: AuditEvent) -> Result<Appended, AuditError> {
         crate::append(conn, &self.0.macs, event).await
     }
 
-    /// After the commit: the head goes to the witness (queued, fsynced by its writer thread).
-    pub fn committed(&self, head: &Head) {
-        self.0.witness.record(head);
+    /// After the commit: a pending entry is chained (with whatever else is pending: group commit),
+    /// and the head goes to the witness (queued, fsynced by its writer thread). Returns the head
+    /// now covering the entry (`None` when another writer chained it first).
+    pub async fn committed(&self, db: &Db, appended: Appended) -> Result<Option<Head>, AuditError> {
+        let head = match appended {
+            Appended::Chained(head) => Some(head),
+            Appended::Pending => crate::seal(db, &self.0.macs).await?,
+        };
+        if let Some(head) = &head {
+            self.0.witness.record(head);
+        }
+        Ok(head)
     }
 
-    /// One event in a transaction of its own, witnessed.
+    /// Chains whatever is pending (left by a crash between a commit and its chaining).
+    pub async fn seal(&self, db: &Db) -> Result<Option<Head>, AuditError> {
+        let head = crate::seal(db, &self.0.macs).await?;
+        if let Some(head) = &head {
+            self.0.witness.record(head);
+        }
+        Ok(head)
+    }
+
+    /// One event in a transaction of its own, chained and witnessed; returns the head after it.
     pub async fn append_alone(&self, db: &Db, event: AuditEvent) -> Result<Head, AuditError> {
         let mut tx = db.begin().await?;
-        let head = self.append(&mut tx, event).await?;
+        let appended = self.append(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
-        self.committed(&head);
-        Ok(head)
+        match self.committed(db, appended).await? {
+            Some(head) => Ok(head),
+            None => {
+                let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+                let (seq, hash) = licentia_db::audit::last_entry(&mut conn).await?.ok_or(AuditError::Vanished)?;
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&hash);
+                Ok(Head { seq, hash: h })
+            }
+        }
     }
 
     /// Verifies against this node's trust: its keys, the checkpoint file and every witness.
     pub async fn verify(&self, db: &Db) -> Result<VerifyReport, AuditError> {
+        self.seal(db).await?;
         self.0.witness.flush().await?;
         let key = self.0.key.verifying_key();
         let witnesses = self.witness_files();
@@ -147,6 +174,7 @@ impl AuditLog {
     /// on every later attempt until an admin runs `licentia audit acknowledge`.
     pub async fn checkpoint(&self, db: &Db) -> Result<CheckpointOutcome, AuditError> {
         let mut seen = self.0.seen.lock().await;
+        self.seal(db).await?;
         self.0.witness.flush().await?;
         let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
         let key = self.0.key.verifying_key();

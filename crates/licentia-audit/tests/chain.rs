@@ -256,7 +256,7 @@ async fn a_rolled_back_change_leaves_no_row_and_no_gap() -> TestResult {
     append_n(&f, 2).await?;
     let mut tx = f.t.db.begin().await?;
     let head = f.log.append(&mut tx, AuditEvent::new("test.rolled_back", Outcome::Success)).await?;
-    assert_eq!(head.seq, 3);
+    assert!(matches!(head, licentia_audit::Appended::Chained(h) if h.seq == 3), "{head:?}");
     tx.rollback().await?;
     append_n(&f, 1).await?;
     let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, action FROM audit_log ORDER BY seq").fetch_all(&f.t.db.pool).await?;
@@ -483,5 +483,35 @@ async fn the_application_role_may_only_insert_and_select_audit_rows() -> TestRes
         assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
     }
     assert_eq!(first_problem(&f).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_writer_that_finds_the_chain_locked_waits_in_pending_and_is_chained_after_its_commit() -> TestResult {
+    use licentia_audit::Appended;
+    let f = fixture().await?;
+    append_n(&f, 2).await?;
+    let mut holder = f.t.db.begin().await?;
+    let first = f.log.append(&mut holder, event(10)).await?;
+    assert!(matches!(first, Appended::Chained(h) if h.seq == 3), "{first:?}");
+    // Meanwhile two others write; neither waits for the holder's commit.
+    let mut second = f.t.db.begin().await?;
+    assert_eq!(f.log.append(&mut second, event(11)).await?, Appended::Pending);
+    second.commit().await?;
+    let mut rolled_back = f.t.db.begin().await?;
+    assert_eq!(f.log.append(&mut rolled_back, AuditEvent::new("test.rolled_back", Outcome::Success)).await?, Appended::Pending);
+    rolled_back.rollback().await?;
+    holder.commit().await?;
+    assert!(f.log.committed(&f.t.db, first).await?.is_some_and(|h| h.seq == 3));
+    // The pending entry is chained by its writer after the commit, with nothing in between.
+    let head = f.log.committed(&f.t.db, Appended::Pending).await?.ok_or("nothing chained")?;
+    assert_eq!(head.seq, 4);
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, target_id FROM audit_log ORDER BY seq").fetch_all(&f.t.db.pool).await?;
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(rows[3].1, "11");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_pending").fetch_one(&f.t.db.pool).await?;
+    assert_eq!(pending, 0, "the rolled-back entry left nothing");
+    let report = f.log.verify(&f.t.db).await?;
+    assert!(report.ok() && report.witnessed_heads == 4, "{report:?}");
     Ok(())
 }

@@ -54,20 +54,72 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 
 const COLUMNS: &str = "seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key";
 
-/// The advisory lock that serialises appends (an arbitrary constant: "licentia audit" in ASCII).
+/// The advisory lock that serialises chaining (an arbitrary constant: "licentia audit" in ASCII).
 const APPEND_LOCK: i64 = 0x6c69_6365_6175_6469;
 
-/// Locks the chain until the caller's transaction ends and returns the next sequence number and
-/// the previous entry's hash (32 zero bytes before the first). Concurrent appenders queue on this
-/// lock, which keeps the sequence gapless: a rolled-back transaction releases it without a row.
-/// The head is read after the lock is held, in its own statement, so it sees the previous
-/// holder's committed row.
-pub async fn advance_head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), DbError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await?;
-    Ok(match last_entry(conn).await? {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, vec![0u8; 32]),
-    })
+/// Takes the chain's lock until the caller's transaction ends, waiting for it.
+pub async fn lock(conn: &mut PgConnection) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(conn).await?;
+    Ok(())
+}
+
+/// Takes the chain's lock if it is free; `false` when another transaction holds it.
+pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(APPEND_LOCK).fetch_one(conn).await?)
+}
+
+/// An entry written but not yet chained (see `audit_pending`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingRow {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: Option<String>,
+    pub organisation_id: Option<Uuid>,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+pub async fn insert_pending(conn: &mut PgConnection, r: &PendingRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO audit_pending (occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(r.occurred_at)
+    .bind(r.actor_id)
+    .bind(&r.actor_label)
+    .bind(r.organisation_id)
+    .bind(&r.action)
+    .bind(&r.target_kind)
+    .bind(&r.target_id)
+    .bind(&r.outcome)
+    .bind(&r.ip)
+    .bind(&r.user_agent)
+    .bind(&r.request_id)
+    .bind(&r.details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes and returns up to `limit` committed pending entries, oldest first. Call with the lock
+/// held; a rollback puts them back.
+pub async fn take_pending(conn: &mut PgConnection, limit: i64) -> Result<Vec<PendingRow>, DbError> {
+    let mut rows: Vec<PendingRow> = sqlx::query_as(
+        "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1)
+         RETURNING id, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id, outcome, ip, user_agent, request_id, details",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
 }
 
 /// Inserts the row.

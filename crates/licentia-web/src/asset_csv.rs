@@ -190,7 +190,7 @@ pub async fn import(
     let event = user.event(&ctx, "asset.imported", Outcome::Success).details(json!({ "rows": valid.len() }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(HttpResponse::Created().json(json!({ "imported": valid.len() })))
 }
 

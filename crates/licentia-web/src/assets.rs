@@ -195,7 +195,7 @@ pub async fn mark(
     let seq = state.audit(&mut tx, event).await?;
     let after = deadlines_of(&mut tx, &row, &user.actor()).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(HttpResponse::Ok().json(json!({ "deadlines": after })))
 }
 
@@ -255,7 +255,7 @@ pub async fn insert_manual(
         .details(json!({ "ordinal": added.ordinal, "title": added.title, "due": added.due }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(added)
 }
 
@@ -289,7 +289,7 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let event = user.event(&ctx, "asset.created", Outcome::Success).target("asset", row.id).details(json!({ "kind": row.kind, "title": row.title }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(HttpResponse::Created().json(view(&row, &user)))
 }
 
@@ -342,7 +342,7 @@ pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let event = user.event(&ctx, "asset.updated", Outcome::Success).target("asset", row.id).details(json!({ "fields": changed }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(HttpResponse::Ok().json(view(&row, &user)))
 }
 
@@ -356,7 +356,7 @@ pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let event = user.event(&ctx, "asset.deleted", Outcome::Success).target("asset", current.id).details(json!({ "title": current.title }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -179,7 +179,7 @@ pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, pass
                 .details(json!({ "kind": kind }));
             let seq = state.audit(&mut tx, event).await?;
             tx.commit().await.map_err(licentia_db::DbError::from)?;
-            state.audited(seq);
+            state.audited(seq).await;
             state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(Issued { token, expires_at: claims.expires_at(), session_id })
         }
@@ -188,7 +188,7 @@ pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, pass
             let event = ctx.stamp(AuditEvent::new("auth.login_failed", Outcome::Failure)).details(json!({ "email": key, "kind": kind }));
             let seq = state.audit(&mut tx, event).await?;
             tx.commit().await.map_err(licentia_db::DbError::from)?;
-            state.audited(seq);
+            state.audited(seq).await;
             state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(AppError::InvalidCredentials)
         }
@@ -201,7 +201,7 @@ pub async fn logout(state: &AppState, ctx: &RequestContext, user: &CurrentUser) 
     sessions::revoke(&mut tx, user.session_id, "logout").await?;
     let seq = state.audit(&mut tx, user.event(ctx, "auth.logout", Outcome::Success).target("session", user.session_id)).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq);
+    state.audited(seq).await;
     Ok(())
 }
 

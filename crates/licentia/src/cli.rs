@@ -268,7 +268,7 @@ async fn create_user(settings: Settings, email: &str, role: &str, org: &str, org
             .details(json!({ "email": email, "role": role, "organisation_id": organisation.id, "via": "cli" }));
         let head = audit.append(&mut tx, event).await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
-        audit.committed(&head);
+        audit.committed(&db, head).await.map_err(|e| e.to_string())?;
         audit.witness().flush().await.map_err(|e| e.to_string())?;
         println!("created {role} {email} in {} ({}), id {id}", organisation.name, organisation.kind);
         Ok(ExitCode::SUCCESS)

@@ -88,7 +88,7 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
         .details(json!({ "organisations": 1 + LICENSEES.len(), "users": PEOPLE.len(), "assets": portfolio.len(), "agreements": agreements }));
     let head = audit.append(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
-    audit.committed(&head);
+    audit.committed(db, head).await?;
     Ok(logins)
 }
 

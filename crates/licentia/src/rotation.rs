@@ -60,7 +60,7 @@ pub async fn rewrap(db: &Db, audit: &AuditLog, ring: &KeyRing, max_rows: Option<
             .details(json!({ "to_version": current, "count": done }));
         let head = audit.append(&mut tx, event).await?;
         tx.commit().await.map_err(licentia_db::DbError::from)?;
-        audit.committed(&head);
+        audit.committed(db, head).await?;
         report.rewrapped += done;
     }
     Ok(report)
