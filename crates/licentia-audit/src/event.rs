@@ -153,10 +153,9 @@ pub async fn append(conn: &mut PgConnection, macs: &KeyRing, event: AuditEvent) 
         details: sanitize(event.details),
     };
     if licentia_db::audit::try_lock(conn).await? {
-        // Entries other writers left pending go first, in the order they were written.
-        let mut rows = licentia_db::audit::take_pending(conn, SEAL_BATCH).await?;
-        rows.push(row);
-        let head = chain(conn, macs, rows).await?.ok_or(AuditError::Vanished)?;
+        // Entries other writers left pending are theirs to chain right after their commit (taking
+        // them here would cost every uncontended append a statement).
+        let head = chain(conn, macs, vec![row]).await?.ok_or(AuditError::Vanished)?;
         Ok(Appended::Chained(head))
     } else {
         licentia_db::audit::insert_pending(conn, &row).await?;
@@ -176,7 +175,7 @@ pub async fn seal(db: &licentia_db::Db, macs: &KeyRing) -> Result<Option<Head>, 
         licentia_db::audit::lock(&mut tx).await?;
         let rows = licentia_db::audit::take_pending(&mut tx, SEAL_BATCH).await?;
         let n = rows.len();
-        let h = chain(&mut tx, macs, rows).await?;
+        let h = if rows.is_empty() { None } else { chain(&mut tx, macs, rows).await? };
         tx.commit().await.map_err(licentia_db::DbError::from)?;
         head = h.or(head);
         if (n as i64) < SEAL_BATCH {
@@ -191,6 +190,7 @@ async fn chain(conn: &mut PgConnection, macs: &KeyRing, rows: Vec<PendingRow>) -
     let mac_key_column = i32::try_from(mac_key).map_err(|_| AuditError::NoMacKey)?;
     let (mut seq, mut prev_hash) = licentia_db::audit::last_entry(conn).await?.unwrap_or((0, crate::GENESIS.to_vec()));
     let mut head = None;
+    let mut chained = Vec::with_capacity(rows.len());
     for r in rows {
         seq += 1;
         let mut row = AuditRow {
@@ -217,9 +217,10 @@ async fn chain(conn: &mut PgConnection, macs: &KeyRing, rows: Vec<PendingRow>) -
         let hash = chain_hash(&row.prev_hash, &row.canonical);
         row.mac = Some(macs.hmac_sign(mac_key, &entry_mac_message(seq, &hash)).ok_or(AuditError::NoMacKey)?);
         row.hash = hash.to_vec();
-        licentia_db::audit::insert(conn, &row).await?;
-        prev_hash = row.hash;
+        prev_hash = row.hash.clone();
+        chained.push(row);
         head = Some(Head { seq, hash });
     }
+    licentia_db::audit::insert_many(conn, &chained).await?;
     Ok(head)
 }

@@ -31,6 +31,12 @@ struct Seen {
 }
 
 struct Inner {
+    /// In-process group commit of pending entries: each writer whose entry went pending takes a
+    /// ticket after its commit; one seal covers every ticket taken before it started, so the
+    /// writers queued behind it return without touching the database.
+    tickets: AtomicU64,
+    sealed_through: AtomicU64,
+    seal_turn: tokio::sync::Mutex<()>,
     macs: KeyRing,
     key: SigningKey,
     checkpoints: CheckpointFile,
@@ -52,7 +58,17 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// `witness` is this node's own file; verification reads every `witness-*.jsonl` beside it.
     pub fn new(macs: KeyRing, key: SigningKey, checkpoints: CheckpointFile, witness: Witness) -> Self {
-        Self(Arc::new(Inner { macs, key, checkpoints, witness, seen: tokio::sync::Mutex::new(Seen::default()), refusals: AtomicU64::new(0) }))
+        Self(Arc::new(Inner {
+            tickets: AtomicU64::new(0),
+            sealed_through: AtomicU64::new(0),
+            seal_turn: tokio::sync::Mutex::new(()),
+            macs,
+            key,
+            checkpoints,
+            witness,
+            seen: tokio::sync::Mutex::new(Seen::default()),
+            refusals: AtomicU64::new(0),
+        }))
     }
 
     pub fn signing_key(&self) -> &SigningKey {
@@ -96,14 +112,24 @@ impl AuditLog {
     /// and the head goes to the witness (queued, fsynced by its writer thread). Returns the head
     /// now covering the entry (`None` when another writer chained it first).
     pub async fn committed(&self, db: &Db, appended: Appended) -> Result<Option<Head>, AuditError> {
-        let head = match appended {
-            Appended::Chained(head) => Some(head),
-            Appended::Pending => crate::seal(db, &self.0.macs).await?,
-        };
-        if let Some(head) = &head {
-            self.0.witness.record(head);
+        match appended {
+            Appended::Chained(head) => {
+                self.0.witness.record(&head);
+                Ok(Some(head))
+            }
+            Appended::Pending => {
+                let ticket = self.0.tickets.fetch_add(1, Ordering::SeqCst) + 1;
+                let _turn = self.0.seal_turn.lock().await;
+                if self.0.sealed_through.load(Ordering::SeqCst) >= ticket {
+                    // A seal that started after this entry's commit has finished.
+                    return Ok(None);
+                }
+                let covers = self.0.tickets.load(Ordering::SeqCst);
+                let head = self.seal(db).await?;
+                self.0.sealed_through.store(covers, Ordering::SeqCst);
+                Ok(head)
+            }
         }
-        Ok(head)
     }
 
     /// Chains whatever is pending (left by a crash between a commit and its chaining).

@@ -152,6 +152,40 @@ pub async fn insert(conn: &mut PgConnection, row: &AuditRow) -> Result<(), DbErr
     Ok(())
 }
 
+/// Inserts several rows in one statement (a seal's batch).
+pub async fn insert_many(conn: &mut PgConnection, rows: &[AuditRow]) -> Result<(), DbError> {
+    if let [row] = rows {
+        return insert(conn, row).await;
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (seq, occurred_at, actor_id, actor_label, organisation_id, action, target_kind, target_id,
+                                outcome, ip, user_agent, request_id, details, prev_hash, hash, canonical, mac, mac_key)
+         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[],
+                              $9::text[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::bytea[], $15::bytea[], $16::bytea[], $17::bytea[], $18::int[])",
+    )
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor_label.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.organisation_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.action.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.target_kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.target_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ip.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.user_agent.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.details.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.prev_hash.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hash.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.canonical.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.mac.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.mac_key).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The newest row's (sequence number, hash): the chain's end.
 pub async fn last_entry(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, DbError> {
     Ok(sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(conn).await?)
