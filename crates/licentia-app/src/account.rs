@@ -1,9 +1,13 @@
 //! A user's own account: changing the password, issuing the calendar feed token.
 
-use licentia_audit::Outcome;
-use licentia_domain::{Password, SessionId};
+use chrono::Utc;
+use licentia_audit::{AuditEvent, Outcome};
+use licentia_db::{logins, sessions, users};
+use licentia_domain::{Email, Password, SessionId};
+use serde_json::json;
 
 use crate::Actor;
+use crate::actor::Origin;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -54,4 +58,102 @@ pub async fn new_calendar_token(state: &AppState, actor: &Actor) -> AppResult<St
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
     Ok(token)
+}
+
+/// A successful login: the token and when it expires.
+pub struct Issued {
+    pub token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    pub session_id: SessionId,
+}
+
+/// Checks a password login and opens a session. Throttled attempts are refused before the
+/// password is looked at; unknown users cost a dummy argon2 verification.
+pub async fn login(state: &AppState, origin: &Origin, email_raw: &str, password: &str, kind: &'static str) -> Result<Issued, AppError> {
+    let ip = origin.ip.clone().unwrap_or_default();
+    let now = Utc::now();
+    // The throttling key is stored as text: control characters (NUL above all) are dropped so that
+    // hostile input is just another failed login, never a database error.
+    let key = email_raw.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(320).collect::<String>();
+    let policy = &state.settings.throttle;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let recent = logins::recent(&mut conn, &key, &ip, now, policy.account_window, policy.ip_window).await?;
+    if let Some(wait) = policy.check(&recent, now) {
+        logins::record_throttled(&mut conn, &key, &ip, now).await?;
+        drop(conn);
+        state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.audit_alone(origin.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key })))).await?;
+        return Err(AppError::TooManyRequests { retry_after_secs: wait.num_seconds().max(1) });
+    }
+    let creds = match Email::parse(&key) {
+        Ok(email) => users::credentials_by_email(&mut conn, &email).await?,
+        Err(_) => None,
+    };
+    drop(conn);
+
+    // Bounded concurrency for the expensive part; the permit is held only while hashing.
+    let permit = state.argon2.acquire().await.map_err(AppError::internal)?;
+    let stored = creds.as_ref().map(|c| c.password_hash.clone());
+    let candidate = password.to_owned();
+    let password_ok = tokio::task::spawn_blocking(move || match stored {
+        Some(phc) => licentia_crypto::password::verify(&phc, &candidate),
+        None => {
+            licentia_crypto::password::verify_dummy(&candidate);
+            false
+        }
+    })
+    .await
+    .map_err(AppError::internal)?;
+    drop(permit);
+
+    let mut tx = state.db.begin().await?;
+    match creds.filter(|c| password_ok && !c.disabled && !c.organisation_disabled) {
+        Some(c) => {
+            let session_id = SessionId::new();
+            let claims = state.jwt.claims(c.id, c.organisation_id, c.role, session_id, now, state.settings.token_ttl);
+            let token = state.jwt.issue(&claims).map_err(AppError::internal)?;
+            sessions::insert(
+                &mut tx,
+                sessions::NewSession {
+                    id: session_id,
+                    user_id: c.id,
+                    kind,
+                    expires_at: claims.expires_at(),
+                    ip: Some(&ip),
+                    user_agent: origin.user_agent.as_deref(),
+                },
+            )
+            .await?;
+            logins::record(&mut tx, &key, &ip, true, now).await?;
+            let event = origin
+                .stamp(AuditEvent::new("auth.login", Outcome::Success))
+                .actor(Some(c.id.as_uuid()), Some(key.clone()), Some(c.organisation_id.as_uuid()))
+                .target("session", session_id)
+                .details(json!({ "kind": kind }));
+            let seq = state.audit(&mut tx, event).await?;
+            tx.commit().await.map_err(licentia_db::DbError::from)?;
+            state.audited(seq).await;
+            state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Issued { token, expires_at: claims.expires_at(), session_id })
+        }
+        None => {
+            logins::record(&mut tx, &key, &ip, false, now).await?;
+            let event = origin.stamp(AuditEvent::new("auth.login_failed", Outcome::Failure)).details(json!({ "email": key, "kind": kind }));
+            let seq = state.audit(&mut tx, event).await?;
+            tx.commit().await.map_err(licentia_db::DbError::from)?;
+            state.audited(seq).await;
+            state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+/// Revokes the caller's session (logout), audited.
+pub async fn logout(state: &AppState, actor: &Actor, session_id: SessionId) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    sessions::revoke(&mut tx, session_id, "logout").await?;
+    let seq = state.audit(&mut tx, actor.event("auth.logout", Outcome::Success).target("session", session_id)).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq).await;
+    Ok(())
 }

@@ -13,6 +13,16 @@ pub struct Origin {
     pub request_id: Option<String>,
 }
 
+impl Origin {
+    /// `e` with this origin's address, user agent and request id.
+    pub fn stamp(&self, mut e: AuditEvent) -> AuditEvent {
+        e.ip = self.ip.clone();
+        e.user_agent = self.user_agent.clone();
+        e.request_id = self.request_id.clone();
+        e
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: UserId,
@@ -46,14 +56,11 @@ impl Actor {
 
     /// An audit event with this actor and its origin.
     pub fn event(&self, action: &'static str, outcome: Outcome) -> AuditEvent {
-        let mut e = AuditEvent::new(action, outcome).actor(
+        let e = AuditEvent::new(action, outcome).actor(
             Some(self.user_id.as_uuid()),
             (!self.label.is_empty()).then(|| self.label.clone()),
             Some(self.organisation_id.as_uuid()),
         );
-        e.ip = self.origin.ip.clone();
-        e.user_agent = self.origin.user_agent.clone();
-        e.request_id = self.origin.request_id.clone();
-        e
+        self.origin.stamp(e)
     }
 }

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod admin;
 pub mod agreements;
 pub mod artifacts;
+pub mod assets;
 pub mod error;
 pub mod metrics;
 pub mod pdf;

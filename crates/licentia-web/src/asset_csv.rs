@@ -182,16 +182,8 @@ pub async fn import(
             "report": report,
         })));
     }
-    let mut tx = state.db.begin().await?;
-    for a in &valid {
-        let row = crate::assets::new_row(user.organisation_id, a);
-        licentia_db::assets::upsert(&mut tx, &row, Some(user.id.as_uuid())).await?;
-    }
-    let event = user.event(&ctx, "asset.imported", Outcome::Success).details(json!({ "rows": valid.len() }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq).await;
-    Ok(HttpResponse::Created().json(json!({ "imported": valid.len() })))
+    let imported = licentia_app::assets::import(&state, &user.actor_in(&ctx), &valid).await?;
+    Ok(HttpResponse::Created().json(json!({ "imported": imported })))
 }
 
 #[derive(Debug, Deserialize)]

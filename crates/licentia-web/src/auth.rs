@@ -4,11 +4,9 @@
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use chrono::Utc;
 use licentia_audit::{AuditEvent, Outcome};
-use licentia_db::{logins, sessions, users};
-use licentia_domain::{Email, OrganisationId, Role, SessionId, UserId};
-use serde_json::json;
+use licentia_db::sessions;
+use licentia_domain::{OrganisationId, Role, SessionId, UserId};
 
 use crate::context::RequestContext;
 use crate::error::AppError;
@@ -40,8 +38,7 @@ impl CurrentUser {
 
     /// The caller with the request's origin, for use cases that write audit entries.
     pub fn actor_in(&self, ctx: &RequestContext) -> licentia_app::Actor {
-        let origin = licentia_app::actor::Origin { ip: Some(ctx.ip.clone()), user_agent: ctx.user_agent.clone(), request_id: Some(ctx.request_id.clone()) };
-        licentia_app::Actor::new(self.id, self.organisation_id, self.role).labelled(self.email.clone(), origin)
+        licentia_app::Actor::new(self.id, self.organisation_id, self.role).labelled(self.email.clone(), ctx.origin())
     }
 
     /// The organisation filter for queries: `None` for roles that see every organisation.
@@ -108,101 +105,17 @@ pub async fn authenticate(state: &AppState, token: &str, via_cookie: bool) -> Re
     })
 }
 
-/// A successful login: the token and when it expires.
-pub struct Issued {
-    pub token: String,
-    pub expires_at: chrono::DateTime<Utc>,
-    pub session_id: SessionId,
-}
+pub use licentia_app::account::Issued;
 
-/// Checks a password login and opens a session. Throttled attempts are refused before the
-/// password is looked at; unknown users cost a dummy argon2 verification.
+/// Checks a password login and opens a session (the use case decides; this passes the request's
+/// origin).
 pub async fn login(state: &AppState, ctx: &RequestContext, email_raw: &str, password: &str, kind: &'static str) -> Result<Issued, AppError> {
-    let now = Utc::now();
-    // The throttling key is stored as text: control characters (NUL above all) are dropped so that
-    // hostile input is just another failed login, never a database error.
-    let key = email_raw.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(320).collect::<String>();
-    let policy = &state.settings.throttle;
-    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let recent = logins::recent(&mut conn, &key, &ctx.ip, now, policy.account_window, policy.ip_window).await?;
-    if let Some(wait) = policy.check(&recent, now) {
-        logins::record_throttled(&mut conn, &key, &ctx.ip, now).await?;
-        drop(conn);
-        state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        state.audit_alone(ctx.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key })))).await?;
-        return Err(AppError::TooManyRequests { retry_after_secs: wait.num_seconds().max(1) });
-    }
-    let creds = match Email::parse(&key) {
-        Ok(email) => users::credentials_by_email(&mut conn, &email).await?,
-        Err(_) => None,
-    };
-    drop(conn);
-
-    // Bounded concurrency for the expensive part; the permit is held only while hashing.
-    let permit = state.argon2.acquire().await.map_err(AppError::internal)?;
-    let stored = creds.as_ref().map(|c| c.password_hash.clone());
-    let candidate = password.to_owned();
-    let password_ok = tokio::task::spawn_blocking(move || match stored {
-        Some(phc) => licentia_crypto::password::verify(&phc, &candidate),
-        None => {
-            licentia_crypto::password::verify_dummy(&candidate);
-            false
-        }
-    })
-    .await
-    .map_err(AppError::internal)?;
-    drop(permit);
-
-    let mut tx = state.db.begin().await?;
-    match creds.filter(|c| password_ok && !c.disabled && !c.organisation_disabled) {
-        Some(c) => {
-            let session_id = SessionId::new();
-            let claims = state.jwt.claims(c.id, c.organisation_id, c.role, session_id, now, state.settings.token_ttl);
-            let token = state.jwt.issue(&claims).map_err(AppError::internal)?;
-            sessions::insert(
-                &mut tx,
-                sessions::NewSession {
-                    id: session_id,
-                    user_id: c.id,
-                    kind,
-                    expires_at: claims.expires_at(),
-                    ip: Some(&ctx.ip),
-                    user_agent: ctx.user_agent.as_deref(),
-                },
-            )
-            .await?;
-            logins::record(&mut tx, &key, &ctx.ip, true, now).await?;
-            let event = ctx
-                .stamp(AuditEvent::new("auth.login", Outcome::Success))
-                .actor(Some(c.id.as_uuid()), Some(key.clone()), Some(c.organisation_id.as_uuid()))
-                .target("session", session_id)
-                .details(json!({ "kind": kind }));
-            let seq = state.audit(&mut tx, event).await?;
-            tx.commit().await.map_err(licentia_db::DbError::from)?;
-            state.audited(seq).await;
-            state.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(Issued { token, expires_at: claims.expires_at(), session_id })
-        }
-        None => {
-            logins::record(&mut tx, &key, &ctx.ip, false, now).await?;
-            let event = ctx.stamp(AuditEvent::new("auth.login_failed", Outcome::Failure)).details(json!({ "email": key, "kind": kind }));
-            let seq = state.audit(&mut tx, event).await?;
-            tx.commit().await.map_err(licentia_db::DbError::from)?;
-            state.audited(seq).await;
-            state.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(AppError::InvalidCredentials)
-        }
-    }
+    licentia_app::account::login(state, &ctx.origin(), email_raw, password, kind).await
 }
 
 /// Revokes the caller's session (logout), audited.
 pub async fn logout(state: &AppState, ctx: &RequestContext, user: &CurrentUser) -> Result<(), AppError> {
-    let mut tx = state.db.begin().await?;
-    sessions::revoke(&mut tx, user.session_id, "logout").await?;
-    let seq = state.audit(&mut tx, user.event(ctx, "auth.logout", Outcome::Success).target("session", user.session_id)).await?;
-    tx.commit().await.map_err(licentia_db::DbError::from)?;
-    state.audited(seq).await;
-    Ok(())
+    licentia_app::account::logout(state, &user.actor_in(ctx), user.session_id).await
 }
 
 pub fn session_cookie(token: &str, ttl: chrono::Duration) -> Cookie<'static> {

@@ -31,6 +31,11 @@ impl RequestContext {
     }
 
     /// Fills the request fields of an audit event.
+    /// Where the request came from, for use cases.
+    pub fn origin(&self) -> licentia_app::actor::Origin {
+        licentia_app::actor::Origin { ip: Some(self.ip.clone()), user_agent: self.user_agent.clone(), request_id: Some(self.request_id.clone()) }
+    }
+
     pub fn stamp(&self, mut e: licentia_audit::AuditEvent) -> licentia_audit::AuditEvent {
         e.ip = Some(self.ip.clone());
         e.user_agent = self.user_agent.clone();
