@@ -15,9 +15,15 @@ use crate::state::AppState;
 /// quotes, at most 200 characters. Storage never uses it.
 pub fn sanitise_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/' | ';')).take(200).collect();
+    let clean: String = base.chars().filter(|c| !c.is_control() && !is_invisible_format(*c) && !matches!(c, '"' | '\\' | '/' | ';')).take(200).collect();
     let clean = clean.trim().trim_start_matches('.').to_owned();
     if clean.is_empty() { "file".to_owned() } else { clean }
+}
+
+/// Unicode bidirectional controls and invisible format characters: a right-to-left override makes
+/// `a\u{202E}gnp.exe` display as `aexe.png` (Trojan Source, CVE-2021-42574).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The content type the bytes show, from their first bytes.
@@ -190,6 +196,8 @@ mod tests {
         assert_eq!(sanitise_filename("a\"b\r\n;c.txt"), "abc.txt");
         assert_eq!(sanitise_filename("..."), "file");
         assert_eq!(sanitise_filename(""), "file");
+        assert_eq!(sanitise_filename("a\u{202E}gnp.exe"), "agnp.exe", "a right-to-left override disguises the extension");
+        assert_eq!(sanitise_filename("\u{2067}report\u{2069}\u{200B}.pdf"), "report.pdf");
     }
 
     #[test]

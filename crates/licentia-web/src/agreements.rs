@@ -344,24 +344,14 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(HttpResponse::Ok().json(json!({ "agreement": a.id, "title": a.title, "licensee": a.licensee_name, "statement": st }))),
         "csv" => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"]).map_err(AppError::internal)?;
+            let mut w = crate::csv_export::SafeCsv::new();
+            w.record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"])?;
             for l in &st.lines {
                 let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                w.write_record([
-                    kind,
-                    crate::audit_query::defuse_formula(&l.description),
-                    l.country.clone().unwrap_or_default(),
-                    l.basis.to_string(),
-                    l.rate.clone(),
-                    l.amount.to_string(),
-                    st.currency.clone(),
-                ])
-                .map_err(AppError::internal)?;
+                w.record([kind, l.description.clone(), l.country.clone().unwrap_or_default(), l.basis.to_string(), l.rate.clone(), l.amount.to_string(), st.currency.clone()])?;
             }
-            w.write_record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()])
-                .map_err(AppError::internal)?;
-            let body = w.into_inner().map_err(AppError::internal)?;
+            w.record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()])?;
+            let body = w.finish()?;
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"statement-{}-{from}-{to}.csv\"", a.id)))

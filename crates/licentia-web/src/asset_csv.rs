@@ -228,14 +228,13 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         let items: Vec<Value> = rows.iter().map(|r| crate::assets::view(r, &user)).collect();
         return Ok(HttpResponse::Ok().insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"licentia-assets.json\"")).json(items));
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(COLUMNS).map_err(AppError::internal)?;
+    let mut w = crate::csv_export::SafeCsv::new();
+    w.record(COLUMNS)?;
     for r in &rows {
         let v = row_input(r);
-        let cells: Vec<String> = COLUMNS.iter().map(|c| if *c == "internal_notes" && licensee { String::new() } else { csv_cell(v.get(*c)) }).collect();
-        w.write_record(&cells).map_err(AppError::internal)?;
+        w.record(COLUMNS.iter().map(|c| if *c == "internal_notes" && licensee { String::new() } else { csv_cell(v.get(*c)) }))?;
     }
-    let body = w.into_inner().map_err(AppError::internal)?;
+    let body = w.finish()?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"licentia-assets.csv\""))

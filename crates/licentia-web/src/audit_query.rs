@@ -120,7 +120,7 @@ impl AuditQuery {
 
 /// A cell a spreadsheet will not run as a formula (`=cmd|...`): a leading quote defuses it.
 pub fn defuse_formula(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() }
+    crate::csv_export::defuse(s).into_owned()
 }
 
 /// Guards CSV consumers against formula injection, and quotes.

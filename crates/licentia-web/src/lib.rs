@@ -10,6 +10,7 @@ pub mod audit_query;
 pub mod auth;
 pub mod calendar;
 pub mod context;
+pub mod csv_export;
 pub mod error;
 pub mod ops;
 pub mod pages;

