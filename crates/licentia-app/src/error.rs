@@ -103,6 +103,7 @@ impl From<DbError> for AppError {
                 tracing::warn!(error = %e, "database unavailable");
                 AppError::Unavailable
             }
+            DbError::InvalidText => AppError::Validation { field: "body".into(), message: "text must not contain NUL (U+0000) characters".into() },
             DbError::Other(e) => AppError::Internal(e.to_string()),
         }
     }

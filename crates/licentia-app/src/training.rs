@@ -245,6 +245,19 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
     if let Some(k) = key
         && let Some(existing) = db::run_by_key(&mut tx, actor.organisation_id, k).await?
     {
+        // A retry gets the first answer; the same key on another request is a client bug that
+        // must not silently return a run the caller did not ask for (Stripe answers the same).
+        let without_exclusions = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("exclude");
+            }
+            v
+        };
+        let asked = without_exclusions(&serde_json::to_value(hyper).map_err(AppError::internal)?);
+        if existing.licence_id != licence_id || existing.dataset_id != dataset_id || without_exclusions(&existing.hyper) != asked {
+            return Err(bad("idempotency_key", "this key was already used for a different request; send a new key"));
+        }
         return Ok((existing, false));
     }
     let now = Utc::now();
@@ -313,7 +326,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
         },
     )
     .await?;
-    db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
+    db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }, None).await?;
     let event = actor
         .event("run.launched", Outcome::Success)
         .target("run", id)
@@ -358,8 +371,8 @@ pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run>
                 },
             )
             .await?;
-            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
-                .await?;
+            let reserved = Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 };
+            db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", reserved, Some(r.created_at)).await?;
         }
         "running" => db::request_cancel(&mut tx, r.id).await?,
         other => return Err(AppError::Conflict { message: format!("the run is already {other}") }),
@@ -386,21 +399,27 @@ pub async fn trained(state: &AppState, r: &Run) -> AppResult<(Vec<u8>, licentia_
 }
 
 /// Scores every row of `table` with the run's model, metered in prediction rows against the
-/// licence (refused with `quota_exceeded` before any result is returned).
+/// licence. The columns are checked against the model's and the rows metered *before* any
+/// inference runs (a request over the quota costs no computation); if inference then fails, the
+/// rows are given back.
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn predict(state: &AppState, actor: &Actor, r: &Run, table: licentia_train::data::Table) -> AppResult<Vec<licentia_train::inference::Prediction>> {
     let (weights, prep, hyper) = trained(state, r).await?;
+    let known: std::collections::BTreeSet<&str> = prep
+        .features
+        .iter()
+        .map(|f| match f {
+            licentia_train::prep::Feature::Scaled { column, .. } | licentia_train::prep::Feature::OneHot { column, .. } => column.as_str(),
+        })
+        .chain([prep.target.as_str()])
+        // Columns the run left out (dropped or masked) are the dataset's; the model ignores them.
+        .chain(hyper.exclude.iter().map(String::as_str))
+        .collect();
+    let unknown: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).filter(|n| !known.contains(n)).collect();
+    if !unknown.is_empty() {
+        return Err(bad("file", format!("the model does not know the column(s) {}; send only the columns it was trained on", unknown.join(", "))));
+    }
     let rows = table.rows as i64;
-    let preds = tokio::task::spawn_blocking(move || {
-        let model = licentia_train::inference::load(&weights, &prep, &hyper, &licentia_train::cpu())?;
-        model.predict(&table)
-    })
-    .await
-    .map_err(AppError::internal)?
-    .map_err(|e| match e {
-        licentia_train::TrainError::Data(m) => bad("file", m),
-        other => AppError::internal(other),
-    })?;
     let mut tx = state.db.begin().await?;
     let l = db::lock_licence(&mut tx, r.licence_id, None).await?;
     let now = Utc::now();
@@ -422,11 +441,41 @@ pub async fn predict(state: &AppState, actor: &Actor, r: &Run, table: licentia_t
         state.audit_alone(actor.event("run.predict_refused", Outcome::Denied).target("run", r.id).details(json!({ "rows": rows }))).await?;
         return Err(e);
     }
-    db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", Usage { runs: 0, compute_units: 0, prediction_rows: rows }).await?;
+    let metered = Usage { runs: 0, compute_units: 0, prediction_rows: rows };
+    db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "settle", metered, Some(now)).await?;
     let seq = state.audit(&mut tx, actor.event("run.predicted", Outcome::Success).target("run", r.id).details(json!({ "rows": rows }))).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
-    Ok(preds)
+
+    let computed = tokio::task::spawn_blocking(move || {
+        let model = licentia_train::inference::load(&weights, &prep, &hyper, &licentia_train::cpu())?;
+        model.predict(&table)
+    })
+    .await
+    .map_err(AppError::internal)
+    .and_then(|p| {
+        p.map_err(|e| match e {
+            licentia_train::TrainError::Data(m) => bad("file", m),
+            other => AppError::internal(other),
+        })
+    });
+    match computed {
+        Ok(preds) => Ok(preds),
+        Err(e) => {
+            // Nothing was delivered: the rows go back to the licence.
+            let mut tx = state.db.begin().await?;
+            db::ledger(&mut tx, l.id, l.agreement_id, Some(r.id), "release", metered, Some(now)).await?;
+            let seq = state
+                .audit(
+                    &mut tx,
+                    actor.event("run.predict_failed", Outcome::Failure).target("run", r.id).details(json!({ "rows": rows, "error": e.public_message() })),
+                )
+                .await?;
+            tx.commit().await.map_err(db_err)?;
+            state.audited(seq).await;
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

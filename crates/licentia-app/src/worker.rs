@@ -70,8 +70,16 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
             },
         )
         .await?;
-        db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 })
-            .await?;
+        db::ledger(
+            &mut tx,
+            r.licence_id,
+            r.agreement_id,
+            Some(r.id),
+            "release",
+            Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 },
+            Some(r.created_at),
+        )
+        .await?;
         seq = Some(
             state
                 .audit(
@@ -245,10 +253,20 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
         Some(run.id),
         "release",
         Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 },
+        Some(current.created_at),
     )
     .await?;
     // Cancelled runs are billed for the epochs they finished.
-    db::ledger(&mut tx, run.licence_id, run.agreement_id, Some(run.id), "settle", Usage { runs: 1, compute_units: units, prediction_rows: 0 }).await?;
+    db::ledger(
+        &mut tx,
+        run.licence_id,
+        run.agreement_id,
+        Some(run.id),
+        "settle",
+        Usage { runs: 1, compute_units: units, prediction_rows: 0 },
+        Some(current.created_at),
+    )
+    .await?;
     let seq = state
         .audit(
             &mut tx,
@@ -294,6 +312,7 @@ async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message
         Some(run.id),
         "release",
         Usage { runs: 1, compute_units: current.reserved_units, prediction_rows: 0 },
+        Some(current.created_at),
     )
     .await?;
     let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message }))).await?;

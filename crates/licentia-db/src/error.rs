@@ -11,6 +11,10 @@ pub enum DbError {
     /// 503 and retry later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// Text PostgreSQL cannot store: a NUL character in `text` (22021) or `\u0000` in `jsonb`
+    /// (22P05). Whatever path the input took, it is the caller's input that is wrong.
+    #[error("text contains a NUL character")]
+    InvalidText,
     #[error(transparent)]
     Other(sqlx::Error),
 }
@@ -23,7 +27,9 @@ impl From<sqlx::Error> for DbError {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // 23xxx: integrity constraint violations; 57P01..03: admin shutdown, crash
                 // shutdown, cannot connect now (a restarting server).
-                if code.starts_with("23") {
+                if code == "22021" || code == "22P05" {
+                    DbError::InvalidText
+                } else if code.starts_with("23") {
                     DbError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_owned() }
                 } else if code.starts_with("57P") || code.starts_with("08") {
                     DbError::Unavailable(e)

@@ -100,7 +100,7 @@ pub async fn usage(conn: &mut PgConnection, licence: Uuid, since: DateTime<Utc>)
         "SELECT coalesce(sum(CASE entry WHEN 'release' THEN -runs ELSE runs END), 0)::bigint AS runs,
                 coalesce(sum(CASE entry WHEN 'release' THEN -compute_units ELSE compute_units END), 0)::bigint AS compute_units,
                 coalesce(sum(CASE entry WHEN 'release' THEN -prediction_rows ELSE prediction_rows END), 0)::bigint AS prediction_rows
-         FROM usage_ledger WHERE licence_id = $1 AND created_at >= $2",
+         FROM usage_ledger WHERE licence_id = $1 AND counts_at >= $2",
     )
     .bind(licence)
     .bind(since)
@@ -108,17 +108,31 @@ pub async fn usage(conn: &mut PgConnection, licence: Uuid, since: DateTime<Utc>)
     .await?)
 }
 
-pub async fn ledger(conn: &mut PgConnection, licence: Uuid, agreement: Uuid, run: Option<Uuid>, entry: &str, u: Usage) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO usage_ledger (agreement_id, licence_id, run_id, entry, runs, compute_units, prediction_rows) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(agreement)
-        .bind(licence)
-        .bind(run)
-        .bind(entry)
-        .bind(u.runs)
-        .bind(u.compute_units)
-        .bind(u.prediction_rows)
-        .execute(conn)
-        .await?;
+/// A ledger row counting at `counts_at` (`None`: now). A run's release and settlement pass the
+/// run's reservation time, so they count against the quota period the reservation was made in.
+pub async fn ledger(
+    conn: &mut PgConnection,
+    licence: Uuid,
+    agreement: Uuid,
+    run: Option<Uuid>,
+    entry: &str,
+    u: Usage,
+    counts_at: Option<DateTime<Utc>>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO usage_ledger (agreement_id, licence_id, run_id, entry, runs, compute_units, prediction_rows, counts_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))",
+    )
+    .bind(agreement)
+    .bind(licence)
+    .bind(run)
+    .bind(entry)
+    .bind(u.runs)
+    .bind(u.compute_units)
+    .bind(u.prediction_rows)
+    .bind(counts_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

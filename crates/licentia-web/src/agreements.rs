@@ -348,7 +348,15 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
             w.record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"])?;
             for l in &st.lines {
                 let kind = serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                w.record([kind, l.description.clone(), l.country.clone().unwrap_or_default(), l.basis.to_string(), l.rate.clone(), l.amount.to_string(), st.currency.clone()])?;
+                w.record([
+                    kind,
+                    l.description.clone(),
+                    l.country.clone().unwrap_or_default(),
+                    l.basis.to_string(),
+                    l.rate.clone(),
+                    l.amount.to_string(),
+                    st.currency.clone(),
+                ])?;
             }
             w.record(["total".to_owned(), String::new(), String::new(), String::new(), String::new(), st.total.to_string(), st.currency.clone()])?;
             let body = w.finish()?;

@@ -11,6 +11,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod escaping;
+mod hostile_input;
 mod layering;
 mod pages;
 mod portfolio;

@@ -1,0 +1,95 @@
+//! Hostile and careless input found from outside (issue 14): each answers 4xx naming the problem
+//! and leaves nothing behind, or is metered where it belongs.
+
+use actix_web::http::StatusCode;
+use licentia_app::worker::{self, WorkerConfig};
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::training::{csv, hyper, licence, upload};
+
+#[actix_web::test]
+async fn a_nul_character_in_a_json_string_is_422_and_stores_nothing() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let mut h = hyper(2);
+    h["target"] = json!("y\u{0}");
+    let r = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": h })).await?;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.json()["error"]["message"].as_str().is_some_and(|m| m.contains("NUL")), "{}", r.body);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await?, 0);
+    assert_eq!(app.count("SELECT count(*) FROM usage_ledger").await?, 0, "no reservation left behind");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_reused_for_another_request_is_422() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launch = |body: serde_json::Value| {
+        let (app, l) = (&app, &l);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l).insert_header(("idempotency-key", "order-7")), &body).await }
+    };
+    let first = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let retry = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    assert_eq!((retry.status, retry.json()["id"].clone()), (StatusCode::OK, first.json()["id"].clone()), "a true retry gets the first run");
+    let other = launch(json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(9) })).await?;
+    assert_eq!((other.status, other.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("idempotency_key")), "{}", other.body);
+    assert_eq!(app.count("SELECT count(*) FROM runs").await?, 1);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_reservation_is_released_against_the_period_it_was_made_in() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({ "quota_runs": 2, "reset_period": "monthly" })).await?;
+    sqlx::query("UPDATE licences SET valid_from = now() - interval '120 days'").execute(&app.t.db.pool).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launch = || {
+        let (app, l, lic, ds) = (&app, &l, &lic, &ds);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(1) })).await }
+    };
+    let old = launch().await?;
+    assert_eq!(old.status, StatusCode::ACCEPTED, "{}", old.body);
+    let old_id = old.json()["id"].as_str().ok_or("no run")?.to_owned();
+    // That run was reserved last month (as if it had waited in the queue since then)...
+    sqlx::query("UPDATE runs SET created_at = now() - interval '40 days'").execute(&app.t.db.pool).await?;
+    sqlx::query("UPDATE usage_ledger SET created_at = now() - interval '40 days', counts_at = now() - interval '40 days'").execute(&app.t.db.pool).await?;
+    // ... and is cancelled this month: the release belongs to last month, not to this one.
+    let c = app.send(app.post(&format!("/api/v1/runs/{old_id}/cancel")).bearer_auth(&l)).await?;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(app.get_as(&l, &format!("/api/v1/licences/{lic}")).await?.json()["remaining"]["runs"], 2, "usage never goes negative");
+    let statuses = [launch().await?.status, launch().await?.status, launch().await?.status];
+    assert_eq!(statuses, [StatusCode::ACCEPTED, StatusCode::ACCEPTED, StatusCode::CONFLICT], "a 2-run monthly quota accepts 2 runs");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn predict_refuses_columns_the_model_does_not_know_and_meters_nothing() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({ "quota_prediction_rows": 1000 })).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let run = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    let id = run.json()["id"].as_str().ok_or("no run")?.to_owned();
+    assert!(worker::run_once(&app.state, &WorkerConfig::named("test-worker")).await?);
+    let mut extra = String::from("a,b,name,y,salary\n");
+    for i in 0..10 {
+        extra.push_str(&format!("0.{i},0.5,p{i},1,{}\n", 1000 + i));
+    }
+    let r = app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), extra).await?;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.json()["error"]["message"].as_str().is_some_and(|m| m.contains("salary")), "{}", r.body);
+    assert_eq!(app.count("SELECT coalesce(sum(prediction_rows), 0)::bigint FROM usage_ledger").await?, 0, "nothing metered");
+    let known = csv(10);
+    let ok = app.send_body(app.post(&format!("/api/v1/runs/{id}/predict")).bearer_auth(&l).insert_header(("content-type", "text/csv")), known).await?;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(app.count("SELECT coalesce(sum(prediction_rows), 0)::bigint FROM usage_ledger").await?, 10);
+    Ok(())
+}
