@@ -17,7 +17,13 @@ use crate::state::AppState;
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId, current: &str, new: &str) -> AppResult<u64> {
     let new = Password::parse(new)?;
+    // Guessing the current password through this form is throttled exactly like logging in: the
+    // same counters, keyed on the account and the address.
+    let key = actor.label.to_lowercase();
+    let ip = actor.origin.ip.clone().unwrap_or_default();
+    let now = Utc::now();
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    throttle(state, &mut conn, &actor.origin, &key, &ip, now, "password_change").await?;
     let stored = licentia_db::users::password_hash(&mut conn, actor.user_id).await?;
     drop(conn);
     let permit = state.argon2.acquire().await.map_err(AppError::internal)?;
@@ -31,6 +37,9 @@ pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId
     .map_err(AppError::internal)?;
     drop(permit);
     if !ok {
+        let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+        logins::record(&mut conn, &key, &ip, false, now).await?;
+        drop(conn);
         state.audit_alone(actor.event("auth.password_change_failed", Outcome::Failure)).await?;
         return Err(AppError::Validation { field: "current".into(), message: "the current password is not correct".into() });
     }
@@ -44,6 +53,28 @@ pub async fn change_password(state: &AppState, actor: &Actor, session: SessionId
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
     Ok(revoked)
+}
+
+/// Refuses (429, audited, counted) an attempt on `key` from `ip` while the throttle says so,
+/// before any password is looked at.
+async fn throttle(
+    state: &AppState,
+    conn: &mut licentia_db::PgConnection,
+    origin: &Origin,
+    key: &str,
+    ip: &str,
+    now: chrono::DateTime<Utc>,
+    kind: &str,
+) -> AppResult<()> {
+    let policy = &state.settings.throttle;
+    let recent = logins::recent(conn, key, ip, now, policy.account_window, policy.ip_window).await?;
+    if let Some(wait) = policy.check(&recent, now) {
+        logins::record_throttled(conn, key, ip, now).await?;
+        state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.audit_alone(origin.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key, "kind": kind })))).await?;
+        return Err(AppError::TooManyRequests { retry_after_secs: wait.num_seconds().max(1) });
+    }
+    Ok(())
 }
 
 /// A new calendar feed token for the actor (shown once; stored as its SHA-256, so the old feed URL
@@ -75,16 +106,8 @@ pub async fn login(state: &AppState, origin: &Origin, email_raw: &str, password:
     // The throttling key is stored as text: control characters (NUL above all) are dropped so that
     // hostile input is just another failed login, never a database error.
     let key = email_raw.trim().to_lowercase().chars().filter(|c| !c.is_control()).take(320).collect::<String>();
-    let policy = &state.settings.throttle;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let recent = logins::recent(&mut conn, &key, &ip, now, policy.account_window, policy.ip_window).await?;
-    if let Some(wait) = policy.check(&recent, now) {
-        logins::record_throttled(&mut conn, &key, &ip, now).await?;
-        drop(conn);
-        state.metrics.logins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        state.audit_alone(origin.stamp(AuditEvent::new("auth.throttled", Outcome::Denied).details(json!({ "email": key })))).await?;
-        return Err(AppError::TooManyRequests { retry_after_secs: wait.num_seconds().max(1) });
-    }
+    throttle(state, &mut conn, origin, &key, &ip, now, kind).await?;
     let creds = match Email::parse(&key) {
         Ok(email) => users::credentials_by_email(&mut conn, &email).await?,
         Err(_) => None,

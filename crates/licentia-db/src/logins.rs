@@ -37,8 +37,11 @@ pub async fn recent(
     account_window: Duration,
     ip_window: Duration,
 ) -> Result<RecentAttempts, DbError> {
-    let (account_failures, oldest_account_failure, ip_attempts, oldest_ip_attempt): (i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>) = sqlx::query_as(
+    type Counts = (i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>);
+    let (pair_failures, oldest_pair_failure, account_failures, oldest_account_failure, ip_attempts, oldest_ip_attempt): Counts = sqlx::query_as(
         "SELECT
+               (SELECT count(*) FROM login_attempts WHERE email = $1 AND ip = $2 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
+               (SELECT min(attempted_at) FROM login_attempts WHERE email = $1 AND ip = $2 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
                (SELECT count(*) FROM login_attempts WHERE email = $1 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
                (SELECT min(attempted_at) FROM login_attempts WHERE email = $1 AND NOT succeeded AND NOT throttled AND attempted_at > $3 AND attempted_at <= $5),
                (SELECT count(*) FROM login_attempts WHERE ip = $2 AND attempted_at > $4 AND attempted_at <= $5),
@@ -52,6 +55,8 @@ pub async fn recent(
     .fetch_one(conn)
     .await?;
     Ok(RecentAttempts {
+        pair_failures: u32::try_from(pair_failures).unwrap_or(u32::MAX),
+        oldest_pair_failure,
         account_failures: u32::try_from(account_failures).unwrap_or(u32::MAX),
         oldest_account_failure,
         ip_attempts: u32::try_from(ip_attempts).unwrap_or(u32::MAX),

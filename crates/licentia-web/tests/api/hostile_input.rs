@@ -93,3 +93,46 @@ async fn predict_refuses_columns_the_model_does_not_know_and_meters_nothing() ->
     assert_eq!(app.count("SELECT coalesce(sum(prediction_rows), 0)::bigint FROM usage_ledger").await?, 10);
     Ok(())
 }
+
+#[actix_web::test]
+async fn guessing_the_current_password_is_throttled_like_a_login() -> TestResult {
+    let app = spawn_app().await?;
+    let t = app.token("licensee").await?;
+    let change = |current: &'static str| {
+        let (app, t) = (&app, &t);
+        async move { app.send_json(app.post("/api/v1/me/password").bearer_auth(t), &json!({ "current": current, "new": "a brand new long password" })).await }
+    };
+    for _ in 0..10 {
+        assert_eq!(change("not my password at all").await?.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Locked: the right current password gets the same 429 and changes nothing.
+    let right = change(PASSWORD).await?;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS, "{}", right.body);
+    assert!(right.header("retry-after").is_some());
+    assert_eq!(app.login_api(&app.email("licensee"), PASSWORD).await?.status, StatusCode::TOO_MANY_REQUESTS, "the same counters as the login");
+    let changed = app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.password_changed'").await?;
+    assert_eq!(changed, 0);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn failures_from_another_address_do_not_lock_the_user_out() -> TestResult {
+    let app = spawn_app().await?;
+    let email = app.email("manager");
+    // An attacker at 203.0.113.7 fails ten times (recorded as the login does).
+    let mut conn = app.t.db.pool.acquire().await?;
+    for _ in 0..10 {
+        licentia_db::logins::record(&mut conn, &email, "203.0.113.7", false, chrono::Utc::now()).await?;
+    }
+    drop(conn);
+    let ok = app.login_api(&email, PASSWORD).await?;
+    assert_eq!(ok.status, StatusCode::OK, "the real user, from its own address: {}", ok.body);
+    // The attacker's own address is locked for that account.
+    let recent = {
+        let mut conn = app.t.db.pool.acquire().await?;
+        let p = licentia_domain::throttle::ThrottlePolicy::default();
+        licentia_db::logins::recent(&mut conn, &email, "203.0.113.7", chrono::Utc::now(), p.account_window, p.ip_window).await?
+    };
+    assert!(licentia_domain::throttle::ThrottlePolicy::default().check(&recent, chrono::Utc::now()).is_some());
+    Ok(())
+}

@@ -357,7 +357,7 @@ async fn login_next_cannot_redirect_off_site() -> TestResult {
 #[actix_web::test]
 async fn knocking_on_a_locked_account_does_not_extend_the_lock() -> TestResult {
     let app = spawn_with(|s| {
-        s.throttle.account_max_failures = 3;
+        s.throttle.pair_max_failures = 3;
         s.throttle.account_window = chrono::Duration::seconds(3);
         s.throttle.ip_max_attempts = 1000;
     })
