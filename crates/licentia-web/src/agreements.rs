@@ -307,7 +307,7 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
             }
         }
     }
-    let mut st = statement::compute(&statement::Input { terms: &terms, from, to, sales: &sales, usage: &usage, lapses: &lapses, patent_costs });
+    let mut st = statement::compute(&statement::Input { terms: &terms, from, to, sales: &sales, usage: &usage, lapses: &lapses, patent_costs })?;
     st.notes.extend(notes);
     Ok(st)
 }

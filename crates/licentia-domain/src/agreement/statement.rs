@@ -4,6 +4,7 @@
 //! lapsed, royalties on sales in that country stop from that date (prorated by days within a
 //! report that straddles it). Integer minor units throughout; rounding is half up, per line.
 
+use crate::DomainError;
 use chrono::{Datelike as _, NaiveDate};
 use serde::Serialize;
 
@@ -84,14 +85,19 @@ pub struct Statement {
     pub notes: Vec<String>,
 }
 
-/// `value × num / den`, rounded half up, without overflow.
-fn scale(value: i64, num: i64, den: i64) -> i64 {
+/// `value × num / den`, rounded half up, computed in i128; `None` when the result does not fit
+/// the money range (i64 minor units).
+fn scale(value: i64, num: i64, den: i64) -> Option<i64> {
     if den == 0 {
-        return 0;
+        return Some(0);
     }
-    let v = i128::from(value) * i128::from(num);
+    let v = i128::from(value).checked_mul(i128::from(num))?;
     let d = i128::from(den);
-    ((v * 2 + d) / (d * 2)) as i64
+    i64::try_from(v.checked_mul(2)?.checked_add(d)? / (d * 2)).ok()
+}
+
+fn overflow(what: impl std::fmt::Display) -> DomainError {
+    DomainError::new("sales", format!("{what}: the amount exceeds what a statement can hold (about 92 quadrillion minor units); check the reported figures"))
 }
 
 fn days(from: NaiveDate, to: NaiveDate) -> i64 {
@@ -99,11 +105,11 @@ fn days(from: NaiveDate, to: NaiveDate) -> i64 {
 }
 
 /// The royalty on one sales line, stopped where the country's patents lapsed.
-fn royalty_on(terms: &Terms, line: &SalesLine, lapses: &[Lapse]) -> (i64, Option<NaiveDate>) {
+fn royalty_on(terms: &Terms, line: &SalesLine, lapses: &[Lapse]) -> (Option<i64>, Option<NaiveDate>) {
     let full = i64::from(terms.royalty_bp);
     let lapse = lapses.iter().filter(|l| l.country == line.country).map(|l| l.from).min();
     match lapse {
-        Some(d) if d <= line.period_start => (0, Some(d)),
+        Some(d) if d <= line.period_start => (Some(0), Some(d)),
         Some(d) if d <= line.period_end => {
             let covered = days(line.period_start, d.pred_opt().unwrap_or(d));
             (scale(line.net_sales, full * covered, 10_000 * days(line.period_start, line.period_end)), Some(d))
@@ -112,23 +118,35 @@ fn royalty_on(terms: &Terms, line: &SalesLine, lapses: &[Lapse]) -> (i64, Option
     }
 }
 
-fn metered(terms: &Terms, usage: &[UsageEntry], from: NaiveDate, to: NaiveDate) -> (i64, i64, i64, [i64; 3]) {
-    let in_period = usage.iter().filter(|u| u.at >= from && u.at <= to);
-    let (runs, units, preds) = in_period.fold((0i64, 0i64, 0i64), |a, u| (a.0 + u.runs, a.1 + u.compute_units, a.2 + u.prediction_rows));
-    let amounts =
-        [runs.saturating_mul(terms.fee_per_run), scale(units, terms.fee_per_1000_compute_units, 1000), scale(preds, terms.fee_per_1000_predictions, 1000)];
-    (runs, units, preds, amounts)
+fn metered(terms: &Terms, usage: &[UsageEntry], from: NaiveDate, to: NaiveDate) -> Result<(i64, i64, i64, [i64; 3]), DomainError> {
+    let mut in_period = usage.iter().filter(|u| u.at >= from && u.at <= to);
+    let (runs, units, preds) = in_period
+        .try_fold((0i64, 0i64, 0i64), |a, u| Some((a.0.checked_add(u.runs)?, a.1.checked_add(u.compute_units)?, a.2.checked_add(u.prediction_rows)?)))
+        .ok_or_else(|| overflow("metered usage"))?;
+    let amounts = [
+        runs.checked_mul(terms.fee_per_run).ok_or_else(|| overflow("training runs"))?,
+        scale(units, terms.fee_per_1000_compute_units, 1000).ok_or_else(|| overflow("compute units"))?,
+        scale(preds, terms.fee_per_1000_predictions, 1000).ok_or_else(|| overflow("prediction rows"))?,
+    ];
+    Ok((runs, units, preds, amounts))
 }
 
-/// Royalties and metered fees of calendar year `year`: what counts toward the minimum.
-fn year_earnings(i: &Input<'_>, year: i32) -> i64 {
-    let (Some(start), Some(end)) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31)) else { return 0 };
-    let royalties: i64 = i.sales.iter().filter(|l| l.period_end >= start && l.period_end <= end).map(|l| royalty_on(i.terms, l, i.lapses).0).sum();
-    let (_, _, _, m) = metered(i.terms, i.usage, start, end);
-    royalties + m.iter().sum::<i64>()
+/// Royalties and metered fees of calendar year `year`: what counts toward the minimum (in i128,
+/// which no sum of i64 amounts can overflow here).
+fn year_earnings(i: &Input<'_>, year: i32) -> Result<i128, DomainError> {
+    let (Some(start), Some(end)) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31)) else { return Ok(0) };
+    let mut earned = 0i128;
+    for (n, l) in i.sales.iter().enumerate().filter(|(_, l)| l.period_end >= start && l.period_end <= end) {
+        earned += i128::from(royalty_on(i.terms, l, i.lapses).0.ok_or_else(|| overflow(format!("sales line {}", n + 1)))?);
+    }
+    let (_, _, _, m) = metered(i.terms, i.usage, start, end)?;
+    Ok(earned + m.iter().map(|a| i128::from(*a)).sum::<i128>())
 }
 
-pub fn compute(i: &Input<'_>) -> Statement {
+/// The statement of `i.from..=i.to`. Every amount is computed with checked arithmetic: a figure
+/// that would overflow is refused naming the line (as the 422 says), never wrapped into a wrong
+/// total.
+pub fn compute(i: &Input<'_>) -> Result<Statement, DomainError> {
     let t = i.terms;
     let cur = t.currency.as_str();
     let mut lines = Vec::new();
@@ -156,12 +174,13 @@ pub fn compute(i: &Input<'_>) -> Statement {
         });
     }
     // Sales lines belong to the statement whose period holds their end.
-    for l in i.sales.iter().filter(|l| in_period(l.period_end)) {
+    for (n, l) in i.sales.iter().enumerate().filter(|(_, l)| in_period(l.period_end)) {
         if !t.territory.covers(&l.country) {
             notes.push(format!("Sales reported in {}, outside the territory ({}).", l.country, t.territory.describe()));
         }
         if t.royalty_bp > 0 {
             let (amount, lapse) = royalty_on(t, l, i.lapses);
+            let amount = amount.ok_or_else(|| overflow(format!("sales line {}", n + 1)))?;
             let description = match lapse {
                 Some(d) if d <= l.period_start => format!("Running royalty {} to {}: patents lapsed on {d}, no royalty", l.period_start, l.period_end),
                 Some(d) if d <= l.period_end => format!("Running royalty {} to {}, until the patents lapsed on {d}", l.period_start, l.period_end),
@@ -183,11 +202,11 @@ pub fn compute(i: &Input<'_>) -> Statement {
                 country: Some(l.country.clone()),
                 basis: l.sublicence_revenue,
                 rate: percent(t.sublicence_share_bp),
-                amount: scale(l.sublicence_revenue, i64::from(t.sublicence_share_bp), 10_000),
+                amount: scale(l.sublicence_revenue, i64::from(t.sublicence_share_bp), 10_000).ok_or_else(|| overflow(format!("sales line {}", n + 1)))?,
             });
         }
     }
-    let (runs, units, preds, m) = metered(t, i.usage, i.from, i.to);
+    let (runs, units, preds, m) = metered(t, i.usage, i.from, i.to)?;
     for (kind, description, basis, rate, amount) in [
         (LineKind::MeteredRuns, "Training runs", runs, format!("{} per run", money(cur, t.fee_per_run)), m[0]),
         (LineKind::MeteredCompute, "Compute units (rows × epochs)", units, format!("{} per 1,000", money(cur, t.fee_per_1000_compute_units)), m[1]),
@@ -204,7 +223,7 @@ pub fn compute(i: &Input<'_>) -> Statement {
             country: None,
             basis: i.patent_costs,
             rate: percent(t.patent_cost_share_bp),
-            amount: scale(i.patent_costs, i64::from(t.patent_cost_share_bp), 10_000),
+            amount: scale(i.patent_costs, i64::from(t.patent_cost_share_bp), 10_000).ok_or_else(|| overflow("patent costs"))?,
         });
     }
     // The minimum is trued up in the statement that holds the year's last day (or the
@@ -217,22 +236,27 @@ pub fn compute(i: &Input<'_>) -> Statement {
             if active_from > active_to || !in_period(active_to) {
                 continue;
             }
-            let minimum = scale(t.minimum_annual_royalty, days(active_from, active_to), days(jan1, dec31));
-            let earned = year_earnings(i, year);
-            if earned < minimum {
+            let minimum = scale(t.minimum_annual_royalty, days(active_from, active_to), days(jan1, dec31)).ok_or_else(|| overflow("minimum royalty"))?;
+            let earned = year_earnings(i, year)?;
+            if earned < i128::from(minimum) {
+                // earned < minimum ≤ i64::MAX, and earned ≥ 0 for valid sales: it fits.
+                let earned = i64::try_from(earned).map_err(|_| overflow("earnings"))?;
                 lines.push(Line {
                     kind: LineKind::MinimumTrueUp,
                     description: format!("Minimum annual royalty {year}: {} due, {} earned", money(cur, minimum), money(cur, earned)),
                     country: None,
                     basis: minimum,
                     rate: String::new(),
-                    amount: minimum - earned,
+                    amount: minimum.checked_sub(earned).ok_or_else(|| overflow("minimum royalty"))?,
                 });
             }
         }
     }
-    let total = lines.iter().map(|l| l.amount).sum();
-    Statement { from: i.from, to: i.to, currency: t.currency.clone(), lines, total, notes }
+    let mut total = 0i64;
+    for l in &lines {
+        total = total.checked_add(l.amount).ok_or_else(|| overflow(format!("the total at \u{201c}{}\u{201d}", l.description)))?;
+    }
+    Ok(Statement { from: i.from, to: i.to, currency: t.currency.clone(), lines, total, notes })
 }
 
 #[cfg(test)]
@@ -264,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn q4_with_a_lapse_metered_fees_and_the_minimum_true_up() {
+    fn q4_with_a_lapse_metered_fees_and_the_minimum_true_up() -> Result<(), DomainError> {
         let t = terms();
         let s = vec![
             sales("2027-01-01", "2027-03-31", "DE", 20_000_000),
@@ -275,7 +299,7 @@ mod tests {
         let usage = [UsageEntry { at: d("2027-11-02"), runs: 3, compute_units: 250_000, prediction_rows: 0 }];
         // The French patent lapses on 16 November: 46 of Q4's 92 days carry the royalty.
         let lapses = [Lapse { country: "FR".into(), from: d("2027-11-16") }];
-        let st = compute(&Input { terms: &t, from: d("2027-10-01"), to: d("2027-12-31"), sales: &s, usage: &usage, lapses: &lapses, patent_costs: 0 });
+        let st = compute(&Input { terms: &t, from: d("2027-10-01"), to: d("2027-12-31"), sales: &s, usage: &usage, lapses: &lapses, patent_costs: 0 })?;
         let got: Vec<(LineKind, Option<&str>, i64)> = st.lines.iter().map(|l| (l.kind, l.country.as_deref(), l.amount)).collect();
         assert_eq!(
             got,
@@ -291,22 +315,41 @@ mod tests {
         assert_eq!(st.total, 8_500_000);
 
         // Q2 holds the milestone and no true-up.
-        let q2 = compute(&Input { terms: &t, from: d("2027-04-01"), to: d("2027-06-30"), sales: &s, usage: &usage, lapses: &lapses, patent_costs: 0 });
+        let q2 = compute(&Input { terms: &t, from: d("2027-04-01"), to: d("2027-06-30"), sales: &s, usage: &usage, lapses: &lapses, patent_costs: 0 })?;
         assert_eq!(q2.lines.iter().map(|l| (l.kind, l.amount)).collect::<Vec<_>>(), vec![(LineKind::Milestone, 2_500_000)]);
+        Ok(())
     }
 
     #[test]
-    fn a_lapse_before_the_period_stops_the_royalty_and_a_partial_year_prorates_the_minimum() {
+    fn a_lapse_before_the_period_stops_the_royalty_and_a_partial_year_prorates_the_minimum() -> Result<(), DomainError> {
         let mut t = terms();
         t.effective_date = d("2027-07-01");
         t.milestones.clear();
         let s = vec![sales("2027-07-01", "2027-12-31", "FR", 10_000_000), sales("2027-07-01", "2027-12-31", "JP", 1_000)];
         let lapses = [Lapse { country: "FR".into(), from: d("2027-05-01") }];
-        let st = compute(&Input { terms: &t, from: d("2027-07-01"), to: d("2027-12-31"), sales: &s, usage: &[], lapses: &lapses, patent_costs: 0 });
+        let st = compute(&Input { terms: &t, from: d("2027-07-01"), to: d("2027-12-31"), sales: &s, usage: &[], lapses: &lapses, patent_costs: 0 })?;
         assert_eq!(st.lines[0].amount, 0);
         assert_eq!(st.lines[1].amount, 50, "5 % of 1,000 in JP");
         assert!(st.notes.iter().any(|n| n.contains("JP, outside the territory")));
         // 184 of 365 days: 10,000,000 × 184 / 365 = 5,041,095.89 → 5,041,096; minus 50 earned.
         assert_eq!(st.lines.last().map(|l| (l.kind, l.amount)), Some((LineKind::MinimumTrueUp, 5_041_046)));
+        Ok(())
+    }
+
+    /// 264,000 valid lines of 35 trillion minor units each: the royalties alone exceed i64. The
+    /// statement is refused naming where, instead of a wrapped total that showed only the minimum.
+    #[test]
+    fn a_total_beyond_the_money_range_is_refused_not_wrapped() {
+        let mut t = terms();
+        t.royalty_bp = 10_000;
+        let s: Vec<SalesLine> = (0..264_000).map(|_| sales("2027-10-01", "2027-12-31", "DE", 35_000_000_000_000)).collect();
+        let r = compute(&Input { terms: &t, from: d("2027-10-01"), to: d("2027-12-31"), sales: &s, usage: &[], lapses: &[], patent_costs: 0 });
+        let e = r.err().map(|e| (e.field, e.message));
+        assert!(e.as_ref().is_some_and(|(f, m)| *f == "sales" && m.contains("total")), "{e:?}");
+        // One line whose royalty itself does not fit is named.
+        let huge = [sales("2027-10-01", "2027-12-31", "DE", i64::MAX)];
+        t.royalty_bp = 20_000;
+        let r = compute(&Input { terms: &t, from: d("2027-10-01"), to: d("2027-12-31"), sales: &huge, usage: &[], lapses: &[], patent_costs: 0 });
+        assert!(r.err().is_some_and(|e| e.message.starts_with("sales line 1")));
     }
 }
