@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pdf;
 pub mod policy;
 pub mod receipts;
+pub mod rejections;
 pub mod state;
 pub mod training;
 pub mod worker;

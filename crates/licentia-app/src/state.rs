@@ -31,6 +31,10 @@ pub struct Settings {
     pub checkpoint_every: i64,
     /// Concurrent argon2 verifications; more wait, so a login burst cannot eat every core.
     pub argon2_concurrency: usize,
+    /// Rejected bearer tokens: one audit entry per address and window (the rest counted in a
+    /// summary), and 429 beyond this many in a window.
+    pub rejection_window: std::time::Duration,
+    pub rejections_per_window: u64,
     /// Where checkpoints are appended outside the database.
     pub checkpoint_file: PathBuf,
     /// This node's audit witness (every committed head), beside the checkpoint file; every
@@ -49,6 +53,8 @@ impl Settings {
             throttle: ThrottlePolicy::default(),
             checkpoint_every: 1000,
             argon2_concurrency: 4,
+            rejection_window: std::time::Duration::from_secs(60),
+            rejections_per_window: 60,
             checkpoint_file: data_dir.join("checkpoints").join("audit-checkpoints.jsonl"),
             witness_file: data_dir.join("checkpoints").join(Witness::file_name(&node_name())),
             max_upload: 2 * 1024 * 1024 * 1024,
@@ -84,6 +90,8 @@ pub struct Inner {
     last_checkpoint_trigger: std::sync::atomic::AtomicI64,
     /// Wakes this node's idle workers when a run is launched here.
     pub runs_queued: Notify,
+    /// Rejected bearer tokens per address (aggregated audit, rate limit).
+    pub rejections: crate::rejections::Rejections,
 }
 
 /// Cheap to clone; handed to every worker thread.
@@ -120,6 +128,7 @@ impl AppState {
             checkpoint_due: Notify::new(),
             last_checkpoint_trigger: std::sync::atomic::AtomicI64::new(0),
             runs_queued: Notify::new(),
+            rejections: crate::rejections::Rejections::default(),
         })))
     }
 

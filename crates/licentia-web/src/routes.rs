@@ -236,9 +236,11 @@ pub async fn authorize(
         let user = match auth::authenticate(&state, token, via_cookie).await {
             Ok(u) => u,
             Err(e) => {
-                if matches!(e, AppError::Unauthorized) && matches!(credential, Credential::Bearer(_)) {
-                    let event = ctx.stamp(licentia_audit::AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": path }));
-                    let _ = state.audit_alone(event).await;
+                if matches!(e, AppError::Unauthorized)
+                    && matches!(credential, Credential::Bearer(_))
+                    && let Err(limited) = state.rejections.reject(&state, &ctx.origin(), &path).await
+                {
+                    return Ok(req.error_response(HttpError(limited)).map_into_right_body());
                 }
                 return Ok(req.error_response(HttpError(e)).map_into_right_body());
             }

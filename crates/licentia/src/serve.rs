@@ -92,6 +92,7 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             _ = state.checkpoint_due.notified() => {},
         }
         checkpoint_once(&state).await;
+        state.rejections.flush(&state).await;
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = std::time::Instant::now();
             if let Ok(mut conn) = state.db.pool.acquire().await {

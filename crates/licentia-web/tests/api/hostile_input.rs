@@ -136,3 +136,35 @@ async fn failures_from_another_address_do_not_lock_the_user_out() -> TestResult 
     assert!(licentia_domain::throttle::ThrottlePolicy::default().check(&recent, chrono::Utc::now()).is_some());
     Ok(())
 }
+
+/// Junk bearer tokens used to write one audit row each (1,000 rows in 2 s without logging in):
+/// now one entry per address and window, a summary with the count, and 429 beyond the allowance.
+#[actix_web::test]
+async fn junk_tokens_are_rate_limited_per_address_and_summarised_in_the_log() -> TestResult {
+    let app = spawn_with(|s| {
+        s.rejection_window = std::time::Duration::from_secs(1);
+        s.rejections_per_window = 5;
+    })
+    .await?;
+    let rows = || app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.token_rejected'");
+    let before = rows().await?;
+    let window = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(app.get_as(&format!("junk.token.{i}"), "/api/v1/me").await?.status);
+    }
+    // The test only holds if the eight requests fitted in the one-second window.
+    if window.elapsed() < std::time::Duration::from_millis(900) {
+        assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+        assert_eq!(&statuses[5..], &[StatusCode::TOO_MANY_REQUESTS; 3]);
+        assert_eq!(rows().await? - before, 1, "one entry for the window");
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(app.get_as("junk.token.next", "/api/v1/me").await?.status, StatusCode::UNAUTHORIZED, "a new window");
+    let summary: serde_json::Value =
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'auth.token_rejected' AND details ? 'repeated' ORDER BY seq DESC LIMIT 1")
+            .fetch_one(&app.t.db.pool)
+            .await?;
+    assert_eq!(summary["repeated"].as_u64().map(|r| r + 1), Some(statuses.len() as u64), "{summary}");
+    Ok(())
+}

@@ -268,7 +268,9 @@ async fn tampered_claims_under_the_original_signature_are_401() -> TestResult {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{forged}: {}", reply.body);
         assert!(!reply.body.contains(&admin_id), "nothing about the impersonated user");
     }
-    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.token_rejected'").await? - rejected_before, edits.len() as i64);
+    // One entry per address and window, the rest summarised (hostile_input tests the summary).
+    let rejected = app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.token_rejected'").await? - rejected_before;
+    assert!(rejected <= 1, "{rejected} entries for {} rejections from one address", edits.len());
     assert_eq!(app.get_as(&token, "/api/v1/me").await?.status, StatusCode::OK, "the untouched token still works");
     Ok(())
 }
