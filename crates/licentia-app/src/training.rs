@@ -174,17 +174,32 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
         sha256: artifact.sha256.clone(),
         created_at: Utc::now(),
     };
-    let mut tx = state.db.begin().await?;
-    licentia_db::artifacts::insert(&mut tx, &artifact).await?;
-    db::insert_dataset(&mut tx, &d, actor.user_id.as_uuid()).await?;
-    let event = actor
-        .event("dataset.uploaded", Outcome::Success)
-        .target("dataset", id)
-        .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
-    let seq = state.audit(&mut tx, event).await?;
-    tx.commit().await.map_err(db_err)?;
-    state.audited(seq).await;
-    Ok(d)
+    let stored = async {
+        let mut tx = state.db.begin().await?;
+        licentia_db::artifacts::insert(&mut tx, &artifact).await?;
+        db::insert_dataset(&mut tx, &d, actor.user_id.as_uuid()).await?;
+        let event = actor
+            .event("dataset.uploaded", Outcome::Success)
+            .target("dataset", id)
+            .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
+        let seq = state.audit(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok::<_, AppError>(seq)
+    }
+    .await;
+    match stored {
+        Ok(seq) => {
+            state.audited(seq).await;
+            Ok(d)
+        }
+        Err(e) => {
+            // No row: the ciphertext just written is nobody's; it goes too.
+            if let Ok(key) = licentia_store::StorageKey::parse(&artifact.storage_key) {
+                let _ = state.store.delete(&key).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 pub async fn load_dataset(state: &AppState, actor: &Actor, id: &str) -> AppResult<Dataset> {

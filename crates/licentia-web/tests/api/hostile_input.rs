@@ -168,3 +168,25 @@ async fn junk_tokens_are_rate_limited_per_address_and_summarised_in_the_log() ->
     assert_eq!(summary["repeated"].as_u64().map(|r| r + 1), Some(statuses.len() as u64), "{summary}");
     Ok(())
 }
+
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum())
+}
+
+/// A dataset refused after its ciphertext was written (a NUL byte in a cell used to answer 500
+/// and leave 21 MB of orphaned blob per request) leaves no blob, no row, and answers 422.
+#[actix_web::test]
+async fn a_refused_dataset_leaves_no_blob_behind() -> TestResult {
+    let app = spawn_app().await?;
+    let l = app.token("licensee").await?;
+    let blobs = app.dir.join("blobs");
+    let before = files_under(&blobs);
+    let mut body = csv(50);
+    body.push_str("0.5,0.5,bad\u{0}name,1\n");
+    let r = upload(&app, &l, body).await?;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(app.count("SELECT count(*) FROM datasets").await?, 0);
+    assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 0);
+    assert_eq!(files_under(&blobs), before, "no orphaned ciphertext");
+    Ok(())
+}
