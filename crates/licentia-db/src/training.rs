@@ -286,12 +286,20 @@ pub async fn runs(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Res
         .await?)
 }
 
-/// Claims the oldest queued run for `worker`, with a lease of `lease_secs`.
+/// Claims the next queued run, fairly across organisations: first the organisations with the
+/// fewest runs in progress, then each organisation's oldest queued run before anyone's second (a
+/// round robin), then age. One licensee's queue of fifty runs no longer makes another's single
+/// run wait for all of them.
 pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Result<Option<Run>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE runs SET status = 'running', worker_id = $1, lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
              started_at = coalesce(started_at, now())
-         WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
+         WHERE id = (
+             SELECT q.id FROM runs q WHERE q.status = 'queued'
+             ORDER BY (SELECT count(*) FROM runs x WHERE x.organisation_id = q.organisation_id AND x.status = 'running'),
+                      (SELECT count(*) FROM runs y WHERE y.organisation_id = q.organisation_id AND y.status = 'queued' AND y.created_at < q.created_at),
+                      q.created_at
+             FOR UPDATE SKIP LOCKED LIMIT 1)
          RETURNING {}",
         RUN.trim_start_matches("SELECT ").trim_end_matches(" FROM runs")
     )))

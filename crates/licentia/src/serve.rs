@@ -32,6 +32,10 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
         Err(e) => tracing::warn!(error = %e, "could not clean unfinished uploads"),
     }
     let state = AppState::new(db.clone(), &keys, keyring, store, settings.web())?;
+    // Audit entries whose chaining a crash or an outage interrupted are chained before anything else.
+    if let Err(e) = state.audit_log.seal(&db).await {
+        tracing::error!(error = %e, "could not chain pending audit entries");
+    }
     if settings.demo {
         let logins = crate::demo::seed_if_empty(&db, &state.audit_log).await.map_err(|e| format!("demo seed: {e}"))?;
         if !logins.is_empty() {

@@ -150,8 +150,14 @@ async fn postgres_restart_under_load_gives_503_then_recovers_and_loses_no_acknow
     assert!(after >= 5, "Licentia recovered without a restart (got {after} writes after)");
     assert!(outcomes.iter().filter(|o| o.status == 503).all(|o| o.at > down_at), "503 only once the database went down");
 
-    // Acknowledged means durable and audited, in the same transaction.
+    // Acknowledged means durable and audited, in the same transaction. An entry whose change
+    // committed just as the database went away waits in audit_pending until the log is writable
+    // again; the server's last checkpoint on shutdown chains whatever is left, so after it every
+    // acknowledged change has its row in the chain.
+    server.stop()?;
     let db = licentia_db::Db::connect(&url, &Default::default()).await?;
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_pending").fetch_one(&db.pool).await?;
+    assert_eq!(pending, 0, "entries left unchained after shutdown");
     let acknowledged: Vec<String> = outcomes.iter().filter_map(|o| o.asset_id.clone()).collect();
     assert_eq!(acknowledged.len(), outcomes.iter().filter(|o| o.status == 201).count());
     for id in &acknowledged {
@@ -168,7 +174,6 @@ async fn postgres_restart_under_load_gives_503_then_recovers_and_loses_no_acknow
         .await?;
     assert_eq!(unaudited, 0, "no change without its audit row");
     db.pool.close().await;
-    server.stop()?;
     let verify = licentia(&url, &data).args(["audit", "verify"]).output()?;
     assert!(verify.status.success(), "audit verify: {}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
     eprintln!("restart under load: {before} writes before, {unavailable} answers 503 during, {after} writes after; audit verify green");

@@ -190,3 +190,33 @@ async fn a_refused_dataset_leaves_no_blob_behind() -> TestResult {
     assert_eq!(files_under(&blobs), before, "no orphaned ciphertext");
     Ok(())
 }
+
+/// Two licensees on one worker: the second licensee's single run is claimed right after the first
+/// licensee's first run, not after its whole queue (issue 14 item 5, fair order).
+#[actix_web::test]
+async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let r = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(1) })).await?;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        ids.push(r.json()["id"].as_str().ok_or("no run")?.to_owned());
+    }
+    // The last one is the other licensee's (queued last of all).
+    let other = ids.pop().ok_or("no run")?;
+    sqlx::query("UPDATE runs SET organisation_id = $1, created_at = now() + interval '1 second' WHERE id = $2::uuid")
+        .bind(app.licensee_b.as_uuid())
+        .bind(&other)
+        .execute(&app.t.db.pool)
+        .await?;
+    let mut order = Vec::new();
+    let mut conn = app.t.db.pool.acquire().await?;
+    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60).await? {
+        order.push(if run.id.to_string() == other { "B" } else { "A" });
+    }
+    assert_eq!(order, ["A", "B", "A", "A"]);
+    Ok(())
+}
