@@ -79,7 +79,19 @@ async fn forged_insert(t: &TestDb) -> Res<Vec<String>> {
 #[actix_web::test]
 async fn every_kind_of_tampering_fails_the_real_verify_and_checkpoint_commands() -> Res<()> {
     // Each case starts from entries 1..=8 with a checkpoint signed by the CLI at 6.
-    for case in ["tail since the checkpoint deleted", "forged insert", "tail row rewritten", "truncated past a checkpoint", "checkpoint rows deleted"] {
+    let cases = [
+        "tail since the checkpoint deleted",
+        "forged insert",
+        "tail row rewritten",
+        "truncated past a checkpoint",
+        "checkpoint rows deleted",
+        // Kinds detected before the keyed chain, through the real CLI as well.
+        "middle row edited",
+        "middle row deleted",
+        "rows swapped",
+        "checkpoint signature edited",
+    ];
+    for case in cases {
         let t = TestDb::migrated().await?;
         let data = TempDir::new();
         let log = node_log(&data)?;
@@ -113,9 +125,35 @@ async fn every_kind_of_tampering_fails_the_real_verify_and_checkpoint_commands()
                 verify_args.extend(["--checkpoints".to_owned(), empty.display().to_string()]);
                 (5, "truncated tail", true)
             }
-            _ => {
+            "checkpoint rows deleted" => {
                 sql(&t, &["DELETE FROM audit_checkpoints".into()]).await?;
                 (6, "checkpoint mismatch", false)
+            }
+            // The checkpointer checks what was written since the last checkpoint; damage before it
+            // is for verify to find, so these cases check verify only.
+            "middle row edited" => {
+                sql(&t, &["UPDATE audit_log SET actor_label = 'mallory@evil.example' WHERE seq = 3".into()]).await?;
+                (3, "modified", false)
+            }
+            "middle row deleted" => {
+                sql(&t, &["DELETE FROM audit_log WHERE seq = 3".into()]).await?;
+                (3, "missing", false)
+            }
+            "rows swapped" => {
+                sql(
+                    &t,
+                    &[
+                        "UPDATE audit_log SET seq = 1000003 WHERE seq = 3".into(),
+                        "UPDATE audit_log SET seq = 3 WHERE seq = 4".into(),
+                        "UPDATE audit_log SET seq = 4 WHERE seq = 1000003".into(),
+                    ],
+                )
+                .await?;
+                (3, "reordered", false)
+            }
+            _ => {
+                sql(&t, &["UPDATE audit_checkpoints SET signature = signature || '\\x00'::bytea WHERE seq = 6".into()]).await?;
+                (6, "bad signature", false)
             }
         };
         let bad = licentia(&t.url, &data).args(&verify_args).output()?;

@@ -97,7 +97,7 @@ async fn export_streams_csv_and_json_lines_and_verify_reports_the_chain() -> Tes
 /// list page show the checkpointer's refusal.
 #[actix_web::test]
 async fn api_verify_reports_what_a_database_administrator_did() -> TestResult {
-    for case in ["tail deleted", "forged insert", "checkpoints deleted"] {
+    for case in ["tail deleted", "forged insert", "tail row rewritten", "truncated past a checkpoint", "checkpoints deleted"] {
         let app = spawn_app().await?;
         let auditor = app.token("auditor").await?;
         let signed = match app.state.audit_log.checkpoint(&app.t.db).await? {
@@ -127,6 +127,27 @@ async fn api_verify_reports_what_a_database_administrator_did() -> TestResult {
                 row.hash = licentia_audit::chain_hash(&row.prev_hash, &row.canonical).to_vec();
                 licentia_db::audit::insert(&mut tx, &row).await?;
                 (row.seq, "bad_mac")
+            }
+            "tail row rewritten" => {
+                // Another actor on the newest entry, re-hashed consistently but without the MAC key.
+                let (last, _) = licentia_db::audit::last_entry(&mut tx).await?.ok_or("empty log")?;
+                let mut row = licentia_db::audit::get(&mut tx, last).await?;
+                row.actor_label = Some("someone-else@example.org".into());
+                row.canonical = licentia_audit::canonical::to_bytes(&licentia_audit::event::row_value(&row));
+                row.hash = licentia_audit::chain_hash(&row.prev_hash, &row.canonical).to_vec();
+                sqlx::query("UPDATE audit_log SET actor_label = $1, canonical = $2, hash = $3 WHERE seq = $4")
+                    .bind(&row.actor_label)
+                    .bind(&row.canonical)
+                    .bind(&row.hash)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                (last, "bad_mac")
+            }
+            "truncated past a checkpoint" => {
+                // The signed entry itself and everything after it.
+                sqlx::query("DELETE FROM audit_log WHERE seq >= $1").bind(signed).execute(&mut *tx).await?;
+                (signed, "truncated_tail")
             }
             _ => {
                 sqlx::query("DELETE FROM audit_checkpoints").execute(&mut *tx).await?;
