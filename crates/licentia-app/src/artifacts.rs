@@ -131,6 +131,46 @@ pub async fn record_upload(state: &AppState, actor: &crate::Actor, artifact: &Ar
     }
 }
 
+/// What a garbage collection of the blob store found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub blobs: usize,
+    /// Blobs no artifact row refers to.
+    pub orphans: usize,
+    /// Orphans old enough to delete (younger ones may belong to an upload still in flight, whose
+    /// row is written after its blob).
+    pub deleted: usize,
+}
+
+/// Deletes blobs that no artifact row refers to and that are older than `grace` (or only counts
+/// them with `dry_run`); audited when anything was deleted. `licentia blobs gc` and the start of
+/// `licentia serve` call it.
+pub async fn collect_garbage(state: &AppState, grace: std::time::Duration, dry_run: bool) -> AppResult<GcReport> {
+    let blobs = state.store.list().await.map_err(AppError::internal)?;
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let referenced = licentia_db::artifacts::storage_keys(&mut conn).await?;
+    drop(conn);
+    let now = std::time::SystemTime::now();
+    let mut report = GcReport { blobs: blobs.len(), ..GcReport::default() };
+    for (key, written) in blobs {
+        if referenced.contains(key.as_str()) {
+            continue;
+        }
+        report.orphans += 1;
+        let old_enough = now.duration_since(written).is_ok_and(|age| age >= grace);
+        if old_enough && !dry_run && state.store.delete(&key).await.is_ok() {
+            report.deleted += 1;
+        }
+    }
+    if report.deleted > 0 {
+        let event = licentia_audit::AuditEvent::new("blobs.collected", licentia_audit::Outcome::Success)
+            .actor(None, Some("licentia".into()), None)
+            .details(serde_json::json!({ "blobs": report.blobs, "orphans": report.orphans, "deleted": report.deleted }));
+        state.audit_alone(event).await?;
+    }
+    Ok(report)
+}
+
 /// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
 /// agreement's PDF); returns the row for the caller to insert in its own transaction.
 #[allow(clippy::too_many_arguments)]

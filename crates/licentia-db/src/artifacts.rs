@@ -110,3 +110,9 @@ pub async fn rewrap(conn: &mut PgConnection, id: Uuid, from_version: i32, to_ver
 pub async fn count_by_key_version(conn: &mut PgConnection) -> Result<Vec<(i32, i64)>, DbError> {
     Ok(sqlx::query_as("SELECT key_version, count(*) FROM artifacts GROUP BY key_version ORDER BY key_version").fetch_all(conn).await?)
 }
+
+/// Every storage key a row refers to (garbage collection of blobs compares the store with this).
+pub async fn storage_keys(conn: &mut PgConnection) -> Result<std::collections::HashSet<String>, DbError> {
+    let keys: Vec<String> = sqlx::query_scalar("SELECT storage_key FROM artifacts").fetch_all(conn).await?;
+    Ok(keys.into_iter().collect())
+}

@@ -91,6 +91,27 @@ impl LocalStore {
         tokio::fs::remove_file(&path).await.map_err(io(&path))
     }
 
+    /// Every committed blob with the time it was written.
+    pub fn list(&self) -> Result<Vec<(StorageKey, std::time::SystemTime)>, StoreError> {
+        let base = self.root.join("blobs");
+        let mut out = Vec::new();
+        let shards = match std::fs::read_dir(&base) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&base)(e)),
+        };
+        for shard in shards.flatten() {
+            let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
+            for f in files.flatten() {
+                let (Some(name), Ok(meta)) = (f.file_name().to_str().map(str::to_owned), f.metadata()) else { continue };
+                if let (Ok(key), Ok(modified)) = (StorageKey::parse(&name), meta.modified()) {
+                    out.push((key, modified));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes temp files left by a crash; returns how many.
     pub fn clean_temp(&self) -> Result<usize, StoreError> {
         let dir = self.tmp_dir();
@@ -199,6 +220,14 @@ impl BlobStore {
         match self {
             BlobStore::Local(l) => l.delete(key).await,
             BlobStore::S3(s) => s.delete(key).await,
+        }
+    }
+
+    /// Every committed blob with the time it was written (for garbage collection).
+    pub async fn list(&self) -> Result<Vec<(StorageKey, std::time::SystemTime)>, StoreError> {
+        match self {
+            BlobStore::Local(l) => l.list(),
+            BlobStore::S3(s) => s.list().await,
         }
     }
 

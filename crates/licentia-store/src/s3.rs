@@ -75,6 +75,20 @@ impl S3Store {
         self.inner.delete(&path(key)).await.map_err(remote)
     }
 
+    /// Every blob under `blobs/` with its last-modified time.
+    pub async fn list(&self) -> Result<Vec<(StorageKey, std::time::SystemTime)>, StoreError> {
+        let prefix = ObjectPath::from("blobs");
+        let mut stream = self.inner.list(Some(&prefix));
+        let mut out = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(remote)?;
+            if let Some(Ok(key)) = meta.location.filename().map(StorageKey::parse) {
+                out.push((key, std::time::SystemTime::from(meta.last_modified)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Overwrites a blob in place (tests use it to tamper with ciphertext in the bucket).
     pub async fn put_raw(&self, key: &StorageKey, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.inner.put(&path(key), bytes.into()).await.map(|_| ()).map_err(remote)

@@ -1,4 +1,4 @@
-//! The command line: `licentia [serve|migrate|user create|audit verify|audit checkpoint|demo]`.
+//! The command line: `licentia [serve|migrate|user create|audit verify|checkpoint|acknowledge|demo|keys|worker|receipt verify|blobs gc]`.
 //! Every command reads the same configuration as `serve`.
 
 use std::io::Read as _;
@@ -56,6 +56,24 @@ pub enum Command {
     /// Check signed run receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Maintain the encrypted blob store.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Delete blobs that no artifact row refers to (left by a crash between writing a blob and
+    /// its row) and that are older than --older-than-minutes; audited. `serve` runs the same sweep
+    /// at start.
+    Gc {
+        /// Keep orphans younger than this (an upload in flight writes its blob before its row).
+        #[arg(long, default_value_t = 60)]
+        older_than_minutes: u64,
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +189,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Keys(cmd) => keys(settings, cmd).await,
             Command::Worker { count } => crate::serve::worker(settings, count).await,
             Command::Receipt(ReceiptCommand::Verify { file, public_key }) => verify_receipt(&settings, &file, public_key.as_deref()),
+            Command::Blobs(BlobsCommand::Gc { older_than_minutes, dry_run }) => blobs_gc(settings, older_than_minutes, dry_run).await,
         }
     });
     match result {
@@ -353,6 +372,24 @@ async fn acknowledge(settings: Settings, by: &str, reason: &str) -> Result<ExitC
             Some(p) => println!("acknowledged the suspicion at seq {} ({}); checkpoints resume from seq {}", p.seq, p.detail, head.seq),
             None => println!("no open suspicion; acknowledgement recorded at seq {}", head.seq),
         }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn blobs_gc(settings: Settings, older_than_minutes: u64, dry_run: bool) -> Result<ExitCode, String> {
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let store = settings.blob_store()?;
+    let web = settings.web();
+    with_db(&settings, |db| async move {
+        let state = licentia_app::AppState::new(db, &keys, keyring, store, web)?;
+        let grace = std::time::Duration::from_secs(older_than_minutes.saturating_mul(60));
+        let r = licentia_app::artifacts::collect_garbage(&state, grace, dry_run).await.map_err(|e| e.to_string())?;
+        state.audit_log.witness().flush().await.map_err(|e| e.to_string())?;
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        let n = if dry_run { r.orphans } else { r.deleted };
+        println!("{} blob(s), {} without an artifact row; {verb} {n} (older than {older_than_minutes} min)", r.blobs, r.orphans);
         Ok(ExitCode::SUCCESS)
     })
     .await

@@ -32,6 +32,12 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
         Err(e) => tracing::warn!(error = %e, "could not clean unfinished uploads"),
     }
     let state = AppState::new(db.clone(), &keys, keyring, store, settings.web())?;
+    // Blobs a crash left without their row (written, then the row's transaction never committed).
+    match licentia_app::artifacts::collect_garbage(&state, Duration::from_secs(3600), false).await {
+        Ok(r) if r.deleted > 0 => tracing::info!(deleted = r.deleted, "removed blobs without an artifact row"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not sweep the blob store"),
+    }
     // Audit entries whose chaining a crash or an outage interrupted are chained before anything else.
     if let Err(e) = state.audit_log.seal(&db).await {
         tracing::error!(error = %e, "could not chain pending audit entries");

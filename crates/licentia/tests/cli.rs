@@ -140,14 +140,21 @@ async fn user_create_reads_the_password_from_the_environment_or_stdin_and_refuse
 
 #[test]
 fn help_is_complete_for_every_command() -> Res<()> {
-    for args in [vec!["--help"], vec!["user", "create", "--help"], vec!["audit", "verify", "--help"], vec!["serve", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["user", "create", "--help"],
+        vec!["audit", "verify", "--help"],
+        vec!["audit", "acknowledge", "--help"],
+        vec!["blobs", "gc", "--help"],
+        vec!["serve", "--help"],
+    ] {
         let out = Command::new(BIN).args(&args).output()?;
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage"), "{args:?}: {text}");
     }
     let top = String::from_utf8_lossy(&Command::new(BIN).arg("--help").output()?.stdout).into_owned();
-    for cmd in ["serve", "migrate", "user", "audit", "demo"] {
+    for cmd in ["serve", "migrate", "user", "audit", "demo", "blobs"] {
         assert!(top.contains(cmd), "{cmd} missing from --help");
     }
     Ok(())

@@ -220,3 +220,24 @@ async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
     assert_eq!(order, ["A", "B", "A", "A"]);
     Ok(())
 }
+
+/// Blobs a crash left without their row are found and deleted (after a grace period that protects
+/// uploads in flight); referenced blobs stay (issue 14 item 3, `licentia blobs gc`).
+#[actix_web::test]
+async fn garbage_collection_deletes_orphaned_blobs_only() -> TestResult {
+    use licentia_app::artifacts::{GcReport, collect_garbage};
+    let app = spawn_app().await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(50)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let mut w = app.store.create().await?;
+    w.write(b"ciphertext nobody refers to").await?;
+    let orphan = w.commit().await?;
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(collect_garbage(&app.state, std::time::Duration::ZERO, true).await?, GcReport { blobs: 2, orphans: 1, deleted: 0 });
+    assert_eq!(collect_garbage(&app.state, hour, false).await?, GcReport { blobs: 2, orphans: 1, deleted: 0 }, "too young to be an orphan for sure");
+    assert_eq!(collect_garbage(&app.state, std::time::Duration::ZERO, false).await?, GcReport { blobs: 2, orphans: 1, deleted: 1 });
+    assert!(app.store.read_all(&orphan).await.is_err(), "the orphan is gone");
+    assert_eq!(app.get_as(&l, &format!("/api/v1/datasets/{ds}")).await?.status, StatusCode::OK, "the dataset's blob stays");
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'blobs.collected'").await?, 1);
+    Ok(())
+}
