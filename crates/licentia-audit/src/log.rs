@@ -28,6 +28,8 @@ struct Seen {
     suspicion: Option<Problem>,
     /// The head an admin acknowledged, the baseline until the next checkpoint.
     acknowledged: Option<(i64, String)>,
+    /// The newest signed checkpoint known: witnessed heads at or below it are not kept.
+    signed_through: Option<i64>,
 }
 
 struct Inner {
@@ -167,10 +169,22 @@ impl AuditLog {
         crate::verify(db, Trust { key: &key, macs: &self.0.macs, checkpoints: Some(&self.0.checkpoints), witnesses: &witnesses }).await
     }
 
-    /// The open suspicion this node recorded, if nobody acknowledged it yet.
-    pub async fn suspicion(&self) -> Result<Option<Problem>, AuditError> {
+    /// The open suspicion this node recorded, if nobody acknowledged it yet (the auditor's pages
+    /// ask on every load: this reads only what the witness gained since, and keeps only heads
+    /// newer than the last checkpoint).
+    pub async fn suspicion(&self, db: &Db) -> Result<Option<Problem>, AuditError> {
         let mut seen = self.0.seen.lock().await;
-        self.read_witness(&mut seen, 0)?;
+        let floor = match seen.signed_through {
+            Some(f) => f,
+            None => {
+                let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+                let key = self.0.key.verifying_key();
+                let f = checkpoint::latest(&mut conn, &key, &self.0.checkpoints).await?.map_or(0, |c| c.seq);
+                seen.signed_through = Some(f);
+                f
+            }
+        };
+        self.read_witness(&mut seen, floor)?;
         Ok(seen.suspicion.clone())
     }
 
@@ -183,7 +197,9 @@ impl AuditLog {
             match line {
                 WitnessLine::Head { seq, hash } if seq > floor => seen.heads.entry(seq).or_default().push(hash),
                 WitnessLine::Head { .. } => {}
-                WitnessLine::TamperSuspected { seq, detail, .. } => seen.suspicion = Some(Problem { seq, kind: ProblemKind::TruncatedTail, detail }),
+                WitnessLine::TamperSuspected { seq, problem, detail, .. } => {
+                    seen.suspicion = Some(Problem { seq, kind: problem.unwrap_or(ProblemKind::TruncatedTail), detail });
+                }
                 WitnessLine::Acknowledged { seq, hash, .. } => {
                     seen.suspicion = None;
                     seen.heads.clear();
@@ -206,6 +222,8 @@ impl AuditLog {
         let key = self.0.key.verifying_key();
         let last_signed = checkpoint::latest(&mut conn, &key, &self.0.checkpoints).await?;
         let signed_seq = last_signed.as_ref().map_or(0, |c| c.seq);
+        seen.signed_through = Some(signed_seq);
+        seen.heads.retain(|s, _| *s > signed_seq);
         self.read_witness(&mut seen, signed_seq)?;
         if let Some(p) = &seen.suspicion {
             self.0.refusals.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +240,8 @@ impl AuditLog {
         if let Some(problem) = problem {
             self.0.refusals.fetch_add(1, Ordering::Relaxed);
             tracing::error!(seq = problem.seq, detail = %problem.detail, "audit checkpoint refused: the database does not extend what this node signed and witnessed");
-            self.0.witness.append(&WitnessLine::TamperSuspected { seq: problem.seq, detail: problem.detail.clone(), at: Utc::now() }).await?;
+            let line = WitnessLine::TamperSuspected { seq: problem.seq, problem: Some(problem.kind), detail: problem.detail.clone(), at: Utc::now() };
+            self.0.witness.append(&line).await?;
             seen.suspicion = Some(problem.clone());
             let event = AuditEvent::new("audit.tamper_suspected", Outcome::Failure)
                 .actor(None, Some("licentia-checkpointer".into()), None)
@@ -235,13 +254,14 @@ impl AuditLog {
         let cp = checkpoint::sign(db, &self.0.key, &self.0.checkpoints, seq, hash).await?;
         seen.heads.retain(|s, _| *s > seq);
         seen.acknowledged = None;
+        seen.signed_through = Some(seq);
         Ok(CheckpointOutcome::Signed(cp))
     }
 
     /// An admin's acknowledgement of a suspicion (`licentia audit acknowledge`): audited, then
     /// written to the witness with the current head, from which the checkpointer resumes.
     pub async fn acknowledge(&self, db: &Db, by: &str, reason: &str) -> Result<Head, AuditError> {
-        let open = self.suspicion().await?;
+        let open = self.suspicion(db).await?;
         let event =
             AuditEvent::new("audit.tamper_acknowledged", Outcome::Success).actor(None, Some(by.to_owned()), None).target("audit_log", "head").details(json!({
                 "reason": reason,

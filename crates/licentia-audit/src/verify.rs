@@ -6,14 +6,14 @@ use std::path::PathBuf;
 
 use licentia_crypto::{KeyRing, VerifyingKey};
 use licentia_db::Db;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::event::row_value;
 use crate::witness::{Witness, WitnessLine};
 use crate::{AuditError, GENESIS, chain_hash, entry_mac_message};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// A column differs from the hashed bytes, or the hashed bytes from the stored hash.
@@ -106,7 +106,7 @@ fn read_witnesses(files: &[PathBuf], problems: &mut Vec<Problem>, alerts: &mut V
         for line in lines {
             match line {
                 Ok(WitnessLine::Head { seq, hash }) => heads.entry(seq).or_default().push((hash, name.clone())),
-                Ok(WitnessLine::TamperSuspected { seq, detail, at }) => {
+                Ok(WitnessLine::TamperSuspected { seq, detail, at, .. }) => {
                     open_alert = Some(format!("{name}: tampering suspected at seq {seq} on {at}: {detail}"))
                 }
                 Ok(WitnessLine::Acknowledged { .. }) => open_alert = None,

@@ -26,7 +26,14 @@ pub enum WitnessLine {
     Head { seq: i64, hash: String },
     /// The checkpointer found the database not extending what it had signed or witnessed, and
     /// refuses to sign until an admin acknowledges.
-    TamperSuspected { seq: i64, detail: String, at: DateTime<Utc> },
+    TamperSuspected {
+        seq: i64,
+        /// What was found (absent in lines written before the kind was recorded).
+        #[serde(default)]
+        problem: Option<crate::ProblemKind>,
+        detail: String,
+        at: DateTime<Utc>,
+    },
     /// An admin acknowledged the suspicion (`licentia audit acknowledge`); the checkpointer
     /// resumes from this head. The lost entries stay reported by `verify`.
     Acknowledged { seq: i64, hash: String, by: String, reason: String, at: DateTime<Utc> },
@@ -227,7 +234,7 @@ mod tests {
             })
             .collect();
         assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
-        w.append(&WitnessLine::TamperSuspected { seq: 51, detail: "x".into(), at: Utc::now() }).await?;
+        w.append(&WitnessLine::TamperSuspected { seq: 51, problem: None, detail: "x".into(), at: Utc::now() }).await?;
         let (more, _) = Witness::read_from(&path, offset)?;
         assert!(matches!(more.as_slice(), [Ok(WitnessLine::TamperSuspected { seq: 51, .. })]), "{more:?}");
         assert_eq!(Witness::files_in(&dir), vec![path.clone()]);

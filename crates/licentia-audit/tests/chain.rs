@@ -92,7 +92,7 @@ async fn assert_refused(f: &Fixture, seq: i64) -> TestResult {
     assert_eq!((signed_after, f.log.checkpoint_file().read()?.len()), (signed_before, file_before), "nothing signed");
     let suspected: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.tamper_suspected'").fetch_one(&f.t.db.pool).await?;
     assert!(suspected >= 1, "the suspicion is in the log");
-    assert!(f.log.suspicion().await?.is_some_and(|p| p.seq == seq));
+    assert!(f.log.suspicion(&f.t.db).await?.is_some_and(|p| p.seq == seq));
     // And it keeps refusing, without a second entry, until someone acknowledges.
     assert!(matches!(f.log.checkpoint(&f.t.db).await?, CheckpointOutcome::Refused(_)));
     assert!(f.log.refusals() >= 2);
@@ -326,6 +326,8 @@ async fn rows_forged_with_a_plain_insert_fail_their_mac() -> TestResult {
         let (seq, kind, detail) = first_problem(&f).await?.ok_or("forgery not detected")?;
         assert_eq!((seq, kind), (forged, ProblemKind::BadMac), "{detail}");
         assert_refused(&f, forged).await?;
+        // The refusal keeps what was found, across a fresh read of the witness too.
+        assert_eq!(open_log(&f.dir.0)?.suspicion(&f.t.db).await?.map(|p| p.kind), Some(ProblemKind::BadMac));
     }
     Ok(())
 }

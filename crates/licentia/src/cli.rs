@@ -366,7 +366,7 @@ async fn acknowledge(settings: Settings, by: &str, reason: &str) -> Result<ExitC
         return Err("--by and --reason must not be empty".into());
     }
     with_db(&settings, |db| async move {
-        let open = audit.suspicion().await.map_err(|e| e.to_string())?;
+        let open = audit.suspicion(&db).await.map_err(|e| e.to_string())?;
         let head = audit.acknowledge(&db, &by, &reason).await.map_err(|e| e.to_string())?;
         match open {
             Some(p) => println!("acknowledged the suspicion at seq {} ({}); checkpoints resume from seq {}", p.seq, p.detail, head.seq),

@@ -35,7 +35,7 @@ impl AuditListPage {
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<AuditListPage> {
     let q = q.into_inner();
     let (rows, next) = search(&state, &ctx, &user, &q).await?;
-    let suspicion = state.audit_log.suspicion().await.map_err(licentia_app::AppError::from)?;
+    let suspicion = state.audit_log.suspicion(&state.db).await.map_err(licentia_app::AppError::from)?;
     Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows, suspicion })
 }
 
