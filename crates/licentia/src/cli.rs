@@ -304,6 +304,13 @@ pub fn audit_log(settings: &Settings) -> Result<AuditLog, String> {
 }
 
 async fn verify(settings: Settings, checkpoints: Option<PathBuf>, extra_witnesses: Vec<PathBuf>) -> Result<ExitCode, String> {
+    // A file named on the command line must be there: a mistyped path would otherwise verify
+    // against nothing (or report tampering that is only a typo).
+    for p in checkpoints.iter().chain(&extra_witnesses) {
+        if !p.is_file() {
+            return Err(format!("{} is not a readable file", p.display()));
+        }
+    }
     let audit = audit_log(&settings)?;
     let file = checkpoints.map_or_else(|| audit.checkpoint_file().clone(), CheckpointFile::new);
     let mut witnesses = audit.witness_files();

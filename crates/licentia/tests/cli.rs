@@ -80,6 +80,12 @@ async fn audit_verify_exits_1_naming_the_first_bad_sequence_number() -> Res<()> 
     assert!(String::from_utf8_lossy(&cp.stdout).contains("checkpoint signed at seq 5"), "{}", String::from_utf8_lossy(&cp.stdout));
     let ok = licentia(&t.url, &data).args(["audit", "verify"]).output()?;
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    // A mistyped file is an error, not a verification against nothing.
+    for flag in ["--witness", "--checkpoints"] {
+        let typo = licentia(&t.url, &data).args(["audit", "verify", flag, "/nonexistent/witness-x.jsonl"]).output()?;
+        assert_ne!(typo.status.code(), Some(0), "{flag}");
+        assert!(String::from_utf8_lossy(&typo.stderr).contains("is not a readable file"), "{flag}: {}", String::from_utf8_lossy(&typo.stderr));
+    }
 
     let mut tx = t.db.begin().await?;
     sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER").execute(&mut *tx).await?;
