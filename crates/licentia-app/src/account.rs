@@ -1,5 +1,7 @@
 //! A user's own account: changing the password, issuing the calendar feed token.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use licentia_audit::{AuditEvent, Outcome};
 use licentia_db::{logins, sessions, users};
@@ -9,6 +11,7 @@ use serde_json::json;
 use crate::Actor;
 use crate::actor::Origin;
 use crate::error::{AppError, AppResult};
+use crate::rejections::Step;
 use crate::state::AppState;
 
 /// Checks the current password, stores the new hash, and revokes every other session of the user
@@ -179,4 +182,39 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: SessionId) -> R
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
     Ok(())
+}
+
+/// Records (or counts) one rejected bearer token from `origin` (see [`crate::rejections`]);
+/// `Err(TooManyRequests)` when the address is over its allowance, else the caller answers 401.
+pub async fn reject_token(state: &AppState, origin: &Origin, path: &str) -> Result<(), AppError> {
+    let ip = origin.ip.clone().unwrap_or_default();
+    let (window, max) = (state.settings.rejection_window, state.settings.rejections_per_window);
+    match state.rejections.step(&ip, path, Instant::now(), window, max) {
+        Step::Record { previous_repeats } => {
+            if previous_repeats > 0 {
+                rejection_summary(state, origin, previous_repeats, window).await;
+            }
+            let event = origin.stamp(AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": path }));
+            let _ = state.audit_alone(event).await;
+            Ok(())
+        }
+        Step::Count => Ok(()),
+        Step::Limit(wait) => Err(AppError::TooManyRequests { retry_after_secs: i64::try_from(wait.as_secs()).unwrap_or(60).max(1) }),
+    }
+}
+
+/// Writes the summaries of rejection windows that have ended (the checkpoint timer calls this),
+/// so that an address that stopped still has its count in the log.
+pub async fn flush_rejections(state: &AppState) {
+    let window = state.settings.rejection_window;
+    for (ip, repeats) in state.rejections.ended(Instant::now(), window).into_iter().filter(|(_, r)| *r > 0) {
+        rejection_summary(state, &Origin { ip: Some(ip), user_agent: None, request_id: None }, repeats, window).await;
+    }
+}
+
+async fn rejection_summary(state: &AppState, origin: &Origin, repeats: u64, window: Duration) {
+    let event = origin
+        .stamp(AuditEvent::new("auth.token_rejected", Outcome::Denied))
+        .details(json!({ "repeated": repeats, "window_seconds": window.as_secs(), "summary": true }));
+    let _ = state.audit_alone(event).await;
 }

@@ -2,18 +2,12 @@
 //! request with a junk token used to write one audit row: a thousand rows in two seconds without
 //! logging in. Now the first rejection of an address in a window is recorded with its details,
 //! the rest of the window are counted and recorded as one summary entry when the window ends (at
-//! the address's next rejection, or when [`Rejections::flush`] runs), and an address beyond
-//! `max_per_window` is answered 429 until its window ends.
+//! the address's next rejection, or when [`crate::account::flush_rejections`] runs), and an
+//! address beyond `max_per_window` is answered 429 until its window ends. This module only keeps
+//! the count; writing the entries is the account use cases' (`crate::account::reject_token`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-use licentia_audit::{AuditEvent, Outcome};
-use serde_json::json;
-
-use crate::actor::Origin;
-use crate::error::AppError;
-use crate::state::AppState;
 
 #[derive(Debug)]
 struct Window {
@@ -31,7 +25,7 @@ pub struct Rejections {
 
 /// What to do with one rejection.
 #[derive(Debug, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     /// The first in a new window: record it (and the summary of the window before, if any).
     Record { previous_repeats: u64 },
     /// Counted; nothing written now.
@@ -41,7 +35,7 @@ enum Step {
 }
 
 impl Rejections {
-    fn step(&self, ip: &str, path: &str, now: Instant, window: Duration, max: u64) -> Step {
+    pub fn step(&self, ip: &str, path: &str, now: Instant, window: Duration, max: u64) -> Step {
         let Ok(mut map) = self.windows.lock() else { return Step::Record { previous_repeats: 0 } };
         if map.len() > 10_000 {
             map.retain(|_, w| now.duration_since(w.started) < window);
@@ -60,31 +54,10 @@ impl Rejections {
         }
     }
 
-    /// Records (or counts) one rejected token from `origin`; `Err(TooManyRequests)` when the
-    /// address is over its allowance, else the caller answers 401 as before.
-    pub async fn reject(&self, state: &AppState, origin: &Origin, path: &str) -> Result<(), AppError> {
-        let ip = origin.ip.clone().unwrap_or_default();
-        let (window, max) = (state.settings.rejection_window, state.settings.rejections_per_window);
-        match self.step(&ip, path, Instant::now(), window, max) {
-            Step::Record { previous_repeats } => {
-                if previous_repeats > 0 {
-                    summary(state, origin, previous_repeats, window).await;
-                }
-                let event = origin.stamp(AuditEvent::new("auth.token_rejected", Outcome::Denied)).details(json!({ "path": path }));
-                let _ = state.audit_alone(event).await;
-                Ok(())
-            }
-            Step::Count => Ok(()),
-            Step::Limit(wait) => Err(AppError::TooManyRequests { retry_after_secs: i64::try_from(wait.as_secs()).unwrap_or(60).max(1) }),
-        }
-    }
-
-    /// Writes the summaries of windows that have ended (the checkpoint timer calls this), so that
-    /// an address that stopped still has its count in the log.
-    pub async fn flush(&self, state: &AppState) {
-        let window = state.settings.rejection_window;
-        let now = Instant::now();
-        let ended: Vec<(String, u64)> = match self.windows.lock() {
+    /// Takes the windows that have ended, with how many rejections each had after its first
+    /// (the ones not yet written to the log).
+    pub fn ended(&self, now: Instant, window: Duration) -> Vec<(String, u64)> {
+        match self.windows.lock() {
             Ok(mut map) => {
                 let ended =
                     map.iter().filter(|(_, w)| now.duration_since(w.started) >= window).map(|(ip, w)| (ip.clone(), w.count.saturating_sub(1))).collect();
@@ -92,18 +65,8 @@ impl Rejections {
                 ended
             }
             Err(_) => Vec::new(),
-        };
-        for (ip, repeats) in ended.into_iter().filter(|(_, r)| *r > 0) {
-            summary(state, &Origin { ip: Some(ip), user_agent: None, request_id: None }, repeats, window).await;
         }
     }
-}
-
-async fn summary(state: &AppState, origin: &Origin, repeats: u64, window: Duration) {
-    let event = origin
-        .stamp(AuditEvent::new("auth.token_rejected", Outcome::Denied))
-        .details(json!({ "repeated": repeats, "window_seconds": window.as_secs(), "summary": true }));
-    let _ = state.audit_alone(event).await;
 }
 
 #[cfg(test)]

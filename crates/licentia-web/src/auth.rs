@@ -137,3 +137,18 @@ pub fn expired_session_cookie() -> Cookie<'static> {
 pub fn pre_cookie(value: &str) -> Cookie<'static> {
     Cookie::build(PRE_COOKIE, value.to_owned()).path("/").secure(true).http_only(true).same_site(SameSite::Strict).finish()
 }
+
+/// The CSRF token for a logged-in browser session.
+pub fn csrf_for_session(state: &AppState, session: licentia_domain::SessionId) -> String {
+    state.csrf.token_for(&session.to_string())
+}
+
+/// The CSRF token for the login form, bound to the pre-session cookie.
+pub fn csrf_for_pre(state: &AppState, pre: &str) -> String {
+    state.csrf.token_for(&format!("pre:{pre}"))
+}
+
+/// A foreign or missing object: audited as a denied probe by the use-case layer, answered 404.
+pub async fn not_found(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &'static str, id: &str) -> AppError {
+    state.not_found(&user.actor_in(ctx), kind, id).await
+}

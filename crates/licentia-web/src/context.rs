@@ -1,16 +1,14 @@
 //! Per-request context and the outer middleware: request ids, security headers, metrics, and HTML
 //! error pages for browser routes.
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use askama::Template;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing::Instrument as _;
 
-use crate::error::{AppError, ErrorInfo, HttpError};
+use crate::error::{AppError, HttpError};
 use crate::state::AppState;
 
 /// Who is asking and from where, for the audit log and error pages.
@@ -95,55 +93,6 @@ pub async fn outer(req: ServiceRequest, next: Next<impl MessageBody + 'static>) 
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    title: &'a str,
-    message: &'a str,
-    request_id: &'a str,
-    nav: crate::pages::Nav,
-}
-
-/// Browser routes (everything outside `/api`, `/healthz`, `/readyz`, `/metrics`) get HTML error
-/// pages, and a missing login becomes a redirect to the login page.
-pub async fn error_pages(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let path = req.path().to_owned();
-    let browser = !(path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics" || path.starts_with("/static/"));
-    let query = req.query_string().to_owned();
-    let res = next.call(req).await?;
-    let status = res.status();
-    // Only errors raised as `AppError` are re-rendered; a page that chose its own error status
-    // (the login form after a wrong password) passes through.
-    let info = res.response().extensions().get::<ErrorInfo>().cloned();
-    if !browser || info.is_none() || !(status.is_client_error() || status.is_server_error()) {
-        return Ok(res.map_into_left_body());
-    }
-    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
-    let (http_req, _) = res.into_parts();
-    if status == StatusCode::UNAUTHORIZED {
-        let target = if query.is_empty() { path } else { format!("{path}?{query}") };
-        let location = format!("/login?next={}", urlencode(&target));
-        let redirect = HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish();
-        return Ok(ServiceResponse::new(http_req, redirect).map_into_right_body());
-    }
-    let ctx = RequestContext::of(&http_req);
-    let title = status.canonical_reason().unwrap_or("Error");
-    let message = info.map(|i| i.message).unwrap_or_default();
-    let nav = crate::pages::Nav::anonymous();
-    let page = ErrorPage { status: status.as_u16(), title, message: &message, request_id: &ctx.request_id, nav };
-    let body = page.render().unwrap_or_else(|_| format!("Error {} (request {})", status.as_u16(), ctx.request_id));
-    let mut out = HttpResponse::build(status);
-    out.content_type("text/html; charset=utf-8");
-    if let Some(retry) = retry_after {
-        out.insert_header((header::RETRY_AFTER, retry));
-    }
-    Ok(ServiceResponse::new(http_req, out.body(body)).map_into_right_body())
 }
 
 /// Percent-encodes a path for a query parameter.

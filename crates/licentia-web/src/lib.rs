@@ -1,23 +1,17 @@
 //! Licentia's HTTP layer: actix-web routes (HTML for people, JSON under `/api/v1` for programs),
 //! authentication, the route table with its permissions, CSRF, and askama pages.
 
-pub mod agreements;
 pub mod api;
-pub mod artifacts;
-pub mod asset_csv;
-pub mod assets;
 pub mod audit_query;
 pub mod auth;
-pub mod calendar;
 pub mod context;
 pub mod csv_export;
 pub mod error;
+pub mod layout;
 pub mod ops;
 pub mod pages;
-pub mod portfolio;
 pub mod routes;
 pub mod static_files;
-pub mod training;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -49,6 +43,6 @@ pub fn app(
         .configure(routes::configure)
         .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(error::HttpError(AppError::NotFound)) }))
         .wrap(from_fn(routes::authorize))
-        .wrap(from_fn(context::error_pages))
+        .wrap(from_fn(layout::error_pages))
         .wrap(from_fn(context::outer))
 }

@@ -16,11 +16,12 @@ use licentia_audit::Outcome;
 use licentia_domain::Permission;
 use serde_json::json;
 
+use crate::api::{agreements, artifacts, asset_csv, assets, calendar, portfolio, training};
 use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::{AppError, HttpError};
 use crate::state::AppState;
-use crate::{agreements, api, artifacts, asset_csv, assets, calendar, ops, pages, portfolio, static_files, training};
+use crate::{api, ops, pages, static_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -238,7 +239,7 @@ pub async fn authorize(
             Err(e) => {
                 if matches!(e, AppError::Unauthorized)
                     && matches!(credential, Credential::Bearer(_))
-                    && let Err(limited) = state.rejections.reject(&state, &ctx.origin(), &path).await
+                    && let Err(limited) = licentia_app::account::reject_token(&state, &ctx.origin(), &path).await
                 {
                     return Ok(req.error_response(HttpError(limited)).map_into_right_body());
                 }
@@ -347,14 +348,4 @@ async fn read_limited(req: &mut ServiceRequest, limit: usize) -> Result<web::Byt
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-/// The CSRF token for a logged-in browser session.
-pub fn csrf_for_session(state: &AppState, session: licentia_domain::SessionId) -> String {
-    state.csrf.token_for(&session.to_string())
-}
-
-/// The CSRF token for the login form, bound to the pre-session cookie.
-pub fn csrf_for_pre(state: &AppState, pre: &str) -> String {
-    state.csrf.token_for(&format!("pre:{pre}"))
 }

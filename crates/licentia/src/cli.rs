@@ -206,28 +206,12 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Connects (zero-configuration rules) and migrates; the private cluster, if any, is returned so
-/// the caller stops it.
-pub async fn open(settings: &Settings) -> Result<crate::database::Resolved, String> {
-    let mut resolved = crate::database::resolve(settings.database_url.as_deref(), &settings.data_dir, &settings.pool()).await?;
-    resolved.db.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
-    // Migrations ran as the owner; everything else runs as the least-privileged role.
-    let app = resolved
-        .db
-        .restricted()
-        .await
-        .map_err(|e| format!("cannot assume the database role {} (the login must be a member of it): {e}", licentia_db::APP_ROLE))?;
-    resolved.db.pool.close().await;
-    resolved.db = app;
-    Ok(resolved)
-}
-
 async fn with_db<F, Fut>(settings: &Settings, f: F) -> Result<ExitCode, String>
 where
     F: FnOnce(licentia_db::Db) -> Fut,
     Fut: std::future::Future<Output = Result<ExitCode, String>>,
 {
-    let resolved = open(settings).await?;
+    let resolved = crate::database::open(settings).await?;
     let result = f(resolved.db.clone()).await;
     resolved.db.pool.close().await;
     if let Some(pg) = resolved.embedded {

@@ -172,6 +172,22 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Connects (zero-configuration rules) and migrates; the private cluster, if any, is returned so
+/// the caller stops it.
+pub async fn open(settings: &crate::config::Settings) -> Result<Resolved, String> {
+    let mut resolved = resolve(settings.database_url.as_deref(), &settings.data_dir, &settings.pool()).await?;
+    resolved.db.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    // Migrations ran as the owner; everything else runs as the least-privileged role.
+    let app = resolved
+        .db
+        .restricted()
+        .await
+        .map_err(|e| format!("cannot assume the database role {} (the login must be a member of it): {e}", licentia_db::APP_ROLE))?;
+    resolved.db.pool.close().await;
+    resolved.db = app;
+    Ok(resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,7 +79,7 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
             portfolio[1].relation = Some("priority_claim".into());
         }
         let valid = ValidAsset::parse(&portfolio[i]).map_err(|e| DemoError::Other(format!("demo asset: {e}")))?;
-        let row = licentia_web::assets::new_row(licensor.id, &valid);
+        let row = licentia_app::assets::new_row(licensor.id, &valid);
         asset_ids.push(licentia_db::assets::upsert(&mut tx, &row, None).await?.id);
     }
     let agreements = seed_agreements(&mut tx, licensor.id, &org_ids, &user_ids, &asset_ids).await?;

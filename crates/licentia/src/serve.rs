@@ -11,7 +11,7 @@ use licentia_crypto::KeyMaterial;
 use crate::config::Settings;
 
 pub async fn serve(settings: Settings) -> Result<ExitCode, String> {
-    let resolved = crate::cli::open(&settings).await?;
+    let resolved = crate::database::open(&settings).await?;
     tracing::info!(database = %resolved.description, "database ready, migrations applied");
     let result = run(&settings, resolved.db.clone()).await;
     resolved.db.pool.close().await;
@@ -102,7 +102,7 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             _ = state.checkpoint_due.notified() => {},
         }
         checkpoint_once(&state).await;
-        state.rejections.flush(&state).await;
+        licentia_app::account::flush_rejections(&state).await;
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = std::time::Instant::now();
             if let Ok(mut conn) = state.db.pool.acquire().await {
@@ -130,7 +130,7 @@ pub fn hostname() -> String {
 
 /// `licentia worker`: training workers only, no HTTP, until SIGINT/SIGTERM.
 pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String> {
-    let resolved = crate::cli::open(&settings).await?;
+    let resolved = crate::database::open(&settings).await?;
     let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| format!("keys: {e}"))?;
     let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| format!("master keys: {e}"))?;
     let state = AppState::new(resolved.db.clone(), &keys, keyring, settings.blob_store()?, settings.web())?;

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use licentia_domain::OrganisationId;
 use serde_json::json;
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::state::AppState;

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use licentia_domain::UserId;
 use serde_json::json;
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, not_found};
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::state::AppState;
@@ -18,10 +18,6 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 }
 
 /// A by-id lookup that misses (missing or outside the caller's scope) is a 404 and an audit entry.
-pub async fn not_found(state: &AppState, ctx: &RequestContext, user: &CurrentUser, kind: &'static str, id: &str) -> AppError {
-    state.not_found(&user.actor_in(ctx), kind, id).await
-}
-
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
     let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;

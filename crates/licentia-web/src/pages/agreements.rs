@@ -19,7 +19,7 @@ use licentia_domain::agreement::statement::Statement;
 use licentia_domain::agreement::{AgreementKind, MilestoneInput, Reporting, Status, Terms, TermsInput, money};
 use licentia_domain::{OrgKind, Permission, Role};
 
-use crate::agreements::{self as api, NewAgreementInput, SalesLineInput, StatementQuery, VersionInput};
+use crate::api::agreements::{self as api, NewAgreementInput, SalesLineInput, StatementQuery, VersionInput};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
@@ -610,7 +610,7 @@ pub async fn issue_licence_html(
             }
             v.parse::<i64>().map(Some).map_err(|_| AppError::Validation { field: name.into(), message: "a whole number, or empty for no limit".into() })
         };
-        let input = crate::training::LicenceInput {
+        let input = crate::api::training::LicenceInput {
             agreement_id: a.id.to_string(),
             templates: p.iter().filter(|(k, _)| k == "templates").map(|(_, v)| v.clone()).collect(),
             valid_from: None,

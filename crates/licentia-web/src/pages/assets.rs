@@ -9,7 +9,7 @@ use licentia_db::assets::AssetRow;
 use licentia_domain::Permission;
 use licentia_domain::ip::fees::{self, FeeBasis};
 
-use crate::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
+use crate::api::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::Reply;
@@ -59,7 +59,7 @@ pub struct AssetPage {
     nav: Nav,
     a: AssetRow,
     details: String,
-    deadlines: Vec<crate::assets::DeadlineView>,
+    deadlines: Vec<crate::api::assets::DeadlineView>,
     show_notes: bool,
     can_manage: bool,
     in_family: bool,
@@ -73,11 +73,11 @@ pub struct AssetPage {
 }
 
 pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<AssetPage> {
-    let a = crate::assets::load_for_page(&state, &ctx, &user, &id).await?;
+    let a = crate::api::assets::load_for_page(&state, &ctx, &user, &id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &a, &user.actor()).await?;
     let fees = if user.role.allows(Permission::CostRead) {
-        let (_, rule_deadlines) = crate::assets::rule_deadlines(&mut conn, &a).await?;
+        let (_, rule_deadlines) = crate::api::assets::rule_deadlines(&mut conn, &a).await?;
         let basis = FeeBasis {
             claims: a.details.get("claims_count").and_then(serde_json::Value::as_u64).unwrap_or(0).min(10_000) as u32,
             classes: a.details.get("nice_classes").and_then(serde_json::Value::as_array).map_or(0, |c| c.len() as u32),

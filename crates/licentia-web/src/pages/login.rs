@@ -4,11 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::auth::csrf_for_pre;
 use crate::auth::{self, CurrentUser, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
+use crate::layout::safe_next;
 use crate::pages::Nav;
-use crate::routes::csrf_for_pre;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -24,16 +25,6 @@ struct LoginPage {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
-}
-
-/// Only local paths: an open redirect after login would be a phishing helper.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        // Browsers drop tabs and newlines from URLs and read `\\` as `/`, so `/\t/evil.example`
-        // would become `//evil.example`: any whitespace, control character or backslash is refused.
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 fn render_login(

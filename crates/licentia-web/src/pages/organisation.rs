@@ -7,8 +7,8 @@ use licentia_db::artifacts::Artifact;
 use licentia_db::organisations::Organisation;
 use licentia_domain::{OrganisationId, Permission};
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::Reply;
 use crate::pages::{Nav, flash_from};

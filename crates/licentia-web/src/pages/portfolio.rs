@@ -8,12 +8,12 @@ use chrono::{Datelike as _, Duration, NaiveDate, Utc};
 use licentia_domain::Permission;
 use serde::Deserialize;
 
-use crate::assets::{ManualInput, UpcomingDeadline, deadlines_between, insert_manual, load_for_page, upcoming};
+use crate::api::assets::{ManualInput, UpcomingDeadline, deadlines_between, insert_manual, load_for_page, upcoming};
+use crate::api::portfolio::{self, Counts, Family, Forecast};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};
 use crate::pages::{Nav, back, flash_from};
-use crate::portfolio::{self, Counts, Family, Forecast};
 use crate::state::AppState;
 
 /// One bar of a server-rendered SVG chart (coordinates in the chart's viewBox).

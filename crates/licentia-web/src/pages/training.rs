@@ -47,7 +47,7 @@ pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: Curren
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut licences = Vec::new();
     for l in db::licences(&mut conn, scope(&user)).await? {
-        let used = db::usage(&mut conn, l.id, crate::training::period_start(&l, Utc::now())).await?;
+        let used = db::usage(&mut conn, l.id, crate::api::training::period_start(&l, Utc::now())).await?;
         let mut quotas = Vec::new();
         for (label, q, u) in [
             ("runs", l.quota_runs, used.runs),
@@ -168,11 +168,11 @@ fn loss_points(metrics: &serde_json::Value) -> (String, String) {
 }
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<RunPage> {
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await.into()) };
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::auth::not_found(&state, &ctx, &user, "run", &id).await.into()) };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let r = match db::run(&mut conn, uid, scope(&user)).await {
         Ok(r) => r,
-        Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => return Err(crate::auth::not_found(&state, &ctx, &user, "run", &id).await.into()),
         Err(e) => return Err(e.into()),
     };
     drop(conn);
@@ -256,10 +256,10 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut loaded = Vec::new();
     for id in ids {
-        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await.into()) };
+        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::auth::not_found(&state, &ctx, &user, "run", id).await.into()) };
         match db::run(&mut conn, uid, scope(&user)).await {
             Ok(r) => loaded.push(r),
-            Err(licentia_db::DbError::NotFound) => return Err(crate::api::users::not_found(&state, &ctx, &user, "run", id).await.into()),
+            Err(licentia_db::DbError::NotFound) => return Err(crate::auth::not_found(&state, &ctx, &user, "run", id).await.into()),
             Err(e) => return Err(e.into()),
         }
     }

@@ -346,9 +346,9 @@ async fn an_oversized_csv_is_413_on_its_content_length_before_reading() -> TestR
 async fn login_next_cannot_redirect_off_site() -> TestResult {
     let app = spawn_app().await?;
     for hostile in ["//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example", "/\n/evil.example", " /evil"] {
-        assert_eq!(licentia_web::pages::login::safe_next(Some(hostile)), "/", "{hostile:?}");
+        assert_eq!(licentia_web::layout::safe_next(Some(hostile)), "/", "{hostile:?}");
     }
-    assert_eq!(licentia_web::pages::login::safe_next(Some("/agreements?status=draft")), "/agreements?status=draft");
+    assert_eq!(licentia_web::layout::safe_next(Some("/agreements?status=draft")), "/agreements?status=draft");
     let page = app.send(app.get("/login?next=%2F%09%2Fevil.example")).await?;
     assert!(page.body.contains(r#"name="next" value="/""#), "{}", page.body);
     Ok(())

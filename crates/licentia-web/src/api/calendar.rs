@@ -9,7 +9,7 @@ use licentia_domain::SessionId;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::assets::upcoming;
+use crate::api::assets::upcoming;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, Reply};

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
@@ -282,7 +282,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
         }
     }
     // The obligations of executed agreements, shown to both parties (licensees: their own).
-    for a in licentia_db::agreements::list(&mut conn, crate::agreements::scope(user), None, 500).await? {
+    for a in licentia_db::agreements::list(&mut conn, licentia_app::policy::agreement_scope(&user.actor()), None, 500).await? {
         let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
         if matches!(a.status.as_str(), "terminated" | "expired") {
             continue;

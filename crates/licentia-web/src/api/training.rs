@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::assets::{AssetQuery, row_input, scope};
+use crate::api::assets::{AssetQuery, row_input, scope};
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
@@ -225,7 +225,7 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     state.audit_alone(user.event(&ctx, "asset.exported", Outcome::Success).details(json!({ "format": format, "rows": rows.len() }))).await?;
     let licensee = !licentia_app::policy::sees_internal_notes(&user.actor());
     if format == "json" {
-        let items: Vec<Value> = rows.iter().map(|r| crate::assets::view(r, &user)).collect();
+        let items: Vec<Value> = rows.iter().map(|r| crate::api::assets::view(r, &user)).collect();
         return Ok(HttpResponse::Ok().insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"licentia-assets.json\"")).json(items));
     }
     let mut w = crate::csv_export::SafeCsv::new();

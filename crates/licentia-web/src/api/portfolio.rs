@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::users::not_found;
-use crate::assets::{row_input, scope, view};
+use crate::api::assets::{row_input, scope, view};
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::users::not_found;
 use crate::auth::CurrentUser;
+use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
@@ -52,7 +52,7 @@ async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &Current
         if !user.role.allows(licentia_domain::Permission::AssetManage) {
             return Err(AppError::Forbidden);
         }
-        let asset = crate::assets::load_for_page(state, ctx, user, id.trim()).await?;
+        let asset = crate::api::assets::load_for_page(state, ctx, user, id.trim()).await?;
         return Ok(asset.organisation_id);
     }
     let Some(org) = OrganisationId::parse(id.trim()) else {
@@ -78,11 +78,11 @@ pub async fn upload_form(state: web::Data<AppState>, ctx: RequestContext, user: 
     let back = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .ok()
         .and_then(|q| q.into_iter().find(|(k, _)| k == "return_to").map(|(_, v)| v));
-    let back = crate::pages::login::safe_next(back.as_deref());
+    let back = crate::layout::safe_next(back.as_deref());
     match receive(&state, &ctx, &user, &req, form).await {
-        Ok(a) => Ok(crate::pages::see_other_with(&back, true, &format!("Uploaded {}.", a.filename))),
+        Ok(a) => Ok(crate::layout::see_other_with(&back, true, &format!("Uploaded {}.", a.filename))),
         Err(e @ (AppError::Validation { .. } | AppError::PayloadTooLarge { .. } | AppError::UnsupportedMediaType { .. } | AppError::BadRequest { .. })) => {
-            Ok(crate::pages::see_other_with(&back, false, &e.to_string()))
+            Ok(crate::layout::see_other_with(&back, false, &e.to_string()))
         }
         Err(e) => Err(e.into()),
     }

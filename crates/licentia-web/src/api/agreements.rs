@@ -292,7 +292,7 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
     let mut patent_costs = 0i64;
     if terms.patent_cost_share_bp > 0 {
         for row in &assets {
-            let (_, due) = crate::assets::rule_deadlines(&mut conn, row).await?;
+            let (_, due) = crate::api::assets::rule_deadlines(&mut conn, row).await?;
             let basis = licentia_domain::ip::fees::FeeBasis {
                 claims: row.details.get("claims_count").and_then(Value::as_u64).unwrap_or(0).min(10_000) as u32,
                 classes: row.details.get("nice_classes").and_then(Value::as_array).map_or(0, |c| c.len() as u32),
