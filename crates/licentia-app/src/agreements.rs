@@ -14,10 +14,9 @@ use licentia_db::assets::{AssetRow, AssetScope};
 use licentia_domain::agreement::clauses::{self, Context, Rendered};
 use licentia_domain::agreement::{AgreementKind, Exclusivity, Status, Terms, TermsInput, diff};
 use licentia_domain::ip::jurisdiction::is_country;
-use licentia_domain::{OrgKind, OrganisationId, Role};
+use licentia_domain::{AgreementId, AssetId, OrgKind, OrganisationId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -34,30 +33,21 @@ pub fn db_err(e: sqlx::Error) -> AppError {
     licentia_db::DbError::from(e).into()
 }
 
-pub async fn load(state: &AppState, actor: &Actor, id: &str) -> AppResult<AgreementRow> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(state.not_found(actor, "agreement", id).await) };
+pub async fn load(state: &AppState, actor: &Actor, id: AgreementId) -> AppResult<AgreementRow> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::get(&mut conn, uid, policy::agreement_scope(actor)).await {
-        Ok(a) => Ok(a),
-        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "agreement", id).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn lock(tx: &mut licentia_db::PgConnection, state: &AppState, actor: &Actor, id: Uuid) -> AppResult<AgreementRow> {
-    match db::get_for_update(tx, id, policy::agreement_scope(actor)).await {
+    match db::get(&mut conn, id, policy::agreement_scope(actor)).await {
         Ok(a) => Ok(a),
         Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "agreement", &id.to_string()).await),
         Err(e) => Err(e.into()),
     }
 }
 
-pub fn kind_of(a: &AgreementRow) -> AppResult<AgreementKind> {
-    a.kind.parse::<AgreementKind>().map_err(AppError::internal)
-}
-
-pub fn status_of(a: &AgreementRow) -> AppResult<Status> {
-    a.status.parse::<Status>().map_err(AppError::internal)
+async fn lock(tx: &mut licentia_db::PgConnection, state: &AppState, actor: &Actor, id: AgreementId) -> AppResult<AgreementRow> {
+    match db::get_for_update(tx, id, policy::agreement_scope(actor)).await {
+        Ok(a) => Ok(a),
+        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "agreement", &id.to_string()).await),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn terms_of(v: &VersionRow) -> AppResult<Terms> {
@@ -76,7 +66,7 @@ pub fn asset_label(a: &AssetRow) -> String {
     }
 }
 
-pub async fn covered_assets(conn: &mut licentia_db::PgConnection, ids: &[Uuid]) -> AppResult<Vec<AssetRow>> {
+pub async fn covered_assets(conn: &mut licentia_db::PgConnection, ids: &[AssetId]) -> AppResult<Vec<AssetRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         out.push(licentia_db::assets::get(conn, *id, AssetScope::All).await?);
@@ -84,12 +74,12 @@ pub async fn covered_assets(conn: &mut licentia_db::PgConnection, ids: &[Uuid]) 
     Ok(out)
 }
 
-fn parse_asset_ids(raw: &[String]) -> AppResult<Vec<Uuid>> {
+fn parse_asset_ids(raw: &[String]) -> AppResult<Vec<AssetId>> {
     if raw.len() > 500 {
         return Err(bad("assets", "at most 500 assets per agreement"));
     }
-    let set: BTreeSet<Uuid> =
-        raw.iter().map(|s| Uuid::parse_str(s.trim()).map_err(|_| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
+    let set: BTreeSet<AssetId> =
+        raw.iter().map(|s| AssetId::parse(s.trim()).ok_or_else(|| bad("assets", "each entry must be an asset id"))).collect::<Result<_, _>>()?;
     Ok(set.into_iter().collect())
 }
 
@@ -178,12 +168,19 @@ fn sha256(text: &str) -> Vec<u8> {
 }
 
 /// Appends version `number` rendered from `draft`; returns its text hash.
-async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, number: i32, draft: &Draft, author: Uuid, comment: &str) -> AppResult<Vec<u8>> {
+async fn save_version(
+    tx: &mut licentia_db::PgConnection,
+    agreement: AgreementId,
+    number: i32,
+    draft: &Draft,
+    author: UserId,
+    comment: &str,
+) -> AppResult<Vec<u8>> {
     let (_, text) = draft.render();
     let sha = sha256(&text);
     let terms = serde_json::to_value(&draft.terms).map_err(AppError::internal)?;
     let clauses = serde_json::to_value(&draft.overrides).map_err(AppError::internal)?;
-    let asset_ids: Vec<Uuid> = draft.assets.iter().map(|r| r.id).collect();
+    let asset_ids: Vec<AssetId> = draft.assets.iter().map(|r| r.id).collect();
     db::add_version(
         tx,
         &NewVersion {
@@ -214,7 +211,7 @@ async fn save_version(tx: &mut licentia_db::PgConnection, agreement: Uuid, numbe
 pub async fn insert_with_first_version(
     tx: &mut licentia_db::PgConnection,
     a: &NewAgreement<'_>,
-    asset_ids: &[Uuid],
+    asset_ids: &[AssetId],
     draft: &Draft,
     comment: &str,
 ) -> AppResult<Vec<u8>> {
@@ -240,7 +237,7 @@ pub struct NewAgreementInput {
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> AppResult<Uuid> {
+pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> AppResult<AgreementId> {
     let kind: AgreementKind = i.kind.trim().parse()?;
     let title = check_title(&i.title)?;
     let terms = i.terms.parse()?;
@@ -262,10 +259,10 @@ pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> Ap
     let parent = match (kind, i.parent_id.as_deref().map(str::trim).filter(|p| !p.is_empty())) {
         (AgreementKind::Sublicence, None) => return Err(bad("parent_id", "a sublicence names its head licence")),
         (AgreementKind::Sublicence, Some(p)) => {
-            let pid = Uuid::parse_str(p).map_err(|_| bad("parent_id", "is not an agreement id"))?;
+            let pid = AgreementId::parse(p).ok_or_else(|| bad("parent_id", "is not an agreement id"))?;
             let parent = db::get(&mut tx, pid, Scope::All).await.map_err(|_| bad("parent_id", "no such agreement"))?;
             let pv = db::version(&mut tx, pid, parent.executed_version.unwrap_or(parent.current_version), None).await?;
-            if !matches!(status_of(&parent)?, Status::Executed | Status::Active) || !terms_of(&pv)?.sublicensing {
+            if !matches!(parent.status, Status::Executed | Status::Active) || !terms_of(&pv)?.sublicensing {
                 return Err(bad("parent_id", "the head licence must be executed and allow sublicensing"));
             }
             Some(parent)
@@ -277,7 +274,7 @@ pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> Ap
         AppError::NotFound => bad("assets", "no such asset"),
         other => other,
     })?;
-    let id = Uuid::now_v7();
+    let id = AgreementId::new();
     db::insert(
         &mut tx,
         &NewAgreement {
@@ -285,15 +282,15 @@ pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> Ap
             licensor_id: actor.organisation_id,
             licensee_id,
             parent_id: parent.as_ref().map(|p| p.id),
-            kind: kind.as_str(),
+            kind,
             title: &title,
-            created_by: actor.user_id.as_uuid(),
+            created_by: actor.user_id,
         },
     )
     .await?;
     db::set_assets(&mut tx, id, &asset_ids).await?;
     let draft = Draft::new(kind, title, licensor.name.to_string(), licensee.name.to_string(), parent.map(|p| p.title), assets, terms, i.clauses);
-    let sha = save_version(&mut tx, id, 1, &draft, actor.user_id.as_uuid(), &comment).await?;
+    let sha = save_version(&mut tx, id, 1, &draft, actor.user_id, &comment).await?;
     let event = actor
         .event("agreement.created", Outcome::Success)
         .target("agreement", id)
@@ -312,7 +309,7 @@ pub async fn detail_json(conn: &mut licentia_db::PgConnection, actor: &Actor, a:
     let draft = draft_of(conn, a, &v).await?;
     let (rendered, _) = draft.render();
     let acceptances = db::acceptances(conn, a.id).await?;
-    let status = status_of(a)?;
+    let status = a.status;
     Ok(json!({
         "id": a.id,
         "kind": a.kind,
@@ -348,7 +345,7 @@ pub async fn detail_json(conn: &mut licentia_db::PgConnection, actor: &Actor, a:
 pub async fn draft_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow, v: &VersionRow) -> AppResult<Draft> {
     let assets = covered_assets(conn, &v.asset_ids).await?;
     let draft = Draft {
-        kind: kind_of(a)?,
+        kind: a.kind,
         title: v.title.clone(),
         licensor: v.licensor_name.clone(),
         licensee: v.licensee_name.clone(),
@@ -408,7 +405,7 @@ pub struct VersionInput {
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn save(state: &AppState, actor: &Actor, id: Uuid, i: VersionInput) -> AppResult<(i32, Vec<u8>)> {
+pub async fn save(state: &AppState, actor: &Actor, id: AgreementId, i: VersionInput) -> AppResult<(i32, Vec<u8>)> {
     let comment = check_comment(&i.comment)?;
     let new_title = i.title.as_deref().map(check_title).transpose()?;
     let new_terms = i.terms.as_ref().map(TermsInput::parse).transpose()?;
@@ -418,7 +415,7 @@ pub async fn save(state: &AppState, actor: &Actor, id: Uuid, i: VersionInput) ->
     let new_assets = i.assets.as_deref().map(parse_asset_ids).transpose()?;
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
-    let status = status_of(&a)?;
+    let status = a.status;
     if status != Status::Draft {
         // Executed (and approved, reviewed) versions are frozen: send it back to draft first,
         // which an executed agreement can never be.
@@ -455,7 +452,7 @@ pub async fn save(state: &AppState, actor: &Actor, id: Uuid, i: VersionInput) ->
         db::set_assets(&mut tx, a.id, &ids).await?;
     }
     let number = a.current_version + 1;
-    let sha = save_version(&mut tx, a.id, number, &draft, actor.user_id.as_uuid(), &comment).await?;
+    let sha = save_version(&mut tx, a.id, number, &draft, actor.user_id, &comment).await?;
     let event = actor
         .event("agreement.version_saved", Outcome::Success)
         .target("agreement", a.id)
@@ -499,11 +496,11 @@ fn invalid(from: Status, to: &str) -> AppError {
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str, comment: &str) -> AppResult<Status> {
+pub async fn transition(state: &AppState, actor: &Actor, id: AgreementId, to_raw: &str, comment: &str) -> AppResult<Status> {
     let comment = check_comment(comment)?;
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
-    let from = status_of(&a)?;
+    let from = a.status;
     let Ok(to) = to_raw.trim().parse::<Status>() else { return Err(invalid(from, to_raw)) };
     if !from.can_move_to(to) || matches!(to, Status::Approved | Status::Executed) {
         if from.can_move_to(to) {
@@ -534,7 +531,7 @@ pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str,
         }
         _ => {}
     }
-    db::set_status(&mut tx, a.id, to.as_str(), shared).await?;
+    db::set_status(&mut tx, a.id, to, shared).await?;
     let event = actor
         .event("agreement.transition", Outcome::Success)
         .target("agreement", a.id)
@@ -546,16 +543,16 @@ pub async fn transition(state: &AppState, actor: &Actor, id: Uuid, to_raw: &str,
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
+pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
     licentia_db::pool::advisory_xact_lock(&mut tx, APPROVAL_LOCK).await?;
     let a = lock(&mut tx, state, actor, id).await?;
-    let from = status_of(&a)?;
+    let from = a.status;
     if !from.can_move_to(Status::Approved) {
         return Err(invalid(from, "approved"));
     }
     let v = db::version(&mut tx, a.id, a.current_version, None).await?;
-    if v.author_id == actor.user_id.as_uuid() {
+    if v.author_id == actor.user_id {
         let event =
             actor.event("agreement.approval_refused", Outcome::Denied).target("agreement", a.id).details(json!({ "version": v.number, "reason": "four_eyes" }));
         let seq = state.audit(&mut tx, event).await?;
@@ -563,7 +560,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()>
         state.audited(seq).await;
         return Err(AppError::FourEyes);
     }
-    let kind = kind_of(&a)?;
+    let kind = a.kind;
     let terms = terms_of(&v)?;
     if kind.grants_rights() {
         let assets = db::asset_ids(&mut tx, a.id).await?;
@@ -586,12 +583,12 @@ pub async fn approve(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()>
                     if exclusive_there { "the other" } else { "this one" },
                     if exclusive_there { other_kind.as_str() } else { kind.as_str() },
                 );
-                return Err(AppError::ExclusivityConflict { id: other_id, title, reason });
+                return Err(AppError::ExclusivityConflict { id: other_id.into(), title, reason });
             }
         }
     }
-    db::set_approved(&mut tx, a.id, Some(actor.user_id.as_uuid()), Some(v.number)).await?;
-    db::set_status(&mut tx, a.id, Status::Approved.as_str(), Some(v.number)).await?;
+    db::set_approved(&mut tx, a.id, Some(actor.user_id), Some(v.number)).await?;
+    db::set_status(&mut tx, a.id, Status::Approved, Some(v.number)).await?;
     let event = actor.event("agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(db_err)?;
@@ -608,10 +605,10 @@ pub struct AcceptInput {
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str>) -> AppResult<Status> {
+pub async fn accept(state: &AppState, actor: &Actor, id: AgreementId, seen: Option<&str>) -> AppResult<Status> {
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
-    let from = status_of(&a)?;
+    let from = a.status;
     if from != Status::Approved {
         return Err(invalid(from, "executed"));
     }
@@ -623,7 +620,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
         return Err(AppError::Conflict { message: format!("the text changed: version {n} has a different SHA-256 than the one you accepted") });
     }
     let party = if actor.role == Role::Licensee { "licensee" } else { "licensor" };
-    db::accept(&mut tx, a.id, party, n, &v.text_sha256, actor.user_id.as_uuid()).await?;
+    db::accept(&mut tx, a.id, party, n, &v.text_sha256, actor.user_id).await?;
     let event = actor
         .event("agreement.accepted", Outcome::Success)
         .target("agreement", a.id)
@@ -635,7 +632,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
     if both {
         db::set_executed(&mut tx, a.id, n).await?;
         let mut details = json!({ "version": n, "text_sha256": hex::encode(&v.text_sha256) });
-        if kind_of(&a)? == AgreementKind::Assignment {
+        if a.kind == AgreementKind::Assignment {
             details["assets_assigned"] = json!(db::assign_assets(&mut tx, a.id, &a.licensee_name).await?);
         }
         // The executed document, kept as an encrypted artifact both parties can read (it belongs
@@ -643,10 +640,10 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
         let pdf = version_pdf(&mut tx, &a, &v, &accepted).await?;
         let artifact = crate::artifacts::store_bytes(
             state,
-            actor.user_id.as_uuid(),
+            Some(actor.user_id),
             a.licensee_id,
             "agreement",
-            a.id,
+            a.id.into(),
             &format!("agreement-{}-v{n}-executed.pdf", a.id),
             "application/pdf",
             &pdf,
@@ -664,18 +661,18 @@ pub async fn accept(state: &AppState, actor: &Actor, id: Uuid, seen: Option<&str
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn request_changes(state: &AppState, actor: &Actor, id: Uuid, comment: &str) -> AppResult<()> {
+pub async fn request_changes(state: &AppState, actor: &Actor, id: AgreementId, comment: &str) -> AppResult<()> {
     let comment = check_comment(comment)?;
     if comment.is_empty() {
         return Err(bad("comment", "say what should change"));
     }
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
-    let from = status_of(&a)?;
+    let from = a.status;
     if from != Status::InReview {
         return Err(invalid(from, "draft"));
     }
-    db::set_status(&mut tx, a.id, Status::Draft.as_str(), None).await?;
+    db::set_status(&mut tx, a.id, Status::Draft, None).await?;
     db::clear_acceptances(&mut tx, a.id).await?;
     let event = actor
         .event("agreement.changes_requested", Outcome::Success)
@@ -706,7 +703,7 @@ pub struct SalesInput {
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn report_sales(state: &AppState, actor: &Actor, a: &AgreementRow, lines: &[SalesLineInput]) -> AppResult<usize> {
-    if !matches!(status_of(a)?, Status::Executed | Status::Active) {
+    if !matches!(a.status, Status::Executed | Status::Active) {
         return Err(AppError::Conflict { message: format!("sales are reported under an executed or active agreement; this one is {}", a.status) });
     }
     if lines.is_empty() || lines.len() > 1000 {
@@ -732,7 +729,7 @@ pub async fn report_sales(state: &AppState, actor: &Actor, a: &AgreementRow, lin
         rows.push((start, end, country, l.net_sales, l.sublicence_revenue));
     }
     let mut tx = state.db.begin().await?;
-    db::add_sales(&mut tx, a.id, &rows, actor.user_id.as_uuid()).await.map_err(|e| match e {
+    db::add_sales(&mut tx, a.id, &rows, actor.user_id).await.map_err(|e| match e {
         licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "sales for one of these periods and countries were already reported".into() },
         other => other.into(),
     })?;

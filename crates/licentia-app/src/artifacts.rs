@@ -4,7 +4,7 @@
 
 use licentia_crypto::envelope::{Binding, DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
 use licentia_db::artifacts::Artifact;
-use licentia_domain::OrganisationId;
+use licentia_domain::{ArtifactId, OrganisationId, UserId};
 use licentia_store::StorageKey;
 use uuid::Uuid;
 
@@ -66,8 +66,8 @@ pub fn declared_matches(declared: Option<&str>, sniffed: &str) -> bool {
     }
 }
 
-pub fn binding(id: Uuid, version: i32) -> Binding {
-    Binding { artifact_id: *id.as_bytes(), version: u32::try_from(version).unwrap_or(0) }
+pub fn binding(id: ArtifactId, version: i32) -> Binding {
+    Binding { artifact_id: *id.as_uuid().as_bytes(), version: u32::try_from(version).unwrap_or(0) }
 }
 
 pub fn check_type(head: &[u8], declared: Option<&str>) -> AppResult<&'static str> {
@@ -82,7 +82,7 @@ pub fn check_type(head: &[u8], declared: Option<&str>) -> AppResult<&'static str
 /// Decrypts a whole artifact into memory and checks its digest (datasets and model weights,
 /// which the server itself reads; bounded by the upload limit).
 pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
-    let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
+    let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_uuid().as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
     let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
     let mut file = state.store.open(&key).await.map_err(AppError::internal)?;
     let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
@@ -176,7 +176,7 @@ pub async fn collect_garbage(state: &AppState, grace: std::time::Duration, dry_r
 #[allow(clippy::too_many_arguments)]
 pub async fn store_bytes(
     state: &AppState,
-    by: Uuid,
+    by: Option<UserId>,
     org: OrganisationId,
     kind: &str,
     attached: Uuid,
@@ -184,10 +184,10 @@ pub async fn store_bytes(
     content_type: &str,
     bytes: &[u8],
 ) -> AppResult<Artifact> {
-    let id = Uuid::now_v7();
+    let id = ArtifactId::new();
     let version = 1;
     let dek = DataKey::generate().map_err(AppError::internal)?;
-    let (key_version, wrapped) = state.keyring.wrap(id.as_bytes(), &dek).map_err(AppError::internal)?;
+    let (key_version, wrapped) = state.keyring.wrap(id.as_uuid().as_bytes(), &dek).map_err(AppError::internal)?;
     let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
     let mut writer = state.store.create().await.map_err(AppError::internal)?;
     for chunk in bytes.chunks(DEFAULT_SEGMENT) {
@@ -220,7 +220,7 @@ pub async fn store_bytes(
         key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
         wrapped_key: wrapped,
         segment_size: DEFAULT_SEGMENT as i32,
-        created_by: Some(by),
+        created_by: by,
         created_at: chrono::Utc::now(),
     })
 }

@@ -5,11 +5,11 @@
 use chrono::{NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetRow, AssetScope};
+use licentia_domain::AssetId;
 use licentia_domain::ip::asset::{AssetInput, ValidAsset};
 use licentia_domain::ip::deadlines::{self, Deadline};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::Actor;
 use crate::error::{AppError, AppResult};
@@ -53,12 +53,26 @@ pub fn parse_input(v: Value) -> AppResult<ValidAsset> {
     Ok(ValidAsset::parse(&input)?)
 }
 
-/// A row for a new asset.
-pub fn new_row(org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
-    to_row(Uuid::now_v7(), org, a)
+/// An asset the actor may see (licensees: those covered by an agreement version shared with
+/// them); anything else is a 404, audited as a probe.
+pub async fn load(state: &AppState, actor: &Actor, id: AssetId) -> AppResult<AssetRow> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    match assets::get(&mut conn, id, crate::policy::asset_scope(actor)).await {
+        Ok(r) => Ok(r),
+        Err(licentia_db::DbError::NotFound) => {
+            drop(conn);
+            Err(state.not_found(actor, "asset", &id.to_string()).await)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-pub fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
+/// A row for a new asset.
+pub fn new_row(org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
+    to_row(AssetId::new(), org, a)
+}
+
+pub fn to_row(id: AssetId, org: licentia_domain::OrganisationId, a: &ValidAsset) -> AssetRow {
     let mut details = a.details.clone();
     if let Some(o) = details.as_object_mut() {
         o.insert("pct".into(), json!(a.pct));
@@ -67,8 +81,8 @@ pub fn to_row(id: Uuid, org: licentia_domain::OrganisationId, a: &ValidAsset) ->
     AssetRow {
         id,
         organisation_id: org,
-        kind: a.kind.as_str().into(),
-        status: a.status.as_str().into(),
+        kind: a.kind,
+        status: a.status,
         title: a.title.clone(),
         jurisdiction: a.jurisdiction.as_ref().map(|j| j.as_str().to_owned()),
         application_number: a.application_number.clone(),
@@ -167,7 +181,7 @@ pub async fn mark_deadline(state: &AppState, actor: &Actor, row: &AssetRow, m: M
     if !known.iter().any(|d| d.deadline.rule == m.rule && d.deadline.ordinal == m.ordinal) {
         return Err(bad("rule", "this asset has no such deadline"));
     }
-    licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), actor.user_id.as_uuid()).await?;
+    licentia_db::deadlines::set_mark(&mut tx, row.id, &m.rule, m.ordinal as i32, &m.state, m.note.trim(), actor.user_id).await?;
     let event =
         actor.event("deadline.marked", Outcome::Success).target("asset", row.id).details(json!({ "rule": m.rule, "ordinal": m.ordinal, "state": m.state }));
     let seq = state.audit(&mut tx, event).await?;
@@ -202,7 +216,7 @@ pub async fn add_manual(state: &AppState, actor: &Actor, row: &AssetRow, m: Manu
         return Err(bad("note", "must be at most 2000 characters"));
     }
     let mut tx = state.db.begin().await?;
-    let added = licentia_db::deadlines::add_manual(&mut tx, row.id, title, due, m.note.trim(), actor.user_id.as_uuid()).await.map_err(|e| match e {
+    let added = licentia_db::deadlines::add_manual(&mut tx, row.id, title, due, m.note.trim(), actor.user_id).await.map_err(|e| match e {
         licentia_db::DbError::Conflict { .. } => {
             AppError::Conflict { message: "another deadline was added to this asset at the same moment; try again".into() }
         }
@@ -223,7 +237,7 @@ pub async fn create(state: &AppState, actor: &Actor, input: Value) -> AppResult<
     let valid = parse_input(input)?;
     let mut tx = state.db.begin().await?;
     check_parent(&mut tx, &valid, None).await?;
-    let row = assets::upsert(&mut tx, &to_row(Uuid::now_v7(), actor.organisation_id, &valid), Some(actor.user_id.as_uuid())).await?;
+    let row = assets::upsert(&mut tx, &to_row(AssetId::new(), actor.organisation_id, &valid), Some(actor.user_id)).await?;
     let event = actor.event("asset.created", Outcome::Success).target("asset", row.id).details(json!({ "kind": row.kind, "title": row.title }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
@@ -262,7 +276,7 @@ pub async fn update(state: &AppState, actor: &Actor, current: &AssetRow, body: V
 pub async fn import(state: &AppState, actor: &Actor, valid: &[ValidAsset]) -> AppResult<usize> {
     let mut tx = state.db.begin().await?;
     for a in valid {
-        assets::upsert(&mut tx, &new_row(actor.organisation_id, a), Some(actor.user_id.as_uuid())).await?;
+        assets::upsert(&mut tx, &new_row(actor.organisation_id, a), Some(actor.user_id)).await?;
     }
     let event = actor.event("asset.imported", Outcome::Success).details(json!({ "rows": valid.len() }));
     let seq = state.audit(&mut tx, event).await?;
@@ -287,13 +301,13 @@ pub async fn delete(state: &AppState, actor: &Actor, current: &AssetRow) -> AppR
 
 /// The parent must exist, be a patent-like filing, and not sit below the asset itself (a family
 /// is a tree).
-async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_id: Option<Uuid>) -> AppResult<()> {
+async fn check_parent(conn: &mut licentia_db::PgConnection, a: &ValidAsset, own_id: Option<AssetId>) -> AppResult<()> {
     if let Some(p) = a.parent_id {
         if Some(p) == own_id {
             return Err(bad("parent_id", "an asset cannot be its own parent"));
         }
         match assets::get(conn, p, AssetScope::All).await {
-            Ok(parent) if !parent.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like()) => {
+            Ok(parent) if !parent.kind.is_patent_like() => {
                 return Err(bad("parent_id", "must be a patent, utility model or design"));
             }
             Ok(_) => {}

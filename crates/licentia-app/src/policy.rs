@@ -19,10 +19,9 @@ use chrono::{DateTime, Utc};
 use licentia_db::agreements::{AgreementRow, Scope};
 use licentia_db::assets::{AssetRow, AssetScope};
 use licentia_db::training::{Dataset, Run};
-use licentia_domain::{OrganisationId, Role};
+use licentia_domain::{AgreementId, ArtifactId, DatasetId, LicenceId, OrganisationId, Role, RunId, RunStatus};
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::Actor;
 
@@ -106,9 +105,9 @@ pub struct ColumnStats {
 /// A dataset as an actor may see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetView {
-    pub id: Uuid,
+    pub id: DatasetId,
     pub organisation_id: OrganisationId,
-    pub artifact_id: Uuid,
+    pub artifact_id: ArtifactId,
     pub name: String,
     pub rows: i64,
     pub columns: i32,
@@ -175,14 +174,14 @@ pub fn dataset(actor: &Actor, d: &Dataset) -> DatasetView {
 /// A run as an actor may see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunView {
-    pub id: Uuid,
-    pub licence_id: Uuid,
-    pub agreement_id: Uuid,
+    pub id: RunId,
+    pub licence_id: LicenceId,
+    pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
-    pub dataset_id: Uuid,
+    pub dataset_id: DatasetId,
     pub template: String,
     pub hyper: Value,
-    pub status: String,
+    pub status: RunStatus,
     pub idempotency_key: Option<String>,
     pub reserved_units: i64,
     pub units_used: i64,
@@ -198,7 +197,7 @@ pub struct RunView {
     pub preprocessing: Option<Value>,
     /// The weights' artifact: the owner's, and only where the licence allows the download.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub weights_artifact: Option<Uuid>,
+    pub weights_artifact: Option<ArtifactId>,
     pub receipt: Option<Value>,
     /// The failure's text may quote the data: the owner's only.
     pub error: Option<String>,
@@ -224,7 +223,7 @@ pub fn run(actor: &Actor, r: &Run) -> RunView {
         dataset_id: r.dataset_id,
         template: r.template.clone(),
         hyper: r.hyper.clone(),
-        status: r.status.clone(),
+        status: r.status,
         idempotency_key: if owner { r.idempotency_key.clone() } else { None },
         reserved_units: r.reserved_units,
         units_used: r.units_used,
@@ -306,6 +305,7 @@ mod tests {
     use super::*;
     use licentia_domain::UserId;
     use serde_json::json;
+    use uuid::Uuid;
 
     fn actor(role: Role, org: OrganisationId) -> Actor {
         Actor::new(UserId::from_uuid(Uuid::now_v7()), org, role)
@@ -313,9 +313,9 @@ mod tests {
 
     fn ds(org: OrganisationId) -> Dataset {
         Dataset {
-            id: Uuid::now_v7(),
+            id: DatasetId::new(),
             organisation_id: org,
-            artifact_id: Uuid::now_v7(),
+            artifact_id: ArtifactId::new(),
             name: "d.csv".into(),
             rows: 3,
             columns: 2,

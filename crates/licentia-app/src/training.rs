@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use licentia_audit::Outcome;
 use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
+use licentia_domain::agreement::Status;
+use licentia_domain::{AgreementId, DatasetId, LicenceId, RunId, RunStatus};
 use licentia_train::{Hyper, Template};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -79,7 +80,7 @@ pub struct LicenceInput {
 /// agreement page's form both come here).
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) -> AppResult<Value> {
-    let agreement_id = Uuid::parse_str(i.agreement_id.trim()).map_err(|_| bad("agreement_id", "is not an agreement id"))?;
+    let agreement_id = AgreementId::parse(i.agreement_id.trim()).ok_or_else(|| bad("agreement_id", "is not an agreement id"))?;
     if i.templates.is_empty() || i.templates.len() > 10 {
         return Err(bad("templates", "name 1 to 10 model templates"));
     }
@@ -113,11 +114,11 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     let mut tx = state.db.begin().await?;
     let a =
         licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
-    if !matches!(a.status.as_str(), "executed" | "active") {
+    if !matches!(a.status, Status::Executed | Status::Active) {
         return Err(bad("agreement_id", format!("licences hang under an executed agreement; this one is {}", a.status)));
     }
     let l = Licence {
-        id: Uuid::now_v7(),
+        id: LicenceId::new(),
         agreement_id,
         organisation_id: a.licensee_id,
         templates,
@@ -131,10 +132,10 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
         overage_percent,
         allow_model_download: i.allow_model_download,
         created_at: Utc::now(),
-        agreement_status: a.status.clone(),
+        agreement_status: a.status,
         agreement_title: a.title.clone(),
     };
-    db::insert_licence(&mut tx, &l, actor.user_id.as_uuid()).await?;
+    db::insert_licence(&mut tx, &l, actor.user_id).await?;
     let event = actor
         .event("licence.created", Outcome::Success)
         .target("licence", l.id)
@@ -160,8 +161,8 @@ pub fn check_dataset_name(name: &str) -> AppResult<()> {
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &[u8], table: &licentia_train::data::Table) -> AppResult<Dataset> {
     check_dataset_name(name)?;
-    let id = Uuid::now_v7();
-    let artifact = crate::artifacts::store_bytes(state, actor.user_id.as_uuid(), actor.organisation_id, "dataset", id, name, "text/csv", bytes).await?;
+    let id = DatasetId::new();
+    let artifact = crate::artifacts::store_bytes(state, Some(actor.user_id), actor.organisation_id, "dataset", id.as_uuid(), name, "text/csv", bytes).await?;
     let d = Dataset {
         id,
         organisation_id: actor.organisation_id,
@@ -177,7 +178,7 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
     let stored = async {
         let mut tx = state.db.begin().await?;
         licentia_db::artifacts::insert(&mut tx, &artifact).await?;
-        db::insert_dataset(&mut tx, &d, actor.user_id.as_uuid()).await?;
+        db::insert_dataset(&mut tx, &d, actor.user_id).await?;
         let event = actor
             .event("dataset.uploaded", Outcome::Success)
             .target("dataset", id)
@@ -202,19 +203,18 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
     }
 }
 
-pub async fn load_dataset(state: &AppState, actor: &Actor, id: &str) -> AppResult<Dataset> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(state.not_found(actor, "dataset", id).await) };
+pub async fn load_dataset(state: &AppState, actor: &Actor, id: DatasetId) -> AppResult<Dataset> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::dataset(&mut conn, uid, policy::licensee_scope(actor)).await {
+    match db::dataset(&mut conn, id, policy::licensee_scope(actor)).await {
         Ok(d) => Ok(d),
-        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "dataset", id).await),
+        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "dataset", &id.to_string()).await),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Marks columns `keep`, `drop` or `mask`; unknown columns and actions are refused.
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn set_columns(state: &AppState, actor: &Actor, id: &str, columns: &BTreeMap<String, String>) -> AppResult<Value> {
+pub async fn set_columns(state: &AppState, actor: &Actor, id: DatasetId, columns: &BTreeMap<String, String>) -> AppResult<Value> {
     let d = load_dataset(state, actor, id).await?;
     let known: Vec<String> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
     let mut actions: BTreeMap<String, String> = serde_json::from_value(d.column_actions.clone()).unwrap_or_default();
@@ -247,7 +247,7 @@ pub fn reservation(rows: i64, epochs: u32) -> i64 {
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_id: Uuid, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
+pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, dataset_id: DatasetId, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
     let mut tx = state.db.begin().await?;
     let l = match db::lock_licence(&mut tx, licence_id, Some(actor.organisation_id)).await {
         Ok(l) => l,
@@ -315,7 +315,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
             details: json!({ "needed": { "runs": 1, "compute_units": units }, "remaining": remaining(&l, used) }),
         });
     }
-    let id = Uuid::now_v7();
+    let id = RunId::new();
     let mut hyper = hyper.clone();
     // Dropped and masked columns never reach training.
     let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
@@ -337,7 +337,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
             hyper: &hyper_v,
             idempotency_key: key,
             reserved_units: units,
-            created_by: actor.user_id.as_uuid(),
+            created_by: actor.user_id,
         },
     )
     .await?;
@@ -354,28 +354,27 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: Uuid, dataset_i
     Ok((run, true))
 }
 
-pub async fn load_run(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run> {
-    let Ok(uid) = Uuid::parse_str(id.trim()) else { return Err(state.not_found(actor, "run", id).await) };
+pub async fn load_run(state: &AppState, actor: &Actor, id: RunId) -> AppResult<Run> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
-    match db::run(&mut conn, uid, policy::licensee_scope(actor)).await {
+    match db::run(&mut conn, id, policy::licensee_scope(actor)).await {
         Ok(r) => Ok(r),
-        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "run", id).await),
+        Err(licentia_db::DbError::NotFound) => Err(state.not_found(actor, "run", &id.to_string()).await),
         Err(e) => Err(e.into()),
     }
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run> {
+pub async fn cancel(state: &AppState, actor: &Actor, id: RunId) -> AppResult<Run> {
     let r = load_run(state, actor, id).await?;
     let mut tx = state.db.begin().await?;
     let r = db::lock_run(&mut tx, r.id, policy::licensee_scope(actor)).await?;
-    match r.status.as_str() {
-        "queued" => {
+    match r.status {
+        RunStatus::Queued => {
             db::finish(
                 &mut tx,
                 r.id,
                 &db::Finish {
-                    status: "cancelled",
+                    status: RunStatus::Cancelled,
                     units_used: 0,
                     epochs_done: 0,
                     metrics: &json!([]),
@@ -389,7 +388,7 @@ pub async fn cancel(state: &AppState, actor: &Actor, id: &str) -> AppResult<Run>
             let reserved = Usage { runs: 1, compute_units: r.reserved_units, prediction_rows: 0 };
             db::ledger(&mut tx, r.licence_id, r.agreement_id, Some(r.id), "release", reserved, Some(r.created_at)).await?;
         }
-        "running" => db::request_cancel(&mut tx, r.id).await?,
+        RunStatus::Running => db::request_cancel(&mut tx, r.id).await?,
         other => return Err(AppError::Conflict { message: format!("the run is already {other}") }),
     }
     let seq = state.audit(&mut tx, actor.event("run.cancel_requested", Outcome::Success).target("run", r.id).details(json!({ "status": r.status }))).await?;
@@ -500,9 +499,9 @@ mod tests {
 
     fn licence(reset: &str, overage: &str, pct: i32) -> Licence {
         Licence {
-            id: Uuid::nil(),
-            agreement_id: Uuid::nil(),
-            organisation_id: OrganisationId::from_uuid(Uuid::nil()),
+            id: LicenceId::from_uuid(uuid::Uuid::nil()),
+            agreement_id: AgreementId::from_uuid(uuid::Uuid::nil()),
+            organisation_id: OrganisationId::from_uuid(uuid::Uuid::nil()),
             templates: Vec::new(),
             valid_from: Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).single().unwrap_or_default(),
             valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default(),
@@ -514,7 +513,7 @@ mod tests {
             overage_percent: pct,
             allow_model_download: false,
             created_at: Utc::now(),
-            agreement_status: "active".into(),
+            agreement_status: Status::Active,
             agreement_title: String::new(),
         }
     }

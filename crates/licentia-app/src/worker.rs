@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use licentia_audit::{AuditEvent, Outcome};
 use licentia_db::training::{self as db, Run, Usage};
+use licentia_domain::RunStatus;
 use licentia_train::{Hyper, Progress};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -59,7 +60,7 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
             &mut tx,
             r.id,
             &db::Finish {
-                status: "failed",
+                status: RunStatus::Failed,
                 units_used: 0,
                 epochs_done: r.epochs_done,
                 metrics: &r.metrics,
@@ -195,17 +196,17 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let weights_sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &out.weights).as_ref());
     let weights = crate::artifacts::store_bytes(
         state,
-        uuid::Uuid::nil(),
+        None,
         run.organisation_id,
         "run",
-        run.id,
+        run.id.into(),
         &format!("run-{}-weights.burnpack", run.id),
         "application/octet-stream",
         &out.weights,
     )
     .await?;
     let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
-    let status = if out.cancelled { "cancelled" } else { "succeeded" };
+    let status = if out.cancelled { RunStatus::Cancelled } else { RunStatus::Succeeded };
     let receipt = crate::receipts::sign(
         state.audit_log.signing_key(),
         &json!({
@@ -294,7 +295,7 @@ async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message
         &mut tx,
         run.id,
         &db::Finish {
-            status: "failed",
+            status: RunStatus::Failed,
             units_used: 0,
             epochs_done: 0,
             metrics: &json!([]),

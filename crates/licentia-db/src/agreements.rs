@@ -3,7 +3,7 @@
 //! licensee reads only what was shared with it (`shared_version > 0`, versions up to it).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use licentia_domain::OrganisationId;
+use licentia_domain::{AgreementId, AssetId, OrganisationId, SalesReportId, UserId, agreement::AgreementKind, agreement::Status};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,22 +12,22 @@ use crate::DbError;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AgreementRow {
-    pub id: Uuid,
+    pub id: AgreementId,
     pub licensor_id: OrganisationId,
     pub licensee_id: OrganisationId,
-    pub parent_id: Option<Uuid>,
-    pub kind: String,
+    pub parent_id: Option<AgreementId>,
+    pub kind: AgreementKind,
     pub title: String,
-    pub status: String,
+    pub status: Status,
     pub current_version: i32,
     pub shared_version: i32,
-    pub approved_by: Option<Uuid>,
+    pub approved_by: Option<UserId>,
     pub approved_version: Option<i32>,
     pub executed_version: Option<i32>,
     pub executed_at: Option<DateTime<Utc>>,
     pub effective_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Joined: the parties' names.
@@ -74,13 +74,13 @@ impl Scope {
 }
 
 pub struct NewAgreement<'a> {
-    pub id: Uuid,
+    pub id: AgreementId,
     pub licensor_id: OrganisationId,
     pub licensee_id: OrganisationId,
-    pub parent_id: Option<Uuid>,
-    pub kind: &'a str,
+    pub parent_id: Option<AgreementId>,
+    pub kind: AgreementKind,
     pub title: &'a str,
-    pub created_by: Uuid,
+    pub created_by: UserId,
 }
 
 pub async fn insert(conn: &mut PgConnection, a: &NewAgreement<'_>) -> Result<(), DbError> {
@@ -97,7 +97,7 @@ pub async fn insert(conn: &mut PgConnection, a: &NewAgreement<'_>) -> Result<(),
     Ok(())
 }
 
-pub async fn get(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<AgreementRow, DbError> {
+pub async fn get(conn: &mut PgConnection, id: AgreementId, scope: Scope) -> Result<AgreementRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0))",
         select(scope)
@@ -109,7 +109,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<Agre
 }
 
 /// The row locked for a state change (callers hold a transaction).
-pub async fn get_for_update(conn: &mut PgConnection, id: Uuid, scope: Scope) -> Result<AgreementRow, DbError> {
+pub async fn get_for_update(conn: &mut PgConnection, id: AgreementId, scope: Scope) -> Result<AgreementRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{} WHERE a.id = $1 AND ($2::uuid IS NULL OR (a.licensee_id = $2 AND a.shared_version > 0)) FOR UPDATE OF a",
         select(scope)
@@ -133,26 +133,26 @@ pub async fn list(conn: &mut PgConnection, scope: Scope, status: Option<&str>, l
     .await?)
 }
 
-pub async fn set_assets(conn: &mut PgConnection, agreement: Uuid, assets: &[Uuid]) -> Result<(), DbError> {
+pub async fn set_assets(conn: &mut PgConnection, agreement: AgreementId, assets: &[AssetId]) -> Result<(), DbError> {
     sqlx::query("DELETE FROM agreement_assets WHERE agreement_id = $1").bind(agreement).execute(&mut *conn).await?;
     sqlx::query("INSERT INTO agreement_assets (agreement_id, asset_id) SELECT $1, unnest($2::uuid[])").bind(agreement).bind(assets).execute(conn).await?;
     Ok(())
 }
 
-pub async fn asset_ids(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec<Uuid>, DbError> {
+pub async fn asset_ids(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<AssetId>, DbError> {
     Ok(sqlx::query_scalar("SELECT asset_id FROM agreement_assets WHERE agreement_id = $1 ORDER BY asset_id").bind(agreement).fetch_all(conn).await?)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct VersionRow {
-    pub agreement_id: Uuid,
+    pub agreement_id: AgreementId,
     pub number: i32,
     pub terms: serde_json::Value,
     pub clauses: serde_json::Value,
     pub text: String,
     #[serde(with = "hex_bytes")]
     pub text_sha256: Vec<u8>,
-    pub author_id: Uuid,
+    pub author_id: UserId,
     pub author_name: String,
     pub comment: String,
     pub created_at: DateTime<Utc>,
@@ -161,7 +161,7 @@ pub struct VersionRow {
     pub licensor_name: String,
     pub licensee_name: String,
     pub parent_title: Option<String>,
-    pub asset_ids: Vec<Uuid>,
+    pub asset_ids: Vec<AssetId>,
     /// How the text names each asset of `asset_ids`, in the same order.
     pub asset_labels: Vec<String>,
 }
@@ -174,19 +174,19 @@ mod hex_bytes {
 }
 
 pub struct NewVersion<'a> {
-    pub agreement_id: Uuid,
+    pub agreement_id: AgreementId,
     pub number: i32,
     pub terms: &'a serde_json::Value,
     pub clauses: &'a serde_json::Value,
     pub text: &'a str,
     pub text_sha256: &'a [u8],
-    pub author_id: Uuid,
+    pub author_id: UserId,
     pub comment: &'a str,
     pub title: &'a str,
     pub licensor_name: &'a str,
     pub licensee_name: &'a str,
     pub parent_title: Option<&'a str>,
-    pub asset_ids: &'a [Uuid],
+    pub asset_ids: &'a [AssetId],
     pub asset_labels: &'a [String],
 }
 
@@ -224,7 +224,7 @@ pub async fn add_version(conn: &mut PgConnection, v: &NewVersion<'_>, effective:
 }
 
 /// A version; `max` bounds what a licensee may read (its shared version).
-pub async fn version(conn: &mut PgConnection, agreement: Uuid, number: i32, max: Option<i32>) -> Result<VersionRow, DbError> {
+pub async fn version(conn: &mut PgConnection, agreement: AgreementId, number: i32, max: Option<i32>) -> Result<VersionRow, DbError> {
     Ok(sqlx::query_as(
         "SELECT v.agreement_id, v.number, v.terms, v.clauses, v.text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at,
                 v.title, v.licensor_name, v.licensee_name, v.parent_title, v.asset_ids, v.asset_labels
@@ -238,7 +238,7 @@ pub async fn version(conn: &mut PgConnection, agreement: Uuid, number: i32, max:
     .await?)
 }
 
-pub async fn versions(conn: &mut PgConnection, agreement: Uuid, max: Option<i32>) -> Result<Vec<VersionRow>, DbError> {
+pub async fn versions(conn: &mut PgConnection, agreement: AgreementId, max: Option<i32>) -> Result<Vec<VersionRow>, DbError> {
     Ok(sqlx::query_as(
         "SELECT v.agreement_id, v.number, v.terms, v.clauses, '' AS text, v.text_sha256, v.author_id, coalesce(u.display_name, '') AS author_name, v.comment, v.created_at,
                 v.title, v.licensor_name, v.licensee_name, v.parent_title, v.asset_ids, v.asset_labels
@@ -252,13 +252,13 @@ pub async fn versions(conn: &mut PgConnection, agreement: Uuid, max: Option<i32>
 }
 
 /// Renames a draft (its versions keep the titles they were saved with).
-pub async fn set_title(conn: &mut PgConnection, id: Uuid, title: &str) -> Result<(), DbError> {
+pub async fn set_title(conn: &mut PgConnection, id: AgreementId, title: &str) -> Result<(), DbError> {
     sqlx::query("UPDATE agreements SET title = $2, updated_at = now() WHERE id = $1").bind(id).bind(title).execute(conn).await?;
     Ok(())
 }
 
 /// Moves the workflow. `shared` sets the version the licensee may read.
-pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str, shared: Option<i32>) -> Result<(), DbError> {
+pub async fn set_status(conn: &mut PgConnection, id: AgreementId, status: Status, shared: Option<i32>) -> Result<(), DbError> {
     sqlx::query("UPDATE agreements SET status = $2, shared_version = coalesce($3, shared_version), updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(status)
@@ -268,7 +268,7 @@ pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str, shared:
     Ok(())
 }
 
-pub async fn set_approved(conn: &mut PgConnection, id: Uuid, by: Option<Uuid>, version: Option<i32>) -> Result<(), DbError> {
+pub async fn set_approved(conn: &mut PgConnection, id: AgreementId, by: Option<UserId>, version: Option<i32>) -> Result<(), DbError> {
     sqlx::query("UPDATE agreements SET approved_by = $2, approved_version = $3, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(by)
@@ -278,7 +278,7 @@ pub async fn set_approved(conn: &mut PgConnection, id: Uuid, by: Option<Uuid>, v
     Ok(())
 }
 
-pub async fn set_executed(conn: &mut PgConnection, id: Uuid, version: i32) -> Result<(), DbError> {
+pub async fn set_executed(conn: &mut PgConnection, id: AgreementId, version: i32) -> Result<(), DbError> {
     sqlx::query("UPDATE agreements SET status = 'executed', executed_version = $2, executed_at = now(), updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(version)
@@ -289,7 +289,11 @@ pub async fn set_executed(conn: &mut PgConnection, id: Uuid, version: i32) -> Re
 
 /// Other binding agreements (approved, executed, active) that cover any of `assets`, with the
 /// terms of the version that binds them: candidates for an exclusivity conflict.
-pub async fn binding_on_assets(conn: &mut PgConnection, except: Uuid, assets: &[Uuid]) -> Result<Vec<(Uuid, String, String, serde_json::Value)>, DbError> {
+pub async fn binding_on_assets(
+    conn: &mut PgConnection,
+    except: AgreementId,
+    assets: &[AssetId],
+) -> Result<Vec<(AgreementId, String, String, serde_json::Value)>, DbError> {
     Ok(sqlx::query_as(
         "SELECT a.id, a.title, a.kind, v.terms FROM agreements a
          JOIN agreement_versions v ON v.agreement_id = a.id AND v.number = coalesce(a.executed_version, a.approved_version, a.current_version)
@@ -308,12 +312,12 @@ pub struct Acceptance {
     pub version: i32,
     #[serde(with = "hex_bytes")]
     pub text_sha256: Vec<u8>,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub user_name: String,
     pub accepted_at: DateTime<Utc>,
 }
 
-pub async fn accept(conn: &mut PgConnection, agreement: Uuid, party: &str, version: i32, sha: &[u8], user: Uuid) -> Result<(), DbError> {
+pub async fn accept(conn: &mut PgConnection, agreement: AgreementId, party: &str, version: i32, sha: &[u8], user: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO agreement_acceptances (agreement_id, party, version, text_sha256, user_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (agreement_id, party) DO UPDATE SET version = $3, text_sha256 = $4, user_id = $5, accepted_at = now()",
@@ -328,12 +332,12 @@ pub async fn accept(conn: &mut PgConnection, agreement: Uuid, party: &str, versi
     Ok(())
 }
 
-pub async fn clear_acceptances(conn: &mut PgConnection, agreement: Uuid) -> Result<(), DbError> {
+pub async fn clear_acceptances(conn: &mut PgConnection, agreement: AgreementId) -> Result<(), DbError> {
     sqlx::query("DELETE FROM agreement_acceptances WHERE agreement_id = $1").bind(agreement).execute(conn).await?;
     Ok(())
 }
 
-pub async fn acceptances(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec<Acceptance>, DbError> {
+pub async fn acceptances(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<Acceptance>, DbError> {
     Ok(sqlx::query_as(
         "SELECT x.party, x.version, x.text_sha256, x.user_id, coalesce(u.display_name, '') AS user_name, x.accepted_at
          FROM agreement_acceptances x LEFT JOIN users u ON u.id = x.user_id WHERE x.agreement_id = $1 ORDER BY x.party",
@@ -344,7 +348,7 @@ pub async fn acceptances(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec
 }
 
 /// Moves ownership of an assignment's assets to the assignee (its name in `owners`).
-pub async fn assign_assets(conn: &mut PgConnection, agreement: Uuid, assignee: &str) -> Result<u64, DbError> {
+pub async fn assign_assets(conn: &mut PgConnection, agreement: AgreementId, assignee: &str) -> Result<u64, DbError> {
     Ok(sqlx::query(
         "UPDATE ip_assets SET owners = ARRAY[$2]::text[], updated_at = now() WHERE id IN (SELECT asset_id FROM agreement_assets WHERE agreement_id = $1)",
     )
@@ -357,7 +361,7 @@ pub async fn assign_assets(conn: &mut PgConnection, agreement: Uuid, assignee: &
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SalesRow {
-    pub id: Uuid,
+    pub id: SalesReportId,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub country: String,
@@ -366,12 +370,12 @@ pub struct SalesRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn add_sales(conn: &mut PgConnection, agreement: Uuid, rows: &[(NaiveDate, NaiveDate, String, i64, i64)], by: Uuid) -> Result<(), DbError> {
+pub async fn add_sales(conn: &mut PgConnection, agreement: AgreementId, rows: &[(NaiveDate, NaiveDate, String, i64, i64)], by: UserId) -> Result<(), DbError> {
     for (start, end, country, net, sub) in rows {
         sqlx::query(
             "INSERT INTO sales_reports (id, agreement_id, period_start, period_end, country, net_sales, sublicence_revenue, reported_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(Uuid::now_v7())
+        .bind(SalesReportId::new())
         .bind(agreement)
         .bind(start)
         .bind(end)
@@ -385,7 +389,7 @@ pub async fn add_sales(conn: &mut PgConnection, agreement: Uuid, rows: &[(NaiveD
     Ok(())
 }
 
-pub async fn sales(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec<SalesRow>, DbError> {
+pub async fn sales(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<SalesRow>, DbError> {
     Ok(sqlx::query_as("SELECT id, period_start, period_end, country, net_sales, sublicence_revenue, created_at FROM sales_reports WHERE agreement_id = $1 ORDER BY period_end, country")
         .bind(agreement)
         .fetch_all(conn)
@@ -393,7 +397,7 @@ pub async fn sales(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec<Sales
 }
 
 /// Settled usage per day (UTC).
-pub async fn settled_usage(conn: &mut PgConnection, agreement: Uuid) -> Result<Vec<(NaiveDate, i64, i64, i64)>, DbError> {
+pub async fn settled_usage(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<(NaiveDate, i64, i64, i64)>, DbError> {
     Ok(sqlx::query_as(
         "SELECT (created_at AT TIME ZONE 'UTC')::date, sum(runs)::bigint, sum(compute_units)::bigint, sum(prediction_rows)::bigint
          FROM usage_ledger WHERE agreement_id = $1 AND entry = 'settle' GROUP BY 1 ORDER BY 1",

@@ -1,7 +1,7 @@
 //! Artifact metadata and wrapped data keys.
 
 use chrono::{DateTime, Utc};
-use licentia_domain::OrganisationId;
+use licentia_domain::{ArtifactId, OrganisationId, UserId};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use crate::DbError;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Artifact {
-    pub id: Uuid,
+    pub id: ArtifactId,
     pub organisation_id: OrganisationId,
     pub attached_kind: String,
     pub attached_id: Uuid,
@@ -27,7 +27,7 @@ pub struct Artifact {
     pub wrapped_key: Vec<u8>,
     #[serde(skip)]
     pub segment_size: i32,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,7 +63,7 @@ pub async fn insert(conn: &mut PgConnection, a: &Artifact) -> Result<(), DbError
 }
 
 /// One artifact as `scope` may see it (`None`: every organisation).
-pub async fn get_scoped(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Artifact, DbError> {
+pub async fn get_scoped(conn: &mut PgConnection, id: ArtifactId, scope: Option<OrganisationId>) -> Result<Artifact, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM artifacts WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2)")))
         .bind(id)
         .bind(scope)
@@ -85,7 +85,7 @@ pub async fn list_scoped(conn: &mut PgConnection, scope: Option<OrganisationId>,
 }
 
 /// Data keys still wrapped by a version older than `current`, a batch at a time.
-pub async fn needing_rewrap(conn: &mut PgConnection, current: i32, limit: i64) -> Result<Vec<(Uuid, i32, Vec<u8>)>, DbError> {
+pub async fn needing_rewrap(conn: &mut PgConnection, current: i32, limit: i64) -> Result<Vec<(ArtifactId, i32, Vec<u8>)>, DbError> {
     Ok(sqlx::query_as("SELECT id, key_version, wrapped_key FROM artifacts WHERE key_version < $1 ORDER BY id LIMIT $2")
         .bind(current)
         .bind(limit)
@@ -95,7 +95,7 @@ pub async fn needing_rewrap(conn: &mut PgConnection, current: i32, limit: i64) -
 
 /// Replaces a wrapped key only if it is still the one that was read (compare-and-set), so a
 /// resumed or concurrent rotation never wraps a key twice.
-pub async fn rewrap(conn: &mut PgConnection, id: Uuid, from_version: i32, to_version: i32, wrapped: &[u8]) -> Result<bool, DbError> {
+pub async fn rewrap(conn: &mut PgConnection, id: ArtifactId, from_version: i32, to_version: i32, wrapped: &[u8]) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE artifacts SET key_version = $3, wrapped_key = $4, updated_at = now() WHERE id = $1 AND key_version = $2")
         .bind(id)
         .bind(from_version)

@@ -1,7 +1,7 @@
 //! The IP registry's rows.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use licentia_domain::OrganisationId;
+use licentia_domain::{AssetId, OrganisationId, UserId, ip::AssetKind, ip::AssetStatus};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -10,10 +10,10 @@ use crate::DbError;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AssetRow {
-    pub id: Uuid,
+    pub id: AssetId,
     pub organisation_id: OrganisationId,
-    pub kind: String,
-    pub status: String,
+    pub kind: AssetKind,
+    pub status: AssetStatus,
     pub title: String,
     pub jurisdiction: Option<String>,
     pub application_number: Option<String>,
@@ -24,7 +24,7 @@ pub struct AssetRow {
     pub publication_date: Option<NaiveDate>,
     pub grant_date: Option<NaiveDate>,
     pub expiry_date: Option<NaiveDate>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<AssetId>,
     pub owners: Vec<String>,
     pub tags: Vec<String>,
     pub details: serde_json::Value,
@@ -36,7 +36,7 @@ pub struct AssetRow {
 const COLUMNS: &str = "id, organisation_id, kind, status, title, jurisdiction, application_number, publication_number, grant_number, priority_date, filing_date, publication_date, grant_date, expiry_date, parent_id, owners, tags, details, internal_notes, created_at, updated_at";
 
 /// Inserts or replaces (same id) an asset's row.
-pub async fn upsert(conn: &mut PgConnection, a: &AssetRow, actor: Option<Uuid>) -> Result<AssetRow, DbError> {
+pub async fn upsert(conn: &mut PgConnection, a: &AssetRow, actor: Option<UserId>) -> Result<AssetRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ip_assets (id, organisation_id, kind, status, title, jurisdiction, application_number, publication_number, grant_number,
                                 priority_date, filing_date, publication_date, grant_date, expiry_date, parent_id, owners, tags, details, internal_notes, created_by)
@@ -48,8 +48,8 @@ pub async fn upsert(conn: &mut PgConnection, a: &AssetRow, actor: Option<Uuid>) 
     )))
     .bind(a.id)
     .bind(a.organisation_id)
-    .bind(&a.kind)
-    .bind(&a.status)
+    .bind(a.kind)
+    .bind(a.status)
     .bind(&a.title)
     .bind(&a.jurisdiction)
     .bind(&a.application_number)
@@ -92,7 +92,7 @@ const SCOPE_CLAUSE: &str =
     "($2::uuid IS NULL OR EXISTS (SELECT 1 FROM agreements g JOIN agreement_versions sv ON sv.agreement_id = g.id AND sv.number = g.shared_version
     WHERE g.licensee_id = $2 AND g.shared_version > 0 AND ip_assets.id = ANY(sv.asset_ids)))";
 
-pub async fn get(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<AssetRow, DbError> {
+pub async fn get(conn: &mut PgConnection, id: AssetId, scope: AssetScope) -> Result<AssetRow, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM ip_assets WHERE id = $1 AND {SCOPE_CLAUSE}")))
         .bind(id)
         .bind(scope_sql(scope))
@@ -100,7 +100,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result
         .await?)
 }
 
-pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), DbError> {
+pub async fn delete(conn: &mut PgConnection, id: AssetId) -> Result<(), DbError> {
     let done = sqlx::query("DELETE FROM ip_assets WHERE id = $1").bind(id).execute(conn).await?;
     if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
 }
@@ -153,10 +153,10 @@ impl Sort {
 /// Where the previous page ended, in the terms of its sort.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    Recent(DateTime<Utc>, Uuid),
-    Title(String, Uuid),
+    Recent(DateTime<Utc>, AssetId),
+    Title(String, AssetId),
     /// A date sort; `None` stands for the missing dates, which sort last.
-    Date(Option<NaiveDate>, Uuid),
+    Date(Option<NaiveDate>, AssetId),
 }
 
 impl Cursor {
@@ -246,7 +246,7 @@ pub async fn list(conn: &mut PgConnection, f: &AssetFilter, scope: AssetScope, l
 
 /// Every asset of the family `id` belongs to: up its parent links to the root, then the whole
 /// tree below the root. Depth is bounded so that a cycle written around the checks cannot loop.
-pub async fn family(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Result<Vec<AssetRow>, DbError> {
+pub async fn family(conn: &mut PgConnection, id: AssetId, scope: AssetScope) -> Result<Vec<AssetRow>, DbError> {
     let rows: Vec<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH RECURSIVE up(id, parent_id, depth) AS (
              SELECT id, parent_id, 0 FROM ip_assets WHERE id = $1 AND {SCOPE_CLAUSE}
@@ -270,7 +270,7 @@ pub async fn family(conn: &mut PgConnection, id: Uuid, scope: AssetScope) -> Res
 }
 
 /// The ids above `id` along its parent links (nearest first), bounded like [`family`].
-pub async fn ancestors(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>, DbError> {
+pub async fn ancestors(conn: &mut PgConnection, id: AssetId) -> Result<Vec<AssetId>, DbError> {
     Ok(sqlx::query_scalar(
         "WITH RECURSIVE up(id, parent_id, depth) AS (
              SELECT id, parent_id, 0 FROM ip_assets WHERE id = $1

@@ -1,5 +1,6 @@
 //! Marks on computed deadlines, and calendar feed tokens.
 
+use licentia_domain::{AssetId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -13,11 +14,11 @@ pub struct Mark {
     pub note: String,
 }
 
-pub async fn marks(conn: &mut PgConnection, asset: Uuid) -> Result<Vec<Mark>, DbError> {
+pub async fn marks(conn: &mut PgConnection, asset: AssetId) -> Result<Vec<Mark>, DbError> {
     Ok(sqlx::query_as("SELECT rule, ordinal, state, note FROM deadline_marks WHERE asset_id = $1").bind(asset).fetch_all(conn).await?)
 }
 
-pub async fn set_mark(conn: &mut PgConnection, asset: Uuid, rule: &str, ordinal: i32, state: &str, note: &str, by: Uuid) -> Result<(), DbError> {
+pub async fn set_mark(conn: &mut PgConnection, asset: AssetId, rule: &str, ordinal: i32, state: &str, note: &str, by: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO deadline_marks (asset_id, rule, ordinal, state, note, marked_by) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (asset_id, rule, ordinal) DO UPDATE SET state = $4, note = $5, marked_by = $6, updated_at = now()",
@@ -34,8 +35,8 @@ pub async fn set_mark(conn: &mut PgConnection, asset: Uuid, rule: &str, ordinal:
 }
 
 /// Every (asset, rule, ordinal) marked done or waived: settled, so not forecast.
-pub async fn closed_marks(conn: &mut PgConnection) -> Result<std::collections::HashSet<(Uuid, String, i32)>, DbError> {
-    let rows: Vec<(Uuid, String, i32)> =
+pub async fn closed_marks(conn: &mut PgConnection) -> Result<std::collections::HashSet<(AssetId, String, i32)>, DbError> {
+    let rows: Vec<(AssetId, String, i32)> =
         sqlx::query_as("SELECT asset_id, rule, ordinal FROM deadline_marks WHERE state IN ('done', 'waived')").fetch_all(conn).await?;
     Ok(rows.into_iter().collect())
 }
@@ -48,13 +49,20 @@ pub struct ManualDeadline {
     pub note: String,
 }
 
-pub async fn manual(conn: &mut PgConnection, asset: Uuid) -> Result<Vec<ManualDeadline>, DbError> {
+pub async fn manual(conn: &mut PgConnection, asset: AssetId) -> Result<Vec<ManualDeadline>, DbError> {
     Ok(sqlx::query_as("SELECT ordinal, title, due, note FROM manual_deadlines WHERE asset_id = $1 ORDER BY due, ordinal").bind(asset).fetch_all(conn).await?)
 }
 
 /// Adds a manual deadline with the asset's next ordinal. Two concurrent adds to one asset meet
 /// the primary key; the loser reports a conflict rather than overwriting.
-pub async fn add_manual(conn: &mut PgConnection, asset: Uuid, title: &str, due: chrono::NaiveDate, note: &str, by: Uuid) -> Result<ManualDeadline, DbError> {
+pub async fn add_manual(
+    conn: &mut PgConnection,
+    asset: AssetId,
+    title: &str,
+    due: chrono::NaiveDate,
+    note: &str,
+    by: UserId,
+) -> Result<ManualDeadline, DbError> {
     Ok(sqlx::query_as(
         "INSERT INTO manual_deadlines (asset_id, ordinal, title, due, note, created_by)
          VALUES ($1, (SELECT coalesce(max(ordinal), 0) + 1 FROM manual_deadlines WHERE asset_id = $1), $2, $3, $4, $5)

@@ -3,17 +3,16 @@
 //! `FOR UPDATE SKIP LOCKED` and keep them by renewing a lease.
 
 use chrono::{DateTime, Utc};
-use licentia_domain::OrganisationId;
+use licentia_domain::{AgreementId, ArtifactId, DatasetId, LicenceId, OrganisationId, RunId, RunStatus, UserId, agreement::Status};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::DbError;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Licence {
-    pub id: Uuid,
-    pub agreement_id: Uuid,
+    pub id: LicenceId,
+    pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
     pub templates: Vec<String>,
     pub valid_from: DateTime<Utc>,
@@ -27,7 +26,7 @@ pub struct Licence {
     pub allow_model_download: bool,
     pub created_at: DateTime<Utc>,
     /// Joined: the agreement's state and title.
-    pub agreement_status: String,
+    pub agreement_status: Status,
     pub agreement_title: String,
 }
 
@@ -37,7 +36,7 @@ const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templat
     FROM licences l JOIN agreements a ON a.id = l.agreement_id";
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: Uuid) -> Result<(), DbError> {
+pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO licences (id, agreement_id, organisation_id, templates, valid_from, valid_until, quota_runs, quota_compute_units, quota_prediction_rows,
                                reset_period, overage, overage_percent, allow_model_download, created_by)
@@ -62,7 +61,7 @@ pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: Uuid) -> R
     Ok(())
 }
 
-pub async fn licence(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
+pub async fn licence(conn: &mut PgConnection, id: LicenceId, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{LICENCE} WHERE l.id = $1 AND ($2::uuid IS NULL OR l.organisation_id = $2)")))
         .bind(id)
         .bind(scope)
@@ -71,7 +70,7 @@ pub async fn licence(conn: &mut PgConnection, id: Uuid, scope: Option<Organisati
 }
 
 /// Locks the licence row: every launch, settlement and release of one licence goes through it.
-pub async fn lock_licence(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
+pub async fn lock_licence(conn: &mut PgConnection, id: LicenceId, scope: Option<OrganisationId>) -> Result<Licence, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{LICENCE} WHERE l.id = $1 AND ($2::uuid IS NULL OR l.organisation_id = $2) FOR UPDATE OF l")))
         .bind(id)
         .bind(scope)
@@ -95,7 +94,7 @@ pub struct Usage {
     pub prediction_rows: i64,
 }
 
-pub async fn usage(conn: &mut PgConnection, licence: Uuid, since: DateTime<Utc>) -> Result<Usage, DbError> {
+pub async fn usage(conn: &mut PgConnection, licence: LicenceId, since: DateTime<Utc>) -> Result<Usage, DbError> {
     Ok(sqlx::query_as(
         "SELECT coalesce(sum(CASE entry WHEN 'release' THEN -runs ELSE runs END), 0)::bigint AS runs,
                 coalesce(sum(CASE entry WHEN 'release' THEN -compute_units ELSE compute_units END), 0)::bigint AS compute_units,
@@ -112,9 +111,9 @@ pub async fn usage(conn: &mut PgConnection, licence: Uuid, since: DateTime<Utc>)
 /// run's reservation time, so they count against the quota period the reservation was made in.
 pub async fn ledger(
     conn: &mut PgConnection,
-    licence: Uuid,
-    agreement: Uuid,
-    run: Option<Uuid>,
+    licence: LicenceId,
+    agreement: AgreementId,
+    run: Option<RunId>,
     entry: &str,
     u: Usage,
     counts_at: Option<DateTime<Utc>>,
@@ -138,9 +137,9 @@ pub async fn ledger(
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Dataset {
-    pub id: Uuid,
+    pub id: DatasetId,
     pub organisation_id: OrganisationId,
-    pub artifact_id: Uuid,
+    pub artifact_id: ArtifactId,
     pub name: String,
     pub rows: i64,
     pub columns: i32,
@@ -157,7 +156,7 @@ fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 
 const DATASET: &str = "SELECT id, organisation_id, artifact_id, name, rows, columns, schema, column_actions, sha256, created_at FROM datasets";
 
-pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: Uuid) -> Result<(), DbError> {
+pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -175,7 +174,7 @@ pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: Uuid) -> R
     Ok(())
 }
 
-pub async fn dataset(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Dataset, DbError> {
+pub async fn dataset(conn: &mut PgConnection, id: DatasetId, scope: Option<OrganisationId>) -> Result<Dataset, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{DATASET} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2)")))
         .bind(id)
         .bind(scope)
@@ -190,21 +189,21 @@ pub async fn datasets(conn: &mut PgConnection, scope: Option<OrganisationId>) ->
         .await?)
 }
 
-pub async fn set_column_actions(conn: &mut PgConnection, id: Uuid, actions: &serde_json::Value) -> Result<(), DbError> {
+pub async fn set_column_actions(conn: &mut PgConnection, id: DatasetId, actions: &serde_json::Value) -> Result<(), DbError> {
     sqlx::query("UPDATE datasets SET column_actions = $2 WHERE id = $1").bind(id).bind(actions).execute(conn).await?;
     Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Run {
-    pub id: Uuid,
-    pub licence_id: Uuid,
-    pub agreement_id: Uuid,
+    pub id: RunId,
+    pub licence_id: LicenceId,
+    pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
-    pub dataset_id: Uuid,
+    pub dataset_id: DatasetId,
     pub template: String,
     pub hyper: serde_json::Value,
-    pub status: String,
+    pub status: RunStatus,
     pub idempotency_key: Option<String>,
     pub reserved_units: i64,
     pub units_used: i64,
@@ -216,7 +215,7 @@ pub struct Run {
     pub progress: serde_json::Value,
     pub metrics: serde_json::Value,
     pub preprocessing: Option<serde_json::Value>,
-    pub weights_artifact: Option<Uuid>,
+    pub weights_artifact: Option<ArtifactId>,
     pub receipt: Option<serde_json::Value>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -231,16 +230,16 @@ const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset
     coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download FROM runs";
 
 pub struct NewRun<'a> {
-    pub id: Uuid,
-    pub licence_id: Uuid,
-    pub agreement_id: Uuid,
+    pub id: RunId,
+    pub licence_id: LicenceId,
+    pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
-    pub dataset_id: Uuid,
+    pub dataset_id: DatasetId,
     pub template: &'a str,
     pub hyper: &'a serde_json::Value,
     pub idempotency_key: Option<&'a str>,
     pub reserved_units: i64,
-    pub created_by: Uuid,
+    pub created_by: UserId,
 }
 
 pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), DbError> {
@@ -263,7 +262,7 @@ pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), D
     Ok(())
 }
 
-pub async fn run(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Run, DbError> {
+pub async fn run(conn: &mut PgConnection, id: RunId, scope: Option<OrganisationId>) -> Result<Run, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2)")))
         .bind(id)
         .bind(scope)
@@ -313,7 +312,7 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Re
 /// when the run is no longer this worker's (the lease lapsed and it was reaped).
 pub async fn heartbeat(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: RunId,
     worker: &str,
     lease_secs: i64,
     progress: &serde_json::Value,
@@ -333,7 +332,7 @@ pub async fn heartbeat(
 }
 
 /// Locks a running run that is still this worker's, for settlement.
-pub async fn lock_own_run(conn: &mut PgConnection, id: Uuid, worker: &str) -> Result<Option<Run>, DbError> {
+pub async fn lock_own_run(conn: &mut PgConnection, id: RunId, worker: &str) -> Result<Option<Run>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND worker_id = $2 AND status = 'running' FOR UPDATE")))
         .bind(id)
         .bind(worker)
@@ -342,17 +341,17 @@ pub async fn lock_own_run(conn: &mut PgConnection, id: Uuid, worker: &str) -> Re
 }
 
 pub struct Finish<'a> {
-    pub status: &'a str,
+    pub status: RunStatus,
     pub units_used: i64,
     pub epochs_done: i32,
     pub metrics: &'a serde_json::Value,
     pub preprocessing: Option<&'a serde_json::Value>,
-    pub weights_artifact: Option<Uuid>,
+    pub weights_artifact: Option<ArtifactId>,
     pub receipt: Option<&'a serde_json::Value>,
     pub error: Option<&'a str>,
 }
 
-pub async fn finish(conn: &mut PgConnection, id: Uuid, f: &Finish<'_>) -> Result<(), DbError> {
+pub async fn finish(conn: &mut PgConnection, id: RunId, f: &Finish<'_>) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE runs SET status = $2, units_used = $3, epochs_done = $4, metrics = $5, preprocessing = $6, weights_artifact = $7, receipt = $8, error = $9,
              finished_at = now(), lease_until = NULL
@@ -383,13 +382,13 @@ pub async fn lapsed(conn: &mut PgConnection, limit: i64) -> Result<Vec<Run>, DbE
 }
 
 /// Marks cancellation; a queued run is cancelled at once by the caller.
-pub async fn request_cancel(conn: &mut PgConnection, id: Uuid) -> Result<(), DbError> {
+pub async fn request_cancel(conn: &mut PgConnection, id: RunId) -> Result<(), DbError> {
     sqlx::query("UPDATE runs SET cancel_requested = true WHERE id = $1").bind(id).execute(conn).await?;
     Ok(())
 }
 
 /// Locks a run (any state) for a state change by the API.
-pub async fn lock_run(conn: &mut PgConnection, id: Uuid, scope: Option<OrganisationId>) -> Result<Run, DbError> {
+pub async fn lock_run(conn: &mut PgConnection, id: RunId, scope: Option<OrganisationId>) -> Result<Run, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{RUN} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2) FOR UPDATE")))
         .bind(id)
         .bind(scope)

@@ -236,28 +236,3 @@ mod tests {
         assert!(OrgName::parse(&"n".repeat(201)).is_err());
     }
 }
-
-/// Text-backed enums decode straight from their `text` column; writes bind `as_str()`.
-#[cfg(feature = "sqlx")]
-macro_rules! text_enum_sqlx {
-    ($t:ty) => {
-        impl sqlx::Type<sqlx::Postgres> for $t {
-            fn type_info() -> sqlx::postgres::PgTypeInfo {
-                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
-            }
-            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
-                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
-            }
-        }
-        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $t {
-            fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                let s = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
-                Ok(s.parse::<$t>()?)
-            }
-        }
-    };
-}
-#[cfg(feature = "sqlx")]
-text_enum_sqlx!(Role);
-#[cfg(feature = "sqlx")]
-text_enum_sqlx!(OrgKind);

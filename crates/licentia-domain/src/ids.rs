@@ -34,6 +34,12 @@ macro_rules! typed_id {
             }
         }
 
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Uuid {
+                id.0
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
@@ -54,3 +60,38 @@ typed_id!(
     /// A login session; also the `jti` of the JWT that carries it.
     SessionId
 );
+typed_id!(
+    /// An asset of the registry (a patent, a mark, a model...).
+    AssetId
+);
+typed_id!(
+    /// An agreement (its versions are numbered under it).
+    AgreementId
+);
+typed_id!(
+    /// A training licence granted under an agreement.
+    LicenceId
+);
+typed_id!(
+    /// A licensee's uploaded dataset.
+    DatasetId
+);
+typed_id!(
+    /// A training run.
+    RunId
+);
+typed_id!(
+    /// An encrypted file (a document, a dataset's bytes, a model's weights).
+    ArtifactId
+);
+typed_id!(
+    /// A licensee's sales report under an agreement.
+    SalesReportId
+);
+
+impl std::str::FromStr for AssetId {
+    type Err = crate::DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s.trim()).ok_or_else(|| crate::DomainError::new("asset_id", "is not an asset id"))
+    }
+}

@@ -10,9 +10,13 @@ pub mod identity;
 pub mod ids;
 pub mod ip;
 pub mod permission;
+pub mod run;
+#[cfg(feature = "sqlx")]
+mod text_column;
 pub mod throttle;
 
 pub use error::DomainError;
 pub use identity::{Email, OrgKind, OrgName, Password, Role};
-pub use ids::{OrganisationId, SessionId, UserId};
+pub use ids::{AgreementId, ArtifactId, AssetId, DatasetId, LicenceId, OrganisationId, RunId, SalesReportId, SessionId, UserId};
 pub use permission::Permission;
+pub use run::RunStatus;

@@ -66,7 +66,7 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
         let email_v = Email::parse(email).map_err(|e| DemoError::Other(e.to_string()))?;
         let org_id = *org_ids.get(org).ok_or_else(|| DemoError::Other(format!("no organisation {org}")))?;
         let u = users::insert(&mut tx, users::NewUser { organisation_id: org_id, email: &email_v, display_name: name, password_hash: &hash, role }).await?;
-        user_ids.insert(email, u.as_uuid());
+        user_ids.insert(email, u);
         logins.push(DemoLogin { email: email.into(), password, role, organisation: org.into() });
     }
     // A small portfolio, parsed through the same validation as user input. The EP application
@@ -75,7 +75,7 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
     let mut asset_ids = Vec::new();
     for i in 0..portfolio.len() {
         if i == 1 {
-            portfolio[1].parent_id = asset_ids.first().map(|id: &uuid::Uuid| id.to_string());
+            portfolio[1].parent_id = asset_ids.first().map(|id: &licentia_domain::AssetId| id.to_string());
             portfolio[1].relation = Some("priority_claim".into());
         }
         let valid = ValidAsset::parse(&portfolio[i]).map_err(|e| DemoError::Other(format!("demo asset: {e}")))?;
@@ -101,8 +101,8 @@ async fn seed_agreements(
     tx: &mut licentia_db::PgConnection,
     licensor: licentia_domain::OrganisationId,
     orgs: &std::collections::HashMap<&str, licentia_domain::OrganisationId>,
-    users: &std::collections::HashMap<&str, uuid::Uuid>,
-    assets: &[uuid::Uuid],
+    users: &std::collections::HashMap<&str, licentia_domain::UserId>,
+    assets: &[licentia_domain::AssetId],
 ) -> Result<usize, DemoError> {
     use licentia_domain::agreement::{AgreementKind, MilestoneInput, TermsInput};
     let other = |e: &dyn std::fmt::Display| DemoError::Other(format!("demo agreement: {e}"));
@@ -163,9 +163,8 @@ async fn seed_agreements(
             covered_rows.push(licentia_db::assets::get(tx, *id, licentia_db::assets::AssetScope::All).await?);
         }
         let draft = licentia_app::agreements::Draft::new(kind, title.into(), LICENSOR.into(), licensee.into(), None, covered_rows, terms, Default::default());
-        let id = uuid::Uuid::now_v7();
-        let new =
-            licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind: kind.as_str(), title, created_by: manager };
+        let id = licentia_domain::AgreementId::new();
+        let new = licentia_db::agreements::NewAgreement { id, licensor_id: licensor, licensee_id, parent_id: None, kind, title, created_by: manager };
         let sha = licentia_app::agreements::insert_with_first_version(tx, &new, &covered, &draft, "demo draft").await.map_err(|e| other(&e))?;
         if executed {
             let reviewer = *users.get("reviewer@aurora.example").ok_or_else(|| other(&"no reviewer"))?;
@@ -174,11 +173,11 @@ async fn seed_agreements(
             licentia_db::agreements::accept(tx, id, "licensee", 1, &sha, bea).await?;
             licentia_db::agreements::accept(tx, id, "licensor", 1, &sha, manager).await?;
             licentia_db::agreements::set_executed(tx, id, 1).await?;
-            licentia_db::agreements::set_status(tx, id, "active", Some(1)).await?;
+            licentia_db::agreements::set_status(tx, id, licentia_domain::agreement::Status::Active, Some(1)).await?;
             // A training licence under it, so that the demo licensee can train straight away.
             let now = chrono::Utc::now();
             let licence = licentia_db::training::Licence {
-                id: uuid::Uuid::now_v7(),
+                id: licentia_domain::LicenceId::new(),
                 agreement_id: id,
                 organisation_id: licensee_id,
                 templates: vec!["tabular-binary-mlp".into(), "logistic-regression".into()],
@@ -192,12 +191,12 @@ async fn seed_agreements(
                 overage_percent: 0,
                 allow_model_download: false,
                 created_at: now,
-                agreement_status: "active".into(),
+                agreement_status: licentia_domain::agreement::Status::Active,
                 agreement_title: title.into(),
             };
             licentia_db::training::insert_licence(tx, &licence, manager).await?;
         } else {
-            licentia_db::agreements::set_status(tx, id, "in_review", Some(1)).await?;
+            licentia_db::agreements::set_status(tx, id, licentia_domain::agreement::Status::InReview, Some(1)).await?;
         }
         n += 1;
     }

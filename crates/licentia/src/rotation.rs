@@ -47,8 +47,10 @@ pub async fn rewrap(db: &Db, audit: &AuditLog, ring: &KeyRing, max_rows: Option<
         }
         let mut done = 0u64;
         for (id, version, wrapped) in &rows {
-            let dek = ring.unwrap(u32::try_from(*version).unwrap_or(0), id.as_bytes(), wrapped).map_err(|_| RotationError::Unwrap(*id, *version))?;
-            let (to, rewrapped) = ring.wrap(id.as_bytes(), &dek).map_err(|_| RotationError::Unwrap(*id, *version))?;
+            let dek = ring
+                .unwrap(u32::try_from(*version).unwrap_or(0), id.as_uuid().as_bytes(), wrapped)
+                .map_err(|_| RotationError::Unwrap((*id).into(), *version))?;
+            let (to, rewrapped) = ring.wrap(id.as_uuid().as_bytes(), &dek).map_err(|_| RotationError::Unwrap((*id).into(), *version))?;
             if licentia_db::artifacts::rewrap(&mut tx, *id, *version, i32::try_from(to).unwrap_or(i32::MAX), &rewrapped).await? {
                 done += 1;
             } else {

@@ -26,7 +26,7 @@ async fn seed(t: &TestDb, ring: &KeyRing, n: usize) -> Res<Vec<Stored>> {
         let ciphertext = encrypt_all(&dek, Binding { artifact_id: *id.as_bytes(), version: 1 }, 4096, &plain)?;
         let (v, wrapped) = ring.wrap(id.as_bytes(), &dek)?;
         let a = Artifact {
-            id,
+            id: licentia_domain::ArtifactId::from_uuid(id),
             organisation_id: org.id,
             attached_kind: "organisation".into(),
             attached_id: org.id.as_uuid(),

@@ -5,7 +5,6 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::deadlines::Facts;
 use super::numbers::{self, NumberKind};
@@ -84,7 +83,7 @@ pub struct ValidAsset {
     pub grant_number: Option<String>,
     pub dates: LifeDates,
     pub expiry: Option<NaiveDate>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<crate::AssetId>,
     pub relation: Option<Relation>,
     pub owners: Vec<String>,
     pub tags: Vec<String>,
@@ -159,7 +158,7 @@ impl ValidAsset {
             return Err(DomainError::new(grant_field, format!("is required when the status is {}", status.as_str())));
         }
         let parent_id = match i.parent_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(p) => Some(Uuid::parse_str(p).map_err(|_| DomainError::new("parent_id", "is not an asset id"))?),
+            Some(p) => Some(crate::AssetId::parse(p).ok_or_else(|| DomainError::new("parent_id", "is not an asset id"))?),
             None => None,
         };
         let relation = match (i.relation.as_deref().map(str::trim).filter(|s| !s.is_empty()), parent_id) {

@@ -116,6 +116,12 @@ impl AssetStatus {
     }
 }
 
+impl fmt::Display for AssetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for AssetStatus {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

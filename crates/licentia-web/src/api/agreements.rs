@@ -10,6 +10,7 @@ use licentia_app::policy;
 use licentia_audit::Outcome;
 use licentia_db::agreements::{self as db, AgreementRow, Scope};
 use licentia_db::assets::AssetRow;
+use licentia_domain::AgreementId;
 use licentia_domain::agreement::Status;
 use licentia_domain::agreement::statement::{self, Lapse, SalesLine, Statement, UsageEntry};
 use licentia_domain::ip::AssetStatus;
@@ -49,8 +50,8 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Created().json(uc::detail_json(&mut conn, &user.actor(), &row).await?))
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
+    let a = uc::load(&state, &user.actor_in(&ctx), *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let body = uc::detail_json(&mut conn, &user.actor(), &a).await?;
     drop(conn);
@@ -83,11 +84,11 @@ pub async fn save(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     body: web::Json<VersionInput>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     let (number, sha) = uc::save(&state, &actor, a.id, body.into_inner()).await?;
     let _ = sha;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
@@ -97,8 +98,8 @@ pub async fn save(
     Ok(HttpResponse::Created().json(v))
 }
 
-pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
+    let a = uc::load(&state, &user.actor_in(&ctx), *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let items: Vec<Value> = db::versions(&mut conn, a.id, readable_max(&user, &a))
         .await?
@@ -109,10 +110,10 @@ pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
+pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(AgreementId, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, id).await?;
     let v = uc::load_version(&state, &actor, &a, &n).await?;
     state.audit_alone(user.event(&ctx, "agreement.version_read", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
     Ok(HttpResponse::Ok().json(json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256), "text": v.text, "terms": v.terms, "clauses": v.clauses })))
@@ -129,11 +130,11 @@ pub async fn diff_api(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     q: web::Query<DiffQuery>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(uc::redline(&state, &actor, &a, &q.from, &q.to).await?))
 }
@@ -155,19 +156,19 @@ pub async fn transition(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     let to = uc::transition(&state, &actor, a.id, &body.to, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
 }
 
 /// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
-pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
+pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     uc::approve(&state, &actor, a.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
 }
@@ -178,11 +179,11 @@ pub async fn accept(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     body: web::Json<AcceptInput>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     let status = uc::accept(&state, &actor, a.id, body.text_sha256.as_deref()).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
 }
@@ -193,11 +194,11 @@ pub async fn request_changes(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     body: web::Json<TransitionInput>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     uc::request_changes(&state, &actor, a.id, &body.comment).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
 }
@@ -208,11 +209,11 @@ pub async fn report_sales(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     body: web::Json<SalesInput>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, *id).await?;
     let n = uc::report_sales(&state, &actor, &a, &body.lines).await?;
     Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
 }
@@ -232,16 +233,16 @@ pub struct StatementQuery {
 /// Countries where every covered patent has stopped being in force, and since when.
 fn lapses(assets: &[AssetRow], notes: &mut Vec<String>) -> Vec<Lapse> {
     let mut by_country: BTreeMap<String, Vec<Option<NaiveDate>>> = BTreeMap::new();
-    for a in assets.iter().filter(|a| a.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like())) {
+    for a in assets.iter().filter(|a| a.kind.is_patent_like()) {
         let Some(j) = &a.jurisdiction else { continue };
-        let dead = a.status.parse::<AssetStatus>().is_ok_and(AssetStatus::is_dead);
+        let dead = a.status.is_dead();
         let ended = if dead {
             let on = a
                 .details
                 .get("lapsed_on")
                 .and_then(Value::as_str)
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .or(a.expiry_date.filter(|_| a.status == "expired"));
+                .or(a.expiry_date.filter(|_| a.status == AssetStatus::Expired));
             if on.is_none() {
                 notes.push(format!("{} is {} without a lapse date; royalties in {j} are not stopped.", a.title, a.status));
             }
@@ -333,7 +334,7 @@ pub fn statement_period(q: &StatementQuery) -> AppResult<(NaiveDate, NaiveDate)>
 
 /// `GET /api/v1/statements?agreement=ID&period=2027-Q4[&format=csv]`
 pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), &q.agreement).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), AgreementId::parse(q.agreement.trim()).ok_or(AppError::NotFound)?).await?;
     let (from, to) = statement_period(&q)?;
     let st = statement_for(&state, &user, &a, from, to).await?;
     state
@@ -370,10 +371,10 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
 }
 
 /// `GET /api/v1/agreements/{id}/versions/{n}/pdf`
-pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<HttpResponse> {
+pub async fn pdf(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(AgreementId, String)>) -> Reply<HttpResponse> {
     let (id, n) = path.into_inner();
     let actor = user.actor_in(&ctx);
-    let a = uc::load(&state, &actor, &id).await?;
+    let a = uc::load(&state, &actor, id).await?;
     let v = uc::load_version(&state, &actor, &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let accepted = db::acceptances(&mut conn, a.id).await?;

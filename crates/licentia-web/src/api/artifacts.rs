@@ -12,6 +12,7 @@ use licentia_audit::Outcome;
 use licentia_crypto::envelope::{DEFAULT_SEGMENT, DataKey, Decryptor, Encryptor};
 use licentia_db::artifacts::{self, Artifact};
 use licentia_domain::OrganisationId;
+use licentia_domain::{ArtifactId, DatasetId, RunId};
 use licentia_store::StorageKey;
 use serde::Deserialize;
 use serde_json::json;
@@ -52,7 +53,10 @@ async fn attachment_owner(state: &AppState, ctx: &RequestContext, user: &Current
         if !user.role.allows(licentia_domain::Permission::AssetManage) {
             return Err(AppError::Forbidden);
         }
-        let asset = crate::api::assets::load_for_page(state, ctx, user, id.trim()).await?;
+        let Some(asset_id) = licentia_domain::AssetId::parse(id.trim()) else {
+            return Err(AppError::Validation { field: "attached_id".into(), message: "is not an id".into() });
+        };
+        let asset = crate::api::assets::load_for_page(state, ctx, user, asset_id).await?;
         return Ok(asset.organisation_id);
     }
     let Some(org) = OrganisationId::parse(id.trim()) else {
@@ -151,10 +155,10 @@ async fn store_file(
     declared: Option<&str>,
     limit: u64,
 ) -> AppResult<Artifact> {
-    let id = Uuid::now_v7();
+    let id = ArtifactId::new();
     let version = 1;
     let dek = DataKey::generate().map_err(AppError::internal)?;
-    let (key_version, wrapped) = state.keyring.wrap(id.as_bytes(), &dek).map_err(AppError::internal)?;
+    let (key_version, wrapped) = state.keyring.wrap(id.as_uuid().as_bytes(), &dek).map_err(AppError::internal)?;
     let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
     let mut writer = state.store.create().await.map_err(AppError::internal)?;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
@@ -211,23 +215,22 @@ async fn store_file(
         key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
         wrapped_key: wrapped,
         segment_size: DEFAULT_SEGMENT as i32,
-        created_by: Some(user.id.as_uuid()),
+        created_by: Some(user.id),
         created_at: chrono::Utc::now(),
     })
 }
 
-async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Artifact> {
-    let Ok(uid) = Uuid::parse_str(id) else { return Err(not_found(state, ctx, user, "artifact", id).await) };
+async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: ArtifactId) -> AppResult<Artifact> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    match artifacts::get_scoped(&mut conn, uid, user.scope()).await {
+    match artifacts::get_scoped(&mut conn, id, user.scope()).await {
         Ok(a) => Ok(a),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "artifact", id).await),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "artifact", &id.to_string()).await),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
+pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<ArtifactId>) -> Reply<HttpResponse> {
+    let a = load(&state, &ctx, &user, *id).await?;
     state.audit_alone(user.event(&ctx, "artifact.metadata_read", Outcome::Success).target("artifact", a.id)).await?;
     Ok(HttpResponse::Ok().json(a))
 }
@@ -270,12 +273,12 @@ async fn owner_of(state: &AppState, a: &Artifact) -> AppResult<Owner> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     // An artifact whose owner row is gone is judged as the strictest owner of its kind allows.
     Ok(match a.attached_kind.as_str() {
-        "run" => match licentia_db::training::run(&mut conn, a.attached_id, None).await {
+        "run" => match licentia_db::training::run(&mut conn, RunId::from_uuid(a.attached_id), None).await {
             Ok(run) => Owner::RunWeights { model_download: run.model_download },
             Err(licentia_db::DbError::NotFound) => Owner::RunWeights { model_download: false },
             Err(e) => return Err(e.into()),
         },
-        "dataset" => match licentia_db::training::dataset(&mut conn, a.attached_id, None).await {
+        "dataset" => match licentia_db::training::dataset(&mut conn, DatasetId::from_uuid(a.attached_id), None).await {
             Ok(d) => Owner::Dataset { masked_columns: licentia_app::policy::column_actions(&d).values().any(|v| v == "mask") },
             // No column actions were ever recorded for it, so none is masked.
             Err(licentia_db::DbError::NotFound) => Owner::Dataset { masked_columns: false },
@@ -288,8 +291,8 @@ async fn owner_of(state: &AppState, a: &Artifact) -> AppResult<Owner> {
 /// Streams the decrypted content. A segment that fails authentication, a truncated blob or a
 /// plaintext digest that differs from the stored one aborts the response (the client sees a short
 /// body against `Content-Length`) and writes an audit entry; nothing of a bad segment is sent.
-pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let a = load(&state, &ctx, &user, &id).await?;
+pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<ArtifactId>) -> Reply<HttpResponse> {
+    let a = load(&state, &ctx, &user, *id).await?;
     let owner = owner_of(&state, &a).await?;
     if let Err(refusal) = licentia_app::policy::artifact_content(&user.actor(), &a.attached_kind, owner) {
         let event = user
@@ -312,7 +315,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         }
         .into());
     }
-    let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_bytes(), &a.wrapped_key) {
+    let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_uuid().as_bytes(), &a.wrapped_key) {
         Ok(k) => k,
         Err(_) => {
             state.audit_alone(integrity_event(&user, &ctx, &a, "data key does not unwrap")).await?;

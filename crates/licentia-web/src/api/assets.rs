@@ -7,13 +7,13 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope, Cursor, Sort};
+use licentia_domain::AssetId;
 use licentia_domain::ip::deadlines::{self, Deadline};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::CurrentUser;
-use crate::auth::not_found;
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
@@ -38,10 +38,10 @@ pub async fn mark(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AssetId>,
     body: web::Json<MarkInput>,
 ) -> Reply<HttpResponse> {
-    let row = load(&state, &ctx, &user, &id).await?;
+    let row = load(&state, &ctx, &user, *id).await?;
     let after = licentia_app::assets::mark_deadline(&state, &user.actor_in(&ctx), &row, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({ "deadlines": after })))
 }
@@ -52,10 +52,10 @@ pub async fn add_manual(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AssetId>,
     body: web::Json<ManualInput>,
 ) -> Reply<HttpResponse> {
-    let row = load(&state, &ctx, &user, &id).await?;
+    let row = load(&state, &ctx, &user, *id).await?;
     let added = insert_manual(&state, &ctx, &user, &row, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
 }
@@ -76,35 +76,29 @@ pub async fn create(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Created().json(view(&row, &user)))
 }
 
-pub async fn load_for_page(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AssetRow> {
+pub async fn load_for_page(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: AssetId) -> AppResult<AssetRow> {
     load(state, ctx, user, id).await
 }
 
-async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<AssetRow> {
-    let Ok(uid) = Uuid::parse_str(id) else { return Err(not_found(state, ctx, user, "asset", id).await) };
-    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    match assets::get(&mut conn, uid, scope(user)).await {
-        Ok(r) => Ok(r),
-        Err(licentia_db::DbError::NotFound) => Err(not_found(state, ctx, user, "asset", id).await),
-        Err(e) => Err(e.into()),
-    }
+async fn load(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: AssetId) -> AppResult<AssetRow> {
+    licentia_app::assets::load(state, &user.actor_in(ctx), id).await
 }
 
 /// Partial update: the given fields over the stored ones (the use case validates the whole).
-pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, body: web::Json<Value>) -> Reply<HttpResponse> {
-    let current = load(&state, &ctx, &user, &id).await?;
+pub async fn update(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AssetId>, body: web::Json<Value>) -> Reply<HttpResponse> {
+    let current = load(&state, &ctx, &user, *id).await?;
     let row = licentia_app::assets::update(&state, &user.actor_in(&ctx), &current, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view(&row, &user)))
 }
 
-pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let current = load(&state, &ctx, &user, &id).await?;
+pub async fn delete(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AssetId>) -> Reply<HttpResponse> {
+    let current = load(&state, &ctx, &user, *id).await?;
     licentia_app::assets::delete(&state, &user.actor_in(&ctx), &current).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let row = load(&state, &ctx, &user, &id).await?;
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AssetId>) -> Reply<HttpResponse> {
+    let row = load(&state, &ctx, &user, *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &row, &user.actor()).await?;
     drop(conn);
@@ -151,7 +145,7 @@ fn decode_cursor(sort: Sort, c: &str) -> AppResult<Cursor> {
     if v["s"].as_str() != Some(sort.as_str()) {
         return Err(not_ours());
     }
-    let id = v["id"].as_str().and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(not_ours)?;
+    let id = v["id"].as_str().and_then(AssetId::parse).ok_or_else(not_ours)?;
     Ok(match sort {
         Sort::Recent => Cursor::Recent(v["t"].as_i64().and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(not_ours)?, id),
         Sort::Title => Cursor::Title(v["k"].as_str().filter(|t| !t.chars().any(char::is_control)).ok_or_else(not_ours)?.to_owned(), id),
@@ -267,7 +261,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                 let effective_end = d.grace_ends.unwrap_or(d.due);
                 if effective_end >= from && d.due <= to {
                     out.push(UpcomingDeadline {
-                        asset_id: row.id,
+                        asset_id: row.id.into(),
                         href: format!("/assets/{}", row.id),
                         asset_title: row.title.clone(),
                         jurisdiction: row.jurisdiction.clone(),
@@ -306,7 +300,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                     source: "agreement terms",
                 };
                 out.push(UpcomingDeadline {
-                    asset_id: a.id,
+                    asset_id: a.id.into(),
                     href: format!("/agreements/{}", a.id),
                     asset_title: a.title.clone(),
                     jurisdiction: None,

@@ -36,14 +36,13 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": rows, "next_before": next })))
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> Reply<HttpResponse> {
-    let row = entry(&state, &ctx, &user, &seq).await?;
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<i64>) -> Reply<HttpResponse> {
+    let row = entry(&state, &ctx, &user, *seq).await?;
     let canonical = String::from_utf8_lossy(&row.canonical).into_owned();
     Ok(HttpResponse::Ok().json(json!({ "entry": row, "canonical": canonical })))
 }
 
-pub async fn entry(state: &AppState, ctx: &RequestContext, user: &CurrentUser, seq: &str) -> AppResult<AuditRow> {
-    let seq: i64 = seq.parse().map_err(|_| AppError::NotFound)?;
+pub async fn entry(state: &AppState, ctx: &RequestContext, user: &CurrentUser, seq: i64) -> AppResult<AuditRow> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let row = licentia_db::audit::get(&mut conn, seq).await?;
     drop(conn);

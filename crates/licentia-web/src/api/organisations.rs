@@ -18,8 +18,8 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": orgs })))
 }
 
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<OrganisationId>) -> Reply<HttpResponse> {
+    let oid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
         Ok(o) => {
@@ -27,7 +27,7 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
             state.audit_alone(user.event(&ctx, "org.read", licentia_audit::Outcome::Success).target("organisation", o.id)).await?;
             Ok(HttpResponse::Ok().json(o))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id.to_string()).await.into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -41,12 +41,12 @@ pub async fn update(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<OrganisationId>,
     body: web::Json<OrgChange>,
 ) -> Reply<HttpResponse> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
+    let oid = *id;
     match admin_ops::update_org(&state, &user.actor_in(&ctx), oid, body.into_inner()).await {
-        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "organisation", &id.to_string()).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{Datelike as _, NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetFilter, AssetRow, Cursor};
+use licentia_domain::AssetId;
 use licentia_domain::ip::fees::{self, FeeBasis};
 use licentia_domain::ip::{AssetStatus, deadlines};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,7 @@ pub enum Standing {
 
 impl Standing {
     pub fn of(row: &AssetRow, today: NaiveDate) -> Self {
-        let status = row.status.parse::<AssetStatus>().ok();
+        let status = Some(row.status);
         if status.is_none_or(|s| s.is_dead()) || row.expiry_date.is_some_and(|e| e <= today) {
             return Standing::Dead;
         }
@@ -72,16 +73,16 @@ pub struct Family {
 
 /// Orders a family depth-first from its root; siblings by filing date, as the query returned them.
 pub fn build_family(rows: Vec<AssetRow>, user: &CurrentUser, today: NaiveDate) -> Option<Family> {
-    let ids: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ids: std::collections::HashSet<AssetId> = rows.iter().map(|r| r.id).collect();
     // The root is the member whose parent is not in the (visible) family.
     let root = rows.iter().find(|r| r.parent_id.is_none_or(|p| !ids.contains(&p)))?.id;
-    let mut children: HashMap<Uuid, Vec<&AssetRow>> = HashMap::new();
+    let mut children: HashMap<AssetId, Vec<&AssetRow>> = HashMap::new();
     for r in &rows {
         if let Some(p) = r.parent_id.filter(|p| ids.contains(p)) {
             children.entry(p).or_default().push(r);
         }
     }
-    let by_id: HashMap<Uuid, &AssetRow> = rows.iter().map(|r| (r.id, r)).collect();
+    let by_id: HashMap<AssetId, &AssetRow> = rows.iter().map(|r| (r.id, r)).collect();
     let mut members = Vec::new();
     let mut stack = vec![(root, 0usize)];
     while let Some((id, depth)) = stack.pop() {
@@ -107,15 +108,14 @@ pub fn build_family(rows: Vec<AssetRow>, user: &CurrentUser, today: NaiveDate) -
             *e = (*e).min(m.standing);
         }
     }
-    Some(Family { root, members, coverage })
+    Some(Family { root: root.into(), members, coverage })
 }
 
-pub async fn load_family(state: &AppState, ctx: &RequestContext, user: &CurrentUser, id: &str) -> AppResult<Family> {
-    let Ok(uid) = Uuid::parse_str(id) else { return Err(not_found(state, ctx, user, "asset", id).await) };
+pub async fn load_family(state: &AppState, ctx: &RequestContext, user: &CurrentUser, uid: AssetId) -> AppResult<Family> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let rows = match assets::family(&mut conn, uid, scope(user)).await {
         Ok(r) => r,
-        Err(licentia_db::DbError::NotFound) => return Err(not_found(state, ctx, user, "asset", id).await),
+        Err(licentia_db::DbError::NotFound) => return Err(not_found(state, ctx, user, "asset", &uid.to_string()).await),
         Err(e) => return Err(e.into()),
     };
     drop(conn);
@@ -125,8 +125,8 @@ pub async fn load_family(state: &AppState, ctx: &RequestContext, user: &CurrentU
 }
 
 /// `GET /api/v1/assets/{id}/family`
-pub async fn family_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    Ok(HttpResponse::Ok().json(load_family(&state, &ctx, &user, &id).await?))
+pub async fn family_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AssetId>) -> Reply<HttpResponse> {
+    Ok(HttpResponse::Ok().json(load_family(&state, &ctx, &user, *id).await?))
 }
 
 /// Amounts in minor units per currency (no conversion: the offices bill in their own currency).
@@ -134,10 +134,10 @@ pub type Amounts = BTreeMap<&'static str, i64>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AssetCost {
-    pub asset_id: Uuid,
+    pub asset_id: AssetId,
     pub title: String,
     pub jurisdiction: Option<String>,
-    pub family: Uuid,
+    pub family: AssetId,
     pub total: Amounts,
     pub items: Vec<fees::Cost>,
 }
@@ -150,7 +150,7 @@ pub struct Forecast {
     /// Calendar year → currency → amount.
     pub by_year: BTreeMap<i32, Amounts>,
     /// Family root → currency → amount.
-    pub by_family: BTreeMap<Uuid, Amounts>,
+    pub by_family: BTreeMap<AssetId, Amounts>,
     pub assets: Vec<AssetCost>,
     pub total: Amounts,
 }
@@ -167,7 +167,7 @@ pub struct ForecastQuery {
 
 /// The official fees falling due in the next `years` calendar years across the caller's
 /// registry, per asset, family and year. Done and waived deadlines are not forecast.
-pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced: bool, family: Option<Uuid>) -> AppResult<Forecast> {
+pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced: bool, family: Option<AssetId>) -> AppResult<Forecast> {
     let today = Utc::now().date_naive();
     let end = NaiveDate::from_ymd_opt(today.year() + years as i32, 1, 1).ok_or_else(|| AppError::internal("date out of range"))?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -186,8 +186,8 @@ pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced:
     }
     let closed = licentia_db::deadlines::closed_marks(&mut conn).await?;
     drop(conn);
-    let by_id: HashMap<Uuid, &AssetRow> = rows.iter().map(|r| (r.id, r)).collect();
-    let root_of = |mut id: Uuid| {
+    let by_id: HashMap<AssetId, &AssetRow> = rows.iter().map(|r| (r.id, r)).collect();
+    let root_of = |mut id: AssetId| {
         for _ in 0..64 {
             match by_id.get(&id).and_then(|r| r.parent_id).filter(|p| by_id.contains_key(p)) {
                 Some(p) => id = p,
@@ -237,7 +237,7 @@ pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced:
     Ok(out)
 }
 
-fn forecast_params(q: &ForecastQuery) -> AppResult<(u32, bool, Option<Uuid>)> {
+fn forecast_params(q: &ForecastQuery) -> AppResult<(u32, bool, Option<AssetId>)> {
     let years = match q.years {
         None => 10,
         Some(y) if (1..=30).contains(&y) => y,
@@ -246,7 +246,7 @@ fn forecast_params(q: &ForecastQuery) -> AppResult<(u32, bool, Option<Uuid>)> {
     let family = q
         .family
         .as_deref()
-        .map(|f| Uuid::parse_str(f.trim()).map_err(|_| AppError::Validation { field: "family".into(), message: "is not an asset id".into() }))
+        .map(|f| AssetId::parse(f.trim()).ok_or_else(|| AppError::Validation { field: "family".into(), message: "is not an asset id".into() }))
         .transpose()?;
     Ok((years, q.reduced.unwrap_or(false), family))
 }

@@ -10,10 +10,10 @@ use licentia_app::policy;
 use licentia_audit::Outcome;
 use licentia_db::training::{self as db, Run};
 use licentia_domain::OrganisationId;
+use licentia_domain::{DatasetId, LicenceId, RunId};
 use licentia_train::Hyper;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::auth::not_found;
@@ -45,8 +45,8 @@ pub async fn licences(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let Ok(uid) = Uuid::parse_str(&id) else { return Err(not_found(&state, &ctx, &user, "licence", &id).await.into()) };
+pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<LicenceId>) -> Reply<HttpResponse> {
+    let uid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     match db::licence(&mut conn, uid, scope(&user)).await {
         Ok(l) => {
@@ -55,7 +55,7 @@ pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             state.audit_alone(user.event(&ctx, "licence.read", Outcome::Success).target("licence", l.id)).await?;
             Ok(HttpResponse::Ok().json(v))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "licence", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "licence", &id.to_string()).await.into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -93,8 +93,8 @@ pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 }
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
-pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let d = uc::load_dataset(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<DatasetId>) -> Reply<HttpResponse> {
+    let d = uc::load_dataset(&state, &user.actor_in(&ctx), *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
@@ -126,10 +126,10 @@ pub async fn set_columns(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<DatasetId>,
     body: web::Json<ColumnsInput>,
 ) -> Reply<HttpResponse> {
-    Ok(HttpResponse::Ok().json(uc::set_columns(&state, &user.actor_in(&ctx), &id, &body.columns).await?))
+    Ok(HttpResponse::Ok().json(uc::set_columns(&state, &user.actor_in(&ctx), *id, &body.columns).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,8 +158,8 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         licentia_train::TrainError::Invalid { field, message } => AppError::Validation { field: format!("hyper.{field}"), message },
         other => uc::bad("hyper", other.to_string()),
     })?;
-    let licence_id = Uuid::parse_str(i.licence_id.trim()).map_err(|_| uc::bad("licence_id", "is not a licence id"))?;
-    let dataset_id = Uuid::parse_str(i.dataset_id.trim()).map_err(|_| uc::bad("dataset_id", "is not a dataset id"))?;
+    let licence_id = LicenceId::parse(i.licence_id.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?;
+    let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
     match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
@@ -183,8 +183,8 @@ pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+    let r = uc::load_run(&state, &user.actor_in(&ctx), *id).await?;
     state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
     Ok(HttpResponse::Ok().json(run_json(&user, &r)))
 }
@@ -192,14 +192,14 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 /// `POST /api/v1/runs/{id}/cancel`: a queued run is cancelled at once and its reservation
 /// released; a running one is stopped by its worker before the next batch and billed for the
 /// epochs it finished.
-pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    Ok(HttpResponse::Ok().json(run_json(&user, &uc::cancel(&state, &user.actor_in(&ctx), &id).await?)))
+pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+    Ok(HttpResponse::Ok().json(run_json(&user, &uc::cancel(&state, &user.actor_in(&ctx), *id).await?)))
 }
 
 /// `GET /api/v1/runs/{id}/events`: server-sent events with the run's progress and metrics until
 /// it ends (polled from the database, so any node can serve any run).
-pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+    let r = uc::load_run(&state, &user.actor_in(&ctx), *id).await?;
     state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
     let run_id = r.id;
@@ -270,11 +270,11 @@ pub async fn predict(
     ctx: RequestContext,
     user: CurrentUser,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: web::Path<RunId>,
     body: web::Payload,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let r = uc::load_run(&state, &actor, &id).await?;
+    let r = uc::load_run(&state, &actor, *id).await?;
     let (_, table) = read_csv_body(&state, &req, body).await?;
     let preds = uc::predict(&state, &actor, &r, table).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -292,8 +292,8 @@ pub async fn predict(
 }
 
 /// `GET /api/v1/runs/{id}/model`: the weights, only where the licence allows the download.
-pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let r = uc::load_run(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn model(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+    let r = uc::load_run(&state, &user.actor_in(&ctx), *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let l = db::licence(&mut conn, r.licence_id, None).await?;
     drop(conn);

@@ -18,8 +18,8 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 }
 
 /// A by-id lookup that misses (missing or outside the caller's scope) is a 404 and an audit entry.
-pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
+pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<UserId>) -> Reply<HttpResponse> {
+    let uid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     match licentia_db::users::get_scoped(&mut conn, uid, user.scope()).await {
         Ok(u) => {
@@ -27,7 +27,7 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
             state.audit_alone(user.event(&ctx, "user.read", licentia_audit::Outcome::Success).target("user", u.id)).await?;
             Ok(HttpResponse::Ok().json(u))
         }
-        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id.to_string()).await.into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -41,12 +41,12 @@ pub async fn update(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
     body: web::Json<UserChange>,
 ) -> Reply<HttpResponse> {
-    let Some(uid) = UserId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "user", &id).await.into()) };
+    let uid = *id;
     match admin_ops::update_user(&state, &user.actor_in(&ctx), uid, body.into_inner()).await {
-        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id).await.into()),
+        Err(AppError::NotFound) => Err(not_found(&state, &ctx, &user, "user", &id.to_string()).await.into()),
         other => Ok(HttpResponse::Ok().json(other?)),
     }
 }

@@ -9,7 +9,7 @@ use licentia_domain::{OrganisationId, Permission, UserId};
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
-use crate::error::{AppError, Reply};
+use crate::error::Reply;
 use crate::pages::{Nav, back, flash_from};
 use crate::state::AppState;
 use licentia_app::admin::{self as admin_ops, NewOrgInput, NewUserInput, OrgChange, UserChange};
@@ -50,10 +50,10 @@ pub async fn update_user(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
     form: web::Form<UserChange>,
 ) -> Reply<HttpResponse> {
-    let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
+    let id = id.into_inner();
     let result = admin_ops::update_user(&state, &user.actor_in(&ctx), id, form.into_inner()).await.map(|u| format!("Updated {}.", u.email));
     back("/admin/users", result)
 }
@@ -90,10 +90,10 @@ pub async fn update_organisation(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<OrganisationId>,
     form: web::Form<OrgChange>,
 ) -> Reply<HttpResponse> {
-    let id = OrganisationId::parse(&id).ok_or(AppError::NotFound)?;
+    let id = id.into_inner();
     let result = admin_ops::update_org(&state, &user.actor_in(&ctx), id, form.into_inner()).await.map(|o| format!("Updated {}.", o.name));
     back("/admin/organisations", result)
 }

@@ -13,6 +13,7 @@ use chrono::{Datelike as _, Utc};
 use licentia_db::agreements::{self as db, Acceptance, AgreementRow, VersionRow};
 use licentia_db::assets::{AssetFilter, AssetRow, AssetScope};
 use licentia_db::organisations::Organisation;
+use licentia_domain::AgreementId;
 use licentia_domain::agreement::clauses::{LIBRARY, Rendered};
 use licentia_domain::agreement::diff::{Op, Piece};
 use licentia_domain::agreement::statement::Statement;
@@ -234,7 +235,7 @@ pub struct ListPage {
 }
 
 impl ListPage {
-    fn selected(&self, id: &uuid::Uuid) -> bool {
+    fn selected(&self, id: &licentia_domain::AssetId) -> bool {
         self.new_assets.iter().any(|a| a == &id.to_string())
     }
 }
@@ -360,7 +361,7 @@ pub struct ShowPage {
     editable: Vec<EditableClause>,
     error: Option<String>,
     flash: Option<(bool, String)>,
-    pdf_artifact: Option<uuid::Uuid>,
+    pdf_artifact: Option<licentia_domain::ArtifactId>,
 }
 
 async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash: Option<(bool, String)>) -> AppResult<ShowPage> {
@@ -382,7 +383,7 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         })
         .collect();
     let acceptances = db::acceptances(&mut conn, a.id).await?;
-    let status = a.status.parse::<Status>().map_err(AppError::internal)?;
+    let status = a.status;
     let scope = (user.role == Role::Licensee).then_some(user.organisation_id);
     let licences = if user.role.allows(Permission::LicenceRead) {
         licentia_db::training::licences(&mut conn, scope).await?.into_iter().filter(|l| l.agreement_id == a.id).collect()
@@ -390,7 +391,7 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         Vec::new()
     };
     let party_accepted = acceptances.iter().any(|x| x.party == if user.role == Role::Licensee { "licensee" } else { "licensor" });
-    let pdf_artifact = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("agreement", a.id)), 10).await?.first().map(|x| x.id);
+    let pdf_artifact = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("agreement", a.id.into())), 10).await?.first().map(|x| x.id);
     let editable = LIBRARY
         .iter()
         .map(|c| match draft.overrides.get(c.id) {
@@ -412,8 +413,8 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         can_draft: user.role.allows(Permission::AgreementDraft),
         // Four eyes: the author of the version under review is not offered the approval (the
         // server would refuse it); the page says who must approve instead.
-        can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id != user.id.as_uuid(),
-        awaiting_other: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id == user.id.as_uuid(),
+        can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id != user.id,
+        awaiting_other: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id == user.id,
         licences,
         can_license: user.role.allows(Permission::LicenceManage) && matches!(status, Status::Executed | Status::Active),
         templates: licentia_train::Template::ALL.iter().map(|t| t.as_str()).collect(),
@@ -430,8 +431,8 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
     })
 }
 
-pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<ShowPage> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &id).await?;
+pub async fn show_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<AgreementId>) -> Reply<ShowPage> {
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), *id).await?;
     state.audit_alone(user.event(&ctx, "agreement.read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(show_page(&state, &user, a, flash_from(req.query_string())).await?)
 }
@@ -443,11 +444,11 @@ pub async fn save_html(
     ctx: RequestContext,
     user: CurrentUser,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let terms_form = TermsForm::from_pairs(&p);
     let mut overrides = BTreeMap::new();
@@ -500,34 +501,34 @@ pub async fn transition_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let r = licentia_app::agreements::transition(&state, &actor, a.id, field(&p, "to"), field(&p, "comment"))
         .await
         .map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
-pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
+pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let r = licentia_app::agreements::approve(&state, &actor, a.id).await.map(|()| "Approved.".to_owned());
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
 pub async fn accept_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let sha = field(&p, "text_sha256");
     let r = licentia_app::agreements::accept(&state, &actor, a.id, (!sha.is_empty()).then_some(sha)).await.map(|s| {
@@ -537,32 +538,32 @@ pub async fn accept_html(
             "Accepted; waiting for the other party.".to_owned()
         }
     });
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
 pub async fn request_changes_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let r = licentia_app::agreements::request_changes(&state, &actor, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
 pub async fn sales_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let r = async {
         // Amounts are typed in the agreement's currency.
@@ -581,7 +582,7 @@ pub async fn sales_html(
     }
     .await
     .map(|_| "Sales reported.".to_owned());
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
 /// `POST /agreements/{id}/licences`: the agreement page's form that issues a training licence
@@ -590,11 +591,11 @@ pub async fn issue_licence_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     form: web::Form<Pairs>,
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let r = async {
         let until = field(&p, "valid_until");
@@ -627,7 +628,7 @@ pub async fn issue_licence_html(
     }
     .await
     .map(|_| "Training licence issued.".to_owned());
-    workflow_back(a.id, r)
+    workflow_back(a.id.into(), r)
 }
 
 #[derive(Template, WebTemplate)]
@@ -654,11 +655,11 @@ pub async fn diff_html(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AgreementId>,
     q: web::Query<api::DiffQuery>,
 ) -> Reply<DiffPage> {
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let r = licentia_app::agreements::redline(&state, &actor, &a, &q.from, &q.to).await?;
     state.audit_alone(user.event(&ctx, "agreement.diff_read", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(DiffPage { nav: Nav::for_user(&state, &user, "/agreements"), a, from: r.from, to: r.to, pieces: r.text, terms: r.terms })
@@ -671,10 +672,10 @@ pub struct PrintPage {
     acceptances: Vec<Acceptance>,
 }
 
-pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(String, String)>) -> Reply<PrintPage> {
+pub async fn print_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(AgreementId, String)>) -> Reply<PrintPage> {
     let (id, n) = path.into_inner();
     let actor = user.actor_in(&ctx);
-    let a = licentia_app::agreements::load(&state, &actor, &id).await?;
+    let a = licentia_app::agreements::load(&state, &actor, id).await?;
     let v = licentia_app::agreements::load_version(&state, &actor, &a, &n).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let doc = api::document_of(&mut conn, &a, &v).await?;
@@ -707,7 +708,7 @@ impl StatementPage {
 }
 
 pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<StatementPage> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), &q.agreement).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), AgreementId::parse(q.agreement.trim()).ok_or(AppError::NotFound)?).await?;
     let (from, to) = api::statement_period(&q)?;
     let st = api::statement_for(&state, &user, &a, from, to).await?;
     state
@@ -805,7 +806,7 @@ pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user:
                 *by_asset.entry((t.clone(), currency.clone())).or_default() += share;
             }
         }
-        rows.push(RevenueRow { id: a.id, title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
+        rows.push(RevenueRow { id: a.id.into(), title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
     }
     drop(conn);
     state.audit_alone(user.event(&ctx, "revenue.read", licentia_audit::Outcome::Success).details(serde_json::json!({ "year": year }))).await?;

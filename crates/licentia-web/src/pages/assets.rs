@@ -6,6 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use licentia_audit::Outcome;
 use licentia_db::assets::AssetRow;
+use licentia_domain::AssetId;
 use licentia_domain::Permission;
 use licentia_domain::ip::fees::{self, FeeBasis};
 
@@ -72,8 +73,8 @@ pub struct AssetPage {
     return_to: String,
 }
 
-pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<String>) -> Reply<AssetPage> {
-    let a = crate::api::assets::load_for_page(&state, &ctx, &user, &id).await?;
+pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<AssetId>) -> Reply<AssetPage> {
+    let a = crate::api::assets::load_for_page(&state, &ctx, &user, *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let deadlines = deadlines_of(&mut conn, &a, &user.actor()).await?;
     let fees = if user.role.allows(Permission::CostRead) {
@@ -100,7 +101,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
         None
     };
     // Attachments to registry assets are licensor-internal (scoped to the asset's organisation).
-    let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("asset", a.id)), 200).await?;
+    let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("asset", a.id.into())), 200).await?;
     drop(conn);
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", a.id)).await?;
     let can_manage = user.role.allows(Permission::AssetManage);
@@ -109,7 +110,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
         details: serde_json::to_string_pretty(&a.details).unwrap_or_default(),
         show_notes: licentia_app::policy::sees_internal_notes(&user.actor()),
         can_manage,
-        in_family: a.parent_id.is_some() || a.kind.parse::<licentia_domain::ip::AssetKind>().is_ok_and(|k| k.is_patent_like()),
+        in_family: a.parent_id.is_some() || a.kind.is_patent_like(),
         fees,
         flash: crate::pages::flash_from(req.query_string()),
         attachments,

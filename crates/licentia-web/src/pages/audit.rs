@@ -48,8 +48,8 @@ pub struct AuditEntryPage {
     details: String,
 }
 
-pub async fn entry(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<String>) -> Reply<AuditEntryPage> {
-    let row = read_entry(&state, &ctx, &user, &seq).await?;
+pub async fn entry(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<i64>) -> Reply<AuditEntryPage> {
+    let row = read_entry(&state, &ctx, &user, *seq).await?;
     Ok(AuditEntryPage {
         nav: Nav::for_user(&state, &user, "/audit"),
         canonical: String::from_utf8_lossy(&row.canonical).into_owned(),

@@ -27,12 +27,18 @@ pub struct OrganisationPage {
     return_to: String,
 }
 
-pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>, req: HttpRequest) -> Reply<OrganisationPage> {
-    let Some(oid) = OrganisationId::parse(&id) else { return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()) };
+pub async fn show(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<OrganisationId>,
+    req: HttpRequest,
+) -> Reply<OrganisationPage> {
+    let oid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let org = match licentia_db::organisations::get_scoped(&mut conn, oid, user.scope()).await {
         Ok(o) => o,
-        Err(licentia_db::DbError::NotFound) => return Err(not_found(&state, &ctx, &user, "organisation", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => return Err(not_found(&state, &ctx, &user, "organisation", &id.to_string()).await.into()),
         Err(e) => return Err(e.into()),
     };
     let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("organisation", org.id.as_uuid())), 200).await?;

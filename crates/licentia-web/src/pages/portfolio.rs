@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::{Datelike as _, Duration, NaiveDate, Utc};
+use licentia_domain::AssetId;
 use licentia_domain::Permission;
 use serde::Deserialize;
 
@@ -117,7 +118,7 @@ pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: Cu
 pub struct FamilyPage {
     nav: Nav,
     family: Family,
-    current: uuid::Uuid,
+    current: AssetId,
 }
 
 impl FamilyPage {
@@ -128,9 +129,9 @@ impl FamilyPage {
     }
 }
 
-pub async fn family(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<FamilyPage> {
-    let family = portfolio::load_family(&state, &ctx, &user, &id).await?;
-    let current = uuid::Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+pub async fn family(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AssetId>) -> Reply<FamilyPage> {
+    let family = portfolio::load_family(&state, &ctx, &user, *id).await?;
+    let current = *id;
     Ok(FamilyPage { nav: Nav::for_user(&state, &user, "/assets"), family, current })
 }
 
@@ -202,10 +203,10 @@ pub async fn add_manual(
     state: web::Data<AppState>,
     ctx: RequestContext,
     user: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<AssetId>,
     form: web::Form<ManualInput>,
 ) -> Reply<HttpResponse> {
-    let row = load_for_page(&state, &ctx, &user, &id).await?;
+    let row = load_for_page(&state, &ctx, &user, *id).await?;
     let path = format!("/assets/{}", row.id);
     let result = insert_manual(&state, &ctx, &user, &row, form.into_inner()).await.map(|m| format!("Added \u{201c}{}\u{201d} due {}.", m.title, m.due));
     back(&path, result)

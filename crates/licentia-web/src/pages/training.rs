@@ -9,6 +9,7 @@ use askama_web::WebTemplate;
 use chrono::Utc;
 use licentia_db::training::{self as db, Dataset};
 use licentia_domain::Permission;
+use licentia_domain::RunId;
 use licentia_train::{Hyper, Template as ModelTemplate};
 
 use crate::auth::CurrentUser;
@@ -59,7 +60,7 @@ pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: Curren
             }
         }
         licences.push(LicenceView {
-            id: l.id,
+            id: l.id.into(),
             agreement: l.agreement_title.clone(),
             templates: l.templates.clone(),
             valid_until: l.valid_until.format("%Y-%m-%d").to_string(),
@@ -104,10 +105,10 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
             h.seed = num("seed")? as u64;
         }
         h.check().map_err(|e| AppError::Validation { field: "hyper".into(), message: e.to_string() })?;
-        let licence = uuid::Uuid::parse_str(field(&p, "licence_id"))
-            .map_err(|_| AppError::Validation { field: "licence_id".into(), message: "choose a licence".into() })?;
-        let dataset = uuid::Uuid::parse_str(field(&p, "dataset_id"))
-            .map_err(|_| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
+        let licence = licentia_domain::LicenceId::parse(field(&p, "licence_id"))
+            .ok_or_else(|| AppError::Validation { field: "licence_id".into(), message: "choose a licence".into() })?;
+        let dataset = licentia_domain::DatasetId::parse(field(&p, "dataset_id"))
+            .ok_or_else(|| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
         licentia_app::training::launch(&state, &user.actor_in(&ctx), licence, dataset, &h, (!key.is_empty()).then_some(key)).await
     }
@@ -167,12 +168,12 @@ fn loss_points(metrics: &serde_json::Value) -> (String, String) {
     (line("train_loss"), line("valid_loss"))
 }
 
-pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<RunPage> {
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else { return Err(crate::auth::not_found(&state, &ctx, &user, "run", &id).await.into()) };
+pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<RunPage> {
+    let uid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let r = match db::run(&mut conn, uid, scope(&user)).await {
         Ok(r) => r,
-        Err(licentia_db::DbError::NotFound) => return Err(crate::auth::not_found(&state, &ctx, &user, "run", &id).await.into()),
+        Err(licentia_db::DbError::NotFound) => return Err(crate::auth::not_found(&state, &ctx, &user, "run", &id.to_string()).await.into()),
         Err(e) => return Err(e.into()),
     };
     drop(conn);
@@ -216,12 +217,14 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
 }
 
 /// `POST /training/runs/{id}/cancel` from the run page.
-pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<String>) -> Reply<HttpResponse> {
-    let path = format!("/runs/{}", id.trim());
-    match licentia_app::training::cancel(&state, &user.actor_in(&ctx), &id).await {
-        Ok(r) => {
-            Ok(see_other_with(&format!("/runs/{}", r.id), true, if r.status == "cancelled" { "Cancelled." } else { "Cancelling after the current batch." }))
-        }
+pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+    let path = format!("/runs/{}", *id);
+    match licentia_app::training::cancel(&state, &user.actor_in(&ctx), *id).await {
+        Ok(r) => Ok(see_other_with(
+            &format!("/runs/{}", r.id),
+            true,
+            if r.status == licentia_domain::RunStatus::Cancelled { "Cancelled." } else { "Cancelling after the current batch." },
+        )),
         Err(AppError::Conflict { message }) => Ok(see_other_with(&path, false, &message)),
         Err(e) => Err(e.into()),
     }
@@ -256,7 +259,7 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut loaded = Vec::new();
     for id in ids {
-        let Ok(uid) = uuid::Uuid::parse_str(id.trim()) else { return Err(crate::auth::not_found(&state, &ctx, &user, "run", id).await.into()) };
+        let Some(uid) = RunId::parse(id.trim()) else { return Err(crate::auth::not_found(&state, &ctx, &user, "run", id).await.into()) };
         match db::run(&mut conn, uid, scope(&user)).await {
             Ok(r) => loaded.push(r),
             Err(licentia_db::DbError::NotFound) => return Err(crate::auth::not_found(&state, &ctx, &user, "run", id).await.into()),
@@ -281,10 +284,10 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             let last = r.metrics.as_array().and_then(|a| a.last()).cloned().unwrap_or_default();
             let best = ["auc", "accuracy", "r2", "rmse"].iter().find_map(|k| last[*k].as_f64().map(|v| format!("{k} {v:.4}"))).unwrap_or_default();
             Compared {
-                id: r.id,
+                id: r.id.into(),
                 short: r.id.to_string()[..8].to_owned(),
                 template: r.template.clone(),
-                status: r.status.clone(),
+                status: r.status.to_string(),
                 epochs: r.hyper["epochs"].to_string(),
                 batch: r.hyper["batch_size"].to_string(),
                 lr: r.hyper["learning_rate"].to_string(),
