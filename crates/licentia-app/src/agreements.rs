@@ -785,5 +785,11 @@ pub async fn version_pdf(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
             hex::encode(&x.text_sha256)
         )));
     }
-    Ok(crate::pdf::render(&doc.title, &format!("{} v{}", doc.title, v.number), &blocks))
+    let name = format!("agreement-version-{}.txt", v.number);
+    let attachment = crate::pdf::Attachment {
+        name: &name,
+        description: "The text of record of this version: its SHA-256 is the fingerprint above",
+        bytes: v.text.as_bytes(),
+    };
+    Ok(crate::pdf::render(&doc.title, &format!("{} v{}", doc.title, v.number), &blocks, Some(attachment)))
 }

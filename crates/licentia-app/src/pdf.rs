@@ -77,8 +77,19 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Lays `blocks` out on as many A4 pages as they need, with a footer on each page.
-pub fn render(title: &str, footer: &str, blocks: &[Block]) -> Vec<u8> {
+/// A file carried inside the PDF (an `/EmbeddedFiles` entry), stored without compression so that
+/// anyone can take it out and hash it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attachment<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// Lays `blocks` out on as many A4 pages as they need, with a footer on each page, and embeds
+/// `attachment` if given (an agreement's PDF carries its exact text of record this way: the pages
+/// are laid out for reading, the attachment is what the SHA-256 covers, byte for byte).
+pub fn render(title: &str, footer: &str, blocks: &[Block], attachment: Option<Attachment<'_>>) -> Vec<u8> {
     // (font, size, text) lines, then paginated.
     let mut lines: Vec<(Name<'static>, f32, String, f32)> = Vec::new();
     for b in blocks {
@@ -129,7 +140,19 @@ pub fn render(title: &str, footer: &str, blocks: &[Block]) -> Vec<u8> {
     let info = Ref::new(5);
     let first_page = 6;
     let page_ids: Vec<Ref> = (0..pages.len()).map(|i| Ref::new(first_page + 2 * i as i32)).collect();
-    pdf.catalog(catalog).pages(tree);
+    let after_pages = first_page + 2 * pages.len() as i32;
+    let (file_id, spec_id) = (Ref::new(after_pages), Ref::new(after_pages + 1));
+    {
+        let mut cat = pdf.catalog(catalog);
+        cat.pages(tree);
+        if let Some(a) = &attachment {
+            cat.names().embedded_files().names().insert(Str(a.name.as_bytes()), spec_id);
+        }
+    }
+    if let Some(a) = &attachment {
+        pdf.embedded_file(file_id, a.bytes).subtype(Name(b"text/plain"));
+        pdf.file_spec(spec_id).path(Str(a.name.as_bytes())).unic_file(TextStr(a.name)).description(TextStr(a.description)).embedded_file(file_id);
+    }
     pdf.pages(tree).kids(page_ids.iter().copied()).count(pages.len() as i32);
     pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
     pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
@@ -188,7 +211,7 @@ mod tests {
 
     #[test]
     fn text_is_literal_and_the_document_has_no_active_content() {
-        let pdf = render("t", "f", &[Block::Para("<script>alert(1)</script> (brackets) \\ back".into())]);
+        let pdf = render("t", "f", &[Block::Para("<script>alert(1)</script> (brackets) \\ back".into())], None);
         let raw = String::from_utf8_lossy(&pdf);
         assert!(raw.starts_with("%PDF-"));
         // A string literal drawn with Tj; the backslash is escaped, balanced parentheses may stay.

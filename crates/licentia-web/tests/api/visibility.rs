@@ -363,9 +363,22 @@ async fn a_redrafted_agreement_shows_the_licensee_only_its_shared_version() -> T
         let found = printed[at..].find(line.trim()).ok_or_else(|| format!("the print lacks {line:?}"))?;
         at += found + line.trim().len();
     }
+    // The print's marked elements, put back in the text's layout, are the accepted text exactly.
+    let rebuilt = text_of_record_from_print(&print.body)?;
+    assert_eq!(rebuilt, text, "the print rebuilds to version 1's text");
+    assert_eq!(hex(&ring::digest::digest(&ring::digest::SHA256, rebuilt.as_bytes())), sha, "the print hashes to the accepted text");
     let pdf = app.get_as(&l, &format!("/api/v1/agreements/{}/versions/1/pdf", w.shared)).await?;
     assert_eq!(pdf.status, StatusCode::OK);
     assert!(pdf.body.contains("Sensor licence") && pdf.body.contains(&sha), "the PDF is version 1's");
+    // The PDF carries the text of record as an embedded file: taken out, it hashes to the
+    // accepted SHA-256; and every word of it is drawn on the pages, in order.
+    let attached = embedded_file(&pdf.body).ok_or("the PDF embeds no text of record")?;
+    assert_eq!(hex(&ring::digest::digest(&ring::digest::SHA256, attached.as_bytes())), sha, "the PDF's embedded text hashes to the accepted text");
+    let drawn: Vec<String> = pdf_shown_strings(&pdf.body).join(" ").split_whitespace().map(str::to_owned).collect();
+    let mut at = 0;
+    for word in text.lines().skip(2).flat_map(str::split_whitespace).filter(|w| w.chars().all(|c| c.is_ascii_graphic())) {
+        at += drawn[at..].iter().position(|d| d == word).ok_or_else(|| format!("the PDF's pages lack {word:?} (after word {at})"))? + 1;
+    }
     assert!(!pdf.body.contains("MKDRAFTTITLE") && !pdf.body.contains("MKSECRET"), "the PDF shows the draft");
     // Version 2 does not exist for the licensee.
     assert_eq!(app.get_as(&l, &format!("/api/v1/agreements/{}/versions/2/pdf", w.shared)).await?.status, StatusCode::NOT_FOUND);
@@ -484,6 +497,44 @@ async fn reading_agreement_text_in_any_form_is_audited() -> TestResult {
 
 fn hex(d: &ring::digest::Digest) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text of record rebuilt from a print's `data-record` elements, in the layout of
+/// `licentia_domain::agreement::clauses::full_text`: kind (upper case), title, then each numbered
+/// clause after a blank line.
+fn text_of_record_from_print(html: &str) -> Result<String, String> {
+    let mut marked: Vec<(String, String)> = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("data-record=\"") {
+        rest = &rest[at + "data-record=\"".len()..];
+        let name = rest.split('"').next().unwrap_or_default().to_owned();
+        let open = rest.find('>').ok_or("unclosed tag")? + 1;
+        let content = rest[open..].split('<').next().unwrap_or_default();
+        marked.push((name, unescape(content)));
+    }
+    let first = |n: &str| marked.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).ok_or(format!("no {n} in the print"));
+    let mut text = format!("{}\n{}\n", first("kind")?.to_uppercase(), first("title")?);
+    let headings = marked.iter().filter(|(k, _)| k == "heading").map(|(_, v)| v);
+    let clauses = marked.iter().filter(|(k, _)| k == "clause").map(|(_, v)| v);
+    for (h, c) in headings.zip(clauses) {
+        text.push_str(&format!("\n{h}\n{c}\n"));
+    }
+    Ok(text)
+}
+
+/// The bytes of the (uncompressed) `/EmbeddedFile` stream of a PDF.
+fn embedded_file(pdf: &str) -> Option<String> {
+    let dict = pdf.find("/Type /EmbeddedFile")?;
+    let start = dict + pdf[dict..].find("stream\n")? + "stream\n".len();
+    let end = start + pdf[start..].find("\nendstream")?;
+    Some(pdf[start..end].to_owned())
+}
+
+/// The strings a PDF's content streams draw with `Tj`, PDF escapes undone.
+fn pdf_shown_strings(pdf: &str) -> Vec<String> {
+    pdf.lines()
+        .filter_map(|l| l.strip_suffix(" Tj")?.strip_prefix('(')?.strip_suffix(')').map(|s| s.replace("\\(", "(").replace("\\)", ")").replace("\\\\", "\\")))
+        .collect()
 }
 
 fn strip_tags(html: &str) -> String {
