@@ -583,7 +583,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
                     if exclusive_there { "the other" } else { "this one" },
                     if exclusive_there { other_kind.as_str() } else { kind.as_str() },
                 );
-                return Err(AppError::ExclusivityConflict { id: other_id.into(), title, reason });
+                return Err(AppError::ExclusivityConflict { id: other_id, title, reason });
             }
         }
     }

@@ -33,7 +33,7 @@ pub enum AppError {
     InvalidTransition { from: String, to: String, allowed: Vec<String> },
     /// Approving would grant rights another binding agreement already holds exclusively.
     #[error("conflicts with agreement {title:?} ({id}): {reason}")]
-    ExclusivityConflict { id: uuid::Uuid, title: String, reason: String },
+    ExclusivityConflict { id: licentia_domain::AgreementId, title: String, reason: String },
     /// A data file refused at a line and column.
     #[error("{message}")]
     BadData { line: u64, column: Option<String>, message: String },

@@ -487,7 +487,7 @@ pub async fn save_html(
     }
 }
 
-fn workflow_back(id: uuid::Uuid, result: AppResult<String>) -> Reply<HttpResponse> {
+fn workflow_back(id: AgreementId, result: AppResult<String>) -> Reply<HttpResponse> {
     let path = format!("/agreements/{id}");
     match result {
         Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => {
@@ -510,14 +510,14 @@ pub async fn transition_html(
     let r = licentia_app::agreements::transition(&state, &actor, a.id, field(&p, "to"), field(&p, "comment"))
         .await
         .map(|s| format!("Now {}.", s.as_str().replace('_', " ")));
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
     let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let r = licentia_app::agreements::approve(&state, &actor, a.id).await.map(|()| "Approved.".to_owned());
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 pub async fn accept_html(
@@ -538,7 +538,7 @@ pub async fn accept_html(
             "Accepted; waiting for the other party.".to_owned()
         }
     });
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 pub async fn request_changes_html(
@@ -552,7 +552,7 @@ pub async fn request_changes_html(
     let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let p = form.into_inner();
     let r = licentia_app::agreements::request_changes(&state, &actor, a.id, field(&p, "comment")).await.map(|()| "Sent back with your comments.".to_owned());
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 pub async fn sales_html(
@@ -582,7 +582,7 @@ pub async fn sales_html(
     }
     .await
     .map(|_| "Sales reported.".to_owned());
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 /// `POST /agreements/{id}/licences`: the agreement page's form that issues a training licence
@@ -628,7 +628,7 @@ pub async fn issue_licence_html(
     }
     .await
     .map(|_| "Training licence issued.".to_owned());
-    workflow_back(a.id.into(), r)
+    workflow_back(a.id, r)
 }
 
 #[derive(Template, WebTemplate)]
@@ -729,7 +729,7 @@ pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, use
 
 /// One agreement's revenue per quarter of a year.
 pub struct RevenueRow {
-    pub id: uuid::Uuid,
+    pub id: AgreementId,
     pub title: String,
     pub licensee: String,
     pub currency: String,
@@ -806,7 +806,7 @@ pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user:
                 *by_asset.entry((t.clone(), currency.clone())).or_default() += share;
             }
         }
-        rows.push(RevenueRow { id: a.id.into(), title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
+        rows.push(RevenueRow { id: a.id, title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
     }
     drop(conn);
     state.audit_alone(user.event(&ctx, "revenue.read", licentia_audit::Outcome::Success).details(serde_json::json!({ "year": year }))).await?;

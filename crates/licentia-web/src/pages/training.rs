@@ -19,7 +19,7 @@ use crate::pages::{Nav, flash_from, see_other_with};
 use crate::state::AppState;
 
 pub struct LicenceView {
-    pub id: uuid::Uuid,
+    pub id: licentia_domain::LicenceId,
     pub agreement: String,
     pub templates: Vec<String>,
     pub valid_until: String,
@@ -60,7 +60,7 @@ pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: Curren
             }
         }
         licences.push(LicenceView {
-            id: l.id.into(),
+            id: l.id,
             agreement: l.agreement_title.clone(),
             templates: l.templates.clone(),
             valid_until: l.valid_until.format("%Y-%m-%d").to_string(),
@@ -232,7 +232,7 @@ pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: Curre
 
 /// One run in the comparison.
 pub struct Compared {
-    pub id: uuid::Uuid,
+    pub id: RunId,
     pub short: String,
     pub template: String,
     pub status: String,
@@ -284,7 +284,7 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             let last = r.metrics.as_array().and_then(|a| a.last()).cloned().unwrap_or_default();
             let best = ["auc", "accuracy", "r2", "rmse"].iter().find_map(|k| last[*k].as_f64().map(|v| format!("{k} {v:.4}"))).unwrap_or_default();
             Compared {
-                id: r.id.into(),
+                id: r.id,
                 short: r.id.to_string()[..8].to_owned(),
                 template: r.template.clone(),
                 status: r.status.to_string(),
