@@ -1,7 +1,9 @@
 //! A4 PDFs of agreement versions, written with `pdf-writer` in the standard Helvetica fonts (no
-//! embedding). The document is text only: no scripts, actions, forms or links, and every string
-//! is written as a PDF string literal (the writer escapes it), so a `<script>` in a clause or a
-//! party name is printed as those characters and nothing else.
+//! font embedding). The document is text only: no scripts, actions, forms or links, and every
+//! string is written as a PDF string literal (the writer escapes it), so a `<script>` in a clause
+//! or a party name is printed as those characters and nothing else. The one embedded file is the
+//! version's text of record as `text/plain` (as PDF/A-3 invoices carry their XML): data to hash,
+//! never something a reader runs.
 
 use pdf_writer::{Content, Finish as _, Name, Pdf, Rect, Ref, Str, TextStr};
 

@@ -212,8 +212,11 @@ async fn script_in_a_party_name_or_a_clause_is_inert_in_html_and_pdf() -> TestRe
     let raw = pdf.body;
     // Inside a PDF string literal (balanced parentheses need no escape): text to draw, nothing else.
     assert!(raw.contains("(<script>fetch('/api/me')</script> ") || raw.contains("<script>fetch\\('/api/me'\\)</script>"), "printed as literal text");
-    for active in ["/JavaScript", "/JS ", "/OpenAction", "/AA", "/Launch", "/URI", "/EmbeddedFile"] {
+    for active in ["/JavaScript", "/JS ", "/OpenAction", "/AA", "/Launch", "/URI", "/RichMedia", "/XFA", "/AcroForm"] {
         assert!(!raw.contains(active), "{active} in the PDF");
     }
+    // The one embedded file is the text of record, as plain text: data, not something to open.
+    assert_eq!(raw.matches("/Type /EmbeddedFile").count(), 1, "one embedded file");
+    assert!(raw.contains("/Subtype /text#2Fplain") && raw.contains("(agreement-version-1.txt)"), "the embedded file is the version's plain text");
     Ok(())
 }
