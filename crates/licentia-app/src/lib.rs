@@ -11,6 +11,7 @@ pub mod admin;
 pub mod agreements;
 pub mod artifacts;
 pub mod assets;
+pub mod checkpoints;
 pub mod error;
 pub mod metrics;
 pub mod pdf;

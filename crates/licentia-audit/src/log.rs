@@ -12,7 +12,7 @@ use licentia_crypto::{KeyRing, SigningKey};
 use licentia_db::{Db, PgConnection};
 use serde_json::json;
 
-use crate::checkpoint::{self, CheckpointFile, CheckpointOutcome};
+use crate::checkpoint::{self, Checkpoint, CheckpointFile, CheckpointOutcome};
 use crate::verify::{Problem, ProblemKind, Trust, VerifyReport, check_mac, check_row};
 use crate::witness::{Witness, WitnessLine};
 use crate::{Appended, AuditError, AuditEvent, GENESIS, Head, Outcome};
@@ -162,11 +162,16 @@ impl AuditLog {
 
     /// Verifies against this node's trust: its keys, the checkpoint file and every witness.
     pub async fn verify(&self, db: &Db) -> Result<VerifyReport, AuditError> {
+        self.verify_with(db, None).await
+    }
+
+    /// [`Self::verify`], also against the checkpoints copied to the object store.
+    pub async fn verify_with(&self, db: &Db, remote: Option<(&str, &[Result<Checkpoint, String>])>) -> Result<VerifyReport, AuditError> {
         self.seal(db).await?;
         self.0.witness.flush().await?;
         let key = self.0.key.verifying_key();
         let witnesses = self.witness_files();
-        crate::verify(db, Trust { key: &key, macs: &self.0.macs, checkpoints: Some(&self.0.checkpoints), witnesses: &witnesses }).await
+        crate::verify(db, Trust { key: &key, macs: &self.0.macs, checkpoints: Some(&self.0.checkpoints), witnesses: &witnesses, remote }).await
     }
 
     /// The open suspicion this node recorded, if nobody acknowledged it yet (the auditor's pages

@@ -78,6 +78,8 @@ pub struct VerifyReport {
     /// Witness files read, and the heads they hold that were compared with the database.
     pub witnesses_checked: usize,
     pub witnessed_heads: usize,
+    /// Signed checkpoints read from the object store (`None` when there is none to read).
+    pub remote_checkpoints: Option<usize>,
     /// Suspicions a node's checkpointer recorded and nobody acknowledged yet.
     pub alerts: Vec<String>,
     /// The first problem by sequence number; `None` means the log verifies.
@@ -92,6 +94,9 @@ pub struct Trust<'a> {
     pub macs: &'a KeyRing,
     pub checkpoints: Option<&'a CheckpointFile>,
     pub witnesses: &'a [PathBuf],
+    /// Checkpoints copied to the object store (one object each, written once): where they were
+    /// read from, and each object's checkpoint or why it could not be read.
+    pub remote: Option<(&'a str, &'a [Result<Checkpoint, String>])>,
 }
 
 /// Every head the witnesses hold: seq → (hash, witness file name), several where they disagree.
@@ -158,6 +163,29 @@ pub async fn verify(db: &Db, trust: Trust<'_>) -> Result<VerifyReport, AuditErro
             });
         }
         checkpoints.extend(in_file);
+    }
+    // The object store only ever gains checkpoints (they are copied there after signing, and the
+    // bucket's retention keeps them): each must still be in the database. One the database has
+    // and the bucket does not yet is not a finding; the next checkpoint copies it.
+    let mut remote_count = None;
+    if let Some((label, entries)) = trust.remote {
+        let mut remote = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(c) => remote.push(c.clone()),
+                Err(detail) => problems.push(Problem { seq: 0, kind: ProblemKind::BadSignature, detail: format!("{label}: {detail}") }),
+            }
+        }
+        let db_seqs: BTreeSet<i64> = in_db.iter().map(|c| c.seq).collect();
+        if let Some(c) = remote.iter().find(|c| !db_seqs.contains(&c.seq)) {
+            problems.push(Problem {
+                seq: c.seq,
+                kind: ProblemKind::CheckpointMismatch,
+                detail: format!("a checkpoint in {label} is missing from the database"),
+            });
+        }
+        remote_count = Some(remote.len());
+        checkpoints.extend(remote);
     }
     let mut alerts = Vec::new();
     let witnessed = read_witnesses(trust.witnesses, &mut problems, &mut alerts)?;
@@ -226,6 +254,7 @@ pub async fn verify(db: &Db, trust: Trust<'_>) -> Result<VerifyReport, AuditErro
         unkeyed_entries: unkeyed,
         witnesses_checked: trust.witnesses.len(),
         witnessed_heads: witnessed.len(),
+        remote_checkpoints: remote_count,
         alerts,
         problem: problems.into_iter().next(),
     })

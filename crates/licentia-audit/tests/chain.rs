@@ -179,7 +179,7 @@ async fn deleting_the_newest_rows_is_caught_by_the_external_checkpoint() -> Test
     // chain is consistent in itself. Only the files outside the database know.
     tamper(&f, &["DELETE FROM audit_log WHERE seq > 7", "DELETE FROM audit_checkpoints"]).await?;
     let key = f.log.signing_key().verifying_key();
-    let internal_only = verify(&f.t.db, Trust { key: &key, macs: f.log.macs(), checkpoints: None, witnesses: &[] }).await?;
+    let internal_only = verify(&f.t.db, Trust { key: &key, macs: f.log.macs(), checkpoints: None, witnesses: &[], remote: None }).await?;
     assert!(internal_only.ok(), "without the files the truncation is invisible by construction");
     assert_eq!(first_problem(&f).await?.map(|p| (p.0, p.1)), Some((8, ProblemKind::TruncatedTail)));
     Ok(())
@@ -379,7 +379,7 @@ async fn truncating_past_a_checkpoint_is_caught_even_against_an_empty_checkpoint
     std::fs::write(&empty.path, "")?;
     let key = f.log.signing_key().verifying_key();
     let witnesses = f.log.witness_files();
-    let report = verify(&f.t.db, Trust { key: &key, macs: f.log.macs(), checkpoints: Some(&empty), witnesses: &witnesses }).await?;
+    let report = verify(&f.t.db, Trust { key: &key, macs: f.log.macs(), checkpoints: Some(&empty), witnesses: &witnesses, remote: None }).await?;
     let p = report.problem.ok_or("truncation past a checkpoint not detected")?;
     assert_eq!((p.seq, p.kind), (7, ProblemKind::TruncatedTail), "{}", p.detail);
     // With the real file, the checkpointer refuses: its signed head 10 is gone.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt as _, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, WriteMultipart};
 
 use crate::{StorageKey, StoreError};
 
@@ -46,7 +46,8 @@ fn path(key: &StorageKey) -> ObjectPath {
 
 impl S3Store {
     pub fn new(s: &S3Settings) -> Result<Self, StoreError> {
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(&s.bucket).with_region(&s.region);
+        // Conditional writes (`If-None-Match: *`) make `put_new` refuse to replace an object.
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&s.bucket).with_region(&s.region).with_conditional_put(S3ConditionalPut::ETagMatch);
         if let Some(endpoint) = &s.endpoint {
             b = b.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://")).with_virtual_hosted_style_request(false);
         }
@@ -87,6 +88,45 @@ impl S3Store {
             }
         }
         Ok(out)
+    }
+
+    /// Writes `name` (outside `blobs/`) only if no object has that name yet: `Ok(false)` when one
+    /// does. With a bucket whose Object Lock default retention is on, such an object can then be
+    /// neither replaced nor deleted before the retention ends, by the application or anyone else.
+    pub async fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.inner.put_opts(&ObjectPath::from(name), bytes.into(), opts).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(remote(e)),
+        }
+    }
+
+    /// The names of the objects under `prefix/`, in name order.
+    pub async fn names_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let dir = ObjectPath::from(prefix);
+        let mut stream = self.inner.list(Some(&dir));
+        let mut names = Vec::new();
+        while let Some(meta) = stream.next().await {
+            names.push(meta.map_err(remote)?.location.to_string());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The names and contents of the objects under `prefix/`, in name order.
+    pub async fn read_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for name in self.names_under(prefix).await? {
+            let bytes = self.inner.get(&ObjectPath::from(name.as_str())).await.map_err(remote)?.bytes().await.map_err(remote)?;
+            out.push((name, bytes.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes any object by name (tests use it to play an attacker with bucket access).
+    pub async fn delete_named(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.delete(&ObjectPath::from(name)).await.map_err(remote)
     }
 
     /// Overwrites a blob in place (tests use it to tamper with ciphertext in the bucket).

@@ -299,9 +299,12 @@ async fn verify(settings: Settings, checkpoints: Option<PathBuf>, extra_witnesse
     let file = checkpoints.map_or_else(|| audit.checkpoint_file().clone(), CheckpointFile::new);
     let mut witnesses = audit.witness_files();
     witnesses.extend(extra_witnesses);
+    let store = settings.blob_store()?;
     with_db(&settings, |db| async move {
         let key = audit.signing_key().verifying_key();
-        let trust = Trust { key: &key, macs: audit.macs(), checkpoints: Some(&file), witnesses: &witnesses };
+        let remote = licentia_app::checkpoints::read(&store).await.map_err(|e| e.to_string())?;
+        let remote = remote.as_ref().map(|(label, entries)| (label.as_str(), entries.as_slice()));
+        let trust = Trust { key: &key, macs: audit.macs(), checkpoints: Some(&file), witnesses: &witnesses, remote };
         let report = licentia_audit::verify(&db, trust).await.map_err(|e| e.to_string())?;
         for alert in &report.alerts {
             println!("ALERT: {alert}");
@@ -314,6 +317,9 @@ async fn verify(settings: Settings, checkpoints: Option<PathBuf>, extra_witnesse
                 );
                 if report.unkeyed_entries > 0 {
                     println!("note: the first {} entries predate the keyed chain (no MAC)", report.unkeyed_entries);
+                }
+                if let Some(n) = report.remote_checkpoints {
+                    println!("{n} checkpoint(s) in the object store's {}/ are all in the database", licentia_app::checkpoints::PREFIX);
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -329,9 +335,16 @@ async fn verify(settings: Settings, checkpoints: Option<PathBuf>, extra_witnesse
 
 async fn checkpoint(settings: Settings) -> Result<ExitCode, String> {
     let audit = audit_log(&settings)?;
+    let store = settings.blob_store()?;
     with_db(&settings, |db| async move {
         let outcome = audit.checkpoint(&db).await.map_err(|e| e.to_string())?;
         audit.witness().flush().await.map_err(|e| e.to_string())?;
+        if !matches!(outcome, CheckpointOutcome::Refused(_)) {
+            let copied = licentia_app::checkpoints::publish(&store, &db).await.map_err(|e| e.to_string())?;
+            if copied > 0 {
+                println!("{copied} checkpoint(s) copied to the object store's {}/", licentia_app::checkpoints::PREFIX);
+            }
+        }
         match outcome {
             CheckpointOutcome::Signed(c) => {
                 println!("checkpoint signed at seq {} (key {}), written to {}", c.seq, c.key_id, audit.checkpoint_file().path.display())

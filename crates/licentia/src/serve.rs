@@ -115,7 +115,7 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
 /// One checkpoint attempt; a refusal is logged as an error by the checkpointer itself and
 /// counted in `/metrics`.
 async fn checkpoint_once(state: &AppState) {
-    match state.audit_log.checkpoint(&state.db).await {
+    match licentia_app::checkpoints::checkpoint(state).await {
         Ok(CheckpointOutcome::Signed(c)) => tracing::info!(seq = c.seq, "audit checkpoint signed"),
         Ok(CheckpointOutcome::Unchanged) => {}
         Ok(CheckpointOutcome::Refused(p)) => eprintln!("audit checkpoint REFUSED: tampering suspected at seq {}: {}", p.seq, p.detail),

@@ -133,7 +133,7 @@ pub async fn export(state: web::Data<AppState>, ctx: RequestContext, user: Curre
 }
 
 pub async fn run_verify(state: &AppState, ctx: &RequestContext, user: &CurrentUser) -> AppResult<licentia_audit::VerifyReport> {
-    let report = state.audit_log.verify(&state.db).await?;
+    let report = licentia_app::checkpoints::verify(state).await?;
     let outcome = if report.ok() { Outcome::Success } else { Outcome::Failure };
     let event = user.event(ctx, "audit.verified", outcome).details(json!({
         "entries": report.entries,

@@ -172,3 +172,41 @@ async fn api_verify_reports_what_a_database_administrator_did() -> TestResult {
     }
     Ok(())
 }
+
+/// With the S3 store every signed checkpoint is also an object in the bucket, written once and
+/// never replaced (with Object Lock's retention, not deletable either): someone who deletes the
+/// database's checkpoints and empties the node's checkpoint file is still named by verification.
+#[actix_web::test]
+async fn checkpoints_in_the_object_store_outlive_the_database_and_the_checkpoint_file() -> TestResult {
+    let Some(endpoint) = licentia_store::testing::endpoint() else { return Ok(()) };
+    let s3 = licentia_store::testing::fresh_bucket(&endpoint).await?;
+    let app = spawn_full(|_| {}, Some(licentia_store::BlobStore::S3(s3.clone()))).await?;
+    let auditor = app.token("auditor").await?;
+    let mut signed = Vec::new();
+    for _ in 0..2 {
+        app.send_json(app.post("/api/v1/auth/token"), &json!({ "email": "nobody@example.org", "password": "wrong password" })).await?;
+        match licentia_app::checkpoints::checkpoint(&app.state).await? {
+            licentia_audit::CheckpointOutcome::Signed(c) => signed.push(c.seq),
+            other => return Err(format!("no checkpoint: {other:?}").into()),
+        }
+    }
+    let names = s3.names_under(licentia_app::checkpoints::PREFIX).await?;
+    assert_eq!(names, signed.iter().map(|s| format!("audit-checkpoints/{s:020}.json")).collect::<Vec<_>>());
+    assert!(!s3.put_new(&names[0], b"{}".to_vec()).await?, "an existing checkpoint object is not replaced");
+    let v = app.get_as(&auditor, "/api/v1/audit/verify").await?.json();
+    assert_eq!((v["ok"].clone(), v["report"]["remote_checkpoints"].clone()), (json!(true), json!(2)), "{v}");
+
+    // Database and host access: every checkpoint row deleted, the checkpoint file emptied.
+    let mut tx = app.t.db.begin().await?;
+    sqlx::query("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM audit_checkpoints").execute(&mut *tx).await?;
+    sqlx::query("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER").execute(&mut *tx).await?;
+    tx.commit().await?;
+    std::fs::write(&app.state.audit_log.checkpoint_file().path, "")?;
+    let v = app.get_as(&auditor, "/api/v1/audit/verify").await?.json();
+    assert_eq!(v["ok"], json!(false), "{v}");
+    let problem = &v["report"]["problem"];
+    assert_eq!((problem["seq"].as_i64(), problem["kind"].as_str()), (Some(signed[0]), Some("checkpoint_mismatch")), "{v}");
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("object store"), "{v}");
+    Ok(())
+}
