@@ -36,27 +36,40 @@
     });
   }
 
-  // Launch form: what the run will reserve, before it is sent.
+  // Launch form: what the run will reserve, before it is sent, as the server estimates it (the
+  // same estimate the launch makes: rows, epochs and the model's size).
   var launch = document.getElementById("launch-form");
   if (launch) {
+    var field = function (name) { var el = launch.querySelector('[name="' + name + '"]'); return el ? el.value : ""; };
+    var pending = null;
     var preview = function () {
-      var ds = launch.querySelector('select[name="dataset_id"]');
+      var out = document.getElementById("quota-preview");
       var lic = launch.querySelector('select[name="licence_id"]');
-      var epochs = parseInt(launch.querySelector('input[name="epochs"]').value, 10) || 0;
-      var opt = ds && ds.selectedOptions[0];
-      var rows = opt ? parseInt(opt.getAttribute("data-rows"), 10) || 0 : 0;
-      var units = Math.floor(rows * 8 / 10) * epochs;
       var lopt = lic && lic.selectedOptions[0];
       var left = lopt ? lopt.getAttribute("data-remaining") : "";
-      var text = "This run reserves 1 run and " + units.toLocaleString() + " compute units (training rows × epochs)";
-      if (left !== null && left !== "") {
-        text += "; " + parseInt(left, 10).toLocaleString() + " remain on this licence";
-        if (units > parseInt(left, 10)) { text += " — not enough, the launch will be refused"; }
-      }
-      document.getElementById("quota-preview").textContent = text + ".";
+      var hyper = { template: field("template"), target: field("target"), epochs: parseInt(field("epochs"), 10) || 0,
+                    batch_size: parseInt(field("batch_size"), 10) || 0, learning_rate: parseFloat(field("learning_rate")) || 0 };
+      if (!field("dataset_id") || !hyper.target) { out.textContent = "Pick a dataset and a target to see what the run will reserve."; return; }
+      fetch("/api/v1/runs/estimate", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ dataset_id: field("dataset_id"), hyper: hyper })
+      }).then(function (r) {
+        return r.json().then(function (j) {
+          if (!r.ok) { out.textContent = (j.error && j.error.message) || "No estimate."; return; }
+          var units = j.estimate.compute_units;
+          var text = "This run reserves 1 run and " + units.toLocaleString() + " compute units (" + j.formula + ")";
+          if (left !== null && left !== "") {
+            text += "; " + parseInt(left, 10).toLocaleString() + " remain on this licence";
+            if (units > parseInt(left, 10)) { text += " — not enough, the launch will be refused"; }
+          }
+          out.textContent = text + ".";
+        });
+      }).catch(function () { out.textContent = "No estimate."; });
     };
-    launch.addEventListener("input", preview);
-    launch.addEventListener("change", preview);
+    var later = function () { clearTimeout(pending); pending = setTimeout(preview, 250); };
+    launch.addEventListener("input", later);
+    launch.addEventListener("change", later);
     preview();
   }
 

@@ -42,6 +42,9 @@ pub struct Settings {
     pub witness_file: PathBuf,
     /// Largest accepted artifact, in bytes.
     pub max_upload: u64,
+    /// Largest memory a training run may be estimated to hold, in bytes; a launch above it is
+    /// refused before anything is reserved (`licentia_train::cost::memory_bytes`).
+    pub max_run_memory: u64,
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ impl Settings {
             checkpoint_file: data_dir.join("checkpoints").join("audit-checkpoints.jsonl"),
             witness_file: data_dir.join("checkpoints").join(Witness::file_name(&node_name())),
             max_upload: 2 * 1024 * 1024 * 1024,
+            max_run_memory: 4 * 1024 * 1024 * 1024,
         }
     }
 }

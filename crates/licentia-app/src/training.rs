@@ -12,7 +12,7 @@ use licentia_db::training::{self as db, Dataset, Licence, NewRun, Run, Usage};
 use licentia_domain::agreement::Status;
 use licentia_domain::{AgreementId, DatasetId, LicenceId, RunId, RunStatus};
 use licentia_train::{Hyper, Template};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
@@ -241,9 +241,73 @@ pub async fn set_columns(state: &AppState, actor: &Actor, id: DatasetId, columns
     Ok(json!({ "id": d.id, "column_actions": v }))
 }
 
-/// Training rows × epochs: what a run reserves (the split trains on 80 % of the rows).
-pub fn reservation(rows: i64, epochs: u32) -> i64 {
-    rows * 8 / 10 * i64::from(epochs)
+/// What a run will cost, worked out from the dataset's schema and the hyperparameters before
+/// anything is reserved or computed (formula in `licentia_train::cost`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// Model inputs (numeric columns 1 each, categorical ones a column per category kept).
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Multiply-adds of one row's forward pass.
+    pub forward_macs: u64,
+    /// Rows trained on (the split keeps 20 % for validation).
+    pub train_rows: i64,
+    /// Compute units reserved: ceil(train rows × epochs × 3 × forward multiply-adds / 10^6).
+    pub compute_units: i64,
+    pub memory_bytes: u64,
+}
+
+/// What launching `hyper` on the caller's dataset would reserve, for the launch form to show
+/// before anything is sent (the same estimate the launch makes; nothing is reserved or audited:
+/// it reads only the dataset's schema, which its owner sees anyway).
+pub async fn estimate_for(state: &AppState, actor: &Actor, dataset_id: DatasetId, hyper: &Hyper) -> AppResult<Estimate> {
+    hyper.check().map_err(|e| match e {
+        licentia_train::TrainError::Invalid { field, message } => AppError::Validation { field: format!("hyper.{field}"), message },
+        other => bad("hyper", other.to_string()),
+    })?;
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let dataset = match db::dataset(&mut conn, dataset_id, Some(actor.organisation_id)).await {
+        Ok(d) => d,
+        Err(licentia_db::DbError::NotFound) => {
+            drop(conn);
+            return Err(state.not_found(actor, "dataset", &dataset_id.to_string()).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
+    let excluded: Vec<String> = hyper.exclude.iter().cloned().chain(actions.into_keys()).collect();
+    estimate(&dataset, hyper, &excluded)
+}
+
+/// The estimate for training `hyper` on `dataset` with `excluded` columns left out. A target the
+/// dataset does not have, or nothing left to learn from, is refused here (422), not after the
+/// launch has queued.
+pub fn estimate(dataset: &Dataset, hyper: &Hyper, excluded: &[String]) -> AppResult<Estimate> {
+    use licentia_train::cost;
+    let columns = dataset.schema.as_array().cloned().unwrap_or_default();
+    let shape = |c: &Value| cost::ColumnShape {
+        categorical: c["kind"].as_str() == Some("categorical"),
+        distinct: c["distinct"].as_u64().and_then(|d| usize::try_from(d).ok()).unwrap_or(0),
+    };
+    let target = columns.iter().find(|c| c["name"].as_str() == Some(hyper.target.as_str())).ok_or_else(|| {
+        let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).take(20).collect();
+        bad("hyper.target", format!("the dataset has no column {:?}; it has {}", hyper.target, names.join(", ")))
+    })?;
+    let inputs: usize =
+        columns.iter().filter(|c| c["name"].as_str().is_some_and(|n| n != hyper.target && !excluded.iter().any(|e| e == n))).map(|c| shape(c).width()).sum();
+    if inputs == 0 {
+        return Err(bad("hyper.exclude", "no feature columns are left once the target and the excluded columns are removed"));
+    }
+    let hidden = hyper.hidden_sizes();
+    let outputs = cost::outputs(hyper.template.task(), shape(target).distinct);
+    let forward_macs = cost::forward_macs(inputs, &hidden, outputs);
+    let rows = u64::try_from(dataset.rows).unwrap_or(0);
+    let train_rows = rows * 8 / 10;
+    let compute_units = i64::try_from(cost::units(train_rows, u64::from(hyper.epochs), forward_macs)).unwrap_or(i64::MAX);
+    let widest = hidden.iter().copied().chain([inputs, outputs]).max().unwrap_or(1) as u64;
+    let params = cost::parameters(inputs, &hidden, outputs);
+    let memory_bytes = cost::memory_bytes(rows, columns.len() as u64, inputs as u64, params, hyper.batch_size as u64, widest);
+    Ok(Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes })
 }
 
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
@@ -276,7 +340,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, data
         return Ok((existing, false));
     }
     let now = Utc::now();
-    if !matches!(l.agreement_status.as_str(), "executed" | "active") {
+    if !matches!(l.agreement_status, Status::Executed | Status::Active) {
         return Err(AppError::Refused {
             code: "licence_inactive",
             message: format!("the agreement behind this licence is {}", l.agreement_status),
@@ -305,7 +369,28 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, data
         }
         Err(e) => return Err(e.into()),
     };
-    let units = reservation(dataset.rows, hyper.epochs);
+    let mut hyper = hyper.clone();
+    // Dropped and masked columns never reach training.
+    let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
+    for col in actions.keys() {
+        if !hyper.exclude.contains(col) {
+            hyper.exclude.push(col.clone());
+        }
+    }
+    let estimate = estimate(&dataset, &hyper, &hyper.exclude)?;
+    if estimate.memory_bytes > state.settings.max_run_memory {
+        let mib = |b: u64| b / (1024 * 1024);
+        return Err(AppError::Refused {
+            code: "run_too_large",
+            message: format!(
+                "this run would hold about {} MiB; this server trains at most {} MiB per run (fewer rows, columns or hidden units fit)",
+                mib(estimate.memory_bytes),
+                mib(state.settings.max_run_memory)
+            ),
+            details: json!({ "estimate": estimate, "max_run_memory_bytes": state.settings.max_run_memory }),
+        });
+    }
+    let units = estimate.compute_units;
     let used = db::usage(&mut tx, l.id, period_start(&l, now)).await?;
     let over = |q: Option<i64>, u: i64, add: i64| ceiling(q, &l).is_some_and(|c| u + add > c);
     if over(l.quota_runs, used.runs, 1) || over(l.quota_compute_units, used.compute_units, units) {
@@ -316,14 +401,6 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, data
         });
     }
     let id = RunId::new();
-    let mut hyper = hyper.clone();
-    // Dropped and masked columns never reach training.
-    let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
-    for col in actions.keys() {
-        if !hyper.exclude.contains(col) {
-            hyper.exclude.push(col.clone());
-        }
-    }
     let hyper_v = serde_json::to_value(&hyper).map_err(AppError::internal)?;
     db::insert_run(
         &mut tx,

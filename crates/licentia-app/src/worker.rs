@@ -27,15 +27,24 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// `cpu`, `cuda:N` or `wgpu` (see `licentia_train::device`).
     pub device: String,
+    /// A run still training after this long is stopped, failed with that reason, and billed for
+    /// the epochs it finished (as a cancellation is).
+    pub max_run: Duration,
 }
 
 impl WorkerConfig {
     pub fn named(id: impl Into<String>) -> Self {
-        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2), device: "cpu".into() }
+        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2), device: "cpu".into(), max_run: Duration::from_secs(6 * 3600) }
     }
 
     pub fn on(mut self, device: &str) -> Self {
         self.device = device.to_owned();
+        self
+    }
+
+    /// The wall-clock cap of one run.
+    pub fn capped_at(mut self, max_run: Duration) -> Self {
+        self.max_run = max_run;
         self
     }
 
@@ -167,11 +176,18 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
         };
         licentia_train::train_observed(&table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string())
     });
-    // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation.
+    // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation, and
+    // stop the run at its wall-clock cap.
+    let clock = std::time::Instant::now();
+    let mut capped = false;
     let outcome = loop {
         tokio::select! {
             done = &mut training => break done.map_err(AppError::internal)?,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+            _ = tokio::time::sleep(Duration::from_millis(500).min(cfg.max_run.saturating_sub(clock.elapsed()).max(Duration::from_millis(1)))) => {
+                if !capped && clock.elapsed() >= cfg.max_run {
+                    capped = true;
+                    shared.cancel.store(true, Ordering::Relaxed);
+                }
                 let progress = shared.progress.lock().map(|g| g.clone()).unwrap_or_default();
                 let metrics = shared.metrics.lock().map(|g| Value::Array(g.clone())).unwrap_or_else(|_| run.metrics.clone());
                 let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -206,7 +222,13 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     )
     .await?;
     let units = i64::try_from(out.compute_units()).unwrap_or(i64::MAX);
-    let status = if out.cancelled { RunStatus::Cancelled } else { RunStatus::Succeeded };
+    let status = match (capped, out.cancelled) {
+        (true, _) => RunStatus::Failed,
+        (false, true) => RunStatus::Cancelled,
+        (false, false) => RunStatus::Succeeded,
+    };
+    let cap_error =
+        capped.then(|| format!("stopped at the wall-clock cap of {} s after {} epoch(s); billed for those", cfg.max_run.as_secs(), out.epochs_done));
     let receipt = crate::receipts::sign(
         state.audit_log.signing_key(),
         &json!({
@@ -243,7 +265,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             preprocessing: Some(&prep),
             weights_artifact: Some(weights.id),
             receipt: Some(&receipt),
-            error: None,
+            error: cap_error.as_deref(),
         },
     )
     .await?;

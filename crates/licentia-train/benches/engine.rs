@@ -49,7 +49,7 @@ fn child(csv: &Path, batch: usize) -> Res<()> {
         "RESULT impl=licentia-burn-flex batch={batch} epochs={} train_s={:.3} samples_per_s={:.0} val_acc={:.4} val_auc={:.4} load_s={load_s:.2} peak_rss_kib={}",
         out.epochs_done,
         out.train_seconds,
-        out.compute_units() as f64 / out.train_seconds,
+        (out.train_rows as u64 * u64::from(out.epochs_done)) as f64 / out.train_seconds,
         last.accuracy.unwrap_or(0.0),
         last.auc.unwrap_or(0.0),
         peak_rss_kib()

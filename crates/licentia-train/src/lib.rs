@@ -4,6 +4,7 @@
 //! callbacks and cancellation per batch, and inference from saved weights. No HTTP, no SQL: the
 //! web layer meters and stores; this crate computes.
 
+pub mod cost;
 pub mod data;
 pub mod inference;
 pub mod metrics;

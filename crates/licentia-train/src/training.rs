@@ -48,9 +48,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Compute units used: training rows × epochs done.
+    /// Compute units used: the training rows × the epochs done × the model's multiply-adds
+    /// (see [`crate::cost`]).
     pub fn compute_units(&self) -> u64 {
-        self.train_rows as u64 * u64::from(self.epochs_done)
+        let outputs = crate::model::outputs(self.preprocessing.task, self.preprocessing.classes.len());
+        let forward = crate::cost::forward_macs(self.preprocessing.width, &self.hyper.hidden_sizes(), outputs);
+        crate::cost::units(self.train_rows as u64, u64::from(self.epochs_done), forward)
     }
 }
 

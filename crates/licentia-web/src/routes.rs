@@ -162,6 +162,7 @@ pub fn table() -> Vec<RouteDef> {
         route!(PATCH "/api/v1/datasets/{id}" => Requires(P::DatasetManage), training::set_columns),
         route!(GET "/api/v1/runs" => Requires(P::RunRead), training::runs),
         route!(POST "/api/v1/runs" => Requires(P::RunLaunch), training::launch),
+        route!(POST "/api/v1/runs/estimate" => Requires(P::RunLaunch), training::estimate),
         route!(GET "/api/v1/runs/{id}" => Requires(P::RunRead), training::run),
         route!(POST "/api/v1/runs/{id}/cancel" => Requires(P::RunLaunch), training::cancel),
         route!(GET "/api/v1/runs/{id}/events" => Requires(P::RunRead), training::events),

@@ -49,6 +49,12 @@ pub struct Settings {
     pub training_lease_seconds: u64,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
+    /// Largest estimated memory of one training run, in MiB (`LICENTIA_MAX_RUN_MEMORY_MB`): bigger
+    /// launches are refused before anything is reserved.
+    pub max_run_memory_mb: u64,
+    /// Wall-clock cap of one training run, in seconds (`LICENTIA_MAX_RUN_SECONDS`): a run still
+    /// training then stops, fails with that reason and is billed for the epochs it finished.
+    pub max_run_seconds: u64,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
     pub storage: String,
     /// S3 bucket, endpoint (MinIO etc.; unset for AWS) and region (`LICENTIA_S3_BUCKET`,
@@ -81,6 +87,8 @@ impl Default for Settings {
             training_device: "cpu".into(),
             training_lease_seconds: 30,
             max_upload: 2 * 1024 * 1024 * 1024,
+            max_run_memory_mb: 4096,
+            max_run_seconds: 6 * 3600,
             storage: "local".into(),
             s3_bucket: None,
             s3_endpoint: None,
@@ -154,6 +162,8 @@ impl Settings {
         num!(training_workers, "LICENTIA_TRAINING_WORKERS");
         num!(training_lease_seconds, "LICENTIA_TRAINING_LEASE_SECONDS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
+        num!(max_run_memory_mb, "LICENTIA_MAX_RUN_MEMORY_MB");
+        num!(max_run_seconds, "LICENTIA_MAX_RUN_SECONDS");
         if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
             self.training_device = v;
         }
@@ -197,6 +207,7 @@ impl Settings {
         w.form_limit = self.form_limit;
         w.checkpoint_every = self.checkpoint_every;
         w.max_upload = self.max_upload;
+        w.max_run_memory = self.max_run_memory_mb.saturating_mul(1024 * 1024);
         w
     }
 

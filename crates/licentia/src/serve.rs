@@ -59,7 +59,8 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
                 state.clone(),
                 licentia_app::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id()))
                     .on(&settings.training_device)
-                    .lease(settings.training_lease_seconds),
+                    .lease(settings.training_lease_seconds)
+                    .capped_at(Duration::from_secs(settings.max_run_seconds)),
                 stop_rx.clone(),
             ))
         })
@@ -143,7 +144,8 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
                 state.clone(),
                 licentia_app::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id()))
                     .on(&settings.training_device)
-                    .lease(settings.training_lease_seconds),
+                    .lease(settings.training_lease_seconds)
+                    .capped_at(Duration::from_secs(settings.max_run_seconds)),
                 rx.clone(),
             ))
         })

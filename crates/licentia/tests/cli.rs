@@ -279,7 +279,8 @@ async fn a_killed_worker_s_run_is_failed_after_its_lease_and_its_reservation_rel
     let _ = worker.wait();
     assert_eq!(status, "failed");
     let entries: Vec<(String, i64)> = sqlx::query_as("SELECT entry, compute_units FROM usage_ledger ORDER BY id").fetch_all(&t.db.pool).await?;
-    assert_eq!(entries, vec![("reserve".to_owned(), 320 * 500), ("release".to_owned(), 320 * 500)], "released, never settled");
+    // 320 training rows × 500 epochs × 3 × (2·64 + 64·64 + 64·1) multiply-adds = 2,058,240,000: 2,059 units.
+    assert_eq!(entries, vec![("reserve".to_owned(), 2_059), ("release".to_owned(), 2_059)], "released, never settled");
     assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'run.failed'").await?, 1);
     Ok(())
 }

@@ -278,7 +278,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
     // The obligations of executed agreements, shown to both parties (licensees: their own).
     for a in licentia_db::agreements::list(&mut conn, licentia_app::policy::agreement_scope(&user.actor()), None, 500).await? {
         let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
-        if matches!(a.status.as_str(), "terminated" | "expired") {
+        if matches!(a.status, licentia_domain::agreement::Status::Terminated | licentia_domain::agreement::Status::Expired) {
             continue;
         }
         let v = licentia_db::agreements::version(&mut conn, a.id, n, None).await?;

@@ -22,7 +22,7 @@ use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 use licentia_app::training as uc;
-pub use licentia_app::training::{LicenceInput, period_start, reservation};
+pub use licentia_app::training::{LicenceInput, period_start};
 
 /// Licensees see their organisation's objects; the licensor side sees every licensee's.
 fn scope(user: &CurrentUser) -> Option<OrganisationId> {
@@ -140,6 +140,23 @@ pub struct LaunchInput {
     pub hyper: Hyper,
     /// Also accepted as the `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateInput {
+    pub dataset_id: String,
+    pub hyper: Hyper,
+}
+
+/// `POST /api/v1/runs/estimate`: what a launch would reserve (compute units and memory), with
+/// the formula's terms, before launching.
+pub async fn estimate(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<EstimateInput>) -> Reply<HttpResponse> {
+    let i = body.into_inner();
+    let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
+    let e = uc::estimate_for(&state, &user.actor_in(&ctx), dataset_id, &i.hyper).await?;
+    let formula = format!("{} training rows × {} epochs × 3 × {} multiply-adds ÷ 1,000,000, rounded up", e.train_rows, i.hyper.epochs, e.forward_macs);
+    Ok(HttpResponse::Ok().json(json!({ "estimate": e, "formula": formula })))
 }
 
 /// A run as the caller may see it (the policy's view).

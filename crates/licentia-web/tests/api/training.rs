@@ -66,6 +66,20 @@ pub fn hyper(epochs: u32) -> Value {
     json!({ "template": "tabular-binary-mlp", "target": "y", "epochs": epochs, "batch_size": 16, "learning_rate": 0.01 })
 }
 
+/// Compute units of `hyper(epochs)` on `csv(200)` (160 training rows), by the formula of
+/// `licentia_train::cost`: inputs a, b and the name column one-hot (200 names, 32 kept) make 34;
+/// 34·64 + 64·64 + 64·1 = 6,336 multiply-adds forward, three times that to train: 19,008 a row
+/// and epoch, in units of a million, rounded up.
+fn units(epochs: u64) -> i64 {
+    (160 * epochs * 19_008).div_ceil(1_000_000) as i64
+}
+
+/// The same with the name column masked: inputs a and b, 2·64 + 4,096 + 64 = 4,288 forward,
+/// 12,864 a row and epoch.
+fn units_masked(epochs: u64) -> i64 {
+    (160 * epochs * 12_864).div_ceil(1_000_000) as i64
+}
+
 async fn ledger(app: &TestApp) -> Res<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as("SELECT entry, runs, compute_units FROM usage_ledger ORDER BY id").fetch_all(&app.t.db.pool).await?)
 }
@@ -73,7 +87,8 @@ async fn ledger(app: &TestApp) -> Res<Vec<(String, i64, i64)>> {
 #[actix_web::test]
 async fn fifty_concurrent_launches_against_room_for_one_run() -> TestResult {
     let app = spawn_app().await?;
-    let lic = licence(&app, json!({ "quota_compute_units": 160 * 5 })).await?;
+    // Room for exactly one five-epoch run (16 units).
+    let lic = licence(&app, json!({ "quota_compute_units": units(5) })).await?;
     let l = app.token("licensee").await?;
     let ds = upload(&app, &l, csv(200)).await?;
     assert_eq!(ds.status, StatusCode::CREATED, "{}", ds.body);
@@ -107,15 +122,15 @@ async fn fifty_concurrent_launches_against_room_for_one_run() -> TestResult {
     assert_eq!(app.count("SELECT count(*) FROM runs").await?, 1);
     assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'run.launched'").await?, 1);
     assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'run.refused'").await?, 49);
-    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 800)]);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, units(5))]);
 
     // Cancelling the queued run releases its reservation: the ledger balances and the quota is back.
     let run: String = sqlx::query_scalar("SELECT id::text FROM runs").fetch_one(&app.t.db.pool).await?;
     let c = app.send(app.post(&format!("/api/v1/runs/{run}/cancel")).bearer_auth(&l)).await?;
     assert_eq!((c.status, c.json()["status"].clone()), (StatusCode::OK, json!("cancelled")));
-    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 800), ("release".to_owned(), 1, 800)]);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, units(5)), ("release".to_owned(), 1, units(5))]);
     let got = app.get_as(&l, &format!("/api/v1/licences/{lic}")).await?.json();
-    assert_eq!(got["remaining"]["compute_units"], 800);
+    assert_eq!(got["remaining"]["compute_units"], units(5));
     Ok(())
 }
 
@@ -190,15 +205,17 @@ async fn a_worker_trains_settles_the_ledger_and_signs_a_receipt() -> TestResult 
     assert_eq!(done["epochs_done"], 20);
     let last = done["metrics"].as_array().and_then(|m| m.last()).ok_or("no metrics")?;
     assert!(last["accuracy"].as_f64().unwrap_or(0.0) > 0.9, "{last}");
-    assert_eq!(done["units_used"], 160 * 20);
-    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 3200), ("release".to_owned(), 1, 3200), ("settle".to_owned(), 1, 3200)]);
+    assert_eq!(done["units_used"], units_masked(20));
+    assert_eq!(units_masked(20), 42, "160 × 20 × 12,864 = 41,164,800 multiply-adds");
+    let u = units_masked(20);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, u), ("release".to_owned(), 1, u), ("settle".to_owned(), 1, u)]);
     assert_eq!(app.get_as(&l, &format!("/api/v1/licences/{lic}")).await?.json()["remaining"]["runs"], 4);
 
     // The receipt verifies with the platform's key, and fails once anything in it changes.
     let receipt = done["receipt"].clone();
     let vk = app.state.audit_log.signing_key().verifying_key();
     assert_eq!(licentia_app::receipts::verify(&receipt, &vk), licentia_app::receipts::Verdict::Valid);
-    assert_eq!(receipt["receipt"]["units"], 3200);
+    assert_eq!(receipt["receipt"]["units"], units_masked(20));
     let mut forged = receipt.clone();
     forged["receipt"]["units"] = json!(1);
     assert_eq!(licentia_app::receipts::verify(&forged, &vk), licentia_app::receipts::Verdict::BadSignature);
@@ -252,7 +269,7 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
     let failed = app.get_as(&l, &format!("/api/v1/runs/{r1}")).await?.json();
     assert_eq!(failed["status"], "failed");
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("lease lapsed")));
-    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, 480), ("release".to_owned(), 1, 480)]);
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, units(3)), ("release".to_owned(), 1, units(3))]);
 
     // A long run cancelled while it trains is billed for the epochs it finished.
     let mut long = hyper(300);
@@ -278,7 +295,8 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
     let epochs = r["epochs_done"].as_i64().ok_or("no epochs")?;
     assert!((1..300).contains(&epochs), "{epochs}");
     let entries = ledger(&app).await?;
-    assert_eq!(entries[2..], [("reserve".to_owned(), 1, 160 * 300), ("release".to_owned(), 1, 160 * 300), ("settle".to_owned(), 1, 160 * epochs)]);
+    let billed = (160 * epochs as u64 * 19_008).div_ceil(1_000_000) as i64;
+    assert_eq!(entries[2..], [("reserve".to_owned(), 1, units(300)), ("release".to_owned(), 1, units(300)), ("settle".to_owned(), 1, billed)]);
     Ok(())
 }
 
@@ -326,14 +344,15 @@ async fn every_bad_csv_is_422_naming_line_and_column_and_nothing_is_stored() -> 
 #[actix_web::test]
 async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> TestResult {
     let app = spawn_app().await?;
-    let lic = licence(&app, json!({ "quota_compute_units": 10_000 })).await?;
+    // Room for a 3-epoch run on 100 rows (80 training rows × 3 × 19,008: 5 units), not for 500 epochs (761).
+    let lic = licence(&app, json!({ "quota_compute_units": 500 })).await?;
     let l = app.token("licensee").await?;
     let ds = upload(&app, &l, csv(100)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
     let s = app.browser_login("licensee").await?;
     let page = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.body.contains("compute units: 0 of 10000") && page.body.contains("data-rows=\"100\"") && page.body.contains("data-remaining=\"10000\""),
+        page.body.contains("compute units: 0 of 500") && page.body.contains("data-rows=\"100\"") && page.body.contains("data-remaining=\"500\""),
         "{}",
         page.body
     );
@@ -387,5 +406,74 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
         )
         .await?;
     assert!(refused.header("location").unwrap_or_default().contains("quota_exceeded"), "{:?}", refused.header("location"));
+    Ok(())
+}
+
+/// Compute units follow the model, not only the rows: on one dataset a logistic regression, the
+/// default network and a wide network reserve what the formula says, before any work.
+#[actix_web::test]
+async fn a_launch_reserves_units_in_proportion_to_the_model_and_refuses_what_cannot_fit() -> TestResult {
+    let app = spawn_full(|s| s.max_run_memory = 32 * 1024 * 1024, None).await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launch = |h: Value| {
+        let (app, l, lic, ds) = (&app, &l, &lic, &ds);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": h })).await }
+    };
+    let logistic = launch(json!({ "template": "logistic-regression", "target": "y", "epochs": 100 })).await?;
+    let default = launch(hyper(100)).await?;
+    let wide = launch(json!({ "template": "tabular-binary-mlp", "target": "y", "epochs": 100, "hidden": [1024, 1024] })).await?;
+    let reserved = |r: &Reply| r.json()["reserved_units"].as_i64();
+    // 160 rows × 100 epochs × 3 × forward multiply-adds, in millions, rounded up:
+    // logistic 34·1 = 34 → 1.632 → 2; default 6,336 → 304.128 → 305; wide 34·1024 + 1024·1024 + 1024 = 1,084,416 → 52,051.968 → 52,052.
+    assert_eq!((reserved(&logistic), reserved(&default), reserved(&wide)), (Some(2), Some(305), Some(52_052)), "{}", wide.body);
+    assert_eq!(reserved(&default), Some(units(100)));
+    // The launch form asks the same estimate first; another licensee's dataset is not found.
+    let asked = app.send_json(app.post("/api/v1/runs/estimate").bearer_auth(&l), &json!({ "dataset_id": ds, "hyper": hyper(100) })).await?.json();
+    assert_eq!((asked["estimate"]["compute_units"].as_i64(), asked["estimate"]["inputs"].as_u64()), (Some(305), Some(34)), "{asked}");
+    assert_eq!(asked["formula"], "160 training rows × 100 epochs × 3 × 6336 multiply-adds ÷ 1,000,000, rounded up");
+    let other = app.token("licensee_b").await?;
+    let foreign = app.send_json(app.post("/api/v1/runs/estimate").bearer_auth(&other), &json!({ "dataset_id": ds, "hyper": hyper(100) })).await?;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+
+    // A target the dataset does not have is refused at launch, naming the columns there are.
+    let typo = launch(json!({ "template": "tabular-binary-mlp", "target": "why", "epochs": 1 })).await?;
+    assert_eq!((typo.status, typo.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("hyper.target")), "{}", typo.body);
+    assert!(typo.body.contains("a, b, name, y"), "{}", typo.body);
+
+    // A run whose estimated memory is over the server's cap (32 MiB here) is refused before
+    // anything is reserved: four hidden layers of 1,024 have ~3.2 M parameters, held four times
+    // over (weights, gradients, Adam's two moments) in f32, about 49 MiB; the wide run above, 17.
+    let before = ledger(&app).await?.len();
+    let huge = launch(json!({ "template": "tabular-binary-mlp", "target": "y", "epochs": 1, "hidden": [1024, 1024, 1024, 1024] })).await?;
+    assert_eq!((huge.status, huge.json()["error"]["code"].clone()), (StatusCode::CONFLICT, json!("run_too_large")), "{}", huge.body);
+    assert!(huge.json()["error"]["details"]["estimate"]["memory_bytes"].as_u64().unwrap_or(0) > 32 * 1024 * 1024, "{}", huge.body);
+    assert_eq!(ledger(&app).await?.len(), before, "nothing reserved");
+    assert_eq!(app.count("SELECT count(*) FROM runs").await?, 3);
+    Ok(())
+}
+
+/// A run that outlives the worker's wall-clock cap stops, fails with that reason, and is billed
+/// for the epochs it finished (not for what it reserved).
+#[actix_web::test]
+async fn a_run_past_its_wall_clock_cap_fails_and_is_billed_for_the_epochs_done() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let mut long = hyper(500);
+    long["batch_size"] = json!(1);
+    let run = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": long })).await?;
+    let id = run.json()["id"].as_str().ok_or("no run")?.to_owned();
+    let cfg = WorkerConfig::named("capped-worker").capped_at(std::time::Duration::from_secs(1));
+    assert!(worker::run_once(&app.state, &cfg).await?);
+    let r = app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json();
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(r["error"].as_str().unwrap_or_default().contains("wall-clock cap of 1 s"), "{r}");
+    let epochs = r["epochs_done"].as_u64().ok_or("no epochs")?;
+    assert!(epochs < 500, "{epochs}");
+    let billed = (160 * epochs * 19_008).div_ceil(1_000_000) as i64;
+    assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, units(500)), ("release".to_owned(), 1, units(500)), ("settle".to_owned(), 1, billed)]);
     Ok(())
 }
