@@ -74,6 +74,11 @@ pub struct LicenceInput {
     pub overage_percent: Option<i32>,
     #[serde(default)]
     pub allow_model_download: bool,
+    /// At most this many of the licence's runs train at once (1 to 1000; absent: no limit).
+    pub max_concurrent_runs: Option<i32>,
+    /// Whether a run that fails is billed for the epochs it finished (default: not billed).
+    #[serde(default)]
+    pub failed_runs_billed: bool,
 }
 
 /// Checks and stores a licence with its audit entry, in one transaction (the API and the
@@ -111,6 +116,9 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     if !(0..=100).contains(&overage_percent) || (overage == "refuse" && overage_percent != 0) {
         return Err(bad("overage_percent", "0 to 100, and only with overage allow"));
     }
+    if i.max_concurrent_runs.is_some_and(|n| !(1..=1000).contains(&n)) {
+        return Err(bad("max_concurrent_runs", "must be between 1 and 1000, or absent for no limit"));
+    }
     let mut tx = state.db.begin().await?;
     let a =
         licentia_db::agreements::get(&mut tx, agreement_id, licentia_db::agreements::Scope::All).await.map_err(|_| bad("agreement_id", "no such agreement"))?;
@@ -131,6 +139,8 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
         overage,
         overage_percent,
         allow_model_download: i.allow_model_download,
+        max_concurrent_runs: i.max_concurrent_runs,
+        failed_runs_billed: i.failed_runs_billed,
         created_at: Utc::now(),
         agreement_status: a.status,
         agreement_title: a.title.clone(),
@@ -589,6 +599,8 @@ mod tests {
             overage: overage.into(),
             overage_percent: pct,
             allow_model_download: false,
+            max_concurrent_runs: None,
+            failed_runs_billed: false,
             created_at: Utc::now(),
             agreement_status: Status::Active,
             agreement_title: String::new(),

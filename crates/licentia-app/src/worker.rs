@@ -110,9 +110,10 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
 /// Claims and runs one queued run; `Ok(false)` when there was none.
 #[tracing::instrument(skip_all, fields(worker = %cfg.id))]
 pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> AppResult<bool> {
-    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let Some(run) = db::claim(&mut conn, &cfg.id, cfg.lease_secs).await? else { return Ok(false) };
-    drop(conn);
+    let mut tx = state.db.begin().await?;
+    let claimed = db::claim(&mut tx, &cfg.id, cfg.lease_secs).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    let Some(run) = claimed else { return Ok(false) };
     let result = execute(state, cfg, &run).await;
     if let Err(e) = result {
         tracing::warn!(run = %run.id, error = %e, "run failed");
@@ -307,20 +308,27 @@ async fn dataset_sha(state: &AppState, run: &Run) -> AppResult<Vec<u8>> {
     Ok(db::dataset(&mut conn, run.dataset_id, None).await?.sha256)
 }
 
-/// A run that failed (bad data for this model, an engine error): not billed; the reservation is
-/// released.
-async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message: &str) -> AppResult<()> {
+/// Fails a run this worker holds (bad data for this model, an engine error): releases its
+/// reservation and, where the licence bills failures, settles the epochs the last heartbeat
+/// reported.
+pub async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message: &str) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
     let Some(current) = db::lock_own_run(&mut tx, run.id, &cfg.id).await? else { return Ok(()) };
     let message: String = message.chars().take(500).collect();
+    // Whether a failure costs anything is a term of the licence: if billed, the epochs the last
+    // heartbeat reported finished, pro rata of what was reserved for all of them.
+    let billed_licence = db::licence(&mut tx, run.licence_id, None).await.map(|l| l.failed_runs_billed).unwrap_or(false);
+    let epochs_done = current.metrics.as_array().map_or(0, Vec::len) as i64;
+    let planned = current.hyper["epochs"].as_i64().unwrap_or(1).max(1);
+    let billed = if billed_licence { (current.reserved_units.saturating_mul(epochs_done.min(planned)) + planned - 1) / planned } else { 0 };
     db::finish(
         &mut tx,
         run.id,
         &db::Finish {
             status: RunStatus::Failed,
-            units_used: 0,
-            epochs_done: 0,
-            metrics: &json!([]),
+            units_used: billed,
+            epochs_done: i32::try_from(epochs_done).unwrap_or(0),
+            metrics: &current.metrics,
             preprocessing: None,
             weights_artifact: None,
             receipt: None,
@@ -338,7 +346,19 @@ async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, message
         Some(current.created_at),
     )
     .await?;
-    let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message }))).await?;
+    if billed > 0 {
+        db::ledger(
+            &mut tx,
+            run.licence_id,
+            run.agreement_id,
+            Some(run.id),
+            "settle",
+            Usage { runs: 1, compute_units: billed, prediction_rows: 0 },
+            Some(current.created_at),
+        )
+        .await?;
+    }
+    let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message, "billed_units": billed }))).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
     Ok(())

@@ -24,6 +24,10 @@ pub struct Licence {
     pub overage: String,
     pub overage_percent: i32,
     pub allow_model_download: bool,
+    /// At most this many of the licence's runs train at once (`None`: no limit).
+    pub max_concurrent_runs: Option<i32>,
+    /// Whether a failed run is billed for the epochs it finished.
+    pub failed_runs_billed: bool,
     pub created_at: DateTime<Utc>,
     /// Joined: the agreement's state and title.
     pub agreement_status: Status,
@@ -31,7 +35,7 @@ pub struct Licence {
 }
 
 const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templates, l.valid_from, l.valid_until, l.quota_runs, l.quota_compute_units,
-        l.quota_prediction_rows, l.reset_period, l.overage, l.overage_percent, l.allow_model_download, l.created_at,
+        l.quota_prediction_rows, l.reset_period, l.overage, l.overage_percent, l.allow_model_download, l.max_concurrent_runs, l.failed_runs_billed, l.created_at,
         a.status AS agreement_status, a.title AS agreement_title
     FROM licences l JOIN agreements a ON a.id = l.agreement_id";
 
@@ -39,8 +43,8 @@ const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templat
 pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO licences (id, agreement_id, organisation_id, templates, valid_from, valid_until, quota_runs, quota_compute_units, quota_prediction_rows,
-                               reset_period, overage, overage_percent, allow_model_download, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                               reset_period, overage, overage_percent, allow_model_download, created_by, max_concurrent_runs, failed_runs_billed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(l.id)
     .bind(l.agreement_id)
@@ -56,6 +60,8 @@ pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: UserId) ->
     .bind(l.overage_percent)
     .bind(l.allow_model_download)
     .bind(by)
+    .bind(l.max_concurrent_runs)
+    .bind(l.failed_runs_billed)
     .execute(conn)
     .await?;
     Ok(())
@@ -290,11 +296,16 @@ pub async fn runs(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Res
 /// round robin), then age. One licensee's queue of fifty runs no longer makes another's single
 /// run wait for all of them.
 pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Result<Option<Run>, DbError> {
+    // Claims are serialised (one per run, so cheap): two workers claiming at once would otherwise
+    // both see a licence below its concurrency limit. Callers claim inside a transaction.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('licentia-run-claim'))").execute(&mut *conn).await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE runs SET status = 'running', worker_id = $1, lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
              started_at = coalesce(started_at, now())
          WHERE id = (
              SELECT q.id FROM runs q WHERE q.status = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM licences l WHERE l.id = q.licence_id AND l.max_concurrent_runs IS NOT NULL
+                               AND (SELECT count(*) FROM runs z WHERE z.licence_id = l.id AND z.status = 'running') >= l.max_concurrent_runs)
              ORDER BY (SELECT count(*) FROM runs x WHERE x.organisation_id = q.organisation_id AND x.status = 'running'),
                       (SELECT count(*) FROM runs y WHERE y.organisation_id = q.organisation_id AND y.status = 'queued' AND y.created_at < q.created_at),
                       q.created_at

@@ -34,6 +34,13 @@ macro_rules! typed_id {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = crate::DomainError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s.trim()).ok_or_else(|| crate::DomainError::new("id", "is not an id"))
+            }
+        }
+
         impl From<$name> for Uuid {
             fn from(id: $name) -> Uuid {
                 id.0
@@ -88,10 +95,3 @@ typed_id!(
     /// A licensee's sales report under an agreement.
     SalesReportId
 );
-
-impl std::str::FromStr for AssetId {
-    type Err = crate::DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s.trim()).ok_or_else(|| crate::DomainError::new("asset_id", "is not an asset id"))
-    }
-}

@@ -190,6 +190,8 @@ async fn seed_agreements(
                 overage: "refuse".into(),
                 overage_percent: 0,
                 allow_model_download: false,
+                max_concurrent_runs: None,
+                failed_runs_billed: false,
                 created_at: now,
                 agreement_status: licentia_domain::agreement::Status::Active,
                 agreement_title: title.into(),

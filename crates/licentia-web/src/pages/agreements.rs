@@ -623,6 +623,8 @@ pub async fn issue_licence_html(
             overage: None,
             overage_percent: None,
             allow_model_download: field(&p, "allow_model_download") == "on",
+            max_concurrent_runs: quota("max_concurrent_runs")?.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            failed_runs_billed: field(&p, "failed_runs_billed") == "on",
         };
         licentia_app::training::create_licence(&state, &actor, input).await
     }

@@ -477,3 +477,61 @@ async fn a_run_past_its_wall_clock_cap_fails_and_is_billed_for_the_epochs_done()
     assert_eq!(ledger(&app).await?, vec![("reserve".to_owned(), 1, units(500)), ("release".to_owned(), 1, units(500)), ("settle".to_owned(), 1, billed)]);
     Ok(())
 }
+
+/// Two licence terms on runs: at most N of a licence's runs train at once (workers pass over
+/// the rest, and take other licences' runs meanwhile), and failed runs are billed for the epochs
+/// they finished only where the licence says so.
+#[actix_web::test]
+async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed() -> TestResult {
+    let app = spawn_app().await?;
+    let limited = licence(&app, json!({ "max_concurrent_runs": 1, "failed_runs_billed": true })).await?;
+    let open = licence(&app, json!({})).await?;
+    let m = app.token("manager").await?;
+    let agreement = app.get_as(&m, &format!("/api/v1/licences/{limited}")).await?.json()["agreement_id"].clone();
+    let terms = json!({ "agreement_id": agreement, "templates": ["logistic-regression"], "valid_until": "2099-01-01T00:00:00Z", "max_concurrent_runs": 0 });
+    let bad = app.send_json(app.post("/api/v1/licences").bearer_auth(&m), &terms).await?;
+    assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("max_concurrent_runs")), "{}", bad.body);
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launch = |lic: &str| {
+        let body = json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(20) });
+        let app = &app;
+        let l = &l;
+        async move {
+            Ok::<String, Box<dyn std::error::Error>>(
+                app.send_json(app.post("/api/v1/runs").bearer_auth(l), &body).await?.json()["id"].as_str().ok_or("no run")?.to_owned(),
+            )
+        }
+    };
+    let first = launch(&limited).await?;
+    let second = launch(&limited).await?;
+    let other = launch(&open).await?;
+    let mut conn = app.t.db.pool.acquire().await?;
+    let mut claim = async || licentia_db::training::claim(&mut conn, "w", 60).await.map(|r| r.map(|r| r.id.to_string()));
+    assert_eq!(claim().await?, Some(first.clone()));
+    assert_eq!(claim().await?, Some(other.clone()), "the limited licence's second run waits; another licence's run does not");
+    assert_eq!(claim().await?, None, "nothing else may start while the first runs");
+    drop(conn);
+
+    // The first run fails after three reported epochs: the licence bills failures, pro rata.
+    let run = licentia_db::training::run(&mut *app.t.db.pool.acquire().await?, first.parse()?, None).await?;
+    let metrics = json!([{ "epoch": 1 }, { "epoch": 2 }, { "epoch": 3 }]);
+    licentia_db::training::heartbeat(&mut *app.t.db.pool.acquire().await?, run.id, "w", 60, &json!({}), &metrics).await?;
+    worker::settle_failure(&app.state, &WorkerConfig::named("w"), &run, "the engine failed").await?;
+    let reserved = units(20);
+    let billed = (reserved * 3 + 19) / 20;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT entry, compute_units FROM usage_ledger WHERE run_id = $1::uuid ORDER BY id").bind(&first).fetch_all(&app.t.db.pool).await?;
+    assert_eq!(rows, vec![("reserve".to_owned(), reserved), ("release".to_owned(), reserved), ("settle".to_owned(), billed)]);
+    // Its slot is free: the second run of the limited licence is claimed now.
+    assert_eq!(licentia_db::training::claim(&mut *app.t.db.pool.acquire().await?, "w", 60).await?.map(|r| r.id.to_string()), Some(second));
+
+    // The other licence does not bill failures: released, nothing settled.
+    let run = licentia_db::training::run(&mut *app.t.db.pool.acquire().await?, other.parse()?, None).await?;
+    licentia_db::training::heartbeat(&mut *app.t.db.pool.acquire().await?, run.id, "w", 60, &json!({}), &metrics).await?;
+    worker::settle_failure(&app.state, &WorkerConfig::named("w"), &run, "the engine failed").await?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT entry, compute_units FROM usage_ledger WHERE run_id = $1::uuid ORDER BY id").bind(&other).fetch_all(&app.t.db.pool).await?;
+    assert_eq!(rows, vec![("reserve".to_owned(), reserved), ("release".to_owned(), reserved)]);
+    Ok(())
+}
