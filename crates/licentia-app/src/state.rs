@@ -42,6 +42,9 @@ pub struct Settings {
     pub witness_file: PathBuf,
     /// Largest accepted artifact, in bytes.
     pub max_upload: u64,
+    /// Largest dataset, in bytes of CSV: what an upload may send, and what every reader (preview,
+    /// worker, prediction) then parses with the same limits, so an accepted dataset can be read.
+    pub max_dataset_bytes: usize,
     /// Largest memory a training run may be estimated to hold, in bytes; a launch above it is
     /// refused before anything is reserved (`licentia_train::cost::memory_bytes`).
     pub max_run_memory: u64,
@@ -62,7 +65,13 @@ impl Settings {
             witness_file: data_dir.join("checkpoints").join(Witness::file_name(&node_name())),
             max_upload: 2 * 1024 * 1024 * 1024,
             max_run_memory: 4 * 1024 * 1024 * 1024,
+            max_dataset_bytes: 256 * 1024 * 1024,
         }
+    }
+
+    /// The one set of limits datasets are accepted and read with.
+    pub fn dataset_limits(&self) -> licentia_train::data::Limits {
+        licentia_train::data::Limits { max_bytes: self.max_dataset_bytes, ..Default::default() }
     }
 }
 

@@ -163,8 +163,9 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let s2 = shared.clone();
     let h2 = hyper.clone();
     let device = licentia_train::device(&cfg.device).map_err(|e| AppError::internal(e.to_string()))?;
+    let limits = state.settings.dataset_limits();
     let mut training = tokio::task::spawn_blocking(move || {
-        let table = licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()).map_err(|e| e.to_string())?;
+        let table = licentia_train::data::parse_csv(&bytes, &limits).map_err(|e| e.to_string())?;
         let mut on_progress = |p: &Progress| {
             if let Ok(mut g) = s2.progress.lock() {
                 *g = json!(p);

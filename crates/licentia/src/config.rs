@@ -49,6 +49,9 @@ pub struct Settings {
     pub training_lease_seconds: u64,
     /// Largest artifact upload in bytes (`LICENTIA_MAX_UPLOAD`).
     pub max_upload: u64,
+    /// Largest dataset in MiB of CSV (`LICENTIA_MAX_DATASET_MB`): the upload limit and the limit
+    /// every reader parses with.
+    pub max_dataset_mb: usize,
     /// Largest estimated memory of one training run, in MiB (`LICENTIA_MAX_RUN_MEMORY_MB`): bigger
     /// launches are refused before anything is reserved.
     pub max_run_memory_mb: u64,
@@ -88,6 +91,7 @@ impl Default for Settings {
             training_lease_seconds: 30,
             max_upload: 2 * 1024 * 1024 * 1024,
             max_run_memory_mb: 4096,
+            max_dataset_mb: 256,
             max_run_seconds: 6 * 3600,
             storage: "local".into(),
             s3_bucket: None,
@@ -163,6 +167,7 @@ impl Settings {
         num!(training_lease_seconds, "LICENTIA_TRAINING_LEASE_SECONDS");
         num!(max_upload, "LICENTIA_MAX_UPLOAD");
         num!(max_run_memory_mb, "LICENTIA_MAX_RUN_MEMORY_MB");
+        num!(max_dataset_mb, "LICENTIA_MAX_DATASET_MB");
         num!(max_run_seconds, "LICENTIA_MAX_RUN_SECONDS");
         if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
             self.training_device = v;
@@ -208,6 +213,7 @@ impl Settings {
         w.checkpoint_every = self.checkpoint_every;
         w.max_upload = self.max_upload;
         w.max_run_memory = self.max_run_memory_mb.saturating_mul(1024 * 1024);
+        w.max_dataset_bytes = self.max_dataset_mb.saturating_mul(1024 * 1024);
         w
     }
 

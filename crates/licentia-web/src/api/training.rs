@@ -99,10 +99,12 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
     let bytes = licentia_app::artifacts::read_all(&state, &a).await?;
-    let table = web::block(move || licentia_train::data::parse_csv(&bytes, &licentia_train::data::Limits::default()))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(|e| AppError::internal(e.to_string()))?;
+    let limits = state.settings.dataset_limits();
+    let max = limits.max_bytes;
+    let table = web::block(move || licentia_train::data::parse_csv(&bytes, &limits)).await.map_err(AppError::internal)?.map_err(|e| {
+        // Only a limit lowered since the upload gets here: say so rather than fail obscurely.
+        AppError::Conflict { message: format!("this dataset no longer fits this server's dataset limit ({} MiB): {e}", max / (1024 * 1024)) }
+    })?;
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let actor = user.actor();
     let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(&actor, &d, n)).collect();
@@ -254,7 +256,7 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
     if !ct.starts_with("text/csv") {
         return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
     }
-    let limits = licentia_train::data::Limits { max_bytes: usize::try_from(state.settings.max_upload.min(1 << 30)).unwrap_or(1 << 30), ..Default::default() };
+    let limits = state.settings.dataset_limits();
     // 413 before reading a byte when the client announces too much.
     if req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limits.max_bytes as u64)
     {

@@ -535,3 +535,29 @@ async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed
     assert_eq!(rows, vec![("reserve".to_owned(), reserved), ("release".to_owned(), reserved)]);
     Ok(())
 }
+
+/// One limit decides what a dataset may be: an upload over it is 413 before it is stored, and one
+/// under it is read back (preview) and trained with the same limit.
+#[actix_web::test]
+async fn one_dataset_limit_decides_what_is_accepted_and_what_is_accepted_can_be_read_and_trained() -> TestResult {
+    let app = spawn_with(|s| s.max_dataset_bytes = 8 * 1024).await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let big = csv(400);
+    assert!(big.len() > 8 * 1024);
+    let refused = upload(&app, &l, big).await?;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
+    assert_eq!(app.count("SELECT count(*) FROM datasets").await?, 0);
+    let fits = csv(200);
+    assert!(fits.len() < 8 * 1024 && fits.len() > 4 * 1024, "{}", fits.len());
+    let ds = upload(&app, &l, fits).await?;
+    assert_eq!(ds.status, StatusCode::CREATED, "{}", ds.body);
+    let ds = ds.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let detail = app.get_as(&l, &format!("/api/v1/datasets/{ds}")).await?;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    let run = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(2) })).await?;
+    let id = run.json()["id"].as_str().ok_or("no run")?.to_owned();
+    assert!(worker::run_once(&app.state, &WorkerConfig::named("w")).await?);
+    assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["status"], "succeeded");
+    Ok(())
+}
