@@ -379,8 +379,13 @@ pub struct Deadline {
     pub ordinal: u32,
     pub title: String,
     pub due: NaiveDate,
+    /// The last day to act: `due`, or the office's next open day when `due` falls on a day it is
+    /// closed (see [`crate::ip::calendar`]).
+    pub last_day: NaiveDate,
     pub opens: Option<NaiveDate>,
     pub grace_ends: Option<NaiveDate>,
+    /// The same for the end of the grace period.
+    pub grace_last_day: Option<NaiveDate>,
     pub surcharge: Surcharge,
     pub source: &'static str,
 }
@@ -448,8 +453,10 @@ pub fn compute(f: &Facts<'_>) -> Vec<Deadline> {
                 ordinal,
                 title: rule.title.replace("{n}", &ordinal.to_string()),
                 due,
+                last_day: super::calendar::last_day(f.office, due),
                 opens,
                 grace_ends,
+                grace_last_day: grace_ends.map(|g| super::calendar::last_day(f.office, g)),
                 surcharge: rule.grace.map_or(Surcharge::None, |(_, s)| s),
                 source: rule.source,
             });
@@ -575,6 +582,19 @@ mod tests {
         );
         let renewals: Vec<NaiveDate> = compute(&tm).iter().filter(|x| x.rule == "em-renewal").map(|x| x.due).collect();
         assert_eq!(renewals.get(1), Some(&d("2038-01-15")), "every ten years on the filing day");
+        // 15 January 2028 is a Saturday, when the EUIPO is closed: the last day to renew is Monday
+        // 17 January; the grace period's end, Saturday 15 July 2028, likewise runs to Monday 17 July.
+        assert_eq!((first.last_day, first.grace_last_day), (d("2028-01-17"), Some(d("2028-07-17"))));
+    }
+
+    /// 35 U.S.C. 21(b): a US maintenance fee whose no-surcharge period ends on a weekend or a federal
+    /// holiday is payable on the next business day; the legal due date stays as it is.
+    #[test]
+    fn us_maintenance_fees_keep_their_due_date_and_gain_the_last_day() {
+        // Granted Tuesday 10 March 2020: the 3.5-year fee is due 10 September 2023, a Sunday.
+        let us = compute(&patent("US", "2017-08-01", Some("2020-03-10")));
+        assert_eq!((us[0].due, us[0].last_day), (d("2023-09-10"), d("2023-09-11")));
+        assert!(us.iter().all(|x| x.last_day >= x.due && !super::super::calendar::is_closed("US", x.last_day)));
     }
 
     #[test]

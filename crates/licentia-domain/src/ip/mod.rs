@@ -2,6 +2,7 @@
 //! formats, Nice classes, date consistency, and the deadline rules engine. No I/O.
 
 pub mod asset;
+pub mod calendar;
 pub mod deadlines;
 pub mod fees;
 pub mod jurisdiction;

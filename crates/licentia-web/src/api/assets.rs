@@ -294,8 +294,10 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                     ordinal: o.ordinal,
                     title: o.title,
                     due: o.due,
+                    last_day: o.due,
                     opens: None,
                     grace_ends: None,
+                    grace_last_day: None,
                     surcharge: deadlines::Surcharge::None,
                     source: "agreement terms",
                 };

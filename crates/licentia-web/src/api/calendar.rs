@@ -83,7 +83,8 @@ pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query
         ics.push_str(&format!("DTEND;VALUE=DATE:{}\r\n", end.format("%Y%m%d")));
         ics.push_str(&fold(&format!("SUMMARY:{}", escape(&format!("{} — {}", d.title, u.asset_title)))));
         let grace = d.grace_ends.map(|g| format!(" Grace period ends {g}.")).unwrap_or_default();
-        ics.push_str(&fold(&format!("DESCRIPTION:{}", escape(&format!("{}{} Source: {}.", u.jurisdiction.clone().unwrap_or_default(), grace, d.source)))));
+        let last = if d.last_day != d.due { format!(" The office is closed on the due date: last day {}.", d.last_day) } else { String::new() };
+        ics.push_str(&fold(&format!("DESCRIPTION:{}", escape(&format!("{}{last}{grace} Source: {}.", u.jurisdiction.clone().unwrap_or_default(), d.source)))));
         ics.push_str("END:VEVENT\r\n");
     }
     ics.push_str("END:VCALENDAR\r\n");

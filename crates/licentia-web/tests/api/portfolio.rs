@@ -284,3 +284,27 @@ async fn registry_attachments_are_for_managers_and_stay_with_the_asset() -> Test
     assert_eq!(app.count("SELECT count(*) FROM artifacts").await?, 1);
     Ok(())
 }
+
+/// The EUTM worked example through the API (Art. 52–53 EUTMR): filed 15 January 2018, the renewal
+/// window runs 15 July 2027 – 15 January 2028, the grace period to 15 July 2028; 15 January 2028
+/// is a Saturday, so the last day to renew is Monday 17 January (the EUIPO is closed on weekends),
+/// and the asset page says so.
+#[actix_web::test]
+async fn the_eutm_renewal_shows_its_window_due_date_grace_and_last_day() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let body = json!({ "kind": "trademark", "title": "NORDLICHT", "mark_text": "NORDLICHT", "jurisdiction": "EM", "nice_classes": [9],
+                       "status": "registered", "filing_date": "2018-01-15", "grant_date": "2018-06-20" });
+    let id = create(&app, &m, &body).await?;
+    let asset = app.get_as(&m, &format!("/api/v1/assets/{id}")).await?.json();
+    let renewal = asset["deadlines"].as_array().and_then(|d| d.iter().find(|x| x["rule"] == "em-renewal")).ok_or("no renewal")?.clone();
+    assert_eq!(
+        [&renewal["opens"], &renewal["due"], &renewal["last_day"], &renewal["grace_ends"], &renewal["grace_last_day"]],
+        [&json!("2027-07-15"), &json!("2028-01-15"), &json!("2028-01-17"), &json!("2028-07-15"), &json!("2028-07-17")],
+        "{renewal}"
+    );
+    let s = app.browser_login("manager").await?;
+    let page = app.send(app.get(&format!("/assets/{id}")).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(page.body.contains("2028-01-17 <small class=\"muted\">office closed on the due date</small>"), "{}", page.body);
+    Ok(())
+}
