@@ -110,6 +110,9 @@ pub struct DeadlineView {
     pub deadline: Deadline,
     /// `done`, `waived` or `missed`; `None` while open.
     pub state: Option<String>,
+    /// Where it stands today: open, in grace, overdue (past every last day and not marked), or
+    /// as marked.
+    pub standing: deadlines::Standing,
     pub note: String,
 }
 
@@ -148,12 +151,14 @@ pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow, 
     }
     computed.sort_by_key(|d| (d.due, d.rule, d.ordinal));
     let marks = licentia_db::deadlines::marks(conn, row.id).await?;
+    let today = Utc::now().date_naive();
     Ok(computed
         .into_iter()
         .map(|d| {
             let mark = marks.iter().find(|m| m.rule == d.rule && m.ordinal == d.ordinal as i32);
             let note = if internal { mark.map(|m| m.note.clone()).unwrap_or_default() } else { String::new() };
-            DeadlineView { state: mark.map(|m| m.state.clone()), note, deadline: d }
+            let standing = deadlines::standing(&d, mark.map(|m| m.state.as_str()), today);
+            DeadlineView { state: mark.map(|m| m.state.clone()), standing, note, deadline: d }
         })
         .collect())
 }

@@ -390,6 +390,53 @@ pub struct Deadline {
     pub source: &'static str,
 }
 
+/// Where a deadline stands on a given day: what the lists sort and colour by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Not yet past its last day.
+    Open,
+    /// Past its last day, inside the grace period (payable with the surcharge).
+    InGrace,
+    /// Past its last day and any grace period, and nobody marked it: someone must look at it.
+    Overdue,
+    Done,
+    Waived,
+    /// Marked missed: known and accepted, no longer waiting for anyone.
+    Missed,
+}
+
+impl Standing {
+    /// How the lists say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Open => "open",
+            Standing::InGrace => "in grace period",
+            Standing::Overdue => "overdue",
+            Standing::Done => "done",
+            Standing::Waived => "waived",
+            Standing::Missed => "missed",
+        }
+    }
+
+    /// Whether it still waits for someone (open, in grace or overdue).
+    pub fn is_pending(self) -> bool {
+        matches!(self, Standing::Open | Standing::InGrace | Standing::Overdue)
+    }
+}
+
+/// The standing of `d` on `today`, given the mark people put on it (`done`, `waived`, `missed`).
+pub fn standing(d: &Deadline, mark: Option<&str>, today: NaiveDate) -> Standing {
+    match mark {
+        Some("done") => Standing::Done,
+        Some("waived") => Standing::Waived,
+        Some("missed") => Standing::Missed,
+        _ if today <= d.last_day => Standing::Open,
+        _ if d.grace_last_day.is_some_and(|g| today <= g) => Standing::InGrace,
+        _ => Standing::Overdue,
+    }
+}
+
 fn add(d: NaiveDate, o: Offset) -> Option<NaiveDate> {
     d.checked_add_months(Months::new(o.months))
 }
@@ -585,6 +632,19 @@ mod tests {
         // 15 January 2028 is a Saturday, when the EUIPO is closed: the last day to renew is Monday
         // 17 January; the grace period's end, Saturday 15 July 2028, likewise runs to Monday 17 July.
         assert_eq!((first.last_day, first.grace_last_day), (d("2028-01-17"), Some(d("2028-07-17"))));
+    }
+
+    #[test]
+    fn a_deadline_is_open_then_in_grace_then_overdue_until_marked() {
+        let us = compute(&patent("US", "2017-08-01", Some("2020-03-10")));
+        let fee = &us[0];
+        // Due Sunday 10 Sep 2023, last day Monday 11 Sep, surcharge period to 10 Mar 2024.
+        assert_eq!(standing(fee, None, d("2023-09-11")), Standing::Open);
+        assert_eq!(standing(fee, None, d("2023-09-12")), Standing::InGrace);
+        assert_eq!(standing(fee, None, d("2024-03-12")), Standing::Overdue);
+        assert_eq!(standing(fee, Some("done"), d("2024-03-12")), Standing::Done);
+        assert_eq!(standing(fee, Some("missed"), d("2024-03-12")), Standing::Missed);
+        assert!(!Standing::Missed.is_pending() && Standing::Overdue.is_pending());
     }
 
     /// 35 U.S.C. 21(b): a US maintenance fee whose no-surcharge period ends on a weekend or a federal

@@ -243,6 +243,18 @@ pub struct UpcomingDeadline {
     pub deadline: Deadline,
     /// `done`, `waived` or `missed`; `None` while open.
     pub state: Option<String>,
+    /// Open, in grace, overdue, or as marked (`licentia_domain::ip::deadlines::standing`).
+    pub standing: deadlines::Standing,
+    /// From when the registry is answerable for it: the day the asset was entered (rule deadlines
+    /// due before then predate the docket), the execution (obligations), or ever (manual ones).
+    #[serde(skip)]
+    pub tracked_from: NaiveDate,
+}
+
+impl UpcomingDeadline {
+    pub fn standing_label(&self) -> &'static str {
+        self.standing.label()
+    }
 }
 
 /// Every deadline (rule-driven and manual) whose due date or grace period touches `from..=to`,
@@ -265,8 +277,10 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                         href: format!("/assets/{}", row.id),
                         asset_title: row.title.clone(),
                         jurisdiction: row.jurisdiction.clone(),
+                        tracked_from: if d.rule == deadlines::MANUAL { NaiveDate::MIN } else { row.created_at.date_naive() },
                         deadline: d,
                         state: v.state,
+                        standing: v.standing,
                     });
                 }
             }
@@ -301,6 +315,7 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                     surcharge: deadlines::Surcharge::None,
                     source: "agreement terms",
                 };
+                let standing = deadlines::standing(&deadline, None, Utc::now().date_naive());
                 out.push(UpcomingDeadline {
                     asset_id: a.id.into(),
                     href: format!("/agreements/{}", a.id),
@@ -308,6 +323,8 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
                     jurisdiction: None,
                     deadline,
                     state: None,
+                    standing,
+                    tracked_from: executed_at.date_naive(),
                 });
             }
         }
@@ -316,12 +333,19 @@ pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: Naive
     Ok(out)
 }
 
-/// The open (and missed) deadlines from today to `days` from now: done and waived ones leave the
-/// list, missed ones stay visible.
+/// How far back an unmarked deadline is still listed as overdue.
+const OVERDUE_LOOKBACK_DAYS: i64 = 2 * 366;
+
+/// What waits for someone: every overdue deadline first (past its last day and any grace period,
+/// nobody marked it; until it is marked, up to two years back, and only since the registry tracks
+/// it), then the open ones and those in their grace period up to `days` from now. Marked ones
+/// (done, waived, missed) leave the list.
 pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppResult<Vec<UpcomingDeadline>> {
     let today = Utc::now().date_naive();
-    let mut all = deadlines_between(state, user, today, today + chrono::Duration::days(days)).await?;
-    all.retain(|u| !matches!(u.state.as_deref(), Some("done" | "waived")));
+    let mut all = deadlines_between(state, user, today - chrono::Duration::days(OVERDUE_LOOKBACK_DAYS), today + chrono::Duration::days(days)).await?;
+    all.retain(|u| u.standing.is_pending() && (u.standing != deadlines::Standing::Overdue || u.deadline.due >= u.tracked_from));
+    // Overdue first; stable, so each group keeps its date order.
+    all.sort_by_key(|u| u.standing != deadlines::Standing::Overdue);
     Ok(all)
 }
 

@@ -8,6 +8,7 @@ use licentia_audit::Outcome;
 use licentia_db::assets::AssetRow;
 use licentia_domain::AssetId;
 use licentia_domain::Permission;
+use licentia_domain::ip::deadlines::Standing;
 use licentia_domain::ip::fees::{self, FeeBasis};
 
 use crate::api::assets::{AssetQuery, UpcomingDeadline, deadlines_of, page, upcoming};

@@ -7,6 +7,7 @@ use askama_web::WebTemplate;
 use chrono::{Datelike as _, Duration, NaiveDate, Utc};
 use licentia_domain::AssetId;
 use licentia_domain::Permission;
+use licentia_domain::ip::deadlines::Standing;
 use serde::Deserialize;
 
 use crate::api::assets::{ManualInput, UpcomingDeadline, deadlines_between, insert_manual, load_for_page, upcoming};
@@ -90,6 +91,7 @@ pub struct DashboardPage {
     total: i64,
     sections: Vec<(&'static str, Vec<CountBar>)>,
     deadlines: Vec<UpcomingDeadline>,
+    overdue: usize,
     panels: Option<Vec<CostPanel>>,
     chart_width: i64,
     chart_height: i64,
@@ -98,7 +100,9 @@ pub struct DashboardPage {
 pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<DashboardPage> {
     let Counts { total, kind, status, jurisdiction } = portfolio::counts(&state, &user).await?;
     let mut deadlines = upcoming(&state, &user, 90).await?;
-    deadlines.truncate(15);
+    let overdue = deadlines.iter().filter(|u| u.standing == Standing::Overdue).count();
+    // Every overdue one is shown; then the next few.
+    deadlines.truncate(overdue.max(15));
     // Costs are licensor-internal: the chart is built only for roles that may read them.
     let panels = if user.role.allows(Permission::CostRead) { Some(cost_panels(&portfolio::forecast(&state, &user, 10, false, None).await?)) } else { None };
     state.audit_alone(user.event(&ctx, "portfolio.read", licentia_audit::Outcome::Success)).await?;
@@ -107,6 +111,7 @@ pub async fn dashboard(state: web::Data<AppState>, ctx: RequestContext, user: Cu
         total,
         sections: vec![("By kind", count_bars(&kind)), ("By status", count_bars(&status)), ("By jurisdiction", count_bars(&jurisdiction))],
         deadlines,
+        overdue,
         panels,
         chart_width: CHART_LEFT + 10 * BAR_SLOT,
         chart_height: CHART_HEIGHT,

@@ -308,3 +308,46 @@ async fn the_eutm_renewal_shows_its_window_due_date_grace_and_last_day() -> Test
     assert!(page.body.contains("2028-01-17 <small class=\"muted\">office closed on the due date</small>"), "{}", page.body);
     Ok(())
 }
+
+/// Overdue work does not disappear: a manual deadline due yesterday is listed first, as overdue,
+/// on the API, the deadlines page and the dashboard (with a count) until someone marks it; a rule
+/// deadline that fell due before the asset was entered is not reported as overdue.
+#[actix_web::test]
+async fn overdue_deadlines_are_listed_first_until_marked() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let id = create(&app, &m, &json!({ "kind": "trademark", "title": "POLARIS", "mark_text": "POLARIS", "jurisdiction": "EM", "nice_classes": [9], "status": "registered", "filing_date": "2010-03-01", "grant_date": "2010-09-01" })).await?;
+    let yesterday = (Utc::now().date_naive() - chrono::Days::new(1)).format("%Y-%m-%d").to_string();
+    let soon = (Utc::now().date_naive() + chrono::Days::new(5)).format("%Y-%m-%d").to_string();
+    for (title, due) in [("File the reply", &soon), ("Pay the opposition fee", &yesterday)] {
+        let r = app.send_json(app.post(&format!("/api/v1/assets/{id}/manual-deadlines")).bearer_auth(&m), &json!({ "title": title, "due": due })).await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let list = app.get_as(&m, "/api/v1/deadlines?days=30").await?.json();
+    let items = list["items"].as_array().ok_or("no items")?;
+    assert_eq!((items[0]["title"].as_str(), items[0]["standing"].as_str()), (Some("Pay the opposition fee"), Some("overdue")), "{list}");
+    assert!(items.iter().any(|i| i["title"] == "File the reply" && i["standing"] == "open"), "{list}");
+    // The 2020 renewal of a mark entered today predates the docket: not overdue here.
+    assert!(!items.iter().any(|i| i["rule"] == "em-renewal"), "{list}");
+    let asset = app.get_as(&m, &format!("/api/v1/assets/{id}")).await?.json();
+    assert!(asset["deadlines"].as_array().is_some_and(|d| d.iter().any(|x| x["title"] == "Pay the opposition fee" && x["standing"] == "overdue")), "{asset}");
+    let s = app.browser_login("manager").await?;
+    let dashboard = app.send(app.get("/portfolio").insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(dashboard.body.contains("<strong>1 overdue</strong>") && dashboard.body.contains("<tr class=\"overdue\">"), "{}", dashboard.body);
+    let page = app.send(app.get("/deadlines").insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(page.body.contains("<tr class=\"overdue\"><td>") && page.body.contains("Pay the opposition fee"), "{}", page.body);
+
+    // Marked (done, waived or missed), it leaves the list.
+    let manual: Vec<(i32, String)> = sqlx::query_as("SELECT ordinal, title FROM manual_deadlines").fetch_all(&app.t.db.pool).await?;
+    let ordinal = manual.iter().find(|(_, t)| t == "Pay the opposition fee").map(|(o, _)| *o).ok_or("no manual deadline")?;
+    let marked = app
+        .send_json(
+            app.post(&format!("/api/v1/assets/{id}/deadlines")).bearer_auth(&m),
+            &json!({ "rule": "manual", "ordinal": ordinal, "state": "missed", "note": "client declined" }),
+        )
+        .await?;
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
+    let list = app.get_as(&m, "/api/v1/deadlines?days=30").await?.json();
+    assert!(!list.to_string().contains("Pay the opposition fee") && !list.to_string().contains("\"overdue\""), "{list}");
+    Ok(())
+}
