@@ -2,12 +2,12 @@
 //! and the middleware that renders errors as pages. Pages, upload handlers and the error
 //! middleware all use them, so they depend on nothing page-specific.
 
-use actix_web::HttpResponse;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage as _, HttpResponse};
 use askama::Template;
 use licentia_domain::Permission;
 
@@ -150,7 +150,13 @@ pub async fn error_pages(
     let ctx = RequestContext::of(&http_req);
     let title = status.canonical_reason().unwrap_or("Error");
     let message = info.map(|i| i.message).unwrap_or_default();
-    let nav = Nav::anonymous();
+    // A logged-in user keeps the navigation (and the logout button) on an error page.
+    let user = http_req.extensions().get::<CurrentUser>().cloned();
+    let state = http_req.app_data::<actix_web::web::Data<AppState>>().cloned();
+    let nav = match (user, state) {
+        (Some(u), Some(s)) => Nav::for_user(&s, &u, ""),
+        _ => Nav::anonymous(),
+    };
     let page = ErrorPage { status: status.as_u16(), title, message: &message, request_id: &ctx.request_id, nav };
     let body = page.render().unwrap_or_else(|_| format!("Error {} (request {})", status.as_u16(), ctx.request_id));
     let mut out = HttpResponse::build(status);

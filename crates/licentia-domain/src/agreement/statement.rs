@@ -259,9 +259,30 @@ pub fn compute(i: &Input<'_>) -> Result<Statement, DomainError> {
     Ok(Statement { from: i.from, to: i.to, currency: t.currency.clone(), lines, total, notes })
 }
 
+/// `total` (minor units) split into `parts` equal shares that add up to it exactly: the
+/// remainder goes one minor unit each to the first shares (the largest-remainder method with equal
+/// weights). 65,000.00 over three assets is 21,666.67 + 21,666.67 + 21,666.66, not 3 × 21,666.66.
+pub fn equal_shares(total: i64, parts: usize) -> Vec<i64> {
+    let Ok(n) = i64::try_from(parts) else { return Vec::new() };
+    if n == 0 {
+        return Vec::new();
+    }
+    let (base, rest) = (total.div_euclid(n), total.rem_euclid(n));
+    (0..n).map(|i| base + i64::from(i < rest)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_shares_add_up_to_the_total() {
+        assert_eq!(equal_shares(6_500_000, 3), vec![2_166_667, 2_166_667, 2_166_666]);
+        assert_eq!(equal_shares(6_500_000, 3).iter().sum::<i64>(), 6_500_000);
+        assert_eq!(equal_shares(-10, 3), vec![-3, -3, -4], "a refund splits the same way and still adds up");
+        assert_eq!(equal_shares(-10, 3).iter().sum::<i64>(), -10);
+        assert!(equal_shares(100, 0).is_empty());
+    }
     use crate::agreement::{MilestoneInput, TermsInput};
 
     fn d(s: &str) -> NaiveDate {

@@ -221,13 +221,26 @@ pub async fn report_sales(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatementQuery {
-    pub agreement: String,
+    /// The agreement; without it the answer says which parameter is missing (it used to be the
+    /// query parser's "missing field" text).
+    pub agreement: Option<String>,
     /// `2027`, `2027-Q3`, `2027-H1` or `2027-05`; or `from` and `to`.
     pub period: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
+}
+
+impl StatementQuery {
+    /// The agreement asked for: 422 naming the parameter when it is absent, and a 404 like any
+    /// missing object when it is not an agreement id.
+    pub fn agreement_id(&self) -> AppResult<AgreementId> {
+        match self.agreement.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => Err(uc::bad("agreement", "name the agreement (?agreement=ID); statements open from an agreement's page or from Revenue")),
+            Some(a) => AgreementId::parse(a).ok_or(AppError::NotFound),
+        }
+    }
 }
 
 /// Countries where every covered patent has stopped being in force, and since when.
@@ -334,7 +347,7 @@ pub fn statement_period(q: &StatementQuery) -> AppResult<(NaiveDate, NaiveDate)>
 
 /// `GET /api/v1/statements?agreement=ID&period=2027-Q4[&format=csv]`
 pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<HttpResponse> {
-    let a = uc::load(&state, &user.actor_in(&ctx), AgreementId::parse(q.agreement.trim()).ok_or(AppError::NotFound)?).await?;
+    let a = uc::load(&state, &user.actor_in(&ctx), q.agreement_id()?).await?;
     let (from, to) = statement_period(&q)?;
     let st = statement_for(&state, &user, &a, from, to).await?;
     state

@@ -710,7 +710,7 @@ impl StatementPage {
 }
 
 pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<StatementPage> {
-    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), AgreementId::parse(q.agreement.trim()).ok_or(AppError::NotFound)?).await?;
+    let a = licentia_app::agreements::load(&state, &user.actor_in(&ctx), q.agreement_id()?).await?;
     let (from, to) = api::statement_period(&q)?;
     let st = api::statement_for(&state, &user, &a, from, to).await?;
     state
@@ -802,11 +802,9 @@ pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user:
                 titles.push(asset.title);
             }
         }
-        if !titles.is_empty() {
-            let share = total / titles.len() as i64;
-            for t in &titles {
-                *by_asset.entry((t.clone(), currency.clone())).or_default() += share;
-            }
+        // Equal shares that add up to the total exactly (largest remainder, in minor units).
+        for (t, share) in titles.iter().zip(licentia_domain::agreement::statement::equal_shares(total, titles.len())) {
+            *by_asset.entry((t.clone(), currency.clone())).or_default() += share;
         }
         rows.push(RevenueRow { id: a.id, title: a.title, licensee: a.licensee_name, currency, quarters, total, assets: titles });
     }

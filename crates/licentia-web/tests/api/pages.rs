@@ -1,6 +1,7 @@
 //! Browser pages: rendering, escaping, headers, error pages.
 
 use actix_web::http::StatusCode;
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -96,5 +97,25 @@ async fn each_role_gets_its_own_navigation_and_pages() -> TestResult {
     let forbidden = app.send(app.get("/audit").insert_header(("cookie", licensee.cookie.clone()))).await?;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     assert!(forbidden.header("content-type").unwrap_or_default().starts_with("text/html"));
+    Ok(())
+}
+
+/// An error page keeps the logged-in user's navigation and logout button; a missing statement
+/// query names the parameter instead of the parser's "missing field" text.
+#[actix_web::test]
+async fn error_pages_keep_the_navigation_and_say_what_is_missing() -> TestResult {
+    let app = spawn_app().await?;
+    let manager = app.browser_login("manager").await?;
+    let missing = app.send(app.get(&format!("/assets/{}", uuid::Uuid::now_v7())).insert_header(("cookie", manager.cookie.clone()))).await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("href=\"/agreements\"") && missing.body.contains("manager@aurora.example"), "{}", missing.body);
+    let anonymous = app.send(app.get("/no-such-page")).await?;
+    assert!(!anonymous.body.contains("href=\"/agreements\""), "{}", anonymous.body);
+
+    let bare = app.send(app.get("/statements").insert_header(("cookie", manager.cookie.clone()))).await?;
+    assert_eq!(bare.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bare.body.contains("name the agreement") && !bare.body.contains("deserialize"), "{}", bare.body);
+    let api = app.get_as(&app.token("manager").await?, "/api/v1/statements?period=2026").await?;
+    assert_eq!((api.status, api.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("agreement")), "{}", api.body);
     Ok(())
 }
