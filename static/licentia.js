@@ -10,8 +10,10 @@
   document.addEventListener("htmx:configRequest", function (e) {
     e.detail.headers["X-CSRF-Token"] = csrf();
   });
+  // A confirmation on the button that submitted (or on the form). The submit event's target is
+  // the form, so a data-confirm on a button needs the event's submitter.
   document.addEventListener("submit", function (e) {
-    var msg = e.target.getAttribute("data-confirm");
+    var msg = (e.submitter && e.submitter.getAttribute("data-confirm")) || e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
 

@@ -38,12 +38,16 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
 });
 
+const dialogs = [];
+
 // Each user gets their own browser context: separate cookie jars, as on separate machines.
 async function logIn(email) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
   current = page;
   page.on("pageerror", (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
+  // Binding actions ask first: record what was asked and confirm, as a user would.
+  page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
   await page.goto(`${base}/login`);
   await page.fill('input[name="email"]', email);
   await page.fill('input[name="password"]', logins[email]);
@@ -92,6 +96,7 @@ try {
   await reviewer.goto(agreementUrl);
   await Promise.all([reviewer.waitForLoadState("load"), reviewer.click("#approve")]);
   await reviewer.waitForSelector(".badge.status-approved");
+  expect((dialogs.at(-1) || "").startsWith("Approve version"), `approving asks first (asked: ${dialogs.at(-1)})`);
   await shot(reviewer, "reviewer-approves");
 
   // 3. The licensee accepts in the portal.
@@ -100,6 +105,7 @@ try {
   await Promise.all([licensee.waitForLoadState("load"), licensee.click(`a:has-text("${title}")`)]);
   await Promise.all([licensee.waitForLoadState("load"), licensee.click("#accept")]);
   await licensee.waitForSelector('#acceptances li:has-text("licensee")');
+  expect((dialogs.at(-1) || "").includes("binds your organisation"), `accepting asks first (asked: ${dialogs.at(-1)})`);
   await shot(licensee, "licensee-accepts");
 
   // 4. The manager countersigns (now executed) and issues a training licence under the agreement.

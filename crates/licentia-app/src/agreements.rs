@@ -669,10 +669,12 @@ pub async fn request_changes(state: &AppState, actor: &Actor, id: AgreementId, c
     let mut tx = state.db.begin().await?;
     let a = lock(&mut tx, state, actor, id).await?;
     let from = a.status;
-    if from != Status::InReview {
+    // Under review, or approved but not yet signed by both: the licensee may still send it back.
+    if !matches!(from, Status::InReview | Status::Approved) {
         return Err(invalid(from, "draft"));
     }
     db::set_status(&mut tx, a.id, Status::Draft, None).await?;
+    db::set_approved(&mut tx, a.id, None, None).await?;
     db::clear_acceptances(&mut tx, a.id).await?;
     let event = actor
         .event("agreement.changes_requested", Outcome::Success)

@@ -419,7 +419,7 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         can_license: user.role.allows(Permission::LicenceManage) && matches!(status, Status::Executed | Status::Active),
         templates: licentia_train::Template::ALL.iter().map(|t| t.as_str()).collect(),
         can_accept: user.role.allows(Permission::AgreementAccept) && status == Status::Approved && !party_accepted,
-        can_respond: user.role.allows(Permission::AgreementRespond) && status == Status::InReview,
+        can_respond: user.role.allows(Permission::AgreementRespond) && matches!(status, Status::InReview | Status::Approved),
         can_report: user.role.allows(Permission::SalesReport) && matches!(status, Status::Executed | Status::Active),
         is_draft: status == Status::Draft,
         form: TermsForm::from_terms(&draft.terms),

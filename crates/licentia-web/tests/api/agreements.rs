@@ -455,3 +455,39 @@ async fn an_assignment_moves_ownership_and_a_sublicence_needs_a_head_licence_tha
     assert!(ok.json()["version"]["text"].as_str().is_some_and(|t| t.contains("This sublicence is granted under exclusive_licence for")), "{}", ok.body);
     Ok(())
 }
+
+/// After approval, until both parties have signed, the licensee may still send the version back:
+/// it returns to draft with the approval and any acceptance withdrawn; once executed it may not.
+#[actix_web::test]
+async fn a_licensee_may_request_changes_on_an_approved_version_until_it_is_executed() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let r = app.token("reviewer").await?;
+    let l = app.token("licensee").await?;
+    let a = asset(&app, &m, "Sensor array", "DE").await?;
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&a], terms(&["DE"], &[], "2027-01-01", None)).await?.json()["id"]
+        .as_str()
+        .ok_or("no agreement")?
+        .to_owned();
+    for (token, path, body) in [(&m, "transition", json!({ "to": "in_review" })), (&r, "approve", json!({}))] {
+        assert_eq!(post(&app, token, &format!("/api/v1/agreements/{id}/{path}"), body).await?.status, StatusCode::OK);
+    }
+    let back = post(&app, &l, &format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "The field of use is too narrow" })).await?;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let now = app.get_as(&m, &format!("/api/v1/agreements/{id}")).await?.json();
+    assert_eq!((now["status"].as_str(), now["approved_by"].clone()), (Some("draft"), Value::Null), "{now}");
+    // The page offers it to the licensee while approved.
+    for (token, path, body) in [(&m, "transition", json!({ "to": "in_review" })), (&r, "approve", json!({}))] {
+        assert_eq!(post(&app, token, &format!("/api/v1/agreements/{id}/{path}"), body).await?.status, StatusCode::OK);
+    }
+    let s = app.browser_login("licensee").await?;
+    let page = app.send(app.get(&format!("/agreements/{id}")).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(page.body.contains("id=\"request-changes\"") && page.body.contains("data-confirm=\"Accept version"), "{}", page.body);
+    // Executed: too late.
+    for (token, path) in [(&l, "accept"), (&m, "accept")] {
+        assert_eq!(post(&app, token, &format!("/api/v1/agreements/{id}/{path}"), json!({})).await?.status, StatusCode::OK);
+    }
+    let late = post(&app, &l, &format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "again" })).await?;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    Ok(())
+}
