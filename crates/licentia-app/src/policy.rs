@@ -179,6 +179,9 @@ pub struct RunView {
     pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
     pub dataset_id: DatasetId,
+    /// The run's number under its licence, and the name its owner gave it.
+    pub seq: i32,
+    pub name: Option<String>,
     pub template: String,
     pub hyper: Value,
     pub status: RunStatus,
@@ -212,6 +215,16 @@ pub fn licensee_scope(actor: &Actor) -> Option<OrganisationId> {
     actor.is_licensee().then_some(actor.organisation_id)
 }
 
+impl RunView {
+    /// How pages name a run: its number under the licence, and its name if it has one.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("#{} · {n}", self.seq),
+            None => format!("#{}", self.seq),
+        }
+    }
+}
+
 pub fn run(actor: &Actor, r: &Run) -> RunView {
     let owner = owns_data(actor, r.organisation_id);
     let model_download = r.model_download;
@@ -221,6 +234,8 @@ pub fn run(actor: &Actor, r: &Run) -> RunView {
         agreement_id: r.agreement_id,
         organisation_id: r.organisation_id,
         dataset_id: r.dataset_id,
+        seq: r.seq,
+        name: r.name.clone(),
         template: r.template.clone(),
         hyper: r.hyper.clone(),
         status: r.status,

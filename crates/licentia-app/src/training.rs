@@ -320,8 +320,28 @@ pub fn estimate(dataset: &Dataset, hyper: &Hyper, excluded: &[String]) -> AppRes
     Ok(Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes })
 }
 
+/// A run's name as the licensee gives it: trimmed, 1 to 100 characters, no control characters;
+/// empty means none.
+pub fn check_run_name(name: Option<&str>) -> AppResult<Option<String>> {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => Err(bad("name", "1 to 100 characters without control characters")),
+        Some(n) => Ok(Some(n.to_owned())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, dataset_id: DatasetId, hyper: &Hyper, key: Option<&str>) -> AppResult<(Run, bool)> {
+pub async fn launch(
+    state: &AppState,
+    actor: &Actor,
+    licence_id: LicenceId,
+    dataset_id: DatasetId,
+    hyper: &Hyper,
+    key: Option<&str>,
+    name: Option<&str>,
+) -> AppResult<(Run, bool)> {
+    let name = check_run_name(name)?;
     let mut tx = state.db.begin().await?;
     let l = match db::lock_licence(&mut tx, licence_id, Some(actor.organisation_id)).await {
         Ok(l) => l,
@@ -423,6 +443,7 @@ pub async fn launch(state: &AppState, actor: &Actor, licence_id: LicenceId, data
             template: hyper.template.as_str(),
             hyper: &hyper_v,
             idempotency_key: key,
+            name: name.as_deref(),
             reserved_units: units,
             created_by: actor.user_id,
         },

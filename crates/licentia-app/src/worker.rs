@@ -242,6 +242,9 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             "weights_sha256": weights_sha,
             "rows": out.train_rows,
             "epochs": out.epochs_done,
+            // The weights kept (and served by predict and download) are this epoch's: the best
+            // validation loss, which need not be the last epoch.
+            "served_epoch": out.best_epoch,
             "units": units,
             "status": status,
             "started_at": started,

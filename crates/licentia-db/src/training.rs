@@ -207,6 +207,10 @@ pub struct Run {
     pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
     pub dataset_id: DatasetId,
+    /// The run's number under its licence (1, 2, 3, ...).
+    pub seq: i32,
+    /// A name the licensee gave it, if any.
+    pub name: Option<String>,
     pub template: String,
     pub hyper: serde_json::Value,
     pub status: RunStatus,
@@ -231,7 +235,7 @@ pub struct Run {
     pub model_download: bool,
 }
 
-const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, status, idempotency_key, reserved_units, units_used,
+const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, seq, name, template, hyper, status, idempotency_key, reserved_units, units_used,
     epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at,
     coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download FROM runs";
 
@@ -241,6 +245,7 @@ pub struct NewRun<'a> {
     pub agreement_id: AgreementId,
     pub organisation_id: OrganisationId,
     pub dataset_id: DatasetId,
+    pub name: Option<&'a str>,
     pub template: &'a str,
     pub hyper: &'a serde_json::Value,
     pub idempotency_key: Option<&'a str>,
@@ -250,8 +255,8 @@ pub struct NewRun<'a> {
 
 pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by, name, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE licence_id = $2))",
     )
     .bind(r.id)
     .bind(r.licence_id)
@@ -263,6 +268,7 @@ pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), D
     .bind(r.idempotency_key)
     .bind(r.reserved_units)
     .bind(r.created_by)
+    .bind(r.name)
     .execute(conn)
     .await?;
     Ok(())
@@ -330,7 +336,8 @@ pub async fn heartbeat(
     metrics: &serde_json::Value,
 ) -> Result<Option<bool>, DbError> {
     Ok(sqlx::query_scalar(
-        "UPDATE runs SET lease_until = now() + make_interval(secs => $3), progress = $4, metrics = $5
+        "UPDATE runs SET lease_until = now() + make_interval(secs => $3), progress = $4, metrics = $5,
+             epochs_done = CASE WHEN jsonb_typeof($5) = 'array' THEN jsonb_array_length($5) ELSE epochs_done END
          WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
     )
     .bind(id)

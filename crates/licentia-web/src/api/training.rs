@@ -142,6 +142,8 @@ pub struct LaunchInput {
     pub hyper: Hyper,
     /// Also accepted as the `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
+    /// A name for the run (shown beside its number under the licence).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,7 +181,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     })?;
     let licence_id = LicenceId::parse(i.licence_id.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?;
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
-    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref()).await {
+    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e.into()) };

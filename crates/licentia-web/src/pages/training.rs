@@ -110,7 +110,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         let dataset = licentia_domain::DatasetId::parse(field(&p, "dataset_id"))
             .ok_or_else(|| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
-        licentia_app::training::launch(&state, &user.actor_in(&ctx), licence, dataset, &h, (!key.is_empty()).then_some(key)).await
+        licentia_app::training::launch(&state, &user.actor_in(&ctx), licence, dataset, &h, (!key.is_empty()).then_some(key), Some(field(&p, "name"))).await
     }
     .await;
     match result {
@@ -146,6 +146,12 @@ pub struct RunPage {
     /// listens for events) still shows them; the script redraws them live while a run trains.
     train_points: String,
     valid_points: String,
+    /// What the run was asked to do, for its page: dataset and licence by name, the settings.
+    dataset_name: String,
+    licence_name: String,
+    settings: Vec<(&'static str, String)>,
+    /// The epoch whose weights predict and download serve (the best validation loss).
+    served_epoch: Option<u64>,
 }
 
 /// SVG polyline points for the losses in a 400×160 box, the same scale the page script uses.
@@ -203,6 +209,34 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let epochs = r.hyper["epochs"].as_u64().unwrap_or(1).max(1);
     let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
     let (train_points, valid_points) = loss_points(&r.metrics);
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let dataset_name = db::dataset(&mut conn, r.dataset_id, None).await.map(|d| d.name).unwrap_or_default();
+    let licence_name = db::licence(&mut conn, r.licence_id, None).await.map(|l| l.agreement_title).unwrap_or_default();
+    drop(conn);
+    let h = &r.hyper;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "default".to_owned(),
+        other => other.to_string(),
+    };
+    let settings = vec![
+        ("Template", r.template.clone()),
+        ("Target", text(&h["target"])),
+        ("Epochs", text(&h["epochs"])),
+        ("Batch size", text(&h["batch_size"])),
+        ("Learning rate", text(&h["learning_rate"])),
+        ("Hidden layers", text(&h["hidden"])),
+        ("Seed", text(&h["seed"])),
+        (
+            "Left out",
+            h["exclude"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    let served_epoch = r.receipt.as_ref().and_then(|rc| rc["receipt"]["served_epoch"].as_u64());
     let r = licentia_app::policy::run(&user.actor(), &r);
     Ok(RunPage {
         nav: Nav::for_user(&state, &user, "/training"),
@@ -212,6 +246,10 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
         percent,
         train_points,
         valid_points,
+        dataset_name,
+        licence_name,
+        settings,
+        served_epoch,
         r,
     })
 }
@@ -285,7 +323,7 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
             let best = ["auc", "accuracy", "r2", "rmse"].iter().find_map(|k| last[*k].as_f64().map(|v| format!("{k} {v:.4}"))).unwrap_or_default();
             Compared {
                 id: r.id,
-                short: r.id.to_string()[..8].to_owned(),
+                short: licentia_app::policy::run(&user.actor(), r).label(),
                 template: r.template.clone(),
                 status: r.status.to_string(),
                 epochs: r.hyper["epochs"].to_string(),

@@ -472,7 +472,8 @@ async fn a_licensee_may_request_changes_on_an_approved_version_until_it_is_execu
     for (token, path, body) in [(&m, "transition", json!({ "to": "in_review" })), (&r, "approve", json!({}))] {
         assert_eq!(post(&app, token, &format!("/api/v1/agreements/{id}/{path}"), body).await?.status, StatusCode::OK);
     }
-    let back = post(&app, &l, &format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "The field of use is too narrow" })).await?;
+    let back =
+        post(&app, &l, &format!("/api/v1/agreements/{id}/request-changes"), json!({ "to": "draft", "comment": "The field of use is too narrow" })).await?;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     let now = app.get_as(&m, &format!("/api/v1/agreements/{id}")).await?.json();
     assert_eq!((now["status"].as_str(), now["approved_by"].clone()), (Some("draft"), Value::Null), "{now}");

@@ -561,3 +561,56 @@ async fn one_dataset_limit_decides_what_is_accepted_and_what_is_accepted_can_be_
     assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["status"], "succeeded");
     Ok(())
 }
+
+/// Runs are told apart by their number under the licence and the name the licensee gives; the
+/// run page shows what was asked (dataset, licence, settings) and which epoch's weights are
+/// served; `epochs_done` moves with each heartbeat, not only at the end.
+#[actix_web::test]
+async fn runs_are_numbered_named_and_their_page_says_what_was_asked_and_what_is_served() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(200)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    let launch = |name: Value| {
+        let body = json!({ "licence_id": lic, "dataset_id": ds, "hyper": hyper(4), "name": name });
+        let (app, l) = (&app, &l);
+        async move { app.send_json(app.post("/api/v1/runs").bearer_auth(l), &body).await }
+    };
+    let first = launch(json!("baseline <b>")).await?.json();
+    let second = launch(Value::Null).await?.json();
+    assert_eq!(
+        (first["seq"].as_i64(), first["name"].as_str(), second["seq"].as_i64(), second["name"].clone()),
+        (Some(1), Some("baseline <b>"), Some(2), Value::Null)
+    );
+    let bad = launch(json!("x".repeat(101))).await?;
+    assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("name")));
+
+    // A heartbeat that reports two finished epochs moves epochs_done at once.
+    let id = first["id"].as_str().ok_or("no run")?.to_owned();
+    let mut conn = app.t.db.pool.acquire().await?;
+    let claimed = licentia_db::training::claim(&mut conn, "w", 60).await?.ok_or("nothing claimed")?;
+    assert_eq!(claimed.id.to_string(), id);
+    licentia_db::training::heartbeat(&mut conn, claimed.id, "w", 60, &json!({}), &json!([{ "epoch": 1 }, { "epoch": 2 }])).await?;
+    assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["epochs_done"], 2);
+    sqlx::query("UPDATE runs SET status = 'queued', worker_id = NULL WHERE id = $1::uuid").bind(&id).execute(&mut *conn).await?;
+    drop(conn);
+
+    assert!(worker::run_once(&app.state, &WorkerConfig::named("w")).await?);
+    let done = app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json();
+    let served = done["receipt"]["receipt"]["served_epoch"].as_u64().ok_or("no served epoch in the receipt")?;
+    assert!((1..=4).contains(&served), "{done}");
+    let s = app.browser_login("licensee").await?;
+    let page = app.send(app.get(&format!("/runs/{id}")).insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(page.body.contains("<h1>Run #1 · baseline &#60;b&#62; · tabular-binary-mlp</h1>"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"run-settings\"")
+            && page.body.contains("<th scope=\"row\">Epochs</th><td>4</td>")
+            && page.body.contains("<strong>train.csv</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("weights of <strong>epoch {served}</strong>")), "{}", page.body);
+    let list = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(list.body.contains(">#1 · baseline &#60;b&#62;</a>") && list.body.contains(">#2</a>"), "{}", list.body);
+    Ok(())
+}
