@@ -154,7 +154,9 @@ pub async fn error_pages(
     let user = http_req.extensions().get::<CurrentUser>().cloned();
     let state = http_req.app_data::<actix_web::web::Data<AppState>>().cloned();
     let nav = match (user, state) {
-        (Some(u), Some(s)) => Nav::for_user(&s, &u, ""),
+        // Without the session's CSRF token: an error answer never carries it (no logout button
+        // here; every other page has one).
+        (Some(u), Some(s)) => Nav { csrf: String::new(), ..Nav::for_user(&s, &u, "") },
         _ => Nav::anonymous(),
     };
     let page = ErrorPage { status: status.as_u16(), title, message: &message, request_id: &ctx.request_id, nav };

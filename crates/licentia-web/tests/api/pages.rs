@@ -100,8 +100,9 @@ async fn each_role_gets_its_own_navigation_and_pages() -> TestResult {
     Ok(())
 }
 
-/// An error page keeps the logged-in user's navigation and logout button; a missing statement
-/// query names the parameter instead of the parser's "missing field" text.
+/// An error page keeps the logged-in user's navigation (without the session's CSRF token, which no
+/// error answer carries); a missing statement query names the parameter instead of the parser's
+/// "missing field" text.
 #[actix_web::test]
 async fn error_pages_keep_the_navigation_and_say_what_is_missing() -> TestResult {
     let app = spawn_app().await?;
@@ -109,6 +110,7 @@ async fn error_pages_keep_the_navigation_and_say_what_is_missing() -> TestResult
     let missing = app.send(app.get(&format!("/assets/{}", uuid::Uuid::now_v7())).insert_header(("cookie", manager.cookie.clone()))).await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.body.contains("href=\"/agreements\"") && missing.body.contains("manager@aurora.example"), "{}", missing.body);
+    assert!(!missing.body.contains(&manager.csrf), "no CSRF token in an error answer");
     let anonymous = app.send(app.get("/no-such-page")).await?;
     assert!(!anonymous.body.contains("href=\"/agreements\""), "{}", anonymous.body);
 
