@@ -17,6 +17,16 @@
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
 
+  // Editors that warn before leaving with unsaved changes (the agreement's version editor).
+  document.querySelectorAll("form[data-warn-unsaved]").forEach(function (form) {
+    var dirty = false;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (e) {
+      if (dirty) { e.preventDefault(); e.returnValue = ""; }
+    });
+  });
+
   // Dataset upload: the file goes as the raw text/csv body the API expects.
   var upload = document.getElementById("dataset-upload");
   if (upload) {

@@ -54,8 +54,10 @@ impl Settings {
     pub fn for_data_dir(data_dir: &std::path::Path) -> Self {
         Self {
             token_ttl: Duration::minutes(30),
-            json_limit: 64 * 1024,
-            form_limit: 16 * 1024,
+            // Room for an agreement's prose: up to 50 clauses of 5,000 characters, percent-encoded
+            // (a form) or escaped (JSON); a 16 KiB form limit lost one long clause's edits.
+            json_limit: 1024 * 1024,
+            form_limit: 1024 * 1024,
             throttle: ThrottlePolicy::default(),
             checkpoint_every: 1000,
             argon2_concurrency: 4,

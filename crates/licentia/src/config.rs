@@ -78,8 +78,10 @@ impl Default for Settings {
             demo: true,
             log: "info".into(),
             token_ttl_minutes: 30,
-            json_limit: 64 * 1024,
-            form_limit: 16 * 1024,
+            // Room for an agreement's prose: up to 50 clauses of 5,000 characters, percent-encoded
+            // (a form) or escaped (JSON); a 16 KiB form limit lost one long clause's edits.
+            json_limit: 1024 * 1024,
+            form_limit: 1024 * 1024,
             checkpoint_every: 1000,
             checkpoint_seconds: 300,
             db_max_connections: 16,

@@ -220,3 +220,48 @@ async fn script_in_a_party_name_or_a_clause_is_inert_in_html_and_pdf() -> TestRe
     assert!(raw.contains("/Subtype /text#2Fplain") && raw.contains("(agreement-version-1.txt)"), "the embedded file is the version's plain text");
     Ok(())
 }
+
+/// One long clause no longer loses the editor's work: a 5,000-character clause in a non-Latin
+/// script (about 30 KB once percent-encoded, over the old 16 KiB form limit) saves as a version;
+/// the editor warns before leaving with unsaved changes.
+#[actix_web::test]
+async fn a_long_clause_saves_from_the_browser_and_the_editor_guards_unsaved_changes() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let asset = app
+        .send_json(
+            app.post("/api/v1/assets").bearer_auth(&m),
+            &json!({ "kind": "patent", "title": "Lens", "jurisdiction": "DE", "status": "filed", "filing_date": "2021-05-04" }),
+        )
+        .await?
+        .json()["id"]
+        .as_str()
+        .ok_or("no asset")?
+        .to_owned();
+    let created = app
+        .send_json(
+            app.post("/api/v1/agreements").bearer_auth(&m),
+            &json!({ "kind": "non_exclusive_licence", "title": "Lens licence", "licensee_id": app.licensee_a.to_string(), "assets": [asset],
+                     "terms": { "territory": ["DE"], "effective_date": "2027-01-01", "royalty_bp": 300, "currency": "EUR" } }),
+        )
+        .await?;
+    let id = created.json()["id"].as_str().ok_or("no agreement")?.to_owned();
+    let manager = app.browser_login("manager").await?;
+    let editor = page(&app, &manager, &format!("/agreements/{id}")).await?;
+    assert!(editor.body.contains("id=\"version-editor\" data-warn-unsaved=\"true\""), "{}", editor.body);
+    let long = "é".repeat(5_000);
+    let fields = [
+        ("territory", "DE"),
+        ("effective_date", "2027-01-01"),
+        ("royalty_percent", "3"),
+        ("currency", "EUR"),
+        ("reporting", "quarterly"),
+        ("clause.confidentiality", long.as_str()),
+    ];
+    let saved = form(&app, &manager, &format!("/agreements/{id}/versions"), &fields).await?;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert!(flash(&saved).contains("ok="), "{}", flash(&saved));
+    let stored: String = sqlx::query_scalar("SELECT clauses->>'confidentiality' FROM agreement_versions WHERE number = 2").fetch_one(&app.t.db.pool).await?;
+    assert_eq!(stored.chars().count(), 5_000);
+    Ok(())
+}
