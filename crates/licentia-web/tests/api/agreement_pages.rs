@@ -221,9 +221,9 @@ async fn script_in_a_party_name_or_a_clause_is_inert_in_html_and_pdf() -> TestRe
     Ok(())
 }
 
-/// One long clause no longer loses the editor's work: a 5,000-character clause in a non-Latin
-/// script (about 30 KB once percent-encoded, over the old 16 KiB form limit) saves as a version;
-/// the editor warns before leaving with unsaved changes.
+/// One long clause no longer loses the editor's work: a 5,000-character clause of accented
+/// letters (é is two bytes in UTF-8 and six percent-encoded: about 30 KB, over the old 16 KiB form
+/// limit) saves as a version; the editor warns before leaving with unsaved changes.
 #[actix_web::test]
 async fn a_long_clause_saves_from_the_browser_and_the_editor_guards_unsaved_changes() -> TestResult {
     let app = spawn_app().await?;
