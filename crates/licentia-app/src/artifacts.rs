@@ -171,6 +171,73 @@ pub async fn collect_garbage(state: &AppState, grace: std::time::Duration, dry_r
     Ok(report)
 }
 
+/// A blob being encrypted into the store: a fresh data key, wrapped by the master key ring, and
+/// the plaintext's SHA-256 and size counted as it goes.
+struct Sealing {
+    id: ArtifactId,
+    enc: Encryptor,
+    writer: licentia_store::BlobWriter,
+    sha: ring::digest::Context,
+    size: u64,
+    key_version: u32,
+    wrapped: Vec<u8>,
+}
+
+impl Sealing {
+    const VERSION: i32 = 1;
+
+    async fn begin(state: &AppState) -> AppResult<Self> {
+        let id = ArtifactId::new();
+        let dek = DataKey::generate().map_err(AppError::internal)?;
+        let (key_version, wrapped) = state.keyring.wrap(id.as_uuid().as_bytes(), &dek).map_err(AppError::internal)?;
+        let enc = Encryptor::new(&dek, binding(id, Self::VERSION), DEFAULT_SEGMENT).map_err(AppError::internal)?;
+        let writer = state.store.create().await.map_err(AppError::internal)?;
+        Ok(Self { id, enc, writer, sha: ring::digest::Context::new(&ring::digest::SHA256), size: 0, key_version, wrapped })
+    }
+
+    async fn push(&mut self, plain: &[u8]) -> AppResult<()> {
+        self.sha.update(plain);
+        self.size += plain.len() as u64;
+        for chunk in plain.chunks(DEFAULT_SEGMENT) {
+            let ct = self.enc.push(chunk).map_err(AppError::internal)?;
+            self.writer.write(&ct).await.map_err(AppError::internal)?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self, by: Option<UserId>, org: OrganisationId, kind: &str, attached: Uuid, filename: &str, content_type: &str) -> AppResult<Artifact> {
+        let tail = match self.enc.finish() {
+            Ok(tail) => tail,
+            Err(e) => {
+                self.writer.abort().await;
+                return Err(AppError::internal(e));
+            }
+        };
+        if let Err(e) = self.writer.write(&tail).await {
+            self.writer.abort().await;
+            return Err(AppError::internal(e));
+        }
+        let key = self.writer.commit().await.map_err(AppError::internal)?;
+        Ok(Artifact {
+            id: self.id,
+            organisation_id: org,
+            attached_kind: kind.to_owned(),
+            attached_id: attached,
+            version: Self::VERSION,
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size_bytes: i64::try_from(self.size).unwrap_or(i64::MAX),
+            sha256: self.sha.finish().as_ref().to_vec(),
+            storage_key: key.as_str().to_owned(),
+            key_version: i32::try_from(self.key_version).unwrap_or(i32::MAX),
+            wrapped_key: self.wrapped,
+            segment_size: DEFAULT_SEGMENT as i32,
+            created_by: by,
+            created_at: chrono::Utc::now(),
+        })
+    }
+}
+
 /// Encrypts `bytes` into a new blob (documents the server writes itself, such as an executed
 /// agreement's PDF); returns the row for the caller to insert in its own transaction.
 #[allow(clippy::too_many_arguments)]
@@ -184,45 +251,91 @@ pub async fn store_bytes(
     content_type: &str,
     bytes: &[u8],
 ) -> AppResult<Artifact> {
-    let id = ArtifactId::new();
-    let version = 1;
-    let dek = DataKey::generate().map_err(AppError::internal)?;
-    let (key_version, wrapped) = state.keyring.wrap(id.as_uuid().as_bytes(), &dek).map_err(AppError::internal)?;
-    let mut enc = Encryptor::new(&dek, binding(id, version), DEFAULT_SEGMENT).map_err(AppError::internal)?;
-    let mut writer = state.store.create().await.map_err(AppError::internal)?;
-    for chunk in bytes.chunks(DEFAULT_SEGMENT) {
-        let ct = match enc.push(chunk) {
-            Ok(ct) => ct,
-            Err(e) => {
-                writer.abort().await;
-                return Err(AppError::internal(e));
-            }
-        };
-        if let Err(e) = writer.write(&ct).await {
-            writer.abort().await;
-            return Err(AppError::internal(e));
+    let mut sealing = Sealing::begin(state).await?;
+    if let Err(e) = sealing.push(bytes).await {
+        sealing.writer.abort().await;
+        return Err(e);
+    }
+    sealing.commit(by, org, kind, attached, filename, content_type).await
+}
+
+/// Where a stored artifact comes from and what it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub by: Option<UserId>,
+    pub org: OrganisationId,
+    pub kind: &'a str,
+    pub attached: Uuid,
+    pub filename: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Encrypts what a blocking `producer` writes into `pieces` (see [`ChannelWriter`]) as a new
+/// artifact, a piece at a time: neither the plaintext nor the ciphertext is ever whole in memory.
+/// The blob is committed only when the producer finished without error; otherwise it is deleted.
+pub async fn store_produced(
+    state: &AppState,
+    origin: Origin<'_>,
+    mut pieces: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    producer: tokio::task::JoinHandle<Result<(), String>>,
+) -> AppResult<Artifact> {
+    let mut sealing = Sealing::begin(state).await?;
+    while let Some(piece) = pieces.recv().await {
+        if let Err(e) = sealing.push(&piece).await {
+            drop(pieces); // the producer's next write fails and it stops
+            sealing.writer.abort().await;
+            let _ = producer.await;
+            return Err(e);
         }
     }
-    let tail = enc.finish().map_err(AppError::internal)?;
-    writer.write(&tail).await.map_err(AppError::internal)?;
-    let key = writer.commit().await.map_err(AppError::internal)?;
-    Ok(Artifact {
-        id,
-        organisation_id: org,
-        attached_kind: kind.to_owned(),
-        attached_id: attached,
-        version,
-        filename: filename.to_owned(),
-        content_type: content_type.to_owned(),
-        size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-        sha256: ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec(),
-        storage_key: key.as_str().to_owned(),
-        key_version: i32::try_from(key_version).unwrap_or(i32::MAX),
-        wrapped_key: wrapped,
-        segment_size: DEFAULT_SEGMENT as i32,
-        created_by: by,
-        created_at: chrono::Utc::now(),
-    })
+    match producer.await {
+        Ok(Ok(())) => sealing.commit(origin.by, origin.org, origin.kind, origin.attached, origin.filename, origin.content_type).await,
+        Ok(Err(e)) => {
+            sealing.writer.abort().await;
+            Err(AppError::internal(e))
+        }
+        Err(e) => {
+            sealing.writer.abort().await;
+            Err(AppError::internal(e))
+        }
+    }
+}
+
+/// A blocking [`std::io::Write`] that hands 1 MiB pieces to [`store_produced`] over a bounded
+/// channel (so a fast producer waits for the store instead of filling memory).
+pub struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    pub const PIECE: usize = 1024 * 1024;
+
+    pub fn new(tx: tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
+        Self { tx, buf: Vec::with_capacity(Self::PIECE) }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::PIECE));
+        self.tx.blocking_send(piece).map_err(|_| std::io::Error::other("the store stopped reading"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::PIECE {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod receipts;
 pub mod rejections;
 pub mod state;
 pub mod training;
+pub mod upload;
 pub mod worker;
 
 pub use actor::Actor;

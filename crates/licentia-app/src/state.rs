@@ -73,7 +73,7 @@ impl Settings {
 
     /// The one set of limits datasets are accepted and read with.
     pub fn dataset_limits(&self) -> licentia_train::data::Limits {
-        licentia_train::data::Limits { max_bytes: self.max_dataset_bytes, ..Default::default() }
+        licentia_train::data::Limits::of_bytes(self.max_dataset_bytes)
     }
 }
 

@@ -166,13 +166,32 @@ pub fn check_dataset_name(name: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Stores a parsed CSV as the caller's dataset: encrypted into the artifact store, then the
-/// artifact row, the dataset row and the audit entry in one transaction (no row, no blob on failure).
+/// Stores a parsed CSV as the caller's dataset: its typed columns written as an Arrow IPC stream,
+/// encrypted into the artifact store a megabyte at a time, then the artifact row, the dataset row
+/// and the audit entry in one transaction (no row, no blob on failure). The dataset's SHA-256 is
+/// the CSV's as sent; the artifact's, the stored stream's.
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &[u8], table: &licentia_train::data::Table) -> AppResult<Dataset> {
+pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, upload: crate::upload::ParsedCsv) -> AppResult<Dataset> {
     check_dataset_name(name)?;
     let id = DatasetId::new();
-    let artifact = crate::artifacts::store_bytes(state, Some(actor.user_id), actor.organisation_id, "dataset", id.as_uuid(), name, "text/csv", bytes).await?;
+    let table = std::sync::Arc::new(upload.table);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let encoding = table.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        let writer = licentia_train::data::write_ipc(&encoding, crate::artifacts::ChannelWriter::new(tx)).map_err(|e| e.to_string())?;
+        let mut writer = writer;
+        std::io::Write::flush(&mut writer).map_err(|e| e.to_string())
+    });
+    let filename = format!("{name}.arrows");
+    let origin = crate::artifacts::Origin {
+        by: Some(actor.user_id),
+        org: actor.organisation_id,
+        kind: "dataset",
+        attached: id.into(),
+        filename: &filename,
+        content_type: licentia_train::data::IPC_MEDIA_TYPE,
+    };
+    let artifact = crate::artifacts::store_produced(state, origin, rx, producer).await?;
     let d = Dataset {
         id,
         organisation_id: actor.organisation_id,
@@ -182,17 +201,20 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
         columns: table.columns.len() as i32,
         schema: json!(table.schema()),
         column_actions: json!({}),
-        sha256: artifact.sha256.clone(),
+        sha256: upload.sha256,
         created_at: Utc::now(),
     };
     let stored = async {
         let mut tx = state.db.begin().await?;
         licentia_db::artifacts::insert(&mut tx, &artifact).await?;
         db::insert_dataset(&mut tx, &d, actor.user_id).await?;
-        let event = actor
-            .event("dataset.uploaded", Outcome::Success)
-            .target("dataset", id)
-            .details(json!({ "rows": d.rows, "columns": d.columns, "sha256": hex::encode(&d.sha256), "bytes": artifact.size_bytes }));
+        let event = actor.event("dataset.uploaded", Outcome::Success).target("dataset", id).details(json!({
+            "rows": d.rows,
+            "columns": d.columns,
+            "sha256": hex::encode(&d.sha256),
+            "bytes": upload.bytes,
+            "stored_bytes": artifact.size_bytes,
+        }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok::<_, AppError>(seq)
@@ -211,6 +233,47 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, bytes: &
             Err(e)
         }
     }
+}
+
+/// A dataset's typed table, read back from its stored form without parsing text (datasets stored
+/// before the columnar form, as CSV, are parsed with the server's limits). `max_batches` reads only
+/// the first chunks (a preview needs one).
+pub async fn read_table(state: &AppState, d: &Dataset, max_batches: Option<usize>) -> AppResult<licentia_train::data::Table> {
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
+    drop(conn);
+    let bytes = crate::artifacts::read_all(state, &a).await?;
+    let limits = state.settings.dataset_limits();
+    let columnar = a.content_type == licentia_train::data::IPC_MEDIA_TYPE;
+    tokio::task::spawn_blocking(move || {
+        if columnar {
+            licentia_train::data::read_ipc(bytes, max_batches).map_err(AppError::internal)
+        } else {
+            licentia_train::data::parse_csv(&bytes, &limits).map_err(|e| AppError::Conflict {
+                // Only a limit lowered since the upload gets here: say so rather than fail obscurely.
+                message: format!("this dataset no longer fits this server's dataset limit ({} MiB): {e}", limits.max_bytes / (1024 * 1024)),
+            })
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// A dataset as its owner reads it: the schema, the column actions, and the first ten rows with
+/// masked columns hidden (read from the first stored chunk only). Audited.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
+pub async fn dataset_detail(state: &AppState, actor: &Actor, id: DatasetId) -> AppResult<Value> {
+    let d = load_dataset(state, actor, id).await?;
+    let table = read_table(state, &d, Some(1)).await?;
+    let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(actor, &d, n)).collect();
+    let preview: Vec<Vec<String>> =
+        table.preview(10).into_iter().map(|row| row.into_iter().zip(&shown).map(|(v, show)| if *show { v } else { "•••".to_owned() }).collect()).collect();
+    state.audit_alone(actor.event("dataset.read", Outcome::Success).target("dataset", d.id)).await?;
+    let mut v = serde_json::to_value(policy::dataset(actor, &d)).map_err(AppError::internal)?;
+    v["columns_names"] = json!(names);
+    v["preview"] = json!(preview);
+    Ok(v)
 }
 
 pub async fn load_dataset(state: &AppState, actor: &Actor, id: DatasetId) -> AppResult<Dataset> {

@@ -154,18 +154,15 @@ struct Shared {
 async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<()> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let dataset = db::dataset(&mut conn, run.dataset_id, Some(run.organisation_id)).await?;
-    let artifact = licentia_db::artifacts::get_scoped(&mut conn, dataset.artifact_id, None).await?;
     drop(conn);
-    let bytes = crate::artifacts::read_all(state, &artifact).await?;
+    let table = crate::training::read_table(state, &dataset, None).await?;
     let hyper: Hyper = serde_json::from_value(run.hyper.clone()).map_err(AppError::internal)?;
     let shared = Arc::new(Shared { progress: std::sync::Mutex::new(json!({})), metrics: std::sync::Mutex::new(Vec::new()), cancel: AtomicBool::new(false) });
     let started = chrono::Utc::now();
     let s2 = shared.clone();
     let h2 = hyper.clone();
     let device = licentia_train::device(&cfg.device).map_err(|e| AppError::internal(e.to_string()))?;
-    let limits = state.settings.dataset_limits();
     let mut training = tokio::task::spawn_blocking(move || {
-        let table = licentia_train::data::parse_csv(&bytes, &limits).map_err(|e| e.to_string())?;
         let mut on_progress = |p: &Progress| {
             if let Ok(mut g) = s2.progress.lock() {
                 *g = json!(p);

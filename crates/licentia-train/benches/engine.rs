@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use licentia_train::data::{Limits, parse_csv};
+use licentia_train::data::{Limits, parse_csv_from};
 use licentia_train::prep::{Missing, Split};
 use licentia_train::{Hyper, Template, cpu, train};
 
@@ -33,9 +33,8 @@ fn peak_rss_kib() -> u64 {
 /// The child: trains once and prints one RESULT line like the peers do.
 fn child(csv: &Path, batch: usize) -> Res<()> {
     let t0 = Instant::now();
-    let bytes = std::fs::read(csv)?;
-    let table = parse_csv(&bytes, &Limits::default())?;
-    drop(bytes);
+    // Streamed from the file into typed columns, as an upload is: the text is never whole in memory.
+    let table = parse_csv_from(std::io::BufReader::new(std::fs::File::open(csv)?), &Limits::default())?;
     let load_s = t0.elapsed().as_secs_f64();
     let mut h = Hyper::new(Template::TabularBinaryMlp, "target");
     h.epochs = 5;

@@ -51,12 +51,12 @@ pub fn parameters(inputs: usize, hidden: &[usize], outputs: usize) -> u64 {
     total
 }
 
-/// Bytes a run holds at its peak, estimated: the parsed table (8 bytes a cell, as `f64` or a
-/// string handle), the feature matrix in `f32` twice (host copy and tensor), the target, and the
+/// Bytes a run holds at its peak, estimated: the typed table (4 bytes a cell, an `f32` or a
+/// category's key and its share of the dictionary), the feature matrix in `f32` twice (host copy and tensor), the target, and the
 /// parameters four times over (weights, gradients and Adam's two moments), plus one batch of
 /// activations.
 pub fn memory_bytes(rows: u64, columns: u64, inputs: u64, params: u64, batch: u64, widest: u64) -> u64 {
-    let table = rows.saturating_mul(columns).saturating_mul(8);
+    let table = rows.saturating_mul(columns).saturating_mul(4);
     let features = rows.saturating_mul(inputs).saturating_mul(4).saturating_mul(2);
     let target = rows.saturating_mul(4);
     let model = params.saturating_mul(4).saturating_mul(4);

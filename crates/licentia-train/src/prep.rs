@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::data::{Table, Values};
+use crate::data::{Kind, Table};
 
 /// Categories kept per categorical column; the rest share no column (all zeros).
 pub const MAX_CATEGORIES: usize = 32;
@@ -108,11 +108,7 @@ fn bad(message: impl Into<String>) -> TrainError {
 /// Each row's target as text (for classes) or number (for regression).
 fn target_labels(table: &Table, target: &str) -> Result<Vec<Option<String>>, TrainError> {
     let col = table.column(target).ok_or_else(|| bad(format!("there is no column {target:?}")))?;
-    Ok(match &col.values {
-        Values::Numeric(v) => v.iter().map(|x| x.map(|x| if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { x.to_string() })).collect(),
-        Values::Boolean(v) => v.iter().map(|x| x.map(|b| b.to_string())).collect(),
-        Values::Categorical(v) => v.clone(),
-    })
+    Ok((0..table.rows).map(|r| col.text(r).map(std::borrow::Cow::into_owned)).collect())
 }
 
 /// Row indices of the training and validation splits.
@@ -174,15 +170,9 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
     let mut features = Vec::new();
     let mut width = 0;
     for col in table.columns.iter().filter(|c| c.name != target && !exclude.contains(&c.name)) {
-        match &col.values {
-            Values::Numeric(_) | Values::Boolean(_) => {
-                let value = |r: usize| -> Option<f64> {
-                    match &col.values {
-                        Values::Numeric(v) => v[r],
-                        Values::Boolean(v) => v[r].map(|b| if b { 1.0 } else { 0.0 }),
-                        Values::Categorical(_) => None,
-                    }
-                };
+        match col.kind() {
+            Kind::Numeric | Kind::Boolean => {
+                let value = |r: usize| col.number(r);
                 let present: Vec<f64> = train.iter().filter_map(|r| value(*r)).collect();
                 let present_mean = if present.is_empty() { 0.0 } else { present.iter().sum::<f64>() / present.len() as f64 };
                 let fill = match missing {
@@ -197,11 +187,11 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
                 features.push(Feature::Scaled { column: col.name.clone(), fill, mean, std });
                 width += 1;
             }
-            Values::Categorical(v) => {
+            Kind::Categorical => {
                 let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                 for r in train {
-                    if let Some(s) = &v[*r] {
-                        *counts.entry(s.as_str()).or_default() += 1;
+                    if let Some(s) = col.category(*r) {
+                        *counts.entry(s).or_default() += 1;
                     }
                 }
                 let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
@@ -254,13 +244,11 @@ impl Preprocessing {
             match f {
                 Feature::Scaled { column, fill, mean, std } => {
                     let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
+                    if col.kind() == Kind::Categorical {
+                        return Err(bad(format!("column {column:?} was numeric in training and is text here")));
+                    }
                     for (i, r) in rows.iter().enumerate() {
-                        let v = match &col.values {
-                            Values::Numeric(v) => v[*r],
-                            Values::Boolean(v) => v[*r].map(|b| if b { 1.0 } else { 0.0 }),
-                            Values::Categorical(_) => return Err(bad(format!("column {column:?} was numeric in training and is text here"))),
-                        };
-                        x[i * self.width + offset] = ((v.unwrap_or(*fill) - mean) / std) as f32;
+                        x[i * self.width + offset] = ((col.number(*r).unwrap_or(*fill) - mean) / std) as f32;
                     }
                     offset += 1;
                 }
@@ -268,12 +256,7 @@ impl Preprocessing {
                     let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
                     let index: BTreeMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
                     for (i, r) in rows.iter().enumerate() {
-                        let key = match &col.values {
-                            Values::Categorical(v) => v[*r].clone(),
-                            Values::Numeric(v) => v[*r].map(|x| x.to_string()),
-                            Values::Boolean(v) => v[*r].map(|b| b.to_string()),
-                        };
-                        if let Some(k) = key.as_deref().and_then(|k| index.get(k)) {
+                        if let Some(k) = col.text(*r).and_then(|k| index.get(k.as_ref())) {
                             x[i * self.width + offset + k] = 1.0;
                         }
                     }

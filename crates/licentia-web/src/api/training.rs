@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt as _;
 use licentia_app::policy;
 use licentia_audit::Outcome;
 use licentia_db::training::{self as db, Run};
@@ -78,8 +77,8 @@ pub async fn upload_dataset(
 ) -> Reply<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv").to_owned();
     uc::check_dataset_name(&name)?;
-    let (bytes, table) = read_csv_body(&state, &req, body).await?;
-    let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, &bytes, &table).await?;
+    let upload = read_csv_body(&state, &req, body).await?;
+    let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, upload).await?;
     Ok(HttpResponse::Created().json(d))
 }
 
@@ -94,27 +93,7 @@ pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: Cur
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
 pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<DatasetId>) -> Reply<HttpResponse> {
-    let d = uc::load_dataset(&state, &user.actor_in(&ctx), *id).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
-    let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
-    drop(conn);
-    let bytes = licentia_app::artifacts::read_all(&state, &a).await?;
-    let limits = state.settings.dataset_limits();
-    let max = limits.max_bytes;
-    let table = web::block(move || licentia_train::data::parse_csv(&bytes, &limits)).await.map_err(AppError::internal)?.map_err(|e| {
-        // Only a limit lowered since the upload gets here: say so rather than fail obscurely.
-        AppError::Conflict { message: format!("this dataset no longer fits this server's dataset limit ({} MiB): {e}", max / (1024 * 1024)) }
-    })?;
-    let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let actor = user.actor();
-    let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(&actor, &d, n)).collect();
-    let preview: Vec<Vec<String>> =
-        table.preview(10).into_iter().map(|row| row.into_iter().zip(&shown).map(|(v, show)| if *show { v } else { "•••".to_owned() }).collect()).collect();
-    state.audit_alone(user.event(&ctx, "dataset.read", Outcome::Success).target("dataset", d.id)).await?;
-    let mut v = serde_json::to_value(policy::dataset(&actor, &d)).map_err(AppError::internal)?;
-    v["columns_names"] = json!(names);
-    v["preview"] = json!(preview);
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(uc::dataset_detail(&state, &user.actor_in(&ctx), *id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,9 +230,10 @@ pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Ok().content_type("text/event-stream").insert_header((header::CACHE_CONTROL, "no-cache")).streaming(stream))
 }
 
-/// Streams a `text/csv` body through the line guard within the upload limit, then parses it on a
-/// blocking thread; returns the bytes and the typed table, or a 422 naming line and column.
-async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Payload) -> AppResult<(Vec<u8>, licentia_train::data::Table)> {
+/// Checks that the body is `text/csv` and not announced larger than the dataset limit, then types
+/// it as it streams in (see [`licentia_app::upload`]): 413 past the limit, 422 naming line and
+/// column for a bad file.
+async fn read_csv_body(state: &AppState, req: &HttpRequest, body: web::Payload) -> AppResult<licentia_app::upload::ParsedCsv> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.starts_with("text/csv") {
         return Err(AppError::UnsupportedMediaType { expected: "text/csv" });
@@ -264,23 +244,7 @@ async fn read_csv_body(state: &AppState, req: &HttpRequest, mut body: web::Paylo
     {
         return Err(AppError::PayloadTooLarge { limit: limits.max_bytes });
     }
-    let mut guard = licentia_train::data::LineGuard::new();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest { message: format!("upload interrupted: {e}") })?;
-        if bytes.len() + chunk.len() > limits.max_bytes {
-            return Err(AppError::PayloadTooLarge { limit: limits.max_bytes });
-        }
-        guard.feed(&chunk, limits.max_line_bytes).map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?;
-        bytes.extend_from_slice(&chunk);
-    }
-    let (bytes, table) = web::block(move || {
-        let t = licentia_train::data::parse_csv(&bytes, &limits);
-        (bytes, t)
-    })
-    .await
-    .map_err(AppError::internal)?;
-    Ok((bytes, table.map_err(|e| AppError::BadData { line: e.line, column: e.column.clone(), message: e.to_string() })?))
+    licentia_app::upload::parse_csv_stream(body, limits).await
 }
 
 /// `POST /api/v1/runs/{id}/predict` with a `text/csv` body: scores every row with the run's
@@ -296,8 +260,8 @@ pub async fn predict(
 ) -> Reply<HttpResponse> {
     let actor = user.actor_in(&ctx);
     let r = uc::load_run(&state, &actor, *id).await?;
-    let (_, table) = read_csv_body(&state, &req, body).await?;
-    let preds = uc::predict(&state, &actor, &r, table).await?;
+    let upload = read_csv_body(&state, &req, body).await?;
+    let preds = uc::predict(&state, &actor, &r, upload.table).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["row", "label", "probability", "value"]).map_err(AppError::internal)?;
     for (i, p) in preds.iter().enumerate() {

@@ -260,7 +260,7 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
         .ok_or("no run")?
         .to_owned();
     let mut conn = app.t.db.pool.acquire().await?;
-    let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1).await?;
+    let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1, None).await?;
     assert_eq!(claimed.map(|r| r.id.to_string()), Some(r1.clone()));
     drop(conn);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -507,7 +507,7 @@ async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed
     let second = launch(&limited).await?;
     let other = launch(&open).await?;
     let mut conn = app.t.db.pool.acquire().await?;
-    let mut claim = async || licentia_db::training::claim(&mut conn, "w", 60).await.map(|r| r.map(|r| r.id.to_string()));
+    let mut claim = async || licentia_db::training::claim(&mut conn, "w", 60, None).await.map(|r| r.map(|r| r.id.to_string()));
     assert_eq!(claim().await?, Some(first.clone()));
     assert_eq!(claim().await?, Some(other.clone()), "the limited licence's second run waits; another licence's run does not");
     assert_eq!(claim().await?, None, "nothing else may start while the first runs");
@@ -524,7 +524,7 @@ async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed
         sqlx::query_as("SELECT entry, compute_units FROM usage_ledger WHERE run_id = $1::uuid ORDER BY id").bind(&first).fetch_all(&app.t.db.pool).await?;
     assert_eq!(rows, vec![("reserve".to_owned(), reserved), ("release".to_owned(), reserved), ("settle".to_owned(), billed)]);
     // Its slot is free: the second run of the limited licence is claimed now.
-    assert_eq!(licentia_db::training::claim(&mut *app.t.db.pool.acquire().await?, "w", 60).await?.map(|r| r.id.to_string()), Some(second));
+    assert_eq!(licentia_db::training::claim(&mut *app.t.db.pool.acquire().await?, "w", 60, None).await?.map(|r| r.id.to_string()), Some(second));
 
     // The other licence does not bill failures: released, nothing settled.
     let run = licentia_db::training::run(&mut *app.t.db.pool.acquire().await?, other.parse()?, None).await?;
@@ -588,7 +588,7 @@ async fn runs_are_numbered_named_and_their_page_says_what_was_asked_and_what_is_
     // A heartbeat that reports two finished epochs moves epochs_done at once.
     let id = first["id"].as_str().ok_or("no run")?.to_owned();
     let mut conn = app.t.db.pool.acquire().await?;
-    let claimed = licentia_db::training::claim(&mut conn, "w", 60).await?.ok_or("nothing claimed")?;
+    let claimed = licentia_db::training::claim(&mut conn, "w", 60, None).await?.ok_or("nothing claimed")?;
     assert_eq!(claimed.id.to_string(), id);
     licentia_db::training::heartbeat(&mut conn, claimed.id, "w", 60, &json!({}), &json!([{ "epoch": 1 }, { "epoch": 2 }])).await?;
     assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["epochs_done"], 2);
@@ -612,5 +612,48 @@ async fn runs_are_numbered_named_and_their_page_says_what_was_asked_and_what_is_
     assert!(page.body.contains(&format!("weights of <strong>epoch {served}</strong>")), "{}", page.body);
     let list = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?;
     assert!(list.body.contains(">#1 · baseline &#60;b&#62;</a>") && list.body.contains(">#2</a>"), "{}", list.body);
+    Ok(())
+}
+
+/// A dataset is parsed once, as it streams in, and stored as typed columns (an Arrow IPC stream,
+/// encrypted): the artifact says so, holds no CSV text, and reads back to the same table; the
+/// dataset's SHA-256 stays that of the file the licensee sent; preview and training read the
+/// stored columns.
+#[actix_web::test]
+async fn a_dataset_is_stored_as_typed_columns_and_keeps_the_digest_of_the_file_sent() -> TestResult {
+    let app = spawn_app().await?;
+    let lic = licence(&app, json!({})).await?;
+    let l = app.token("licensee").await?;
+    let body = csv(200);
+    let up = upload(&app, &l, body.clone()).await?;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    let sent = hex::encode(ring::digest::digest(&ring::digest::SHA256, body.as_bytes()));
+    assert_eq!(up.json()["sha256"], sent.as_str());
+    let ds = up.json()["id"].as_str().ok_or("no dataset")?.parse::<licentia_domain::DatasetId>()?;
+
+    let (content_type, filename): (String, String) =
+        sqlx::query_as("SELECT a.content_type, a.filename FROM datasets d JOIN artifacts a ON a.id = d.artifact_id WHERE d.id = $1")
+            .bind(ds.as_uuid())
+            .fetch_one(&app.t.db.pool)
+            .await?;
+    assert_eq!((content_type.as_str(), filename.as_str()), (licentia_train::data::IPC_MEDIA_TYPE, "train.csv.arrows"));
+    let mut conn = app.t.db.pool.acquire().await?;
+    let d = licentia_db::training::dataset(&mut conn, ds, None).await?;
+    let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
+    drop(conn);
+    let stored = licentia_app::artifacts::read_all(&app.state, &a).await?;
+    assert_eq!(stored[..4], [0xFF; 4], "an Arrow IPC stream starts with its continuation marker");
+    assert!(!stored.windows(b"a,b,name,y".len()).any(|w| w == b"a,b,name,y"), "no CSV text is kept");
+    let table = licentia_app::training::read_table(&app.state, &d, None).await?;
+    let parsed = licentia_train::data::parse_csv(body.as_bytes(), &licentia_train::data::Limits::default())?;
+    assert_eq!(table, parsed, "the stored columns are the parsed file, cell for cell");
+    assert_eq!(serde_json::to_value(table.schema())?, d.schema);
+
+    let detail = app.get_as(&l, &format!("/api/v1/datasets/{ds}")).await?.json();
+    assert_eq!(detail["preview"][1], json!(["0.37", "0.61", "person 1", "0"]));
+    let run = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": ds.to_string(), "hyper": hyper(3) })).await?;
+    let id = run.json()["id"].as_str().ok_or("no run")?.to_owned();
+    assert!(worker::run_once(&app.state, &WorkerConfig::named("w")).await?);
+    assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["status"], "succeeded");
     Ok(())
 }
