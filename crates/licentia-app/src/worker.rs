@@ -30,11 +30,21 @@ pub struct WorkerConfig {
     /// A run still training after this long is stopped, failed with that reason, and billed for
     /// the epochs it finished (as a cancellation is).
     pub max_run: Duration,
+    /// At most this many runs of one organisation at once, across all workers (`None`: no limit),
+    /// so that one licensee cannot hold every worker.
+    pub per_organisation: Option<i64>,
 }
 
 impl WorkerConfig {
     pub fn named(id: impl Into<String>) -> Self {
-        Self { id: id.into(), lease_secs: 30, poll: Duration::from_secs(2), device: "cpu".into(), max_run: Duration::from_secs(6 * 3600) }
+        Self {
+            id: id.into(),
+            lease_secs: 30,
+            poll: Duration::from_secs(2),
+            device: "cpu".into(),
+            max_run: Duration::from_secs(6 * 3600),
+            per_organisation: None,
+        }
     }
 
     pub fn on(mut self, device: &str) -> Self {
@@ -45,6 +55,12 @@ impl WorkerConfig {
     /// The wall-clock cap of one run.
     pub fn capped_at(mut self, max_run: Duration) -> Self {
         self.max_run = max_run;
+        self
+    }
+
+    /// At most `n` runs of one organisation at once (0: no limit).
+    pub fn per_organisation(mut self, n: u64) -> Self {
+        self.per_organisation = i64::try_from(n).ok().filter(|n| *n > 0);
         self
     }
 
@@ -111,7 +127,7 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
 #[tracing::instrument(skip_all, fields(worker = %cfg.id))]
 pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> AppResult<bool> {
     let mut tx = state.db.begin().await?;
-    let claimed = db::claim(&mut tx, &cfg.id, cfg.lease_secs).await?;
+    let claimed = db::claim(&mut tx, &cfg.id, cfg.lease_secs, cfg.per_organisation).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     let Some(run) = claimed else { return Ok(false) };
     let result = execute(state, cfg, &run).await;

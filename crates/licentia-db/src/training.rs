@@ -301,7 +301,8 @@ pub async fn runs(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Res
 /// fewest runs in progress, then each organisation's oldest queued run before anyone's second (a
 /// round robin), then age. One licensee's queue of fifty runs no longer makes another's single
 /// run wait for all of them.
-pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Result<Option<Run>, DbError> {
+/// `per_organisation`: at most this many runs of one organisation run at once (`None`: no limit).
+pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64, per_organisation: Option<i64>) -> Result<Option<Run>, DbError> {
     // Claims are serialised (one per run, so cheap): two workers claiming at once would otherwise
     // both see a licence below its concurrency limit. Callers claim inside a transaction.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('licentia-run-claim'))").execute(&mut *conn).await?;
@@ -312,6 +313,7 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Re
              SELECT q.id FROM runs q WHERE q.status = 'queued'
                AND NOT EXISTS (SELECT 1 FROM licences l WHERE l.id = q.licence_id AND l.max_concurrent_runs IS NOT NULL
                                AND (SELECT count(*) FROM runs z WHERE z.licence_id = l.id AND z.status = 'running') >= l.max_concurrent_runs)
+               AND ($3::bigint IS NULL OR (SELECT count(*) FROM runs w WHERE w.organisation_id = q.organisation_id AND w.status = 'running') < $3)
              ORDER BY (SELECT count(*) FROM runs x WHERE x.organisation_id = q.organisation_id AND x.status = 'running'),
                       (SELECT count(*) FROM runs y WHERE y.organisation_id = q.organisation_id AND y.status = 'queued' AND y.created_at < q.created_at),
                       q.created_at
@@ -321,6 +323,7 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64) -> Re
     )))
     .bind(worker)
     .bind(lease_secs as f64)
+    .bind(per_organisation)
     .fetch_optional(conn)
     .await?)
 }

@@ -58,6 +58,9 @@ pub struct Settings {
     /// Wall-clock cap of one training run, in seconds (`LICENTIA_MAX_RUN_SECONDS`): a run still
     /// training then stops, fails with that reason and is billed for the epochs it finished.
     pub max_run_seconds: u64,
+    /// At most this many runs of one organisation train at once, across every worker
+    /// (`LICENTIA_MAX_RUNS_PER_ORG`; 0: no limit): one licensee cannot hold every worker.
+    pub max_runs_per_org: u64,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
     pub storage: String,
     /// S3 bucket, endpoint (MinIO etc.; unset for AWS) and region (`LICENTIA_S3_BUCKET`,
@@ -95,6 +98,7 @@ impl Default for Settings {
             max_run_memory_mb: 4096,
             max_dataset_mb: 256,
             max_run_seconds: 6 * 3600,
+            max_runs_per_org: 0,
             storage: "local".into(),
             s3_bucket: None,
             s3_endpoint: None,
@@ -171,6 +175,7 @@ impl Settings {
         num!(max_run_memory_mb, "LICENTIA_MAX_RUN_MEMORY_MB");
         num!(max_dataset_mb, "LICENTIA_MAX_DATASET_MB");
         num!(max_run_seconds, "LICENTIA_MAX_RUN_SECONDS");
+        num!(max_runs_per_org, "LICENTIA_MAX_RUNS_PER_ORG");
         if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
             self.training_device = v;
         }

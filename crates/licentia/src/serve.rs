@@ -60,7 +60,8 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
                 licentia_app::worker::WorkerConfig::named(format!("{host}:{}:serve-{i}", std::process::id()))
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds)
-                    .capped_at(Duration::from_secs(settings.max_run_seconds)),
+                    .capped_at(Duration::from_secs(settings.max_run_seconds))
+                    .per_organisation(settings.max_runs_per_org),
                 stop_rx.clone(),
             ))
         })
@@ -145,7 +146,8 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
                 licentia_app::worker::WorkerConfig::named(format!("{host}:{}:worker-{i}", std::process::id()))
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds)
-                    .capped_at(Duration::from_secs(settings.max_run_seconds)),
+                    .capped_at(Duration::from_secs(settings.max_run_seconds))
+                    .per_organisation(settings.max_runs_per_org),
                 rx.clone(),
             ))
         })

@@ -216,10 +216,25 @@ async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
         .await?;
     let mut order = Vec::new();
     let mut conn = app.t.db.pool.acquire().await?;
-    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60).await? {
+    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, None).await? {
         order.push(if run.id.to_string() == other { "B" } else { "A" });
     }
     assert_eq!(order, ["A", "B", "A", "A"]);
+
+    // With a cap of one run per organisation, A's next queued run waits for its running one, while
+    // B's is claimed (the cap is a worker setting, `LICENTIA_MAX_RUNS_PER_ORG`).
+    sqlx::query("UPDATE runs SET status = 'queued', worker_id = NULL").execute(&app.t.db.pool).await?;
+    let mut capped = Vec::new();
+    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1)).await? {
+        capped.push(if run.id.to_string() == other { "B" } else { "A" });
+    }
+    assert_eq!(capped, ["A", "B"], "one running run per organisation, and no more claims");
+    sqlx::query("UPDATE runs SET status = 'succeeded' WHERE status = 'running' AND organisation_id <> $1")
+        .bind(app.licensee_b.as_uuid())
+        .execute(&app.t.db.pool)
+        .await?;
+    let next = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1)).await?;
+    assert!(next.is_some_and(|r| r.id.to_string() != other), "A's run finished: its next one is claimed");
     Ok(())
 }
 
