@@ -27,7 +27,9 @@ if [ -z "$bin" ]; then
   bin=./target/release/licentia
 fi
 url="postgres://postgres@127.0.0.1:5432/$db"
-DATABASE_URL="$url" LICENTIA_DATA_DIR="$work/data" LICENTIA_LISTEN="127.0.0.1:$port" LICENTIA_LOG=warn \
+# A fixed mmap threshold: glibc otherwise raises it after large frees and keeps freed buffers, so
+# one step's memory would hide inside the next step's "RSS before".
+MALLOC_MMAP_THRESHOLD_=131072 DATABASE_URL="$url" LICENTIA_DATA_DIR="$work/data" LICENTIA_LISTEN="127.0.0.1:$port" LICENTIA_LOG=warn \
   "$bin" serve > "$work/out.txt" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do grep -q "listening" "$work/out.txt" 2>/dev/null && break; sleep 0.2; done

@@ -82,24 +82,45 @@ pub fn check_type(head: &[u8], declared: Option<&str>) -> AppResult<&'static str
 /// Decrypts a whole artifact into memory and checks its digest (datasets and model weights,
 /// which the server itself reads; bounded by the upload limit).
 pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(usize::try_from(a.size_bytes).unwrap_or(0));
+    read_pieces(state, a, |piece| {
+        out.extend_from_slice(&piece);
+        Ok(true)
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Decrypts an artifact a segment at a time, handing each plaintext piece to `each` until it
+/// answers `false`. Every segment is authenticated before it is handed over; read to the end,
+/// the plaintext's SHA-256 is checked against the stored one too.
+pub async fn read_pieces(state: &AppState, a: &Artifact, mut each: impl FnMut(Vec<u8>) -> AppResult<bool>) -> AppResult<()> {
     let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_uuid().as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
     let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
     let mut file = state.store.open(&key).await.map_err(AppError::internal)?;
     let mut dec = Decryptor::new(&dek, binding(a.id, a.version)).map_err(AppError::internal)?;
-    let mut out = Vec::with_capacity(usize::try_from(a.size_bytes).unwrap_or(0));
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = file.read(&mut buf).await.map_err(AppError::internal)?;
         if n == 0 {
             break;
         }
-        out.extend(dec.push(&buf[..n]).map_err(|_| AppError::Integrity)?);
+        let piece = dec.push(&buf[..n]).map_err(|_| AppError::Integrity)?;
+        sha.update(&piece);
+        if !piece.is_empty() && !each(piece)? {
+            return Ok(());
+        }
     }
-    out.extend(dec.finish().map_err(|_| AppError::Integrity)?);
-    if ring::digest::digest(&ring::digest::SHA256, &out).as_ref() != a.sha256.as_slice() {
+    let last = dec.finish().map_err(|_| AppError::Integrity)?;
+    sha.update(&last);
+    if sha.finish().as_ref() != a.sha256.as_slice() {
         return Err(AppError::Integrity);
     }
-    Ok(out)
+    if !last.is_empty() {
+        each(last)?;
+    }
+    Ok(())
 }
 
 /// Records an uploaded artifact whose blob is already stored: its row and audit entry in one

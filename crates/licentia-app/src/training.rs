@@ -236,24 +236,25 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, upload: 
 }
 
 /// A dataset's typed table, read back from its stored form without parsing text (datasets stored
-/// before the columnar form, as CSV, are parsed with the server's limits). `max_batches` reads only
+/// before the columnar form, as CSV, are parsed with the server's limits, as they always were). `max_batches` reads only
 /// the first chunks (a preview needs one).
 pub async fn read_table(state: &AppState, d: &Dataset, max_batches: Option<usize>) -> AppResult<licentia_train::data::Table> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
     let a = licentia_db::artifacts::get_scoped(&mut conn, d.artifact_id, None).await?;
     drop(conn);
+    if a.content_type == licentia_train::data::IPC_MEDIA_TYPE {
+        // Decrypted and decoded a segment at a time: the stream is never whole beside the table.
+        let mut reader = licentia_train::data::TableReader::new(max_batches);
+        crate::artifacts::read_pieces(state, &a, |piece| reader.push(piece).map_err(AppError::internal)).await?;
+        return reader.finish().map_err(AppError::internal);
+    }
     let bytes = crate::artifacts::read_all(state, &a).await?;
     let limits = state.settings.dataset_limits();
-    let columnar = a.content_type == licentia_train::data::IPC_MEDIA_TYPE;
     tokio::task::spawn_blocking(move || {
-        if columnar {
-            licentia_train::data::read_ipc(bytes, max_batches).map_err(AppError::internal)
-        } else {
-            licentia_train::data::parse_csv(&bytes, &limits).map_err(|e| AppError::Conflict {
-                // Only a limit lowered since the upload gets here: say so rather than fail obscurely.
-                message: format!("this dataset no longer fits this server's dataset limit ({} MiB): {e}", limits.max_bytes / (1024 * 1024)),
-            })
-        }
+        licentia_train::data::parse_csv(&bytes, &limits).map_err(|e| AppError::Conflict {
+            // Only a limit lowered since the upload gets here: say so rather than fail obscurely.
+            message: format!("this dataset no longer fits this server's dataset limit ({} MiB): {e}", limits.max_bytes / (1024 * 1024)),
+        })
     })
     .await
     .map_err(AppError::internal)?

@@ -189,7 +189,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
                 g.push(v);
             }
         };
-        licentia_train::train_observed(&table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string())
+        licentia_train::train_observed(table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string())
     });
     // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation, and
     // stop the run at its wall-clock cap.

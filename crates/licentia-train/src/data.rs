@@ -672,25 +672,54 @@ pub fn write_ipc<W: Write>(table: &Table, out: W) -> Result<W, StoredError> {
     writer.into_inner().map_err(e)
 }
 
-/// Reads a stream [`write_ipc`] wrote. The arrays point into `bytes` (no copy when aligned), so
-/// the table costs what the stored form does. `max_batches` stops early (a preview needs one).
+/// Reads a stream [`write_ipc`] wrote, held whole. The arrays point into `bytes` (no copy when
+/// aligned), so the table costs what the stored form does. `max_batches` stops early.
 pub fn read_ipc(bytes: Vec<u8>, max_batches: Option<usize>) -> Result<Table, StoredError> {
-    let e = |e: arrow_schema::ArrowError| StoredError(e.to_string());
-    let mut buffer = arrow_buffer::Buffer::from_vec(bytes);
-    let mut decoder = arrow_ipc::reader::StreamDecoder::new();
-    let mut columns: Option<Vec<Column>> = None;
-    let mut rows = 0usize;
-    let mut batches = 0usize;
-    while !buffer.is_empty() && max_batches.is_none_or(|m| batches < m) {
-        let Some(batch) = decoder.decode(&mut buffer).map_err(e)? else { continue };
+    let mut reader = TableReader::new(max_batches);
+    reader.push(bytes)?;
+    reader.finish()
+}
+
+/// Reads a stored stream piece by piece, as it is decrypted: a preview stops after its first batch
+/// without decrypting the rest, and a whole read never holds the stream and the table both.
+pub struct TableReader {
+    decoder: arrow_ipc::reader::StreamDecoder,
+    columns: Option<Vec<Column>>,
+    rows: usize,
+    batches: usize,
+    max_batches: Option<usize>,
+}
+
+impl TableReader {
+    pub fn new(max_batches: Option<usize>) -> Self {
+        Self { decoder: arrow_ipc::reader::StreamDecoder::new(), columns: None, rows: 0, batches: 0, max_batches }
+    }
+
+    fn enough(&self) -> bool {
+        self.max_batches.is_some_and(|m| self.batches >= m)
+    }
+
+    /// Feeds the next piece; `false` once `max_batches` are read (feed no more).
+    pub fn push(&mut self, piece: Vec<u8>) -> Result<bool, StoredError> {
+        let e = |e: arrow_schema::ArrowError| StoredError(e.to_string());
+        let mut buffer = arrow_buffer::Buffer::from_vec(piece);
+        while !buffer.is_empty() && !self.enough() {
+            if let Some(batch) = self.decoder.decode(&mut buffer).map_err(e)? {
+                self.add(&batch)?;
+            }
+        }
+        Ok(!self.enough())
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), StoredError> {
         let schema = batch.schema();
         if schema.metadata().get(FORMAT_KEY).map(String::as_str) != Some(FORMAT_VERSION) {
             return Err(StoredError("not a Licentia dataset stream".into()));
         }
-        if !rows.is_multiple_of(CHUNK) {
+        if !self.rows.is_multiple_of(CHUNK) {
             return Err(StoredError(format!("a batch of {} rows follows a short one", batch.num_rows())));
         }
-        let cols = columns.get_or_insert_with(|| {
+        let cols = self.columns.get_or_insert_with(|| {
             schema
                 .fields()
                 .iter()
@@ -721,14 +750,19 @@ pub fn read_ipc(bytes: Vec<u8>, max_batches: Option<usize>) -> Result<Table, Sto
                 Values::Empty(_) => return Err(wrong()),
             }
         }
-        rows += batch.num_rows();
-        batches += 1;
+        self.rows += batch.num_rows();
+        self.batches += 1;
+        Ok(())
     }
-    if max_batches.is_none() {
-        decoder.finish().map_err(e)?;
+
+    /// The table read; a whole read must have ended exactly at the end of the stream.
+    pub fn finish(mut self) -> Result<Table, StoredError> {
+        if !self.enough() {
+            self.decoder.finish().map_err(|e| StoredError(e.to_string()))?;
+        }
+        let columns = self.columns.ok_or_else(|| StoredError("the stream holds no rows".into()))?;
+        Ok(Table { columns, rows: self.rows })
     }
-    let columns = columns.ok_or_else(|| StoredError("the stream holds no rows".into()))?;
-    Ok(Table { columns, rows })
 }
 
 #[cfg(test)]

@@ -105,15 +105,60 @@ fn bad(message: impl Into<String>) -> TrainError {
     TrainError::Data(message.into())
 }
 
-/// Each row's target as text (for classes) or number (for regression).
-fn target_labels(table: &Table, target: &str) -> Result<Vec<Option<String>>, TrainError> {
+/// Each row's target as a code into its distinct values (as text: classes, or numbers for
+/// regression), so that a million labels cost four bytes each rather than a string each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Labels {
+    codes: Vec<u32>,
+    names: Vec<String>,
+}
+
+impl Labels {
+    const MISSING: u32 = u32::MAX;
+
+    pub fn from_texts<S: AsRef<str>>(texts: impl IntoIterator<Item = Option<S>>) -> Self {
+        let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut labels = Self::default();
+        for t in texts {
+            let code = match t {
+                None => Self::MISSING,
+                Some(t) => match index.get(t.as_ref()) {
+                    Some(c) => *c,
+                    None => {
+                        let c = u32::try_from(labels.names.len()).unwrap_or(Self::MISSING);
+                        index.insert(t.as_ref().to_owned(), c);
+                        labels.names.push(t.as_ref().to_owned());
+                        c
+                    }
+                },
+            };
+            labels.codes.push(code);
+        }
+        labels
+    }
+
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Row `r`'s label, `None` when missing.
+    pub fn get(&self, r: usize) -> Option<&str> {
+        self.codes.get(r).and_then(|c| self.names.get(*c as usize)).map(String::as_str)
+    }
+}
+
+fn target_labels(table: &Table, target: &str) -> Result<Labels, TrainError> {
     let col = table.column(target).ok_or_else(|| bad(format!("there is no column {target:?}")))?;
-    Ok((0..table.rows).map(|r| col.text(r).map(std::borrow::Cow::into_owned)).collect())
+    Ok(Labels::from_texts((0..table.rows).map(|r| col.text(r))))
 }
 
 /// Row indices of the training and validation splits.
-pub fn split(labels: &[Option<String>], task: Task, how: Split, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let rows: Vec<usize> = (0..labels.len()).filter(|i| labels[*i].is_some()).collect();
+pub fn split(labels: &Labels, task: Task, how: Split, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let rows: Vec<usize> = (0..labels.len()).filter(|i| labels.get(*i).is_some()).collect();
     match (how, task) {
         (Split::Ordered, _) => {
             let n_train = rows.len() * 8 / 10;
@@ -130,8 +175,8 @@ pub fn split(labels: &[Option<String>], task: Task, how: Split, seed: u64) -> (V
             // Stratified: 80 % of each class trains.
             let mut by_class: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
             for i in rows {
-                if let Some(l) = &labels[i] {
-                    by_class.entry(l.as_str()).or_default().push(i);
+                if let Some(l) = labels.get(i) {
+                    by_class.entry(l).or_default().push(i);
                 }
             }
             // Each class gets 80 % of its rows, rounded down, and the rows left over by rounding
@@ -208,7 +253,8 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
     let mut prep = Preprocessing { task, target: target.to_owned(), features, width, classes: Vec::new(), target_mean: 0.0, target_std: 1.0 };
     match task {
         Task::Binary | Task::Multiclass => {
-            let mut classes: Vec<String> = train.iter().filter_map(|r| labels[*r].clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let mut classes: Vec<String> =
+                train.iter().filter_map(|r| labels.get(*r)).collect::<std::collections::BTreeSet<_>>().into_iter().map(str::to_owned).collect();
             // Numeric labels in numeric order ("2" before "10").
             if classes.iter().all(|c| c.parse::<f64>().is_ok()) {
                 classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
@@ -222,7 +268,7 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
             prep.classes = classes;
         }
         Task::Regression => {
-            let values: Vec<f64> = train.iter().filter_map(|r| labels[*r].as_deref().and_then(|s| s.parse::<f64>().ok())).collect();
+            let values: Vec<f64> = train.iter().filter_map(|r| labels.get(*r).and_then(|s| s.parse::<f64>().ok())).collect();
             if values.len() != train.len() {
                 return Err(bad(format!("a regression target must be numeric; {target:?} is not")));
             }
@@ -264,11 +310,13 @@ impl Preprocessing {
                 }
             }
         }
+        // The target of these rows only (not the whole column as text).
         let mut y = Vec::new();
-        if let Ok(labels) = target_labels(table, &self.target) {
+        if let Some(col) = table.column(&self.target) {
             y.reserve(rows.len());
             for r in rows {
-                let label = labels[*r].as_deref().unwrap_or_default();
+                let label = col.text(*r);
+                let label = label.as_deref().unwrap_or_default();
                 y.push(match self.task {
                     Task::Binary | Task::Multiclass => self.classes.iter().position(|c| c == label).map_or(0.0, |p| p as f32),
                     Task::Regression => ((label.parse::<f64>().unwrap_or(self.target_mean) - self.target_mean) / self.target_std) as f32,
@@ -280,7 +328,7 @@ impl Preprocessing {
 }
 
 /// The target's labels, for the split.
-pub fn labels(table: &Table, target: &str) -> Result<Vec<Option<String>>, TrainError> {
+pub fn labels(table: &Table, target: &str) -> Result<Labels, TrainError> {
     target_labels(table, target)
 }
 
@@ -305,12 +353,12 @@ mod tests {
 
     #[test]
     fn stratified_split_keeps_each_class_near_eighty_percent_and_is_seeded() {
-        let labels: Vec<Option<String>> = (0..1000).map(|i| Some(if i % 10 == 0 { "1" } else { "0" }.to_owned())).collect();
+        let labels = Labels::from_texts((0..1000).map(|i| Some(if i % 10 == 0 { "1" } else { "0" })));
         let (train, valid) = split(&labels, Task::Binary, Split::Shuffled, 7);
         assert_eq!((train.len(), valid.len()), (800, 200));
         assert_eq!(train.iter().filter(|i| *i % 10 == 0).count(), 80);
         // 7 rows of one class, 6 of another: 13 × 0.8 = 10.4 → exactly 10 train.
-        let odd: Vec<Option<String>> = (0..13).map(|i| Some(if i < 7 { "a" } else { "b" }.to_owned())).collect();
+        let odd = Labels::from_texts((0..13).map(|i| Some(if i < 7 { "a" } else { "b" })));
         assert_eq!(split(&odd, Task::Binary, Split::Shuffled, 1).0.len(), 10);
         assert_eq!(split(&labels, Task::Binary, Split::Shuffled, 7), (train.clone(), valid));
         assert_ne!(split(&labels, Task::Binary, Split::Shuffled, 8).0, train);

@@ -156,13 +156,16 @@ fn evaluate(net: &Net, prep: &Preprocessing, valid: &Matrix, device: &Device, ep
 /// Trains `hyper` on `table`. `device` is a plain device (`Device::flex()`, a CUDA device, ...);
 /// autodiff is added here.
 pub fn train(table: &Table, hyper: &Hyper, device: &Device, on_progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<Outcome, TrainError> {
-    train_observed(table, hyper, device, on_progress, &mut |_| {}, cancel)
+    // A clone shares the arrays (reference counted): nothing is copied.
+    train_observed(table.clone(), hyper, device, on_progress, &mut |_| {}, cancel)
 }
 
 /// [`train`], also reporting each epoch's validation metrics as soon as they are known (the
-/// worker publishes them, so the run page's loss chart grows while the run trains).
+/// worker publishes them, so the run page's loss chart grows while the run trains). Training
+/// batches are transformed from the table as they are drawn (a batch of rows at a time), so a run
+/// holds the typed table and the validation features, never a second copy of the training data.
 pub fn train_observed(
-    table: &Table,
+    table: Table,
     hyper: &Hyper,
     device: &Device,
     on_progress: &mut dyn FnMut(&Progress),
@@ -174,24 +177,22 @@ pub fn train_observed(
     if hyper.exclude.contains(&hyper.target) {
         return Err(TrainError::Invalid { field: "exclude".into(), message: "the target cannot be excluded".into() });
     }
-    let labels = prep::labels(table, &hyper.target)?;
+    let labels = prep::labels(&table, &hyper.target)?;
     let (train_rows, valid_rows) = prep::split(&labels, task, hyper.split, hyper.seed);
+    drop(labels);
     if train_rows.len() < 2 || valid_rows.is_empty() {
         return Err(TrainError::Data("too few rows with a target value to train and validate (at least 3 are needed)".into()));
     }
-    let prep = prep::fit(table, &hyper.target, &hyper.exclude, task, hyper.missing, &train_rows)?;
-    let train_m = prep.transform(table, &train_rows)?;
-    let valid_m = prep.transform(table, &valid_rows)?;
+    let prep = prep::fit(&table, &hyper.target, &hyper.exclude, task, hyper.missing, &train_rows)?;
+    let valid_m = prep.transform(&table, &valid_rows)?;
 
     let train_device = device.clone().autodiff();
     train_device.seed(hyper.seed);
     let mut net = Net::new(prep.width, &hyper.hidden_sizes(), outputs(task, prep.classes.len()), &train_device);
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let mut rng = Rng::new(hyper.seed.wrapping_add(1));
-    let mut order: Vec<usize> = (0..train_m.rows).collect();
-    let batches = train_m.rows.div_ceil(hyper.batch_size);
-    let mut xb: Vec<f32> = Vec::with_capacity(hyper.batch_size * train_m.width);
-    let mut yb: Vec<f32> = Vec::with_capacity(hyper.batch_size);
+    let mut order = train_rows;
+    let batches = order.len().div_ceil(hyper.batch_size);
     let mut out = Outcome {
         metrics: Vec::new(),
         preprocessing: prep.clone(),
@@ -199,7 +200,7 @@ pub fn train_observed(
         weights: Vec::new(),
         best_epoch: 0,
         epochs_done: 0,
-        train_rows: train_m.rows,
+        train_rows: order.len(),
         valid_rows: valid_m.rows,
         cancelled: false,
         train_seconds: 0.0,
@@ -216,14 +217,9 @@ pub fn train_observed(
                 out.train_seconds += started.elapsed().as_secs_f64();
                 return finish(out, &net);
             }
-            xb.clear();
-            yb.clear();
-            for &r in chunk {
-                xb.extend_from_slice(&train_m.x[r * train_m.width..(r + 1) * train_m.width]);
-                yb.push(train_m.y[r]);
-            }
-            let x = tensor2(&xb, chunk.len(), train_m.width, &train_device);
-            let loss = loss_of(&net, task, x, &yb, &train_device);
+            let batch = prep.transform(&table, chunk)?;
+            let x = tensor2(&batch.x, chunk.len(), batch.width, &train_device);
+            let loss = loss_of(&net, task, x, &batch.y, &train_device);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             // Reading the loss every batch would synchronise the backend; every 16th is enough
             // for a progress bar.
