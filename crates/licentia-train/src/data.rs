@@ -537,6 +537,15 @@ impl Column {
         }
     }
 
+    /// A categorical value as (chunk, dictionary key); `None` when missing or of another kind.
+    pub fn category_key(&self, r: usize) -> Option<(usize, usize)> {
+        let (c, i) = at(r);
+        match &self.values {
+            Values::Categorical(chunks) => chunks.get(c).filter(|a| a.keys.is_valid(i)).and_then(|a| usize::try_from(a.keys.value(i)).ok()).map(|k| (c, k)),
+            _ => None,
+        }
+    }
+
     /// Any value as text (numbers as the shortest text that reads back the same `f32`).
     pub fn text(&self, r: usize) -> Option<Cow<'_, str>> {
         let (c, i) = at(r);
@@ -635,6 +644,29 @@ impl Table {
     /// The first `n` rows as text, for the preview.
     pub fn preview(&self, n: usize) -> Vec<Vec<String>> {
         (0..self.rows.min(n)).map(|r| self.columns.iter().map(|c| c.text(r).map(Cow::into_owned).unwrap_or_default()).collect()).collect()
+    }
+
+    /// The table as tables of one chunk each (the arrays move, nothing is copied): dropping one
+    /// frees its memory.
+    pub fn into_chunks(self) -> Vec<Table> {
+        let n = self.rows.div_ceil(CHUNK);
+        let mut tables: Vec<Table> =
+            (0..n).map(|c| Table { columns: Vec::with_capacity(self.columns.len()), rows: CHUNK.min(self.rows - c * CHUNK) }).collect();
+        for col in self.columns {
+            let name = col.name;
+            let mut push = |c: usize, values: Values| {
+                if let Some(t) = tables.get_mut(c) {
+                    t.columns.push(Column { name: name.clone(), values });
+                }
+            };
+            match col.values {
+                Values::Empty(_) => (0..n).for_each(|c| push(c, Values::Empty(CHUNK.min(self.rows - c * CHUNK)))),
+                Values::Numeric(ch) => ch.into_iter().enumerate().for_each(|(c, a)| push(c, Values::Numeric(vec![a]))),
+                Values::Boolean(ch) => ch.into_iter().enumerate().for_each(|(c, a)| push(c, Values::Boolean(vec![a]))),
+                Values::Categorical(ch) => ch.into_iter().enumerate().for_each(|(c, a)| push(c, Values::Categorical(vec![a]))),
+            }
+        }
+        tables
     }
 
     /// Bytes the columns hold in memory.

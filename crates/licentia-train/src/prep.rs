@@ -4,12 +4,12 @@
 //! and the target encoded for the task. The statistics are kept so that prediction applies
 //! exactly the same transformation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::data::{Kind, Table};
+use crate::data::{Column, Kind, Table, Values};
 
 /// Categories kept per categorical column; the rest share no column (all zeros).
 pub const MAX_CATEGORIES: usize = 32;
@@ -284,7 +284,41 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
 impl Preprocessing {
     /// Transforms `rows` of `table` (targets included when the table has the target column).
     pub fn transform(&self, table: &Table, rows: &[usize]) -> Result<Matrix, TrainError> {
-        let mut x = vec![0f32; rows.len() * self.width];
+        let batcher = self.batcher(table)?;
+        let mut m = Matrix { rows: rows.len(), width: self.width, x: Vec::new(), y: Vec::new() };
+        batcher.fill(rows, &mut m.x, &mut m.y);
+        Ok(m)
+    }
+
+    /// Transforms two sets of rows (each sorted ascending) of a table it consumes chunk by chunk:
+    /// each chunk's arrays are freed once its rows are in the matrices, so the table and its
+    /// features are never both whole in memory. The matrices hold the rows in table order.
+    pub fn transform_consuming(&self, table: Table, sets: [&[usize]; 2]) -> Result<[Matrix; 2], TrainError> {
+        let mut out =
+            sets.map(|rows| Matrix { rows: rows.len(), width: self.width, x: Vec::with_capacity(rows.len() * self.width), y: Vec::with_capacity(rows.len()) });
+        let mut next = [0usize; 2];
+        let mut base = 0;
+        for chunk in table.into_chunks() {
+            let end = base + chunk.rows;
+            let batcher = self.batcher(&chunk)?;
+            for (k, rows) in sets.iter().enumerate() {
+                let from = next[k];
+                let upto = from + rows[from..].iter().take_while(|r| **r < end).count();
+                let local: Vec<usize> = rows[from..upto].iter().map(|r| r - base).collect();
+                let Matrix { x, y, .. } = &mut out[k];
+                batcher.append(&local, x, y);
+                next[k] = upto;
+            }
+            base = end;
+        }
+        Ok(out)
+    }
+
+    /// Resolves this preprocessing against `table` once (columns found, each chunk's categories
+    /// mapped to their one-hot positions, every row's target encoded), so that batches of rows
+    /// are transformed as they are drawn, at the cost of copying numbers.
+    pub fn batcher<'t>(&self, table: &'t Table) -> Result<Batcher<'t>, TrainError> {
+        let mut parts = Vec::with_capacity(self.features.len());
         let mut offset = 0;
         for f in &self.features {
             match f {
@@ -293,37 +327,109 @@ impl Preprocessing {
                     if col.kind() == Kind::Categorical {
                         return Err(bad(format!("column {column:?} was numeric in training and is text here")));
                     }
-                    for (i, r) in rows.iter().enumerate() {
-                        x[i * self.width + offset] = ((col.number(*r).unwrap_or(*fill) - mean) / std) as f32;
-                    }
+                    parts.push(Part::Scaled { col, offset, fill: *fill, mean: *mean, std: *std });
                     offset += 1;
                 }
                 Feature::OneHot { column, categories } => {
                     let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
-                    let index: BTreeMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-                    for (i, r) in rows.iter().enumerate() {
-                        if let Some(k) = col.text(*r).and_then(|k| index.get(k.as_ref())) {
-                            x[i * self.width + offset + k] = 1.0;
+                    let index: HashMap<&str, u32> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+                    let positions = match &col.values {
+                        Values::Categorical(chunks) => {
+                            Some(chunks.iter().map(|ch| ch.dictionary.iter().map(|v| v.and_then(|s| index.get(s).copied())).collect::<Vec<_>>()).collect())
                         }
-                    }
+                        _ => None,
+                    };
+                    let by_text = positions.is_none().then(|| categories.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect());
+                    parts.push(Part::OneHot { col, offset, positions, by_text });
                     offset += categories.len();
                 }
             }
         }
-        // The target of these rows only (not the whole column as text).
-        let mut y = Vec::new();
-        if let Some(col) = table.column(&self.target) {
-            y.reserve(rows.len());
-            for r in rows {
-                let label = col.text(*r);
-                let label = label.as_deref().unwrap_or_default();
-                y.push(match self.task {
-                    Task::Binary | Task::Multiclass => self.classes.iter().position(|c| c == label).map_or(0.0, |p| p as f32),
-                    Task::Regression => ((label.parse::<f64>().unwrap_or(self.target_mean) - self.target_mean) / self.target_std) as f32,
-                });
+        // Every row's target, once: a class position, or the scaled regression value.
+        let y = match table.column(&self.target) {
+            None => None,
+            Some(_) => {
+                let labels = target_labels(table, &self.target)?;
+                let per_name: Vec<f32> = labels
+                    .names
+                    .iter()
+                    .map(|label| match self.task {
+                        Task::Binary | Task::Multiclass => self.classes.iter().position(|c| c == label).map_or(0.0, |p| p as f32),
+                        Task::Regression => ((label.parse::<f64>().unwrap_or(self.target_mean) - self.target_mean) / self.target_std) as f32,
+                    })
+                    .collect();
+                // A row without a target is in neither split; 0 keeps the vector indexable.
+                Some(labels.codes.iter().map(|c| per_name.get(*c as usize).copied().unwrap_or(0.0)).collect())
+            }
+        };
+        Ok(Batcher { width: self.width, parts, y })
+    }
+}
+
+/// [`Preprocessing::batcher`]: a preprocessing bound to one table.
+pub struct Batcher<'t> {
+    width: usize,
+    parts: Vec<Part<'t>>,
+    /// Per table row; `None` when the table has no target column (prediction).
+    y: Option<Vec<f32>>,
+}
+
+enum Part<'t> {
+    Scaled {
+        col: &'t Column,
+        offset: usize,
+        fill: f64,
+        mean: f64,
+        std: f64,
+    },
+    OneHot {
+        col: &'t Column,
+        offset: usize,
+        /// Categorical columns: per chunk, each dictionary key's one-hot position.
+        positions: Option<Vec<Vec<Option<u32>>>>,
+        /// Other columns (numbers one-hot as their text).
+        by_text: Option<HashMap<String, u32>>,
+    },
+}
+
+impl Batcher<'_> {
+    /// Writes the features of `rows` into `x` (row-major) and their targets into `y` (when known),
+    /// replacing what the vectors held.
+    pub fn fill(&self, rows: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) {
+        x.clear();
+        y.clear();
+        self.append(rows, x, y);
+    }
+
+    /// [`Self::fill`], after what the vectors hold.
+    pub fn append(&self, rows: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) {
+        let start = x.len();
+        x.resize(start + rows.len() * self.width, 0.0);
+        let x = &mut x[start..];
+        for part in &self.parts {
+            match part {
+                Part::Scaled { col, offset, fill, mean, std } => {
+                    for (i, r) in rows.iter().enumerate() {
+                        x[i * self.width + offset] = ((col.number(*r).unwrap_or(*fill) - mean) / std) as f32;
+                    }
+                }
+                Part::OneHot { col, offset, positions, by_text } => {
+                    for (i, r) in rows.iter().enumerate() {
+                        let hit = match (positions, by_text) {
+                            (Some(p), _) => col.category_key(*r).and_then(|(chunk, key)| p.get(chunk).and_then(|keys| keys.get(key).copied().flatten())),
+                            (None, Some(t)) => col.text(*r).and_then(|s| t.get(s.as_ref()).copied()),
+                            (None, None) => None,
+                        };
+                        if let Some(k) = hit {
+                            x[i * self.width + offset + k as usize] = 1.0;
+                        }
+                    }
+                }
             }
         }
-        Ok(Matrix { rows: rows.len(), width: self.width, x, y })
+        if let Some(all) = &self.y {
+            y.extend(rows.iter().map(|r| all.get(*r).copied().unwrap_or(0.0)));
+        }
     }
 }
 
@@ -349,6 +455,25 @@ mod tests {
         assert!(m.x[0] > 100.0, "the validation row is scaled with the training statistics");
         assert_eq!(&m.x[1..], &[0.0, 0.0], "an unseen category sets no column");
         assert_eq!(m.y, vec![1.0]);
+    }
+
+    #[test]
+    fn consuming_the_table_chunk_by_chunk_gives_the_same_features() {
+        let mut csv = String::from("x,c,y\n");
+        for r in 0..(2 * crate::data::CHUNK + 500) {
+            let x = if r % 13 == 0 { String::new() } else { format!("{}", r % 97) };
+            csv.push_str(&format!("{x},{},{}\n", ["a", "b", "c", "d"][r % 4], r % 2));
+        }
+        let t = parse_csv(csv.as_bytes(), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+        let train: Vec<usize> = (0..t.rows).filter(|r| r % 5 != 0).collect();
+        let valid: Vec<usize> = (0..t.rows).filter(|r| r % 5 == 0).collect();
+        let p = fit(&t, "y", &[], Task::Binary, Missing::Mean, &train).unwrap_or_else(|e| panic!("{e}"));
+        let whole = [p.transform(&t, &train), p.transform(&t, &valid)].map(|m| m.unwrap_or_else(|e| panic!("{e}")));
+        let consumed = p.transform_consuming(t, [&train, &valid]).unwrap_or_else(|e| panic!("{e}"));
+        for (a, b) in whole.iter().zip(&consumed) {
+            assert_eq!((a.rows, a.width, &a.x, &a.y), (b.rows, b.width, &b.x, &b.y));
+        }
+        assert_eq!(consumed[0].x.len(), train.len() * 5, "x, then one column per category a-d");
     }
 
     #[test]

@@ -161,9 +161,9 @@ pub fn train(table: &Table, hyper: &Hyper, device: &Device, on_progress: &mut dy
 }
 
 /// [`train`], also reporting each epoch's validation metrics as soon as they are known (the
-/// worker publishes them, so the run page's loss chart grows while the run trains). Training
-/// batches are transformed from the table as they are drawn (a batch of rows at a time), so a run
-/// holds the typed table and the validation features, never a second copy of the training data.
+/// worker publishes them, so the run page's loss chart grows while the run trains). Takes the
+/// table and frees it chunk by chunk as the feature matrices fill: a run holds one copy of the
+/// data, in the row-major form batches are gathered from (fast), not two.
 pub fn train_observed(
     table: Table,
     hyper: &Hyper,
@@ -184,15 +184,23 @@ pub fn train_observed(
         return Err(TrainError::Data("too few rows with a target value to train and validate (at least 3 are needed)".into()));
     }
     let prep = prep::fit(&table, &hyper.target, &hyper.exclude, task, hyper.missing, &train_rows)?;
-    let valid_m = prep.transform(&table, &valid_rows)?;
+    // The matrices hold their rows in table order (batches are drawn through a shuffled index),
+    // so the table can be consumed chunk by chunk as they fill.
+    let (mut train_rows, mut valid_rows) = (train_rows, valid_rows);
+    train_rows.sort_unstable();
+    valid_rows.sort_unstable();
+    let [train_m, valid_m] = prep.transform_consuming(table, [&train_rows, &valid_rows])?;
+    drop((train_rows, valid_rows));
 
     let train_device = device.clone().autodiff();
     train_device.seed(hyper.seed);
     let mut net = Net::new(prep.width, &hyper.hidden_sizes(), outputs(task, prep.classes.len()), &train_device);
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let mut rng = Rng::new(hyper.seed.wrapping_add(1));
-    let mut order = train_rows;
-    let batches = order.len().div_ceil(hyper.batch_size);
+    let mut order: Vec<usize> = (0..train_m.rows).collect();
+    let batches = train_m.rows.div_ceil(hyper.batch_size);
+    let mut xb: Vec<f32> = Vec::with_capacity(hyper.batch_size * train_m.width);
+    let mut yb: Vec<f32> = Vec::with_capacity(hyper.batch_size);
     let mut out = Outcome {
         metrics: Vec::new(),
         preprocessing: prep.clone(),
@@ -200,7 +208,7 @@ pub fn train_observed(
         weights: Vec::new(),
         best_epoch: 0,
         epochs_done: 0,
-        train_rows: order.len(),
+        train_rows: train_m.rows,
         valid_rows: valid_m.rows,
         cancelled: false,
         train_seconds: 0.0,
@@ -217,9 +225,14 @@ pub fn train_observed(
                 out.train_seconds += started.elapsed().as_secs_f64();
                 return finish(out, &net);
             }
-            let batch = prep.transform(&table, chunk)?;
-            let x = tensor2(&batch.x, chunk.len(), batch.width, &train_device);
-            let loss = loss_of(&net, task, x, &batch.y, &train_device);
+            xb.clear();
+            yb.clear();
+            for &r in chunk {
+                xb.extend_from_slice(&train_m.x[r * train_m.width..(r + 1) * train_m.width]);
+                yb.push(train_m.y[r]);
+            }
+            let x = tensor2(&xb, chunk.len(), train_m.width, &train_device);
+            let loss = loss_of(&net, task, x, &yb, &train_device);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             // Reading the loss every batch would synchronise the backend; every 16th is enough
             // for a progress bar.
