@@ -334,7 +334,8 @@ pub async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, mes
     let message: String = message.chars().take(500).collect();
     // Whether a failure costs anything is a term of the licence: if billed, the epochs the last
     // heartbeat reported finished, pro rata of what was reserved for all of them.
-    let billed_licence = db::licence(&mut tx, run.licence_id, None).await.map(|l| l.failed_runs_billed).unwrap_or(false);
+    // A database error here fails the settlement (retried by the reaper), never means "not billed".
+    let billed_licence = db::licence(&mut tx, run.licence_id, None).await?.failed_runs_billed;
     let epochs_done = current.metrics.as_array().map_or(0, Vec::len) as i64;
     let planned = current.hyper["epochs"].as_i64().unwrap_or(1).max(1);
     let billed = if billed_licence { (current.reserved_units.saturating_mul(epochs_done.min(planned)) + planned - 1) / planned } else { 0 };
