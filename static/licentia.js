@@ -27,6 +27,71 @@
     });
   });
 
+  // The asset form shows the fieldsets of the chosen kind (all of them without JavaScript; the
+  // server ignores empty fields of other kinds).
+  var kindSelect = document.querySelector("[data-kind-select]");
+  var form = document.getElementById("asset-form");
+  if (form) {
+    var kind = kindSelect ? kindSelect.value : form.querySelector('input[name="kind"]').value;
+    var showKind = function (k) {
+      form.querySelectorAll("fieldset[data-kinds]").forEach(function (fs) {
+        fs.hidden = fs.getAttribute("data-kinds").split(" ").indexOf(k) < 0;
+      });
+    };
+    showKind(kind);
+    if (kindSelect) { kindSelect.addEventListener("change", function () { showKind(kindSelect.value); }); }
+  }
+
+  // Asset import: the file is checked (a dry run listing every bad row), then imported at once.
+  var importForm = document.getElementById("asset-import");
+  if (importForm) {
+    importForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var file = importForm.querySelector('input[type="file"]').files[0];
+      var out = document.getElementById("import-result");
+      if (!file) { out.textContent = "Choose a CSV file first."; return; }
+      var dry = !(e.submitter && e.submitter.value === "import");
+      out.textContent = dry ? "Checking…" : "Importing…";
+      fetch("/api/v1/assets/import" + (dry ? "?dry_run=true" : ""), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "text/csv", "X-CSRF-Token": csrf() }, body: file
+      }).then(function (r) {
+        return r.json().then(function (j) {
+          out.textContent = "";
+          var report = j.report || j;
+          var p = document.createElement("p");
+          if (r.status === 201) {
+            p.className = "flash ok";
+            p.textContent = "Imported " + j.imported + " asset(s).";
+            out.appendChild(p);
+            return;
+          }
+          var errors = report.errors || [];
+          p.className = errors.length ? "flash bad" : "flash ok";
+          p.textContent = errors.length
+            ? errors.length + " bad row(s) of " + report.rows + "; nothing was imported."
+            : (report.valid !== undefined ? report.valid + " row(s) are valid and can be imported." : ((j.error && j.error.message) || "failed (" + r.status + ")"));
+          out.appendChild(p);
+          if (errors.length) {
+            var t = document.createElement("table");
+            t.id = "import-errors";
+            t.innerHTML = "<thead><tr><th>Line</th><th>Field</th><th>Problem</th></tr></thead>";
+            var body = document.createElement("tbody");
+            errors.forEach(function (er) {
+              var tr = document.createElement("tr");
+              [er.line, er.field, er.message].forEach(function (v) {
+                var td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+              });
+              body.appendChild(tr);
+            });
+            t.appendChild(body);
+            out.appendChild(t);
+          }
+        });
+      }).catch(function () { out.textContent = "the request failed"; });
+    });
+  }
+
   // Dataset upload: the file goes as the raw text/csv body the API expects.
   var upload = document.getElementById("dataset-upload");
   if (upload) {

@@ -239,6 +239,42 @@ pub async fn add_manual(state: &AppState, actor: &Actor, row: &AssetRow, m: Manu
     Ok(added)
 }
 
+/// Every problem of an asset input, for a form that shows them all at once: the parser stops at
+/// the first, so each field at fault is set aside and the rest parsed again (one message per
+/// field; a missing required field ends the search, since setting it aside changes nothing).
+pub fn problems(input: &Value) -> Vec<(String, String)> {
+    let mut v = input.clone();
+    let mut found: Vec<(String, String)> = Vec::new();
+    while found.len() < 40 {
+        let Err(AppError::Validation { field, message }) = parse_input(v.clone()) else { break };
+        if found.iter().any(|(f, _)| *f == field) {
+            break;
+        }
+        let set_aside = v.as_object_mut().and_then(|o| o.remove(&field)).is_some_and(|old| !old.is_null());
+        found.push((field, message));
+        if !set_aside {
+            break;
+        }
+    }
+    found
+}
+
+/// Deletes a deadline entered by hand (and its mark), audited.
+pub async fn delete_manual(state: &AppState, actor: &Actor, row: &AssetRow, ordinal: u32) -> AppResult<licentia_db::deadlines::ManualDeadline> {
+    let mut tx = state.db.begin().await?;
+    let gone = match licentia_db::deadlines::delete_manual(&mut tx, row.id, ordinal as i32).await {
+        Ok(d) => d,
+        Err(licentia_db::DbError::NotFound) => return Err(bad("ordinal", "this asset has no such deadline entered by hand")),
+        Err(e) => return Err(e.into()),
+    };
+    let event =
+        actor.event("deadline.deleted", Outcome::Success).target("asset", row.id).details(json!({ "ordinal": ordinal, "title": gone.title, "due": gone.due }));
+    let seq = state.audit(&mut tx, event).await?;
+    tx.commit().await.map_err(licentia_db::DbError::from)?;
+    state.audited(seq).await;
+    Ok(gone)
+}
+
 /// Registers a new asset of the actor's organisation.
 pub async fn create(state: &AppState, actor: &Actor, input: Value) -> AppResult<AssetRow> {
     let valid = parse_input(input)?;

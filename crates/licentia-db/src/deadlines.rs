@@ -77,6 +77,19 @@ pub async fn add_manual(
     .await?)
 }
 
+/// Deletes a manual deadline and its mark (so that a later deadline given the same ordinal does
+/// not inherit it); `NotFound` when the asset has no such deadline.
+pub async fn delete_manual(conn: &mut PgConnection, asset: AssetId, ordinal: i32) -> Result<ManualDeadline, DbError> {
+    let gone: Option<ManualDeadline> = sqlx::query_as("DELETE FROM manual_deadlines WHERE asset_id = $1 AND ordinal = $2 RETURNING ordinal, title, due, note")
+        .bind(asset)
+        .bind(ordinal)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let gone = gone.ok_or(DbError::NotFound)?;
+    sqlx::query("DELETE FROM deadline_marks WHERE asset_id = $1 AND rule = 'manual' AND ordinal = $2").bind(asset).bind(ordinal).execute(conn).await?;
+    Ok(gone)
+}
+
 /// Replaces the user's feed token (the old feed URL stops working).
 pub async fn set_calendar_token(conn: &mut PgConnection, user: Uuid, token_hash: &[u8]) -> Result<(), DbError> {
     sqlx::query("INSERT INTO calendar_tokens (user_id, token_hash) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET token_hash = $2, updated_at = now()")

@@ -60,6 +60,15 @@ pub async fn add_manual(
     Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
 }
 
+/// `DELETE /api/v1/assets/{id}/manual-deadlines/{ordinal}`: 204, or 422 when there is no such
+/// hand-entered deadline.
+pub async fn delete_manual(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(AssetId, u32)>) -> Reply<HttpResponse> {
+    let (id, ordinal) = path.into_inner();
+    let row = load(&state, &ctx, &user, id).await?;
+    licentia_app::assets::delete_manual(&state, &user.actor_in(&ctx), &row, ordinal).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// The manual-deadline use case for the portfolio page's form.
 pub async fn insert_manual(
     state: &AppState,

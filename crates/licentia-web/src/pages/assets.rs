@@ -26,6 +26,7 @@ pub struct AssetListPage {
     q: AssetQuery,
     rows: Vec<AssetRow>,
     next: Option<String>,
+    can_manage: bool,
 }
 
 impl AssetListPage {
@@ -43,7 +44,7 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
         serde_urlencoded::to_string(&nq).unwrap_or_default()
     });
     state.audit_alone(user.event(&ctx, "asset.listed", licentia_audit::Outcome::Success)).await?;
-    Ok(AssetListPage { nav: Nav::for_user(&state, &user, "/assets"), q, rows, next })
+    Ok(AssetListPage { nav: Nav::for_user(&state, &user, "/assets"), q, rows, next, can_manage: user.role.allows(Permission::AssetManage) })
 }
 
 /// A fee line on the asset page.

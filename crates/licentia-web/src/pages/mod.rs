@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod agreements;
+pub mod asset_form;
 pub mod assets;
 pub mod audit;
 pub mod home;

@@ -5,6 +5,7 @@ mod helpers;
 mod agreement_pages;
 mod agreements;
 mod artifacts;
+mod asset_pages;
 mod assets;
 mod audit_log;
 mod auth;
