@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod assets;
 pub mod checkpoints;
 pub mod error;
+pub mod inbox;
 pub mod metrics;
 pub mod pdf;
 pub mod policy;

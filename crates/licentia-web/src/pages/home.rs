@@ -1,4 +1,5 @@
-//! The home page: what exists, as the caller's role may see it.
+//! The home page: an inbox of what waits for the caller (approvals, acceptances, overdue and
+//! coming deadlines, finished runs), then what exists, as the caller's role may see it.
 
 use actix_web::web;
 use askama::Template;
@@ -6,6 +7,7 @@ use askama_web::WebTemplate;
 use licentia_domain::Permission;
 
 use crate::auth::CurrentUser;
+use crate::context::RequestContext;
 use crate::error::Reply;
 use crate::pages::Nav;
 use crate::state::AppState;
@@ -21,9 +23,36 @@ pub struct HomePage {
     licensees: usize,
     users: Option<usize>,
     audit: Option<(i64, i64)>,
+    inbox: Vec<licentia_app::inbox::Item>,
+    /// Overdue first, then the next 30 days; `None` for roles that keep no docket.
+    deadlines: Option<Vec<crate::api::assets::UpcomingDeadline>>,
 }
 
-pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> Reply<HomePage> {
+impl HomePage {
+    fn nothing_waits(&self) -> bool {
+        self.inbox.is_empty() && self.deadlines.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    fn section(&self, s: licentia_app::inbox::Section) -> Vec<&licentia_app::inbox::Item> {
+        self.inbox.iter().filter(|i| i.section == s).collect()
+    }
+}
+
+/// How many deadlines the home page lists (the Deadlines page has them all).
+const HOME_DEADLINES: usize = 15;
+
+pub async fn home(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HomePage> {
+    let inbox = licentia_app::inbox::items(&state, &user.actor_in(&ctx)).await?;
+    let deadlines = if user.role.allows(Permission::AssetManage) {
+        let mut d = crate::api::assets::upcoming(&state, &user, 30).await?;
+        d.truncate(HOME_DEADLINES);
+        state
+            .audit_alone(user.event(&ctx, "deadline.listed", licentia_audit::Outcome::Success).details(serde_json::json!({ "on": "home", "items": d.len() })))
+            .await?;
+        Some(d)
+    } else {
+        None
+    };
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let orgs = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?;
     let organisation = orgs.iter().find(|o| o.id == user.organisation_id).map(|o| o.name.clone()).unwrap_or_default();
@@ -43,5 +72,7 @@ pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> Reply<HomePa
         licensees: orgs.iter().filter(|o| o.kind == licentia_domain::OrgKind::Licensee).count(),
         users,
         audit,
+        inbox,
+        deadlines,
     })
 }

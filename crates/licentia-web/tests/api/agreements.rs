@@ -492,3 +492,47 @@ async fn a_licensee_may_request_changes_on_an_approved_version_until_it_is_execu
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
     Ok(())
 }
+
+/// The home page is an inbox: the reviewer finds the version waiting for approval (the author,
+/// who may not approve it, does not), then the licensee finds it waiting for acceptance, and the
+/// manager for the countersignature; once executed, nothing of it waits. Each item links to the
+/// agreement.
+#[actix_web::test]
+async fn the_home_page_lists_what_waits_for_each_person() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let a = asset(&app, &m, "Inbox patent", "DE").await?;
+    let lic = app.licensee_a.to_string();
+    let id = draft(&app, &m, "non_exclusive_licence", &lic, &[&a], terms(&["DE"], &["automotive"], "2027-01-01", None)).await?.json()["id"]
+        .as_str()
+        .ok_or("no agreement")?
+        .to_owned();
+    let link = format!(r#"<a href="/agreements/{id}">"#);
+    // The items of one list of the inbox (empty when the list is not shown).
+    let list = |page: &str, list: &str| -> String {
+        page.split(&format!(r#"id="{list}""#)).nth(1).and_then(|s| s.split("</ul>").next()).unwrap_or_default().to_owned()
+    };
+    let home = async |who: &str| -> Res<String> {
+        let s = app.browser_login(who).await?;
+        Ok(app.send(app.get("/").insert_header(("cookie", s.cookie.clone()))).await?.body)
+    };
+    assert!(!home("reviewer").await?.contains(&link), "a draft waits for nobody");
+    post(&app, &m, &format!("/api/v1/agreements/{id}/transition"), json!({ "to": "in_review" })).await?;
+    let reviewer = home("reviewer").await?;
+    let approvals = list(&reviewer, "inbox-approvals");
+    assert!(approvals.contains(&link) && approvals.contains("version 1 by"), "{reviewer}");
+    assert!(!home("manager").await?.contains(r#"id="inbox-approvals""#), "the author is not asked to approve their own version");
+    assert!(!home("licensee").await?.contains(&link), "the licensee sees nothing before approval");
+
+    post(&app, &app.token("reviewer").await?, &format!("/api/v1/agreements/{id}/approve"), json!({})).await?;
+    let licensee = home("licensee").await?;
+    assert!(list(&licensee, "inbox-acceptances").contains(&link), "{licensee}");
+    assert!(list(&home("manager").await?, "inbox-acceptances").contains(&link), "the licensor's countersignature waits too");
+    post(&app, &app.token("licensee").await?, &format!("/api/v1/agreements/{id}/accept"), json!({})).await?;
+    assert!(!list(&home("licensee").await?, "inbox-acceptances").contains(&link), "accepted: no longer waiting for the licensee");
+    post(&app, &m, &format!("/api/v1/agreements/{id}/accept"), json!({})).await?;
+    let manager = home("manager").await?;
+    assert!(!list(&manager, "inbox-acceptances").contains(&link) && !list(&manager, "inbox-approvals").contains(&link), "executed: waits for nobody");
+    assert!(home("auditor").await?.contains(r#"id="inbox-empty""#));
+    Ok(())
+}
