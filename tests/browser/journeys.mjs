@@ -57,8 +57,39 @@ async function logIn(email) {
 
 const title = `Journey licence ${Date.now()}`;
 try {
-  // 1. A manager drafts a licence, revises the royalty, and submits it for review.
+  // 0. A manager registers a US patent with the form: a grant date before the filing date is
+  // shown beside its field with everything typed kept; corrected, the patent's maintenance fees
+  // are listed and the first is marked paid.
   const manager = await logIn("manager@aurora.example");
+  await manager.goto(`${base}/assets`);
+  await Promise.all([manager.waitForURL(/\/assets\/new/), manager.click('a:has-text("Add an asset")')]);
+  await manager.selectOption('#f-kind', "patent");
+  expect(await manager.locator('fieldset[data-kinds="trademark"]').isHidden(), "only the patent's fields are shown");
+  const patentTitle = `Journey patent ${Date.now()}`;
+  await manager.fill("#f-title", patentTitle);
+  await manager.selectOption("#f-status", "granted");
+  await manager.fill("#f-jurisdiction", "US");
+  await manager.fill("#f-application_number", "17/654,321");
+  await manager.fill("#f-filing_date", "2020-02-03");
+  await manager.fill("#f-grant_date", "2019-11-05");
+  await manager.fill("#f-inventors", "Grace Hopper, Edsger Dijkstra");
+  await Promise.all([manager.waitForLoadState("load"), manager.click('#asset-form button[type="submit"]')]);
+  expect((await manager.textContent("#e-grant_date")).includes("is before the filing date"), "the grant date's problem beside it");
+  expect((await manager.inputValue("#f-title")) === patentTitle && (await manager.inputValue("#f-inventors")) === "Grace Hopper, Edsger Dijkstra", "the form kept what was typed");
+  await manager.locator("#f-grant_date").scrollIntoViewIfNeeded();
+  await shot(manager, "manager-patent-form-shows-problem", false);
+  await manager.fill("#f-grant_date", "2022-05-10");
+  await Promise.all([manager.waitForURL(/\/assets\/[0-9a-f-]{36}\?ok=/), manager.click('#asset-form button[type="submit"]')]);
+  expect((await manager.textContent("h1")).includes(patentTitle), "the new patent's page");
+  const fees = await manager.locator('#deadlines tbody tr:has-text("Maintenance fee")').allTextContents();
+  expect(fees.length === 3 && fees[0].includes("2025-11-10"), `three maintenance fees, the first due 3.5 years after the grant (got ${fees.length}: ${fees[0]})`);
+  const first = manager.locator('#deadlines tbody tr:has-text("Maintenance fee 1")');
+  await first.locator('select[name="state"]').selectOption("done");
+  await Promise.all([manager.waitForLoadState("load"), first.locator('button:has-text("Mark")').click()]);
+  expect((await manager.textContent('#deadlines tbody tr:has-text("Maintenance fee 1")')).includes("done"), "the first fee marked done");
+  await shot(manager, "manager-marks-maintenance-fee-paid");
+
+  // 1. A manager drafts a licence, revises the royalty, and submits it for review.
   await manager.goto(`${base}/agreements`);
   await manager.selectOption('#new-agreement select[name="kind"]', "non_exclusive_licence");
   await manager.fill('#new-agreement input[name="title"]', title);
@@ -84,9 +115,13 @@ try {
   expect((await manager.locator("#four-eyes").count()) === 1, "the page says another manager must approve");
   await shot(manager, "manager-submits-for-review");
 
-  // 2. A second manager reads the redline and approves.
+  // 2. A second manager finds the version waiting on the home page, reads the redline and approves.
   const reviewer = await logIn("reviewer@aurora.example");
-  await reviewer.goto(agreementUrl);
+  await reviewer.goto(`${base}/`);
+  const waiting = reviewer.locator(`#inbox-approvals a:has-text("${title}")`);
+  expect((await waiting.count()) === 1, "the home page lists the version waiting for approval");
+  await shot(reviewer, "reviewer-finds-approval-in-inbox", false);
+  await Promise.all([reviewer.waitForURL(agreementUrl), waiting.click()]);
   await Promise.all([reviewer.waitForLoadState("load"), reviewer.click('a:has-text("redline from 1")')]);
   const diff = await reviewer.textContent("main");
   expect((await reviewer.textContent("#terms-change")).includes("3 % → 4.5 %"), "the redline lists the royalty change");
