@@ -107,6 +107,7 @@
       }).then(function (r) {
         return r.json().then(function (j) {
           if (r.ok) { window.location.reload(); return; }
+          out.className = "flash bad";
           out.textContent = (j.error && j.error.message) || ("upload failed (" + r.status + ")");
         });
       }).catch(function () { out.textContent = "upload failed"; });
@@ -144,6 +145,41 @@
         });
       }).catch(function () { out.textContent = "No estimate."; });
     };
+    // The licence decides which templates may be chosen, the dataset which columns may be the
+    // target (not dropped or masked); both lists follow the choice, and the columns are previewed.
+    var parsed = function (el, attr) { try { return JSON.parse(el.getAttribute(attr) || "[]"); } catch (e) { return []; } };
+    var fill = function (select, values, keep) {
+      select.textContent = "";
+      values.forEach(function (v) {
+        var o = document.createElement("option"); o.textContent = v; o.value = v;
+        if (v === keep) { o.selected = true; }
+        select.appendChild(o);
+      });
+    };
+    var licSelect = launch.querySelector('select[name="licence_id"]');
+    var dsSelect = launch.querySelector('select[name="dataset_id"]');
+    var onLicence = function () {
+      var opt = licSelect.selectedOptions[0]; if (!opt) { return; }
+      var t = document.getElementById("template-select");
+      fill(t, parsed(opt, "data-templates"), t.value);
+    };
+    var onDataset = function () {
+      var opt = dsSelect.selectedOptions[0]; if (!opt) { return; }
+      var cols = parsed(opt, "data-columns");
+      var targets = cols.filter(function (c) { return c.action === "keep"; }).map(function (c) { return c.name; });
+      var t = document.getElementById("target-select");
+      var keep = targets.indexOf(t.value) >= 0 ? t.value : (targets.indexOf("target") >= 0 ? "target" : targets[targets.length - 1]);
+      fill(t, targets, keep);
+      var body = document.querySelector("#dataset-columns tbody");
+      body.textContent = "";
+      cols.forEach(function (c) {
+        var tr = document.createElement("tr");
+        [c.name, c.kind, String(c.missing), c.action].forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+        body.appendChild(tr);
+      });
+    };
+    if (licSelect) { licSelect.addEventListener("change", onLicence); }
+    if (dsSelect) { dsSelect.addEventListener("change", onDataset); }
     var later = function () { clearTimeout(pending); pending = setTimeout(preview, 250); };
     launch.addEventListener("input", later);
     launch.addEventListener("change", later);

@@ -170,9 +170,13 @@ try {
   expect((await licensee.textContent("#datasets tbody tr:first-child")).includes(String(rows)), `the new dataset with its ${rows} rows`);
   await licensee.selectOption('select[name="licence_id"]', { label: title });
   await licensee.selectOption('select[name="dataset_id"]', { index: 0 });
-  await licensee.fill('input[name="target"]', "target");
+  // The target is picked from the chosen dataset's columns, which the form previews.
+  expect((await licensee.locator("#dataset-columns tbody tr").count()) > 1, "the dataset's columns are previewed");
+  await licensee.selectOption('select[name="target"]', "target");
   await licensee.fill('input[name="epochs"]', "40");
   await licensee.fill('input[name="batch_size"]', "1");
+  // The estimate follows the form (debounced): wait for the one of 40 epochs.
+  await licensee.waitForFunction(() => document.getElementById("quota-preview").textContent.includes("× 40 epochs"), null, { timeout: 10000 });
   expect((await licensee.textContent("#quota-preview")).includes("compute units"), "the launch form previews the reservation");
   // What the licensee sees before launching (the viewport: a full-page capture resizes the view,
   // and a click right after it on a tall page can miss).

@@ -28,6 +28,16 @@ pub struct LicenceView {
     pub remaining_units: Option<i64>,
 }
 
+/// A column as the launch form previews it.
+#[derive(serde::Serialize)]
+pub struct ColumnChoice {
+    pub name: String,
+    pub kind: String,
+    pub missing: i64,
+    /// Dropped or masked columns are shown but cannot be the target.
+    pub action: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "training/index.html")]
 pub struct TrainingPage {
@@ -36,8 +46,71 @@ pub struct TrainingPage {
     datasets: Vec<Dataset>,
     runs: Vec<licentia_app::policy::RunView>,
     can_launch: bool,
-    templates: Vec<&'static str>,
     flash: Option<(bool, String)>,
+    /// What a refused launch sent, shown again in the form.
+    kept: Pairs,
+}
+
+/// Columns a launch form lists for a dataset (at most this many: a wide table is summarised).
+const PREVIEW_COLUMNS: usize = 200;
+
+impl TrainingPage {
+    /// A launch field as sent before a refusal, else its default.
+    fn kept<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        self.kept.iter().find(|(k, _)| k == name).map_or(default, |(_, v)| v.as_str())
+    }
+
+    fn selected_licence(&self) -> Option<&LicenceView> {
+        let id = self.kept("licence_id", "");
+        self.licences.iter().find(|l| l.id.to_string() == id).or(self.licences.first())
+    }
+
+    fn selected_dataset(&self) -> Option<&Dataset> {
+        let id = self.kept("dataset_id", "");
+        self.datasets.iter().find(|d| d.id.to_string() == id).or(self.datasets.first())
+    }
+
+    fn columns(d: &Dataset) -> Vec<ColumnChoice> {
+        let actions = licentia_app::policy::column_actions(d);
+        d.schema
+            .as_array()
+            .map(|cols| {
+                cols.iter()
+                    .take(PREVIEW_COLUMNS)
+                    .map(|c| {
+                        let name = c["name"].as_str().unwrap_or_default().to_owned();
+                        ColumnChoice {
+                            action: actions.get(&name).cloned().unwrap_or_else(|| "keep".into()),
+                            kind: c["kind"].as_str().unwrap_or_default().to_owned(),
+                            missing: c["missing"].as_i64().unwrap_or(0),
+                            name,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The columns of a dataset as JSON for the form's script (rebuilds the target picker and the
+    /// preview when another dataset is chosen).
+    fn columns_json(&self, d: &Dataset) -> String {
+        serde_json::to_string(&Self::columns(d)).unwrap_or_else(|_| "[]".into())
+    }
+
+    fn templates_json(&self, l: &LicenceView) -> String {
+        serde_json::to_string(&l.templates).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// The target the form proposes: as sent, else a column named `target`, else the last kept one.
+    fn target_default(&self, d: &Dataset) -> String {
+        let cols = Self::columns(d);
+        let sent = self.kept("target", "");
+        let keep: Vec<&ColumnChoice> = cols.iter().filter(|c| c.action == "keep").collect();
+        if keep.iter().any(|c| c.name == sent) {
+            return sent.to_owned();
+        }
+        keep.iter().find(|c| c.name == "target").or(keep.last()).map(|c| c.name.clone()).unwrap_or_default()
+    }
 }
 
 fn scope(user: &CurrentUser) -> Option<licentia_domain::OrganisationId> {
@@ -45,9 +118,13 @@ fn scope(user: &CurrentUser) -> Option<licentia_domain::OrganisationId> {
 }
 
 pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> Reply<TrainingPage> {
+    page(&state, &ctx, &user, flash_from(req.query_string()), Vec::new()).await
+}
+
+async fn page(state: &AppState, ctx: &RequestContext, user: &CurrentUser, flash: Option<(bool, String)>, kept: Pairs) -> Reply<TrainingPage> {
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut licences = Vec::new();
-    for l in db::licences(&mut conn, scope(&user)).await? {
+    for l in db::licences(&mut conn, scope(user)).await? {
         let used = db::usage(&mut conn, l.id, crate::api::training::period_start(&l, Utc::now())).await?;
         let mut quotas = Vec::new();
         for (label, q, u) in [
@@ -69,19 +146,18 @@ pub async fn index(state: web::Data<AppState>, ctx: RequestContext, user: Curren
         });
     }
     let can_launch = user.role.allows(Permission::RunLaunch) && user.role.allows(Permission::DatasetManage);
-    let datasets = if user.role.allows(Permission::DatasetManage) { db::datasets(&mut conn, scope(&user)).await? } else { Vec::new() };
+    let datasets = if user.role.allows(Permission::DatasetManage) { db::datasets(&mut conn, scope(user)).await? } else { Vec::new() };
     let actor = user.actor();
-    let runs = db::runs(&mut conn, scope(&user)).await?.iter().map(|r| licentia_app::policy::run(&actor, r)).collect();
-    state.audit_alone(user.event(&ctx, "training.read", licentia_audit::Outcome::Success)).await?;
-    Ok(TrainingPage {
-        nav: Nav::for_user(&state, &user, "/training"),
-        licences,
-        datasets,
-        runs,
-        can_launch,
-        templates: ModelTemplate::ALL.iter().map(|t| t.as_str()).collect(),
-        flash: flash_from(req.query_string()),
-    })
+    let runs = db::runs(&mut conn, scope(user)).await?.iter().map(|r| licentia_app::policy::run(&actor, r)).collect();
+    drop(conn);
+    state.audit_alone(user.event(ctx, "training.read", licentia_audit::Outcome::Success)).await?;
+    Ok(TrainingPage { nav: Nav::for_user(state, user, "/training"), licences, datasets, runs, can_launch, flash, kept })
+}
+
+/// A refused launch: the page again, 422, with the reason and everything that was chosen.
+async fn refused(state: &AppState, ctx: &RequestContext, user: &CurrentUser, message: String, kept: Pairs) -> Reply<HttpResponse> {
+    let html = page(state, ctx, user, Some((false, message)), kept).await?.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::UnprocessableEntity().content_type("text/html; charset=utf-8").body(html))
 }
 
 type Pairs = Vec<(String, String)>;
@@ -92,7 +168,7 @@ fn field<'a>(p: &'a Pairs, name: &str) -> &'a str {
 
 /// `POST /training/runs`: the launch form.
 pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<Pairs>) -> Reply<HttpResponse> {
-    let p = form.into_inner();
+    let p: Pairs = form.into_inner().into_iter().filter(|(k, _)| k != "csrf").collect();
     let result = async {
         let template = ModelTemplate::parse(field(&p, "template"))
             .ok_or_else(|| AppError::Validation { field: "template".into(), message: "choose a template".into() })?;
@@ -118,9 +194,9 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         Err(AppError::Refused { code, message, details }) => {
             let event = user.event(&ctx, "run.refused", licentia_audit::Outcome::Denied).details(serde_json::json!({ "reason": code, "details": details }));
             state.audit_alone(event).await?;
-            Ok(see_other_with("/training", false, &format!("{code}: {message}")))
+            refused(&state, &ctx, &user, format!("Not launched ({code}): {message}"), p).await
         }
-        Err(AppError::Validation { field, message }) => Ok(see_other_with("/training", false, &format!("{field}: {message}"))),
+        Err(AppError::Validation { field, message }) => refused(&state, &ctx, &user, format!("Not launched: {field}: {message}"), p).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -405,7 +405,38 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
             ],
         )
         .await?;
-    assert!(refused.header("location").unwrap_or_default().contains("quota_exceeded"), "{:?}", refused.header("location"));
+    // The form comes back with the reason and everything chosen, not reset.
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("Not launched (quota_exceeded)"), "{}", refused.body);
+    assert!(
+        refused.body.contains(r#"name="epochs" type="number" min="1" max="500" value="500""#) && refused.body.contains(r#"value="0.01""#),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("<option selected>y</option>"), "the chosen target stays chosen");
+    Ok(())
+}
+
+/// The launch form offers only what can work: the licence's templates, and as the target one of
+/// the chosen dataset's columns that is neither dropped nor masked, with the columns previewed.
+#[actix_web::test]
+async fn the_launch_form_offers_the_licence_s_templates_and_the_dataset_s_columns() -> TestResult {
+    let app = spawn_app().await?;
+    // Only the logistic regression on this licence.
+    licence(&app, json!({ "templates": ["logistic-regression"] })).await?;
+    let l = app.token("licensee").await?;
+    let ds = upload(&app, &l, csv(20)).await?.json()["id"].as_str().ok_or("no dataset")?.to_owned();
+    app.send_json(app.patch(&format!("/api/v1/datasets/{ds}")).bearer_auth(&l), &json!({ "columns": { "name": "mask" } })).await?;
+    let s = app.browser_login("licensee").await?;
+    let page = app.send(app.get("/training").insert_header(("cookie", s.cookie.clone()))).await?.body;
+    let select = |id: &str| page.split(&format!(r#"id="{id}""#)).nth(1).and_then(|s| s.split("</select>").next()).unwrap_or_default().to_owned();
+    assert_eq!(select("template-select").matches("<option").count(), 1, "{}", select("template-select"));
+    assert!(select("template-select").contains("logistic-regression"));
+    let targets = select("target-select");
+    assert!(targets.contains("<option>a</option>") && targets.contains("<option selected>y</option>"), "{targets}");
+    assert!(!targets.contains(">name<"), "a masked column cannot be the target: {targets}");
+    let columns = page.split(r#"id="dataset-columns""#).nth(1).ok_or("no column preview")?;
+    assert!(columns.contains("<td>name</td><td>categorical</td><td>0</td><td>mask</td>"), "{columns}");
     Ok(())
 }
 
