@@ -217,23 +217,46 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub before: Option<i64>,
+    /// The other way: entries with a larger sequence number (a "newer" page), still listed
+    /// newest first.
+    pub after: Option<i64>,
 }
 
-/// Newest first, keyset-paginated on `seq`. `action` matches a prefix (`auth.` finds every
-/// authentication event); `target` matches the target id exactly or the kind.
-pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM audit_log
-         WHERE ($1::uuid IS NULL OR actor_id = $1)
+const FILTER: &str = "($1::uuid IS NULL OR actor_id = $1)
            AND ($2::uuid IS NULL OR organisation_id = $2)
            AND ($3::text IS NULL OR action LIKE replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
            AND ($4::text IS NULL OR target_id = $4 OR target_kind = $4)
            AND ($5::text IS NULL OR outcome = $5)
            AND ($6::timestamptz IS NULL OR occurred_at >= $6)
            AND ($7::timestamptz IS NULL OR occurred_at < $7)
-           AND ($8::bigint IS NULL OR seq < $8)
-           AND ($10::text IS NULL OR actor_label = $10)
-         ORDER BY seq DESC LIMIT $9"
+           AND ($8::text IS NULL OR actor_label = $8)";
+
+/// How many entries the filter matches, cursors aside (the pages' total).
+pub async fn count(conn: &mut PgConnection, f: &AuditFilter) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_log WHERE {FILTER}")))
+        .bind(f.actor_id)
+        .bind(f.organisation_id)
+        .bind(&f.action)
+        .bind(&f.target)
+        .bind(&f.outcome)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(&f.actor_label)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Newest first, keyset-paginated on `seq`. `action` matches a prefix (`auth.` finds every
+/// authentication event); `target` matches the target id exactly or the kind.
+pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    // A newer page is the `limit` entries just above the cursor: read upwards, then turned round.
+    let order = if f.after.is_some() { "ASC" } else { "DESC" };
+    let mut rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE {FILTER}
+           AND ($9::bigint IS NULL OR seq < $9)
+           AND ($10::bigint IS NULL OR seq > $10)
+         ORDER BY seq {order} LIMIT $11"
     )))
     .bind(f.actor_id)
     .bind(f.organisation_id)
@@ -242,11 +265,16 @@ pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Res
     .bind(&f.outcome)
     .bind(f.from)
     .bind(f.to)
-    .bind(f.before)
-    .bind(limit)
     .bind(&f.actor_label)
+    .bind(f.before)
+    .bind(f.after)
+    .bind(limit)
     .fetch_all(conn)
-    .await?)
+    .await?;
+    if f.after.is_some() {
+        rows.reverse();
+    }
+    Ok(rows)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -22,6 +22,8 @@ pub struct AuditQuery {
     pub to: Option<String>,
     /// Keyset cursor: entries with a smaller sequence number.
     pub before: Option<i64>,
+    /// Keyset cursor the other way: the page of entries just above this sequence number.
+    pub after: Option<i64>,
     pub limit: Option<i64>,
     /// `csv` or `jsonl` for exports.
     pub format: Option<String>,
@@ -93,11 +95,22 @@ impl AuditQuery {
         if let Some(to) = non_empty(&self.to) {
             f.to = Some(parse_time("to", to, true)?);
         }
+        if let (Some(from), Some(to)) = (f.from, f.to)
+            && from >= to
+        {
+            return Err(bad("to", "is before from: the range holds nothing; swap the dates"));
+        }
         if let Some(before) = self.before {
             if before < 1 {
                 return Err(bad("before", "must be positive"));
             }
             f.before = Some(before);
+        }
+        if let Some(after) = self.after {
+            if after < 0 || self.before.is_some() {
+                return Err(bad("after", "must be a sequence number, without before"));
+            }
+            f.after = Some(after);
         }
         Ok(f)
     }
@@ -106,6 +119,16 @@ impl AuditQuery {
     pub fn with_before(&self, before: i64) -> String {
         let mut q = self.clone();
         q.before = Some(before);
+        q.after = None;
+        q.format = None;
+        serde_urlencoded::to_string(&q).unwrap_or_default()
+    }
+
+    /// The same search, the page of entries newer than `after` (for "newer" links).
+    pub fn with_after(&self, after: i64) -> String {
+        let mut q = self.clone();
+        q.after = Some(after);
+        q.before = None;
         q.format = None;
         serde_urlencoded::to_string(&q).unwrap_or_default()
     }
@@ -113,6 +136,7 @@ impl AuditQuery {
     pub fn as_query(&self) -> String {
         let mut q = self.clone();
         q.before = None;
+        q.after = None;
         q.format = None;
         serde_urlencoded::to_string(&q).unwrap_or_default()
     }

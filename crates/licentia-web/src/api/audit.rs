@@ -13,27 +13,43 @@ use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
-pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, q: &AuditQuery) -> AppResult<(Vec<AuditRow>, Option<i64>)> {
+/// One page of a search, newest first.
+pub struct Page {
+    pub rows: Vec<AuditRow>,
+    /// The cursor of the next older page, when there is one.
+    pub older: Option<i64>,
+    /// The cursor of the next newer page, when there is one.
+    pub newer: Option<i64>,
+    /// Entries the filter matches in all.
+    pub total: i64,
+}
+
+pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, q: &AuditQuery) -> AppResult<Page> {
     let filter = q.filter()?;
     let limit = q.limit()?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let rows = licentia_db::audit::search(&mut conn, &filter, limit + 1).await?;
+    let mut rows = licentia_db::audit::search(&mut conn, &filter, limit + 1).await?;
+    let total = licentia_db::audit::count(&mut conn, &filter).await?;
     drop(conn);
-    let (rows, next) = if rows.len() as i64 > limit {
-        let page: Vec<AuditRow> = rows.into_iter().take(limit as usize).collect();
-        let next = page.last().map(|r| r.seq);
-        (page, next)
+    let more = rows.len() as i64 > limit;
+    let (older, newer) = if filter.after.is_some() {
+        // Read upwards: the extra row is the newest one.
+        if more {
+            rows.remove(0);
+        }
+        (rows.last().map(|r| r.seq), if more { rows.first().map(|r| r.seq) } else { None })
     } else {
-        (rows, None)
+        rows.truncate(limit as usize);
+        (if more { rows.last().map(|r| r.seq) } else { None }, if filter.before.is_some() { rows.first().map(|r| r.seq) } else { None })
     };
     let event = user.event(ctx, "audit.searched", Outcome::Success).details(json!({ "query": q.as_query(), "results": rows.len() }));
     state.audit_alone(event).await?;
-    Ok((rows, next))
+    Ok(Page { rows, older, newer, total })
 }
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<HttpResponse> {
-    let (rows, next) = search(&state, &ctx, &user, &q).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows, "next_before": next })))
+    let page = search(&state, &ctx, &user, &q).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": page.rows, "next_before": page.older, "newer_after": page.newer, "total": page.total })))
 }
 
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<i64>) -> Reply<HttpResponse> {

@@ -21,6 +21,10 @@ pub struct AuditListPage {
     q: AuditQuery,
     rows: Vec<AuditRow>,
     older: Option<String>,
+    newer: Option<String>,
+    total: i64,
+    /// The organisations to filter by, as (id, name).
+    organisations: Vec<(String, String)>,
     export_query: String,
     /// This node's open suspicion of tampering (its checkpointer refuses to sign).
     suspicion: Option<licentia_audit::Problem>,
@@ -30,13 +34,46 @@ impl AuditListPage {
     fn field<'a>(&self, v: &'a Option<String>) -> &'a str {
         v.as_deref().unwrap_or("")
     }
+
+    /// Where an entry's target is shown, for the kinds that have a page.
+    fn target_href(&self, r: &AuditRow) -> Option<String> {
+        let id = r.target_id.as_deref()?;
+        uuid::Uuid::parse_str(id).ok()?;
+        let base = match r.target_kind.as_deref()? {
+            "asset" => "/assets",
+            "agreement" => "/agreements",
+            "run" => "/runs",
+            "organisation" => "/organisations",
+            _ => return None,
+        };
+        Some(format!("{base}/{id}"))
+    }
+
+    fn organisation_name(&self, id: &Option<uuid::Uuid>) -> String {
+        let Some(id) = id else { return String::new() };
+        let id = id.to_string();
+        self.organisations.iter().find(|(o, _)| *o == id).map(|(_, n)| n.clone()).unwrap_or_default()
+    }
 }
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<AuditListPage> {
     let q = q.into_inner();
-    let (rows, next) = search(&state, &ctx, &user, &q).await?;
+    let page = search(&state, &ctx, &user, &q).await?;
     let suspicion = state.audit_log.suspicion(&state.db).await.map_err(licentia_app::AppError::from)?;
-    Ok(AuditListPage { nav: Nav::for_user(&state, &user, "/audit"), older: next.map(|n| q.with_before(n)), export_query: q.as_query(), q, rows, suspicion })
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let organisations = licentia_db::organisations::list_scoped(&mut conn, user.scope()).await?.into_iter().map(|o| (o.id.to_string(), o.name)).collect();
+    drop(conn);
+    Ok(AuditListPage {
+        nav: Nav::for_user(&state, &user, "/audit"),
+        older: page.older.map(|n| q.with_before(n)),
+        newer: page.newer.map(|n| q.with_after(n)),
+        total: page.total,
+        organisations,
+        export_query: q.as_query(),
+        q,
+        rows: page.rows,
+        suspicion,
+    })
 }
 
 #[derive(Template, WebTemplate)]

@@ -57,6 +57,32 @@ async fn keyset_pagination_walks_the_whole_log_once() -> TestResult {
     }
     assert_eq!(seen.len() as i64, total);
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats: {seen:?}");
+
+    // Every page says how many entries match in all; from the oldest page, "newer" cursors walk
+    // back up, newest first within each page, to the first page.
+    let last = app.get_as(&auditor, &format!("/api/v1/audit?action=auth.login_failed&limit=3&before={}", seen[5])).await?.json();
+    assert_eq!(last["total"].as_i64(), Some(total));
+    let mut up = Vec::new();
+    let mut after = last["items"][0]["seq"].as_i64().ok_or("no first item")?;
+    loop {
+        let page = app.get_as(&auditor, &format!("/api/v1/audit?action=auth.login_failed&limit=3&after={after}")).await?.json();
+        let items: Vec<i64> = page["items"].as_array().cloned().unwrap_or_default().iter().filter_map(|i| i["seq"].as_i64()).collect();
+        assert!(items.windows(2).all(|w| w[0] > w[1]), "newest first within a page: {items:?}");
+        up.splice(0..0, items);
+        match page["newer_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(up, seen[..6], "the newer pages are the pages above, in order");
+
+    // An inverted range is refused, not answered with nothing; the page names the field.
+    let inverted = app.get_as(&auditor, "/api/v1/audit?from=2026-12-05&to=2026-12-01").await?;
+    assert_eq!((inverted.status, inverted.json()["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("to")));
+    let s = app.browser_login("auditor").await?;
+    let page = app.send(app.get("/audit?action=auth.login_failed&limit=3").insert_header(("cookie", s.cookie.clone()))).await?;
+    assert!(page.body.contains(&format!("{total} entries match")), "{}", page.body);
+    assert!(page.body.contains(r#"<option value="">any</option>"#) && page.body.contains("Aurora Innovations</option>"), "an organisation picker, by name");
     Ok(())
 }
 
