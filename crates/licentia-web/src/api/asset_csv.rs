@@ -50,8 +50,9 @@ pub const COLUMNS: &[&str] = &[
     "template",
     "internal_notes",
 ];
-const LISTS: &[&str] = &["owners", "tags", "inventors", "applicants", "authors"];
-const NUMBERS: &[&str] = &["claims_count", "term_adjustment_days"];
+/// Columns that hold lists, and whole numbers (the browser form reads them the same way).
+pub const LISTS: &[&str] = &["owners", "tags", "inventors", "applicants", "authors"];
+pub const NUMBERS: &[&str] = &["claims_count", "term_adjustment_days"];
 
 /// Largest CSV accepted (10,000 rows of a wide registry fit in a few MiB).
 const MAX_CSV: usize = 32 * 1024 * 1024;

@@ -12,6 +12,7 @@ use licentia_app::assets::{self as uc, MarkInput};
 use licentia_domain::AssetId;
 use serde_json::{Map, Value, json};
 
+use crate::api::asset_csv::{COLUMNS, LISTS, NUMBERS};
 use crate::api::assets::load_for_page;
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
@@ -31,34 +32,15 @@ pub const KINDS: [(&str, &str); 7] = [
     ("model", "Trained model"),
 ];
 
-const TEXT: [&str; 24] = [
-    "status",
-    "title",
-    "jurisdiction",
-    "application_number",
-    "publication_number",
-    "grant_number",
-    "priority_date",
-    "filing_date",
-    "publication_date",
-    "grant_date",
-    "parent_id",
-    "relation",
-    "abstract",
-    "lapsed_on",
-    "mark_text",
-    "mark_type",
-    "goods_services",
-    "work_type",
-    "version",
-    "creation_date",
-    "description",
-    "custodian",
-    "template",
-    "internal_notes",
-];
-const LISTS: [&str; 5] = ["owners", "tags", "inventors", "applicants", "authors"];
-const NUMBERS: [&str; 2] = ["claims_count", "term_adjustment_days"];
+/// The form's text fields: the registry's CSV columns that are neither lists, numbers nor flags,
+/// and the family link (not exported: ids are new on import).
+fn text_fields() -> impl Iterator<Item = &'static str> {
+    COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !LISTS.contains(c) && !NUMBERS.contains(c) && !["kind", "pct", "nice_classes"].contains(c))
+        .chain(["parent_id", "relation"])
+}
 
 /// The label a person reads for an input's field name (errors speak of fields in these words).
 pub fn label(field: &str) -> &str {
@@ -161,16 +143,16 @@ fn to_input(form: &HashMap<String, String>) -> (Value, Vec<(String, String)>) {
     let mut problems = Vec::new();
     let get = |k: &str| form.get(k).map(|s| s.trim()).unwrap_or("");
     o.insert("kind".into(), json!(get("kind")));
-    for k in TEXT {
+    for k in text_fields() {
         let s = get(k);
         // The title is never absent (the use case says it is required when empty).
         o.insert(k.into(), if s.is_empty() && k != "title" { Value::Null } else { json!(s) });
     }
-    for k in LISTS {
+    for &k in LISTS {
         let items: Vec<&str> = get(k).split([',', ';', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect();
         o.insert(k.into(), json!(items));
     }
-    for k in NUMBERS {
+    for &k in NUMBERS {
         match get(k) {
             "" => {
                 o.insert(k.into(), Value::Null);
