@@ -8,10 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetFilter, AssetRow, AssetScope, Cursor, Sort};
 use licentia_domain::AssetId;
-use licentia_domain::ip::deadlines::{self, Deadline};
+use licentia_domain::ip::deadlines;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
@@ -19,6 +18,7 @@ use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 pub use licentia_app::assets::{DeadlineView, ManualInput, MarkInput, deadlines_of, new_row, row_input, rule_deadlines};
+pub use licentia_app::docket::UpcomingDeadline;
 
 pub fn scope(user: &CurrentUser) -> AssetScope {
     licentia_app::policy::asset_scope(&user.actor())
@@ -240,122 +240,13 @@ pub struct DeadlineQuery {
     pub days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct UpcomingDeadline {
-    /// The asset, or for an agreement's obligation the agreement.
-    pub asset_id: Uuid,
-    /// Where the deadline's page is (`/assets/..` or `/agreements/..`).
-    pub href: String,
-    pub asset_title: String,
-    pub jurisdiction: Option<String>,
-    #[serde(flatten)]
-    pub deadline: Deadline,
-    /// `done`, `waived` or `missed`; `None` while open.
-    pub state: Option<String>,
-    /// Open, in grace, overdue, or as marked (`licentia_domain::ip::deadlines::standing`).
-    pub standing: deadlines::Standing,
-    /// From when the registry is answerable for it: the day the asset was entered (rule deadlines
-    /// due before then predate the docket), the execution (obligations), or ever (manual ones).
-    #[serde(skip)]
-    pub tracked_from: NaiveDate,
-}
-
-impl UpcomingDeadline {
-    pub fn standing_label(&self) -> &'static str {
-        self.standing.label()
-    }
-}
-
-/// Every deadline (rule-driven and manual) whose due date or grace period touches `from..=to`,
-/// across the caller's registry, with marks.
+/// The docket of [`licentia_app::docket`] for the signed-in user.
 pub async fn deadlines_between(state: &AppState, user: &CurrentUser, from: NaiveDate, to: NaiveDate) -> AppResult<Vec<UpcomingDeadline>> {
-    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
-    let mut out = Vec::new();
-    let mut filter = AssetFilter::default();
-    loop {
-        let rows = assets::list(&mut conn, &filter, scope(user), 1000).await?;
-        let Some(last) = rows.last() else { break };
-        filter.after = Some(Cursor::after(filter.sort, last));
-        for row in &rows {
-            for v in deadlines_of(&mut conn, row, &user.actor()).await.unwrap_or_default() {
-                let d = v.deadline;
-                let effective_end = d.grace_ends.unwrap_or(d.due);
-                if effective_end >= from && d.due <= to {
-                    out.push(UpcomingDeadline {
-                        asset_id: row.id.into(),
-                        href: format!("/assets/{}", row.id),
-                        asset_title: row.title.clone(),
-                        jurisdiction: row.jurisdiction.clone(),
-                        tracked_from: if d.rule == deadlines::MANUAL { NaiveDate::MIN } else { row.created_at.date_naive() },
-                        deadline: d,
-                        state: v.state,
-                        standing: v.standing,
-                    });
-                }
-            }
-        }
-        if rows.len() < 1000 {
-            break;
-        }
-    }
-    // The obligations of executed agreements, shown to both parties (licensees: their own).
-    for a in licentia_db::agreements::list(&mut conn, licentia_app::policy::agreement_scope(&user.actor()), None, 500).await? {
-        let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
-        if matches!(a.status, licentia_domain::agreement::Status::Terminated | licentia_domain::agreement::Status::Expired) {
-            continue;
-        }
-        let v = licentia_db::agreements::version(&mut conn, a.id, n, None).await?;
-        let Ok(terms) = serde_json::from_value::<licentia_domain::agreement::Terms>(v.terms) else { continue };
-        for o in licentia_domain::agreement::obligations(&terms, executed_at.date_naive()) {
-            if o.due >= from && o.due <= to {
-                let deadline = Deadline {
-                    rule: match o.kind {
-                        "upfront" => "obligation-upfront",
-                        "milestone" => "obligation-milestone",
-                        _ => "obligation-report",
-                    },
-                    ordinal: o.ordinal,
-                    title: o.title,
-                    due: o.due,
-                    last_day: o.due,
-                    opens: None,
-                    grace_ends: None,
-                    grace_last_day: None,
-                    surcharge: deadlines::Surcharge::None,
-                    source: "agreement terms",
-                };
-                let standing = deadlines::standing(&deadline, None, Utc::now().date_naive());
-                out.push(UpcomingDeadline {
-                    asset_id: a.id.into(),
-                    href: format!("/agreements/{}", a.id),
-                    asset_title: a.title.clone(),
-                    jurisdiction: None,
-                    deadline,
-                    state: None,
-                    standing,
-                    tracked_from: executed_at.date_naive(),
-                });
-            }
-        }
-    }
-    out.sort_by_key(|u| (u.deadline.due, u.asset_id));
-    Ok(out)
+    licentia_app::docket::deadlines_between(state, &user.actor(), from, to).await
 }
 
-/// How far back an unmarked deadline is still listed as overdue.
-const OVERDUE_LOOKBACK_DAYS: i64 = 2 * 366;
-
-/// What waits for someone: every overdue deadline first (past its last day and any grace period,
-/// nobody marked it; until it is marked, up to two years back, and only since the registry tracks
-/// it), then the open ones and those in their grace period up to `days` from now. Marked ones
-/// (done, waived, missed) leave the list.
 pub async fn upcoming(state: &AppState, user: &CurrentUser, days: i64) -> AppResult<Vec<UpcomingDeadline>> {
-    let today = Utc::now().date_naive();
-    let mut all = deadlines_between(state, user, today - chrono::Duration::days(OVERDUE_LOOKBACK_DAYS), today + chrono::Duration::days(days)).await?;
-    all.retain(|u| u.standing.is_pending() && (u.standing != deadlines::Standing::Overdue || u.deadline.due >= u.tracked_from));
-    // Overdue first; stable, so each group keeps its date order.
-    all.sort_by_key(|u| u.standing != deadlines::Standing::Overdue);
-    Ok(all)
+    licentia_app::docket::upcoming(state, &user.actor(), days).await
 }
 
 pub async fn deadlines_api(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<DeadlineQuery>) -> Reply<HttpResponse> {

@@ -64,6 +64,8 @@ pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query
         role: c.role,
         email: String::new(),
         display_name: String::new(),
+        // The feed's times are all-day dates: no zone applies.
+        time_zone: Default::default(),
         session_id: SessionId::new(),
         via_cookie: false,
     };
