@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{Actor, policy};
+use crate::{Actor, notify, policy};
 
 /// Serialises approvals so that two overlapping exclusive licences cannot both pass the check.
 const APPROVAL_LOCK: i64 = 0x4c49_4345_4e43_4531;
@@ -537,8 +537,14 @@ pub async fn transition(state: &AppState, actor: &Actor, id: AgreementId, to_raw
         .target("agreement", a.id)
         .details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
+    let mut mail = 0;
+    if to == Status::InReview {
+        let author = db::version(&mut tx, a.id, a.current_version, None).await?.author_id;
+        mail = notify::queue(&mut tx, state, notify::Event::Submitted { agreement: &a, version: a.current_version, author }).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(to)
 }
 
@@ -591,8 +597,10 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
     db::set_status(&mut tx, a.id, Status::Approved, Some(v.number)).await?;
     let event = actor.event("agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
     let seq = state.audit(&mut tx, event).await?;
+    let mail = notify::queue(&mut tx, state, notify::Event::Approved { agreement: &a, version: v.number, approver: actor.user_id }).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(())
 }
 
@@ -629,6 +637,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: AgreementId, seen: Opti
     let accepted = db::acceptances(&mut tx, a.id).await?;
     let both = ["licensor", "licensee"].iter().all(|p| accepted.iter().any(|x| x.party == *p && x.version == n && x.text_sha256 == v.text_sha256));
     let mut status = from;
+    let mut mail = 0;
     if both {
         db::set_executed(&mut tx, a.id, n).await?;
         let mut details = json!({ "version": n, "text_sha256": hex::encode(&v.text_sha256) });
@@ -654,9 +663,11 @@ pub async fn accept(state: &AppState, actor: &Actor, id: AgreementId, seen: Opti
         details["pdf_sha256"] = json!(hex::encode(&artifact.sha256));
         seq = state.audit(&mut tx, actor.event("agreement.executed", Outcome::Success).target("agreement", a.id).details(details)).await?;
         status = Status::Executed;
+        mail = notify::queue(&mut tx, state, notify::Event::Executed { agreement: &a, version: n }).await?;
     }
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(status)
 }
 
@@ -681,8 +692,10 @@ pub async fn request_changes(state: &AppState, actor: &Actor, id: AgreementId, c
         .target("agreement", a.id)
         .details(json!({ "version": a.shared_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
+    let mail = notify::queue(&mut tx, state, notify::Event::ChangesRequested { agreement: &a, by: actor.user_id, comment: &comment }).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(())
 }
 

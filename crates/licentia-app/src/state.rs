@@ -48,6 +48,8 @@ pub struct Settings {
     /// Largest memory a training run may be estimated to hold, in bytes; a launch above it is
     /// refused before anything is reserved (`licentia_train::cost::memory_bytes`).
     pub max_run_memory: u64,
+    /// The address people reach this installation at, for links in e-mail (`LICENTIA_PUBLIC_URL`).
+    pub public_url: String,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             max_upload: 2 * 1024 * 1024 * 1024,
             max_run_memory: 4 * 1024 * 1024 * 1024,
             max_dataset_bytes: 256 * 1024 * 1024,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 
@@ -105,6 +108,8 @@ pub struct Inner {
     last_checkpoint_trigger: std::sync::atomic::AtomicI64,
     /// Wakes this node's idle workers when a run is launched here.
     pub runs_queued: Notify,
+    /// Wakes this node's mail sender when a change queued e-mail.
+    pub mail_queued: Notify,
     /// Rejected bearer tokens per address (aggregated audit, rate limit).
     pub rejections: crate::rejections::Rejections,
 }
@@ -143,6 +148,7 @@ impl AppState {
             checkpoint_due: Notify::new(),
             last_checkpoint_trigger: std::sync::atomic::AtomicI64::new(0),
             runs_queued: Notify::new(),
+            mail_queued: Notify::new(),
             rejections: crate::rejections::Rejections::default(),
         })))
     }
@@ -170,6 +176,13 @@ impl AppState {
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "audit entry committed but not chained yet"),
+        }
+    }
+
+    /// After the commit of a change that queued `n` e-mails: wakes this node's mail sender.
+    pub fn mailed(&self, n: usize) {
+        if n > 0 {
+            self.mail_queued.notify_one();
         }
     }
 

@@ -315,8 +315,11 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
                 .details(json!({ "units": units, "epochs": out.epochs_done, "weights_sha256": weights_sha })),
         )
         .await?;
+    let ended = Run { epochs_done: out.epochs_done as i32, ..run.clone() };
+    let mail = crate::notify::queue(&mut tx, state, crate::notify::Event::RunEnded { run: &ended, status, error: cap_error.as_deref() }).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(())
 }
 
@@ -377,7 +380,9 @@ pub async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, mes
         .await?;
     }
     let seq = state.audit(&mut tx, system_event("run.failed", Outcome::Failure, run).details(json!({ "error": message, "billed_units": billed }))).await?;
+    let mail = crate::notify::queue(&mut tx, state, crate::notify::Event::RunEnded { run, status: RunStatus::Failed, error: Some(&message) }).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
+    state.mailed(mail);
     Ok(())
 }

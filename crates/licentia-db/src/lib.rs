@@ -9,6 +9,7 @@ pub mod audit;
 pub mod deadlines;
 pub mod error;
 pub mod logins;
+pub mod mail;
 pub mod organisations;
 pub mod pool;
 pub mod sessions;

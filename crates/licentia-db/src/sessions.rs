@@ -17,6 +17,7 @@ pub struct LiveSession {
     pub email: String,
     pub display_name: String,
     pub kind: String,
+    pub time_zone: String,
 }
 
 pub struct NewSession<'a> {
@@ -44,7 +45,7 @@ pub async fn insert(conn: &mut PgConnection, s: NewSession<'_>) -> Result<(), Db
 /// The session if it is live: not revoked, not expired, its user and organisation not disabled.
 pub async fn live(conn: &mut PgConnection, id: SessionId) -> Result<Option<LiveSession>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT s.id AS session_id, u.id AS user_id, u.organisation_id, u.role, u.email, u.display_name, s.kind
+        "SELECT s.id AS session_id, u.id AS user_id, u.organisation_id, u.role, u.email, u.display_name, s.kind, u.time_zone
          FROM sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = u.organisation_id
          WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled AND NOT o.disabled",
     )

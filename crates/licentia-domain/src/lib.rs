@@ -14,9 +14,11 @@ pub mod run;
 #[cfg(feature = "sqlx")]
 mod text_column;
 pub mod throttle;
+pub mod time;
 
 pub use error::DomainError;
 pub use identity::{Email, OrgKind, OrgName, Password, Role};
 pub use ids::{AgreementId, ArtifactId, AssetId, DatasetId, LicenceId, OrganisationId, RunId, SalesReportId, SessionId, UserId};
 pub use permission::Permission;
 pub use run::RunStatus;
+pub use time::TimeZone;

@@ -25,6 +25,8 @@ pub struct CurrentUser {
     pub role: Role,
     pub email: String,
     pub display_name: String,
+    /// Timestamps are shown in this zone (the user's preference; UTC by default).
+    pub time_zone: licentia_domain::TimeZone,
     pub session_id: SessionId,
     /// Authenticated by the browser cookie (so state changes need a CSRF token) or a bearer token.
     pub via_cookie: bool,
@@ -100,6 +102,8 @@ pub async fn authenticate(state: &AppState, token: &str, via_cookie: bool) -> Re
         role: live.role,
         email: live.email,
         display_name: live.display_name,
+        // A zone the tz database no longer knows reads as UTC rather than locking the user out.
+        time_zone: licentia_domain::TimeZone::parse(&live.time_zone).unwrap_or_default(),
         session_id: live.session_id,
         via_cookie,
     })

@@ -24,6 +24,8 @@ pub struct Nav {
     pub csrf: String,
     pub current: &'static str,
     pub version: &'static str,
+    /// The reader's time zone: every timestamp on the page is shown in it, with its name.
+    pub tz: licentia_domain::TimeZone,
 }
 
 pub struct NavUser {
@@ -39,7 +41,7 @@ pub struct NavLink {
 
 impl Nav {
     pub fn anonymous() -> Self {
-        Self { user: None, links: Vec::new(), csrf: String::new(), current: "", version: crate::static_files::VERSION }
+        Self { user: None, links: Vec::new(), csrf: String::new(), current: "", version: crate::static_files::VERSION, tz: Default::default() }
     }
 
     pub fn for_user(state: &AppState, user: &CurrentUser, current: &'static str) -> Self {
@@ -67,7 +69,44 @@ impl Nav {
             csrf: crate::auth::csrf_for_session(state, user.session_id),
             current,
             version: crate::static_files::VERSION,
+            tz: user.time_zone,
         }
+    }
+
+    /// A timestamp in the reader's zone: `2026-12-05 08:34 CET`.
+    pub fn ts(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        self.tz.timestamp(*at)
+    }
+
+    /// With seconds, for logs: `2026-12-05 08:34:05 CET`.
+    pub fn ts_seconds(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        self.tz.timestamp_seconds(*at)
+    }
+}
+
+/// `114880` → `114,880`: counts are grouped in thousands wherever they are shown. (Templates pass
+/// their arguments by reference.)
+pub fn count(n: &impl Count) -> String {
+    licentia_domain::agreement::grouped(n.value())
+}
+
+/// A whole number to show grouped, however many references a template wraps it in.
+pub trait Count {
+    fn value(&self) -> i64;
+}
+impl Count for i64 {
+    fn value(&self) -> i64 {
+        *self
+    }
+}
+impl Count for i32 {
+    fn value(&self) -> i64 {
+        i64::from(*self)
+    }
+}
+impl<T: Count + ?Sized> Count for &T {
+    fn value(&self) -> i64 {
+        (**self).value()
     }
 }
 

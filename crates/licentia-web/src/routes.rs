@@ -69,6 +69,7 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/" => Requires(P::SelfService), pages::home::home),
         route!(GET "/account" => Requires(P::SelfService), pages::account::show),
         route!(POST "/account/password" => Requires(P::SelfService), pages::account::change_password),
+        route!(POST "/account/preferences" => Requires(P::SelfService), pages::account::set_preferences),
         route!(GET "/admin/users" => Requires(P::UserRead), pages::admin::users),
         route!(POST "/admin/users" => Requires(P::UserManage), pages::admin::create_user),
         route!(POST "/admin/users/{id}" => Requires(P::UserManage), pages::admin::update_user),

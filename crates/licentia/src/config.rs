@@ -69,6 +69,15 @@ pub struct Settings {
     pub s3_bucket: Option<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: String,
+    /// Where people reach this installation, for links in e-mail (`LICENTIA_PUBLIC_URL`; default
+    /// `http://` + the listen address).
+    pub public_url: Option<String>,
+    /// The SMTP server e-mail leaves through (`LICENTIA_SMTP_URL`: `smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=required` for STARTTLS, `smtps://host:465`). Unset: notices
+    /// wait in the outbox and nothing is sent.
+    pub smtp_url: Option<String>,
+    /// The sender of that e-mail (`LICENTIA_MAIL_FROM`).
+    pub mail_from: String,
 }
 
 impl Default for Settings {
@@ -103,6 +112,9 @@ impl Default for Settings {
             s3_bucket: None,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
+            public_url: None,
+            smtp_url: None,
+            mail_from: "Licentia <licentia@localhost>".into(),
         }
     }
 }
@@ -191,6 +203,15 @@ impl Settings {
         if let Some(v) = get("LICENTIA_S3_REGION") {
             self.s3_region = v;
         }
+        if let Some(v) = get("LICENTIA_PUBLIC_URL").filter(|v| !v.is_empty()) {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("LICENTIA_SMTP_URL").filter(|v| !v.is_empty()) {
+            self.smtp_url = Some(v);
+        }
+        if let Some(v) = get("LICENTIA_MAIL_FROM") {
+            self.mail_from = v;
+        }
         if !["local", "s3"].contains(&self.storage.as_str()) {
             return Err(ConfigError::Env { name: "storage".into(), message: "must be local or s3".into() });
         }
@@ -221,7 +242,14 @@ impl Settings {
         w.max_upload = self.max_upload;
         w.max_run_memory = self.max_run_memory_mb.saturating_mul(1024 * 1024);
         w.max_dataset_bytes = self.max_dataset_mb.saturating_mul(1024 * 1024);
+        w.public_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         w
+    }
+
+    /// The mail sender, when an SMTP server is configured.
+    pub fn mailer(&self) -> Result<Option<licentia_app::mail::Mailer>, String> {
+        let Some(url) = &self.smtp_url else { return Ok(None) };
+        licentia_app::mail::Mailer::new(&licentia_app::mail::MailConfig { smtp_url: url.clone(), from: self.mail_from.clone() }).map(Some)
     }
 
     /// The configured blob store.

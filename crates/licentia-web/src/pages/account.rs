@@ -19,15 +19,37 @@ pub struct AccountPage {
     display_name: String,
     role: &'static str,
     flash: Option<(bool, String)>,
+    prefs: licentia_app::notify::Preferences,
+    zones: Vec<&'static str>,
 }
 
-pub async fn show(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> AccountPage {
-    AccountPage {
+pub async fn show(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> Reply<AccountPage> {
+    let prefs = licentia_app::notify::preferences(&state, &user.actor()).await?;
+    Ok(AccountPage {
         nav: Nav::for_user(&state, &user, "/account"),
         email: user.email.clone(),
         display_name: user.display_name.clone(),
         role: user.role.as_str(),
         flash: flash_from(req.query_string()),
+        prefs,
+        zones: licentia_domain::TimeZone::all().collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PreferencesForm {
+    /// Checkboxes: present ("on") when ticked, absent otherwise.
+    notify_email: Option<String>,
+    notify_digest: Option<String>,
+    time_zone: String,
+}
+
+pub async fn set_preferences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<PreferencesForm>) -> Reply<HttpResponse> {
+    let f = form.into_inner();
+    match licentia_app::notify::set_preferences(&state, &user.actor_in(&ctx), f.notify_email.is_some(), f.notify_digest.is_some(), &f.time_zone).await {
+        Ok(()) => Ok(see_other_with("/account", true, "Preferences saved.")),
+        Err(AppError::Validation { message, .. }) => Ok(see_other_with("/account", false, &message)),
+        Err(e) => Err(e.into()),
     }
 }
 

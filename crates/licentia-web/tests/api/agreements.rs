@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn asset(app: &TestApp, token: &str, title: &str, jurisdiction: &str) -> Res<String> {
+pub(crate) async fn asset(app: &TestApp, token: &str, title: &str, jurisdiction: &str) -> Res<String> {
     let r = app
         .send_json(
             app.post("/api/v1/assets").bearer_auth(token),
@@ -22,11 +22,11 @@ async fn asset(app: &TestApp, token: &str, title: &str, jurisdiction: &str) -> R
     Ok(r.json()["id"].as_str().ok_or("no id")?.to_owned())
 }
 
-fn terms(territory: &[&str], fields: &[&str], from: &str, to: Option<&str>) -> Value {
+pub(crate) fn terms(territory: &[&str], fields: &[&str], from: &str, to: Option<&str>) -> Value {
     json!({ "territory": territory, "fields": fields, "effective_date": from, "end_date": to, "royalty_bp": 300, "currency": "EUR" })
 }
 
-async fn draft(app: &TestApp, token: &str, kind: &str, licensee: &str, assets: &[&str], terms: Value) -> Res<Reply> {
+pub(crate) async fn draft(app: &TestApp, token: &str, kind: &str, licensee: &str, assets: &[&str], terms: Value) -> Res<Reply> {
     app.send_json(
         app.post("/api/v1/agreements").bearer_auth(token),
         &json!({ "kind": kind, "title": format!("{kind} for {licensee}"), "licensee_id": licensee, "assets": assets, "terms": terms, "comment": "first draft" }),
@@ -34,7 +34,7 @@ async fn draft(app: &TestApp, token: &str, kind: &str, licensee: &str, assets: &
     .await
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Res<Reply> {
+pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Res<Reply> {
     app.send_json(app.post(path).bearer_auth(token), &body).await
 }
 

@@ -14,6 +14,7 @@ mod bad_input;
 mod escaping;
 mod hostile_input;
 mod layering;
+mod notifications;
 mod pages;
 mod portfolio;
 mod security;
