@@ -536,18 +536,48 @@ pub fn obligations(t: &Terms, executed_on: NaiveDate) -> Vec<Obligation> {
     out
 }
 
+/// `-1234567` → `-1,234,567`: digits grouped in thousands.
+pub fn grouped(n: i64) -> String {
+    format!("{}{}", if n < 0 { "-" } else { "" }, group_digits(n.unsigned_abs()))
+}
+
+fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Minor units as a short label for a chart's bar, in major units: `950`, `12.3k`, `1.25M`
+/// (the exact amount is in the bar's tooltip and the table beside the chart).
+pub fn compact_money(currency: &str, minor: i64) -> String {
+    let major = if matches!(currency, "JPY" | "KRW") { minor as f64 } else { minor as f64 / 100.0 };
+    let a = major.abs();
+    if a >= 1e9 {
+        format!("{}B", trim(format!("{:.2}", major / 1e9)))
+    } else if a >= 1e6 {
+        format!("{}M", trim(format!("{:.2}", major / 1e6)))
+    } else if a >= 1e3 {
+        format!("{}k", trim(format!("{:.1}", major / 1e3)))
+    } else {
+        format!("{major:.0}")
+    }
+}
+
+fn trim(s: String) -> String {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
 /// Formats minor units as `EUR 1,234.56` (yen and won have no minor unit).
 pub fn money(currency: &str, minor: i64) -> String {
     let zero_decimal = matches!(currency, "JPY" | "KRW");
     let (major, cents) = if zero_decimal { (minor, None) } else { (minor / 100, Some(minor % 100)) };
-    let digits = major.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let grouped = group_digits(major.unsigned_abs());
     let sign = if minor < 0 { "-" } else { "" };
     match cents {
         Some(c) => format!("{sign}{currency} {grouped}.{:02}", c.unsigned_abs()),
@@ -669,6 +699,15 @@ mod tests {
     fn money_and_percent_read_like_contracts() {
         assert_eq!(money("EUR", 123_456_789), "EUR 1,234,567.89");
         assert_eq!(money("JPY", 18_300), "JPY 18,300");
+        assert_eq!(money("USD", -5), "-USD 0.05");
+        assert_eq!(grouped(114_880), "114,880");
+        assert_eq!(grouped(-5_000_000), "-5,000,000");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(compact_money("EUR", 95_000), "950");
+        assert_eq!(compact_money("EUR", 1_234_500), "12.3k");
+        assert_eq!(compact_money("EUR", 200_000_000), "2M");
+        assert_eq!(compact_money("JPY", 1_250_000), "1.25M");
+        assert_eq!(grouped(i64::MIN), "-9,223,372,036,854,775,808");
         assert_eq!(percent(350), "3.5 %");
         assert_eq!(percent(325), "3.25 %");
         assert_eq!(percent(10_000), "100 %");

@@ -196,38 +196,74 @@ pub async fn cancel(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     Ok(HttpResponse::Ok().json(run_json(&user, &uc::cancel(&state, &user.actor_in(&ctx), *id).await?)))
 }
 
-/// `GET /api/v1/runs/{id}/events`: server-sent events with the run's progress and metrics until
-/// it ends (polled from the database, so any node can serve any run).
-pub async fn events(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
+/// `GET /api/v1/runs/{id}/events[?from=N]`: server-sent events with the run's progress until it
+/// ends (polled from the database, so any node can serve any run). Each event carries only the
+/// epochs' metrics not sent before (`metrics_from` is the index of the first one; a reconnecting
+/// client passes how many it has as `from`), and nothing but a keep-alive comment when nothing
+/// changed since the last event.
+pub async fn events(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<RunId>,
+    q: web::Query<EventsQuery>,
+) -> Reply<HttpResponse> {
     let r = uc::load_run(&state, &user.actor_in(&ctx), *id).await?;
     state.audit_alone(user.event(&ctx, "run.events_read", Outcome::Success).target("run", r.id)).await?;
     let state = state.into_inner();
     let run_id = r.id;
     let actor = std::sync::Arc::new(user.actor());
-    let stream = futures_util::stream::unfold((state, 0u32, false), move |(state, n, done)| {
+    let start = Stream { n: 0, done: false, sent: q.from.unwrap_or(0), last: String::new() };
+    let stream = futures_util::stream::unfold((state, start), move |(state, mut st)| {
         let actor = actor.clone();
         async move {
-            if done || n > 4 * 3600 {
+            if st.done || st.n > 4 * 3600 {
                 return None;
             }
-            if n > 0 {
+            if st.n > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
+            st.n += 1;
             let row = match state.db.pool.acquire().await {
                 Ok(mut c) => db::run(&mut c, run_id, None).await.ok(),
                 Err(_) => None,
             };
             let Some(row) = row else {
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"event: error\ndata: {}\n\n")), (state, n + 1, true)));
+                st.done = true;
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"event: error\ndata: {}\n\n")), (state, st)));
             };
             let terminal = matches!(row.status.as_str(), "succeeded" | "failed" | "cancelled");
             let row = policy::run(&actor, &row);
-            let data = json!({ "status": row.status, "progress": row.progress, "metrics": row.metrics, "epochs_done": row.epochs_done, "error": row.error });
+            let all = row.metrics.as_array().map(Vec::as_slice).unwrap_or_default();
+            let from = st.sent.min(all.len());
+            let key = json!([row.status, row.progress, row.epochs_done, row.error]).to_string();
+            if !terminal && from == all.len() && key == st.last {
+                return Some((Ok(web::Bytes::from_static(b": unchanged\n\n")), (state, st)));
+            }
+            let data = json!({ "status": row.status, "progress": row.progress, "metrics_from": from, "metrics": &all[from..], "epochs_done": row.epochs_done, "error": row.error });
+            st.sent = all.len();
+            st.done = terminal;
+            st.last = key;
             let kind = if terminal { "done" } else { "progress" };
-            Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (state, n + 1, terminal)))
+            Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (state, st)))
         }
     });
     Ok(HttpResponse::Ok().content_type("text/event-stream").insert_header((header::CACHE_CONTROL, "no-cache")).streaming(stream))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// How many epochs' metrics the client already has.
+    pub from: Option<usize>,
+}
+
+/// Where an event stream is: polls made, ended, metrics sent, the last event's data.
+struct Stream {
+    n: u32,
+    done: bool,
+    sent: usize,
+    last: String,
 }
 
 /// Checks that the body is `text/csv` and not announced larger than the dataset limit, then types

@@ -55,6 +55,8 @@ pub struct TermsForm {
     pub reporting: String,
     /// One per line: `name; YYYY-MM-DD; amount`.
     pub milestones: String,
+    /// After a refused submission: (input name, message) for each field at fault.
+    pub problems: Vec<(String, String)>,
 }
 
 fn zero_decimal(currency: &str) -> bool {
@@ -118,7 +120,104 @@ fn list(raw: &str) -> Vec<String> {
     raw.split([',', ';', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
+/// The terms' fields as the error, the form and the person name them: (field in errors, input
+/// name, label on the form).
+const TERM_FIELDS: &[(&str, &str, &str)] = &[
+    ("territory", "territory", "Territory"),
+    ("excluded", "excluded", "Excluded"),
+    ("fields", "fields", "Fields of use"),
+    ("effective_date", "effective_date", "Effective date"),
+    ("end_date", "end_date", "End date"),
+    ("renewal_years", "renewal_years", "Renews for (years)"),
+    ("currency", "currency", "Currency"),
+    ("upfront_fee", "upfront_fee", "Upfront fee"),
+    ("royalty_bp", "royalty_percent", "Royalty (%)"),
+    ("fee_per_run", "fee_per_run", "Fee per training run"),
+    ("fee_per_1000_compute_units", "fee_per_1000_compute_units", "Fee per 1,000 compute units"),
+    ("fee_per_1000_predictions", "fee_per_1000_predictions", "Fee per 1,000 predictions"),
+    ("minimum_annual_royalty", "minimum_annual_royalty", "Minimum annual royalty"),
+    ("sublicence_share_bp", "sublicence_share_percent", "Sublicence revenue share (%)"),
+    ("patent_cost_share_bp", "patent_cost_share_percent", "Patent cost share (%)"),
+    ("reporting", "reporting", "Reporting"),
+    ("milestones", "milestones", "Milestones"),
+];
+
+/// A refused form's message in the form's words: `Royalty (%): must be a percentage like 3.5`
+/// rather than `royalty_bp: …`; every problem of the terms at once where there are several.
+fn form_error(form: &mut TermsForm, field: &str, message: &str) -> String {
+    form.problems = form.find_problems();
+    if form.problems.is_empty() {
+        let label = TERM_FIELDS.iter().find(|(f, _, _)| *f == field.trim_start_matches("terms.")).map_or(field, |(_, _, l)| *l);
+        return format!("{label}: {message}");
+    }
+    let listed: Vec<String> = form
+        .problems
+        .iter()
+        .map(|(input, m)| format!("{}: {m}", TERM_FIELDS.iter().find(|(_, i, _)| i == input).map_or(input.as_str(), |(_, _, l)| *l)))
+        .collect();
+    match listed.len() {
+        1 => listed.join(""),
+        n => format!("{n} problems in the terms. {}", listed.join("; ")),
+    }
+}
+
 impl TermsForm {
+    /// The message beside an input, if the last submission had a problem there.
+    pub fn problem(&self, input: &str) -> Option<&str> {
+        self.problems.iter().find(|(i, _)| i == input).map(|(_, m)| m.as_str())
+    }
+
+    /// Every problem of the terms at once, by input name: parses the form (and the terms), sets
+    /// the field at fault aside (blank, or a neutral value where one is required), and parses
+    /// again, until the rest parses. Bounded by the number of fields.
+    pub fn find_problems(&self) -> Vec<(String, String)> {
+        let mut form = self.clone();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for _ in 0..=TERM_FIELDS.len() {
+            let failed = match form.to_input() {
+                Ok(input) => input.parse().err().map(|e| (e.field.to_owned(), e.message)),
+                Err(AppError::Validation { field, message }) => Some((field, message)),
+                Err(_) => None,
+            };
+            let Some((field, message)) = failed else { break };
+            let Some((_, input, _)) = TERM_FIELDS.iter().find(|(f, _, _)| *f == field.trim_start_matches("terms.")) else { break };
+            if out.iter().any(|(i, _)| i == input) {
+                break;
+            }
+            // The form asks for percent, the terms keep basis points: say it in the form's unit.
+            let message = if input.ends_with("_percent") { message.replace("10000 basis points (100 %)", "100 %") } else { message };
+            out.push(((*input).to_owned(), message));
+            form.set_aside(input);
+        }
+        out
+    }
+
+    fn set_aside(&mut self, input: &str) {
+        match input {
+            "territory" => self.territory = "worldwide".into(),
+            "excluded" => self.excluded.clear(),
+            "fields" => self.fields.clear(),
+            "effective_date" => self.effective_date = "2000-01-01".into(),
+            "end_date" => {
+                self.end_date.clear();
+                self.renewal_years.clear();
+            }
+            "renewal_years" => self.renewal_years.clear(),
+            "currency" => self.currency = "EUR".into(),
+            "upfront_fee" => self.upfront_fee.clear(),
+            "royalty_percent" => self.royalty_percent.clear(),
+            "fee_per_run" => self.fee_per_run.clear(),
+            "fee_per_1000_compute_units" => self.fee_per_1000_compute_units.clear(),
+            "fee_per_1000_predictions" => self.fee_per_1000_predictions.clear(),
+            "minimum_annual_royalty" => self.minimum_annual_royalty.clear(),
+            "sublicence_share_percent" => self.sublicence_share_percent.clear(),
+            "patent_cost_share_percent" => self.patent_cost_share_percent.clear(),
+            "reporting" => self.reporting.clear(),
+            "milestones" => self.milestones.clear(),
+            _ => {}
+        }
+    }
+
     pub fn from_pairs(p: &Pairs) -> Self {
         Self {
             territory: field(p, "territory").into(),
@@ -139,6 +238,7 @@ impl TermsForm {
             patent_cost_share_percent: field(p, "patent_cost_share_percent").into(),
             reporting: field(p, "reporting").into(),
             milestones: field(p, "milestones").into(),
+            problems: Vec::new(),
         }
     }
 
@@ -168,6 +268,7 @@ impl TermsForm {
             }
             .into(),
             milestones: t.milestones.iter().map(|m| format!("{}; {}; {}", m.name, m.due, plain(m.amount, c))).collect::<Vec<_>>().join("\n"),
+            problems: Vec::new(),
         }
     }
 
@@ -304,12 +405,13 @@ pub async fn create_html(state: web::Data<AppState>, ctx: RequestContext, user: 
         Ok(id) => Ok(crate::pages::see_other_with(&format!("/agreements/{id}"), true, "Draft saved as version 1.")),
         Err(AppError::Validation { field: f, message }) => {
             let mut page = list_page(&state, &user, None, None).await?;
+            let mut terms_form = terms_form;
+            page.error = Some(form_error(&mut terms_form, &f, &message));
             page.form = terms_form;
             page.new_kind = field(&p, "kind").to_owned();
             page.new_title = field(&p, "title").to_owned();
             page.new_licensee = field(&p, "licensee_id").to_owned();
             page.new_assets = assets;
-            page.error = Some(format!("{f}: {message}"));
             Ok(page.customize().with_status(StatusCode::UNPROCESSABLE_ENTITY).respond_to(&req).map_into_boxed_body())
         }
         Err(e) => Err(e.into()),
@@ -378,7 +480,7 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
             number: v.number,
             author: v.author_name,
             comment: v.comment,
-            at: v.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            at: user.time_zone.timestamp(v.created_at),
             sha: hex::encode(&v.text_sha256),
         })
         .collect();
@@ -473,6 +575,8 @@ pub async fn save_html(
         Ok((n, _)) => Ok(crate::pages::see_other_with(&format!("/agreements/{}", a.id), true, &format!("Saved version {n}."))),
         Err(AppError::Validation { field: f, message }) => {
             let mut page = show_page(&state, &user, a, None).await?;
+            let mut terms_form = terms_form;
+            page.error = Some(form_error(&mut terms_form, &f, &message));
             page.form = terms_form;
             for e in &mut page.editable {
                 if let Some(t) = overrides.get(e.id) {
@@ -480,7 +584,6 @@ pub async fn save_html(
                     e.edited = true;
                 }
             }
-            page.error = Some(format!("{f}: {message}"));
             Ok(page.customize().with_status(StatusCode::UNPROCESSABLE_ENTITY).respond_to(&req).map_into_boxed_body())
         }
         Err(e) => back(&format!("/agreements/{}", a.id), Err(e)),
@@ -707,6 +810,17 @@ impl StatementPage {
     fn m(&self, minor: &i64) -> String {
         money(&self.st.currency, *minor)
     }
+
+    /// What a line's rate applies to, read as what it is: an amount of money, a count, or
+    /// nothing for a one-off payment.
+    fn basis(&self, l: &licentia_domain::agreement::statement::Line) -> String {
+        use licentia_domain::agreement::statement::LineKind as K;
+        match l.kind {
+            K::Upfront | K::Milestone => String::new(),
+            K::MeteredRuns | K::MeteredCompute | K::MeteredPredictions => crate::layout::count(&l.basis),
+            K::Royalty | K::Sublicence | K::PatentCosts | K::MinimumTrueUp => money(&self.st.currency, l.basis),
+        }
+    }
 }
 
 pub async fn statement_html(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<StatementQuery>) -> Reply<StatementPage> {
@@ -761,9 +875,12 @@ pub struct RevenuePage {
     year: i32,
     rows: Vec<RevenueRow>,
     by_asset: Vec<AssetRevenue>,
-    /// One chart per currency: (currency, segments, quarter labels with x, max label).
-    charts: Vec<(String, Vec<StackSeg>, String)>,
+    charts: Vec<RevenueChart>,
 }
+
+/// Per currency: the stacked segments, the largest quarter, and each quarter's total as
+/// (x, y, label) above its stack.
+type RevenueChart = (String, Vec<StackSeg>, String, Vec<(i64, i64, String)>);
 
 impl RevenuePage {
     fn m(&self, currency: &str, minor: &i64) -> String {
@@ -833,7 +950,15 @@ pub async fn revenue_html(state: web::Data<AppState>, ctx: RequestContext, user:
                 }
             }
         }
-        charts.push((cur.clone(), segs, money(&cur, max)));
+        // Each quarter's total above its stack, short (the table below has the exact amounts).
+        let totals = (0..4)
+            .map(|q| {
+                let sum: i64 = mine.iter().map(|r| r.quarters[q]).sum();
+                let label = if sum > 0 { licentia_domain::agreement::compact_money(&cur, sum) } else { String::new() };
+                (80 + q as i64 * 120, 160 - sum * 160 / max - 4, label)
+            })
+            .collect();
+        charts.push((cur.clone(), segs, money(&cur, max), totals));
     }
     Ok(RevenuePage {
         nav: Nav::for_user(&state, &user, "/revenue"),

@@ -26,6 +26,8 @@ pub struct Bar {
     pub height: i64,
     pub label: String,
     pub value: String,
+    /// The value above the bar, short (`12.3k`).
+    pub short: String,
 }
 
 /// A bar chart of one currency's fees per year. Currencies are never added together: the offices
@@ -64,6 +66,7 @@ pub fn cost_panels(f: &Forecast) -> Vec<CostPanel> {
                         height,
                         label: year.to_string(),
                         value: money(currency, *v),
+                        short: if *v > 0 { licentia_domain::agreement::compact_money(currency, *v) } else { String::new() },
                     }
                 })
                 .collect();

@@ -222,6 +222,7 @@ pub struct RunPage {
     /// listens for events) still shows them; the script redraws them live while a run trains.
     train_points: String,
     valid_points: String,
+    axes: Axes,
     /// What the run was asked to do, for its page: dataset and licence by name, the settings.
     dataset_name: String,
     licence_name: String,
@@ -230,9 +231,34 @@ pub struct RunPage {
     served_epoch: Option<u64>,
 }
 
+/// The labelled axes of a loss chart (`training/_axes.html`): the plot spans x 5–395 and y
+/// 5–155 of its 400×160 box; labels sit in the margin the view box adds around it.
+pub struct Axes {
+    /// The loss at the top of the y axis, and half of it.
+    pub y_max: String,
+    pub y_mid: String,
+    /// The last epoch on the x axis.
+    pub x_max: usize,
+}
+
+impl Axes {
+    fn new(max: f64, epochs: usize) -> Self {
+        let label = |v: f64| {
+            if v >= 100.0 {
+                format!("{v:.0}")
+            } else if v >= 1.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        Self { y_max: label(max), y_mid: label(max / 2.0), x_max: epochs.max(1) }
+    }
+}
+
 /// SVG polyline points for the losses in a 400×160 box, the same scale the page script uses.
-fn loss_points(metrics: &serde_json::Value) -> (String, String) {
-    let Some(list) = metrics.as_array() else { return Default::default() };
+fn loss_points(metrics: &serde_json::Value) -> (String, String, Axes) {
+    let Some(list) = metrics.as_array() else { return (String::new(), String::new(), Axes::new(1.0, 1)) };
     let loss = |m: &serde_json::Value, k: &str| m[k].as_f64().filter(|x| x.is_finite()).unwrap_or(0.0);
     let max = list.iter().flat_map(|m| [loss(m, "train_loss"), loss(m, "valid_loss")]).fold(0.0_f64, f64::max);
     let max = if max > 0.0 { max } else { 1.0 };
@@ -247,7 +273,7 @@ fn loss_points(metrics: &serde_json::Value) -> (String, String) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    (line("train_loss"), line("valid_loss"))
+    (line("train_loss"), line("valid_loss"), Axes::new(max, n))
 }
 
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<RunPage> {
@@ -284,7 +310,7 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     let terminal = matches!(r.status.as_str(), "succeeded" | "failed" | "cancelled");
     let epochs = r.hyper["epochs"].as_u64().unwrap_or(1).max(1);
     let percent = if terminal { 100 } else { r.progress["epoch"].as_u64().unwrap_or(0).saturating_sub(1) * 100 / epochs };
-    let (train_points, valid_points) = loss_points(&r.metrics);
+    let (train_points, valid_points, axes) = loss_points(&r.metrics);
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let dataset_name = db::dataset(&mut conn, r.dataset_id, None).await.map(|d| d.name).unwrap_or_default();
     let licence_name = db::licence(&mut conn, r.licence_id, None).await.map(|l| l.agreement_title).unwrap_or_default();
@@ -322,6 +348,7 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
         percent,
         train_points,
         valid_points,
+        axes,
         dataset_name,
         licence_name,
         settings,
@@ -364,6 +391,7 @@ pub struct Compared {
 pub struct ComparePage {
     nav: Nav,
     runs: Vec<Compared>,
+    axes: Axes,
 }
 
 /// `GET /runs/compare?ids=..&ids=..`: settings, final metrics and validation loss curves side by
@@ -413,5 +441,6 @@ pub async fn compare(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         })
         .collect();
     state.audit_alone(user.event(&ctx, "run.compared", licentia_audit::Outcome::Success)).await?;
-    Ok(ComparePage { nav: Nav::for_user(&state, &user, "/training"), runs })
+    let axes = Axes::new(if max > 1e-9 { max } else { 1.0 }, losses.iter().map(Vec::len).max().unwrap_or(1));
+    Ok(ComparePage { nav: Nav::for_user(&state, &user, "/training"), runs, axes })
 }

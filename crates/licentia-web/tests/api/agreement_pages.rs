@@ -37,7 +37,8 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     let manager = app.browser_login("manager").await?;
     let lic = app.licensee_a.to_string();
 
-    // A mistake comes back as a 422 with everything typed still in the form.
+    // Mistakes come back as a 422 with everything typed still in the form, every problem at once,
+    // each beside its field in the form's words (not `royalty_bp`, not basis points).
     let bad = form(
         &app,
         &manager,
@@ -47,17 +48,29 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
             ("title", "Borealis licence"),
             ("licensee_id", &lic),
             ("assets", &asset),
-            ("territory", "DE"),
+            ("territory", "DE, ZZ"),
             ("effective_date", "2026-01-01"),
+            ("end_date", "2025-06-30"),
             ("royalty_percent", "120"),
+            ("upfront_fee", "12.345"),
             ("fields", "automotive"),
         ],
     )
     .await?;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
-    assert!(
-        bad.body.contains("royalty_bp: must be at most 10000") && bad.body.contains("value=\"automotive\"") && bad.body.contains("value=\"Borealis licence\"")
-    );
+    assert!(bad.body.contains("value=\"automotive\"") && bad.body.contains("value=\"Borealis licence\"") && bad.body.contains("value=\"120\""), "{}", bad.body);
+    assert!(bad.body.contains("4 problems in the terms."), "{}", bad.body);
+    for (input, message) in [
+        ("territory", "is not an ISO 3166 country code"),
+        ("end_date", "must be after the effective date"),
+        ("royalty_percent", "must be at most 100 %"),
+        ("upfront_fee", "must be an amount like 1234.56"),
+    ] {
+        let beside = bad.body.split(&format!("id=\"e-{input}\">")).nth(1).and_then(|s| s.split("</span>").next()).unwrap_or_default();
+        assert!(beside.contains(message), "{input}: {beside:?}");
+        assert!(bad.body.contains(&format!("name=\"{input}\" aria-invalid=\"true\"")), "{input} marked invalid");
+    }
+    assert!(bad.body.contains("Royalty (%): must be at most 100 %") && !bad.body.contains("royalty_bp"), "{}", bad.body);
     assert_eq!(app.count("SELECT count(*) FROM agreements").await?, 0);
 
     let created = form(

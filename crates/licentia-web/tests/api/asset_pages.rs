@@ -62,7 +62,7 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     assert!(shown.body.contains("Registered"), "{}", shown.body);
     // 35 U.S.C. 41(b): maintenance fees 3.5, 7.5 and 11.5 years after the grant of 1 June 2021.
     for due in ["2024-12-01", "2028-12-01", "2032-12-01"] {
-        assert!(shown.body.contains(&format!("<tr><td>{due}</td>")), "maintenance fee due {due}");
+        assert!(shown.body.contains(&format!("<tr><td class=\"date\">{due}</td>")), "maintenance fee due {due}");
     }
     let api = app.get_as(&app.token("manager").await?, &format!("/api/v1/assets/{id}")).await?.json();
     assert_eq!((api["details"]["claims_count"].as_i64(), api["details"]["inventors"].clone()), (Some(20), json!(["Ada Lovelace", "Alan Turing"])));

@@ -335,7 +335,7 @@ async fn overdue_deadlines_are_listed_first_until_marked() -> TestResult {
     let dashboard = app.send(app.get("/portfolio").insert_header(("cookie", s.cookie.clone()))).await?;
     assert!(dashboard.body.contains("<strong>1 overdue</strong>") && dashboard.body.contains("<tr class=\"overdue\">"), "{}", dashboard.body);
     let page = app.send(app.get("/deadlines").insert_header(("cookie", s.cookie.clone()))).await?;
-    assert!(page.body.contains("<tr class=\"overdue\"><td>") && page.body.contains("Pay the opposition fee"), "{}", page.body);
+    assert!(page.body.contains("<tr class=\"overdue\"><td class=\"date\">") && page.body.contains("Pay the opposition fee"), "{}", page.body);
 
     // Marked (done, waived or missed), it leaves the list.
     let manual: Vec<(i32, String)> = sqlx::query_as("SELECT ordinal, title FROM manual_deadlines").fetch_all(&app.t.db.pool).await?;

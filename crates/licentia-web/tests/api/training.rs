@@ -383,6 +383,17 @@ async fn the_portal_shows_quota_launches_from_the_form_and_follows_the_run() -> 
     let events = app.send(app.get(&format!("/api/v1/runs/{id}/events")).bearer_auth(&l)).await?;
     assert_eq!(events.header("content-type").as_deref(), Some("text/event-stream"));
     assert!(events.body.starts_with("event: done\ndata: {") && events.body.contains("\"status\":\"succeeded\""), "{}", events.body);
+    // Only what the client does not have: `from` = how many epochs it holds.
+    let data = |body: &str| -> serde_json::Value {
+        serde_json::from_str(body.split("data: ").nth(1).and_then(|d| d.lines().next()).unwrap_or("null")).unwrap_or_default()
+    };
+    let whole = data(&events.body);
+    let epochs = whole["metrics"].as_array().map_or(0, Vec::len);
+    assert!(epochs >= 2 && whole["metrics_from"] == 0, "{whole}");
+    let tail = data(&app.send(app.get(&format!("/api/v1/runs/{id}/events?from={}", epochs - 1)).bearer_auth(&l)).await?.body);
+    assert_eq!(tail["metrics_from"].as_u64(), Some(epochs as u64 - 1));
+    assert_eq!(tail["metrics"].as_array().map(Vec::len), Some(1), "only the last epoch: {tail}");
+    assert_eq!(tail["metrics"][0], whole["metrics"][epochs - 1]);
     // Runs side by side: the chart has one validation-loss line per run; a foreign id is a 404.
     let cmp = app.send(app.get(&format!("/runs/compare?ids={id}")).insert_header(("cookie", s.cookie.clone()))).await?;
     assert_eq!(cmp.status, StatusCode::OK);
