@@ -7,6 +7,16 @@
     var m = document.querySelector('meta[name="csrf-token"]');
     return m ? m.getAttribute("content") : "";
   }
+  // The narrow-screen menu: the stylesheet folds the navigation only once this class is set.
+  document.documentElement.classList.add("js");
+  var toggle = document.querySelector(".nav-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var header = toggle.closest("header");
+      var open = header.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
   document.addEventListener("htmx:configRequest", function (e) {
     e.detail.headers["X-CSRF-Token"] = csrf();
   });
@@ -202,7 +212,13 @@
       });
       document.getElementById("train-line").setAttribute("points", train.join(" "));
       document.getElementById("valid-line").setAttribute("points", valid.join(" "));
+      // The axes follow the curves: the top is the largest loss so far, the right the last epoch.
+      var label = function (v) { return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3); };
+      document.getElementById("axis-y-max").textContent = label(max);
+      document.getElementById("axis-y-mid").textContent = label(max / 2);
+      document.getElementById("axis-x-max").textContent = String(Math.max(metrics.length, 1));
     };
+    var shown = [];
     var es = new EventSource("/api/v1/runs/" + id + "/events");
     var update = function (ev) {
       var d = JSON.parse(ev.data);
@@ -213,7 +229,11 @@
       bar.value = Math.round(pct);
       document.getElementById("run-status").textContent = d.status;
       document.getElementById("run-detail").textContent = p.epoch ? ("epoch " + p.epoch + " of " + epochs + ", batch " + p.batch + " of " + p.batches + ", loss " + (p.loss || 0).toFixed(4)) : (d.epochs_done + " epochs done");
-      if (Array.isArray(d.metrics)) { draw(d.metrics); }
+      // Each event carries only the epochs not sent before, from index metrics_from.
+      if (Array.isArray(d.metrics) && d.metrics.length) {
+        shown = shown.slice(0, d.metrics_from || 0).concat(d.metrics);
+        draw(shown);
+      }
     };
     es.addEventListener("progress", update);
     es.addEventListener("done", function (ev) { update(ev); es.close(); window.setTimeout(function () { window.location.reload(); }, 400); });

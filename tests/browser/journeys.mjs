@@ -5,11 +5,15 @@
 //   LICENTIA_LOGINS   JSON {email: password} of the demo users
 //   LICENTIA_CSV      a small CSV (columns …, target) for the licensee to upload
 //   LICENTIA_SHOTS    folder for one screenshot per step
+// After the journeys, every page each user visited or can reach from the navigation is checked
+// with axe-core (no serious or critical violation), and the registry, an agreement and a run
+// page are shown at 390 px (a phone) without horizontal page scroll.
 // Every step asserts what a person would look for; the first failure exits non-zero (with a
 // screenshot of the page as it was), which fails the Rust test and so CI.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const base = process.env.LICENTIA_BASE;
 const logins = JSON.parse(process.env.LICENTIA_LOGINS || "{}");
@@ -17,10 +21,25 @@ const csvPath = process.env.LICENTIA_CSV;
 const shots = process.env.LICENTIA_SHOTS || "screenshots";
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "node_modules/axe-core/axe.min.js"), "utf8");
+// Each user's page and the addresses it showed, for the accessibility pass at the end.
+const users = new Map();
+const problems = [];
+let checked = 0;
+// axe-core's serious and critical violations on the page as it is now.
+async function axeCheck(page) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  checked += 1;
+  for (const v of result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")) {
+    problems.push(`${new URL(page.url()).pathname}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+  }
+}
 
 let step = 0;
 let current = null; // the page of the step in progress, for the failure screenshot
 async function shot(page, name, fullPage = true) {
+  users.get(page)?.add(page.url());
   step += 1;
   const file = join(shots, `${String(step).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage });
@@ -49,9 +68,11 @@ async function logIn(email) {
   // Binding actions ask first: record what was asked and confirm, as a user would.
   page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
   await page.goto(`${base}/login`);
+  if (users.size === 0) await axeCheck(page);
   await page.fill('input[name="email"]', email);
   await page.fill('input[name="password"]', logins[email]);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click('button[type="submit"]')]);
+  users.set(page, new Set([`${base}/login`]));
   return page;
 }
 
@@ -216,6 +237,41 @@ try {
   expect(lines[0].includes("seq") && lines.length - 1 >= actions.length, `CSV with a header and at least the ${actions.length} rows shown (got ${lines.length - 1})`);
   expect(lines.slice(1).every((l) => l.includes("agreement.")), "the export honours the filter");
   console.log(`step ${step + 1}: auditor exports CSV ✓ (${lines.length - 1} rows, ${download.suggestedFilename()})`);
+  step += 1;
+
+  // 6. A phone (390 px wide): the navigation folds behind a Menu button, tables scroll in their
+  // own box, and the page itself never scrolls sideways.
+  const runUrl = licensee.url().split("?")[0];
+  for (const [who, url, name] of [[manager, `${base}/assets`, "mobile-registry"], [manager, agreementUrl, "mobile-agreement"], [licensee, runUrl, "mobile-run"]]) {
+    const phone = await who.context().newPage();
+    current = phone;
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(url);
+    expect(await phone.locator("#main-nav").isHidden(), `${name}: the navigation is folded`);
+    const width = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
+    expect(width.page <= width.view, `${name}: no horizontal page scroll (page ${width.page} px in a ${width.view} px view)`);
+    if (name === "mobile-registry") {
+      await phone.click(".nav-toggle");
+      expect(await phone.locator("#main-nav").isVisible(), "the Menu button shows the navigation");
+      expect((await phone.getAttribute(".nav-toggle", "aria-expanded")) === "true", "and says so to screen readers");
+    }
+    await shot(phone, name, false);
+    await phone.close();
+  }
+
+  // 7. Accessibility: axe-core over every page each user saw or can open from the navigation.
+  for (const [page, seen] of users) {
+    current = page;
+    await page.goto(`${base}/`);
+    const nav = await page.locator("#main-nav a").evaluateAll((as) => as.map((a) => a.href));
+    for (const url of new Set([...seen, ...nav])) {
+      if (url.startsWith(`${base}/login`)) continue;
+      await page.goto(url);
+      await axeCheck(page);
+    }
+  }
+  expect(problems.length === 0, `no serious or critical axe-core violation, found:\n  ${problems.join("\n  ")}`);
+  console.log(`step ${step + 1}: axe-core finds no serious or critical violation on ${checked} pages ✓`);
   await browser.close();
 } catch (e) {
   console.error(`FAILED after step ${step}: ${e.message}`);

@@ -7,15 +7,20 @@
 //! `LICENTIA_SCREENSHOTS` (default `target/screenshots`; README's pictures are
 //! `docs/screenshots/`, refreshed with `LICENTIA_SCREENSHOTS=docs/screenshots`).
 //!
-//! `.ci/run` installs Chromium and the script's one npm package. Elsewhere, a machine without them
-//! fails this test with the command to run, unless `LICENTIA_SKIP_BROWSER=1` says to skip it.
+//! The server sends its e-mail to the local SMTP server `.ci/run` starts (aiosmtpd, writing a
+//! maildir: `LICENTIA_TEST_SMTP`, `LICENTIA_TEST_SMTP_MAILDIR`), and the test finds the reviewer's
+//! notice of the waiting approval there.
+//!
+//! `.ci/run` installs Chromium and the script's npm packages and sets `LICENTIA_REQUIRE_BROWSER=1`
+//! and `LICENTIA_REQUIRE_SMTP_TEST=1`. Elsewhere, a machine without them skips this test (or its
+//! e-mail part) with one line saying what to install.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Res, TempDir, start};
+use common::{Res, TempDir, start_with};
 use licentia_db::testing::TestDb;
 
 fn repo_root() -> PathBuf {
@@ -28,21 +33,32 @@ async fn managers_licensee_and_auditor_journeys_in_chromium() -> Res<()> {
     let script_dir = root.join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = Path::new(&chromium).exists() && script_dir.join("node_modules/playwright-core").exists();
+    let ready = ready && script_dir.join("node_modules/axe-core").exists();
     if !ready {
-        if std::env::var("LICENTIA_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("SKIPPED (LICENTIA_SKIP_BROWSER=1): no Chromium or playwright-core here");
-            return Ok(());
+        let how = format!(
+            "the browser journeys need Chromium at {chromium} and tests/browser's npm packages: `apt-get install chromium chromium-driver && npm ci --prefix tests/browser`"
+        );
+        if std::env::var("LICENTIA_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            return Err(format!("LICENTIA_REQUIRE_BROWSER=1: {how}").into());
         }
-        return Err(format!(
-            "the browser journeys need Chromium at {chromium} and playwright-core in tests/browser: \
-             `apt-get install chromium chromium-driver && npm ci --prefix tests/browser` (or set LICENTIA_SKIP_BROWSER=1)"
-        )
-        .into());
+        eprintln!("SKIPPED {how}");
+        return Ok(());
     }
+    let smtp = match (std::env::var("LICENTIA_TEST_SMTP"), std::env::var("LICENTIA_TEST_SMTP_MAILDIR")) {
+        (Ok(addr), Ok(dir)) if !addr.is_empty() => Some((addr, PathBuf::from(dir))),
+        _ if std::env::var("LICENTIA_REQUIRE_SMTP_TEST").as_deref() == Ok("1") => {
+            return Err("LICENTIA_REQUIRE_SMTP_TEST=1 but LICENTIA_TEST_SMTP / LICENTIA_TEST_SMTP_MAILDIR are not set".into());
+        }
+        _ => {
+            eprintln!("SKIPPED the journey's e-mail check: no local SMTP server (see .ci/run: aiosmtpd, LICENTIA_TEST_SMTP, LICENTIA_TEST_SMTP_MAILDIR)");
+            None
+        }
+    };
 
     let t = TestDb::empty().await?;
     let data = TempDir::new();
-    let server = start(&t.url, &data)?;
+    let smtp_url = smtp.as_ref().map(|(addr, _)| format!("smtp://{addr}")).unwrap_or_default();
+    let server = start_with(&t.url, &data, &[("LICENTIA_SMTP_URL", &smtp_url), ("LICENTIA_MAIL_FROM", "Licentia <licentia@aurora.example>")])?;
     let logins: serde_json::Map<String, serde_json::Value> = server.logins.iter().map(|(e, p)| (e.clone(), serde_json::Value::String(p.clone()))).collect();
 
     // A dataset with a learnable target: the licensee's run must reach "succeeded".
@@ -86,6 +102,35 @@ async fn managers_licensee_and_auditor_journeys_in_chromium() -> Res<()> {
     assert_eq!(parties, ["licensee", "licensor"]);
     let runs: Vec<(String, i32)> = sqlx::query_as("SELECT status, epochs_done FROM runs").fetch_all(&t.db.pool).await?;
     assert_eq!(runs, vec![("succeeded".to_owned(), 40)]);
+
+    // The reviewer was told by e-mail that the version waited for approval (sent by the server's
+    // mail loop through SMTP, not from the request).
+    if let Some((_, maildir)) = smtp {
+        let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM agreements WHERE title LIKE 'Journey licence %'").fetch_one(&t.db.pool).await?;
+        let link = format!("{}/agreements/{id}", server.base);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let found = loop {
+            let found = ["new", "cur"]
+                .iter()
+                .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
+                .flatten()
+                .filter_map(|e| e.ok().and_then(|e| std::fs::read_to_string(e.path()).ok()))
+                .map(|m| unfold_quoted_printable(&m))
+                .find(|m| m.contains(&link) && m.contains("Approval waiting") && m.contains("To: reviewer@aurora.example"));
+            if found.is_some() || std::time::Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        };
+        let mail = found.ok_or_else(|| format!("no approval notice for the reviewer with {link} in {}", maildir.display()))?;
+        assert!(mail.contains("waits for a second manager's approval"), "{mail}");
+    }
     server.stop()?;
     Ok(())
+}
+
+/// A message body as written, with quoted-printable's soft line breaks and `=3D` undone (lettre
+/// encodes a plain-text body with lines over 76 characters that way).
+fn unfold_quoted_printable(m: &str) -> String {
+    m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
 }
