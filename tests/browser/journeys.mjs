@@ -250,12 +250,12 @@ try {
     expect(await phone.locator("#main-nav").isHidden(), `${name}: the navigation is folded`);
     const width = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, view: window.innerWidth }));
     expect(width.page <= width.view, `${name}: no horizontal page scroll (page ${width.page} px in a ${width.view} px view)`);
+    await shot(phone, name, false);
     if (name === "mobile-registry") {
       await phone.click(".nav-toggle");
       expect(await phone.locator("#main-nav").isVisible(), "the Menu button shows the navigation");
       expect((await phone.getAttribute(".nav-toggle", "aria-expanded")) === "true", "and says so to screen readers");
     }
-    await shot(phone, name, false);
     await phone.close();
   }
 
