@@ -72,13 +72,28 @@ pub async fn deadlines_between(state: &AppState, actor: &Actor, from: NaiveDate,
             break;
         }
     }
-    // The obligations of executed agreements, shown to both parties (licensees: their own).
-    for a in licentia_db::agreements::list(&mut conn, crate::policy::agreement_scope(actor), None, 500).await? {
+    out.extend(obligations_in(&mut conn, actor, from, to).await?);
+    out.sort_by_key(|u| (u.deadline.due, u.asset_id));
+    Ok(out)
+}
+
+/// The obligations (upfront fee, milestones, royalty reports with payment) of the executed
+/// agreements `actor` may see that fall due in `from..=to`: both parties' (a licensee, its own).
+pub async fn obligations_between(state: &AppState, actor: &Actor, from: NaiveDate, to: NaiveDate) -> AppResult<Vec<UpcomingDeadline>> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let mut out = obligations_in(&mut conn, actor, from, to).await?;
+    out.sort_by_key(|u| (u.deadline.due, u.asset_id));
+    Ok(out)
+}
+
+async fn obligations_in(conn: &mut licentia_db::PgConnection, actor: &Actor, from: NaiveDate, to: NaiveDate) -> AppResult<Vec<UpcomingDeadline>> {
+    let mut out = Vec::new();
+    for a in licentia_db::agreements::list(&mut *conn, crate::policy::agreement_scope(actor), None, 500).await? {
         let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
         if matches!(a.status, licentia_domain::agreement::Status::Terminated | licentia_domain::agreement::Status::Expired) {
             continue;
         }
-        let v = licentia_db::agreements::version(&mut conn, a.id, n, None).await?;
+        let v = licentia_db::agreements::version(&mut *conn, a.id, n, None).await?;
         let Ok(terms) = serde_json::from_value::<licentia_domain::agreement::Terms>(v.terms) else { continue };
         for o in licentia_domain::agreement::obligations(&terms, executed_at.date_naive()) {
             if o.due >= from && o.due <= to {
@@ -112,7 +127,6 @@ pub async fn deadlines_between(state: &AppState, actor: &Actor, from: NaiveDate,
             }
         }
     }
-    out.sort_by_key(|u| (u.deadline.due, u.asset_id));
     Ok(out)
 }
 

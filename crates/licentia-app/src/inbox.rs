@@ -1,7 +1,8 @@
-//! What waits for a person, for the home page's inbox: versions to approve (never one's own:
-//! four eyes), versions to accept or countersign, and runs that finished or failed lately. Each
-//! item says where it is acted on. (Deadlines come from the docket's own listing, which the page
-//! adds: overdue first, then the next 30 days.)
+//! What waits for a person, for the home page's inbox and the daily e-mail digest: versions to
+//! approve (never one's own: four eyes), versions to accept or countersign, a licensee's reports
+//! and payments due, and runs that finished or failed lately. Each item says where it is acted
+//! on. (A manager's deadlines come from the docket, which the page adds: overdue first, then the
+//! next 30 days.)
 
 use chrono::{Duration, Utc};
 use licentia_db::agreements as adb;
@@ -21,6 +22,9 @@ pub enum Section {
     Approval,
     /// An approved version that this person's side has not accepted yet.
     Acceptance,
+    /// A report or payment a licensee owes under an executed agreement: due in the next 30 days
+    /// or in the last 7 (managers see these with every other deadline on their docket).
+    Obligation,
     /// A run of this person's organisation that ended in the last fortnight.
     Run,
 }
@@ -35,6 +39,10 @@ pub struct Item {
     /// Needs attention first (a failed run).
     pub urgent: bool,
 }
+
+/// How long a licensee's past obligation stays in the inbox (whether it was met is the
+/// statement's business: the licensor's docket keeps it).
+const OBLIGATION_PAST_DAYS: i64 = 7;
 
 /// How far back finished runs are listed.
 const RECENT_RUNS_DAYS: i64 = 14;
@@ -82,6 +90,19 @@ pub async fn items(state: &AppState, actor: &Actor) -> AppResult<Vec<Item>> {
                 }
                 _ => {}
             }
+        }
+    }
+    if actor.role == licentia_domain::Role::Licensee {
+        let today = Utc::now().date_naive();
+        for o in crate::docket::obligations_between(state, actor, today - Duration::days(OBLIGATION_PAST_DAYS), today + Duration::days(30)).await? {
+            let overdue = o.deadline.due < today;
+            out.push(Item {
+                section: Section::Obligation,
+                title: o.deadline.title.clone(),
+                detail: format!("{} {} under {}", if overdue { "was due" } else { "due" }, o.deadline.due, o.asset_title),
+                href: o.href.clone(),
+                urgent: overdue,
+            });
         }
     }
     if actor.role.allows(Permission::RunRead) && actor.role.allows(Permission::RunLaunch) {

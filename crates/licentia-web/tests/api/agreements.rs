@@ -536,3 +536,26 @@ async fn the_home_page_lists_what_waits_for_each_person() -> TestResult {
     assert!(home("auditor").await?.contains(r#"id="inbox-empty""#));
     Ok(())
 }
+
+#[actix_web::test]
+async fn a_licensee_s_home_page_lists_the_payments_and_reports_it_owes() -> TestResult {
+    let app = spawn_app().await?;
+    let m = app.token("manager").await?;
+    let a = asset(&app, &m, "Owed patent", "DE").await?;
+    let mut t = terms(&["DE"], &["automotive"], "2026-01-01", Some("2030-12-31"));
+    t["upfront_fee"] = json!(500_000_00);
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&a], t).await?.json()["id"].as_str().ok_or("no agreement")?.to_owned();
+    let home = async |who: &str| -> Res<String> {
+        let s = app.browser_login(who).await?;
+        Ok(app.send(app.get("/").insert_header(("cookie", s.cookie.clone()))).await?.body)
+    };
+    assert!(!home("licensee").await?.contains(r#"id="inbox-obligations""#), "nothing is owed before execution");
+    execute(&app, &id).await?;
+    // Executed today: the upfront fee is due in 30 days (the reporting clause), so it waits now.
+    let due = (chrono::Utc::now().date_naive() + chrono::Days::new(30)).to_string();
+    let licensee = home("licensee").await?;
+    let owed = licensee.split(r#"id="inbox-obligations""#).nth(1).and_then(|s| s.split("</ul>").next()).unwrap_or_default();
+    assert!(owed.contains("Upfront fee EUR 500,000.00") && owed.contains(&format!("due {due}")) && owed.contains(&format!("/agreements/{id}")), "{licensee}");
+    assert!(!home("licensee_b").await?.contains("Upfront fee"), "another licensee owes nothing here");
+    Ok(())
+}
