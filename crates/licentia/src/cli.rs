@@ -1,4 +1,4 @@
-//! The command line: `licentia [serve|migrate|user create|audit verify|checkpoint|acknowledge|demo|keys|worker|receipt verify|blobs gc]`.
+//! The command line: `licentia [serve|migrate|user create|audit verify|checkpoint|acknowledge|demo|keys|worker|receipt verify|blobs gc|completions]`.
 //! Every command reads the same configuration as `serve`.
 
 use std::io::Read as _;
@@ -17,7 +17,7 @@ use crate::config::Settings;
 #[derive(Debug, Parser)]
 #[command(
     name = "licentia",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LICENTIA_COMMIT"), ")"),
     about = "Licentia: technology licensing and IP management.",
     long_about = "Licentia: technology licensing and IP management.\n\nWith no command, `licentia` serves the web application (same as `licentia serve`).\nConfiguration: defaults < licentia.toml (or --config) < environment (LICENTIA_*, DATABASE_URL)."
 )]
@@ -59,6 +59,11 @@ pub enum Command {
     /// Maintain the encrypted blob store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
+    /// Print a shell completion script, e.g. `licentia completions bash > /etc/bash_completion.d/licentia`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +165,11 @@ pub enum AuditCommand {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    // Needs no configuration, database or runtime.
+    if let Some(Command::Completions { shell }) = cli.command {
+        clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "licentia", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -190,6 +200,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Worker { count } => crate::serve::worker(settings, count).await,
             Command::Receipt(ReceiptCommand::Verify { file, public_key }) => verify_receipt(&settings, &file, public_key.as_deref()),
             Command::Blobs(BlobsCommand::Gc { older_than_minutes, dry_run }) => blobs_gc(settings, older_than_minutes, dry_run).await,
+            Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     match result {

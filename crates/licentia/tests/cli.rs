@@ -160,9 +160,33 @@ fn help_is_complete_for_every_command() -> Res<()> {
         assert!(text.contains("Usage"), "{args:?}: {text}");
     }
     let top = String::from_utf8_lossy(&Command::new(BIN).arg("--help").output()?.stdout).into_owned();
-    for cmd in ["serve", "migrate", "user", "audit", "demo", "blobs"] {
+    for cmd in ["serve", "migrate", "user", "audit", "demo", "blobs", "completions"] {
         assert!(top.contains(cmd), "{cmd} missing from --help");
     }
+    Ok(())
+}
+
+#[test]
+fn version_names_the_commit_and_completions_cover_every_command() -> Res<()> {
+    let out = Command::new(BIN).arg("--version").output()?;
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    // This test runs from a checkout: the binary names the commit it was built from.
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output()?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert!(out.status.success() && version.starts_with(&format!("licentia {} (commit ", env!("CARGO_PKG_VERSION"))), "{version}");
+    if !head.is_empty() {
+        assert!(version.contains(&head), "{version} should name {head}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN).args(["completions", shell]).env("DATABASE_URL", "postgres://nowhere.invalid/x").output()?;
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        for cmd in ["serve", "worker", "receipt", "blobs", "completions"] {
+            assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+    }
+    let bad = Command::new(BIN).args(["completions", "cmd.exe"]).output()?;
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("possible values"));
     Ok(())
 }
 
