@@ -537,14 +537,14 @@ pub async fn transition(state: &AppState, actor: &Actor, id: AgreementId, to_raw
         .target("agreement", a.id)
         .details(json!({ "from": from.as_str(), "to": to.as_str(), "version": a.current_version, "comment": comment }));
     let seq = state.audit(&mut tx, event).await?;
-    let mut mail = 0;
+    let mut mail = notify::Queued::default();
     if to == Status::InReview {
         let author = db::version(&mut tx, a.id, a.current_version, None).await?.author_id;
         mail = notify::queue(&mut tx, state, notify::Event::Submitted { agreement: &a, version: a.current_version, author }).await?;
     }
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(to)
 }
 
@@ -600,7 +600,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
     let mail = notify::queue(&mut tx, state, notify::Event::Approved { agreement: &a, version: v.number, approver: actor.user_id }).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(())
 }
 
@@ -637,7 +637,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: AgreementId, seen: Opti
     let accepted = db::acceptances(&mut tx, a.id).await?;
     let both = ["licensor", "licensee"].iter().all(|p| accepted.iter().any(|x| x.party == *p && x.version == n && x.text_sha256 == v.text_sha256));
     let mut status = from;
-    let mut mail = 0;
+    let mut mail = notify::Queued::default();
     if both {
         db::set_executed(&mut tx, a.id, n).await?;
         let mut details = json!({ "version": n, "text_sha256": hex::encode(&v.text_sha256) });
@@ -667,7 +667,7 @@ pub async fn accept(state: &AppState, actor: &Actor, id: AgreementId, seen: Opti
     }
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(status)
 }
 
@@ -695,7 +695,7 @@ pub async fn request_changes(state: &AppState, actor: &Actor, id: AgreementId, c
     let mail = notify::queue(&mut tx, state, notify::Event::ChangesRequested { agreement: &a, by: actor.user_id, comment: &comment }).await?;
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(())
 }
 

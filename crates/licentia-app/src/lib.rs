@@ -25,6 +25,7 @@ pub mod rejections;
 pub mod state;
 pub mod training;
 pub mod upload;
+pub mod webhooks;
 pub mod worker;
 
 pub use actor::Actor;

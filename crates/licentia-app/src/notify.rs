@@ -23,6 +23,8 @@ use licentia_domain::{Role, RunStatus, TimeZone, UserId};
 
 use crate::error::AppResult;
 use crate::state::AppState;
+use serde_json::json;
+
 use crate::{Actor, docket, inbox};
 
 /// The local hour from which a day's digest is sent.
@@ -37,8 +39,53 @@ pub enum Event<'a> {
     RunEnded { run: &'a Run, status: RunStatus, error: Option<&'a str> },
 }
 
-/// Queues the notices `event` causes, in the caller's transaction. Returns how many were queued.
-pub async fn queue(conn: &mut PgConnection, state: &AppState, event: Event<'_>) -> AppResult<usize> {
+pub use crate::state::Queued;
+
+/// Queues the e-mail notices and webhook events `event` causes, in the caller's transaction.
+pub async fn queue(conn: &mut PgConnection, state: &AppState, event: Event<'_>) -> AppResult<Queued> {
+    let webhooks = queue_webhooks(conn, &event).await?;
+    let mail = queue_mail(conn, state, event).await?;
+    Ok(Queued { mail, webhooks })
+}
+
+/// The webhook event of `event`, for the endpoints of the organisations party to it: both parties
+/// of an agreement once the licensee has seen it (a submission for review is the licensor's
+/// alone), the licensee and the licensor of a run.
+async fn queue_webhooks(conn: &mut PgConnection, event: &Event<'_>) -> AppResult<usize> {
+    let agreement = |a: &AgreementRow, version: i32| {
+        json!({
+            "agreement_id": a.id, "title": a.title, "kind": a.kind.as_str(), "version": version,
+            "licensor": { "id": a.licensor_id, "name": a.licensor_name }, "licensee": { "id": a.licensee_id, "name": a.licensee_name },
+        })
+    };
+    let (parties, kind, data) = match event {
+        Event::Submitted { agreement: a, version, .. } => (vec![a.licensor_id], "agreement.submitted", agreement(a, *version)),
+        Event::Approved { agreement: a, version, .. } => (vec![a.licensor_id, a.licensee_id], "agreement.approved", agreement(a, *version)),
+        Event::ChangesRequested { agreement: a, comment, .. } => {
+            let mut d = agreement(a, a.shared_version);
+            d["comment"] = json!(comment);
+            (vec![a.licensor_id, a.licensee_id], "agreement.changes_requested", d)
+        }
+        Event::Executed { agreement: a, version } => (vec![a.licensor_id, a.licensee_id], "agreement.executed", agreement(a, *version)),
+        Event::RunEnded { run, status, error } => {
+            let licensor = licentia_db::agreements::get(conn, run.agreement_id, licentia_db::agreements::Scope::All).await?.licensor_id;
+            let kind = match status {
+                RunStatus::Succeeded => "run.succeeded",
+                RunStatus::Cancelled => "run.cancelled",
+                _ => "run.failed",
+            };
+            let data = json!({
+                "run_id": run.id, "number": run.seq, "name": run.name, "template": run.template, "licence_id": run.licence_id,
+                "agreement_id": run.agreement_id, "licensee_id": run.organisation_id, "status": status.as_str(),
+                "epochs_done": run.epochs_done, "error": error,
+            });
+            (vec![run.organisation_id, licensor], kind, data)
+        }
+    };
+    crate::webhooks::queue(conn, &parties, kind, data).await
+}
+
+async fn queue_mail(conn: &mut PgConnection, state: &AppState, event: Event<'_>) -> AppResult<usize> {
     let base = state.settings.public_url.trim_end_matches('/');
     let (kind, key, people, subject, body): (&str, String, Vec<Recipient>, String, String) = match event {
         Event::Submitted { agreement: a, version, author } => {

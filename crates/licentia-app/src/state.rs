@@ -110,8 +110,17 @@ pub struct Inner {
     pub runs_queued: Notify,
     /// Wakes this node's mail sender when a change queued e-mail.
     pub mail_queued: Notify,
+    /// Wakes this node's webhook sender when a change queued an event.
+    pub webhooks_queued: Notify,
     /// Rejected bearer tokens per address (aggregated audit, rate limit).
     pub rejections: crate::rejections::Rejections,
+}
+
+/// What a change queued: e-mails and webhook deliveries (to wake their senders after the commit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queued {
+    pub mail: usize,
+    pub webhooks: usize,
 }
 
 /// Cheap to clone; handed to every worker thread.
@@ -149,6 +158,7 @@ impl AppState {
             last_checkpoint_trigger: std::sync::atomic::AtomicI64::new(0),
             runs_queued: Notify::new(),
             mail_queued: Notify::new(),
+            webhooks_queued: Notify::new(),
             rejections: crate::rejections::Rejections::default(),
         })))
     }
@@ -179,10 +189,14 @@ impl AppState {
         }
     }
 
-    /// After the commit of a change that queued `n` e-mails: wakes this node's mail sender.
-    pub fn mailed(&self, n: usize) {
-        if n > 0 {
+    /// After the commit of a change that queued e-mail or webhook events: wakes this node's
+    /// senders.
+    pub fn notified(&self, q: Queued) {
+        if q.mail > 0 {
             self.mail_queued.notify_one();
+        }
+        if q.webhooks > 0 {
+            self.webhooks_queued.notify_one();
         }
     }
 

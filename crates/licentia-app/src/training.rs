@@ -514,6 +514,22 @@ pub async fn launch(
     )
     .await?;
     db::ledger(&mut tx, l.id, l.agreement_id, Some(id), "reserve", Usage { runs: 1, compute_units: units, prediction_rows: 0 }, None).await?;
+    // A quota crossing 80 % or 100 % with this reservation is an event for both parties' systems.
+    let mut hooks = 0;
+    for (quota, limit, before, add) in [("runs", l.quota_runs, used.runs, 1), ("compute_units", l.quota_compute_units, used.compute_units, units)] {
+        let Some(limit) = limit.filter(|c| *c > 0) else { continue };
+        for threshold in [80_i64, 100] {
+            let mark = limit.saturating_mul(threshold);
+            if before.saturating_mul(100) < mark && (before + add).saturating_mul(100) >= mark {
+                let licensor = licentia_db::agreements::get(&mut tx, l.agreement_id, licentia_db::agreements::Scope::All).await?.licensor_id;
+                let data = json!({
+                    "licence_id": l.id, "agreement_id": l.agreement_id, "licensee_id": l.organisation_id, "quota": quota,
+                    "threshold_percent": threshold, "used": before + add, "limit": limit, "run_id": id,
+                });
+                hooks += crate::webhooks::queue(&mut tx, &[l.organisation_id, licensor], "licence.quota_threshold", data).await?;
+            }
+        }
+    }
     let event = actor
         .event("run.launched", Outcome::Success)
         .target("run", id)
@@ -523,6 +539,7 @@ pub async fn launch(
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
     state.runs_queued.notify_waiters();
+    state.notified(crate::state::Queued { mail: 0, webhooks: hooks });
     Ok((run, true))
 }
 

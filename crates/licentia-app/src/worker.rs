@@ -319,7 +319,7 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let mail = crate::notify::queue(&mut tx, state, crate::notify::Event::RunEnded { run: &ended, status, error: cap_error.as_deref() }).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(())
 }
 
@@ -383,6 +383,6 @@ pub async fn settle_failure(state: &AppState, cfg: &WorkerConfig, run: &Run, mes
     let mail = crate::notify::queue(&mut tx, state, crate::notify::Event::RunEnded { run, status: RunStatus::Failed, error: Some(&message) }).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
-    state.mailed(mail);
+    state.notified(mail);
     Ok(())
 }

@@ -51,6 +51,13 @@ impl DataKey {
     pub fn generate() -> Result<Self, EnvelopeError> {
         crate::random::bytes::<32>().map(Self).map_err(|_| EnvelopeError::NoRandomness)
     }
+    /// A key from its bytes (a webhook secret sealed like a data key).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
     fn aead(&self) -> Result<LessSafeKey, EnvelopeError> {
         UnboundKey::new(&AES_256_GCM, &self.0).map(LessSafeKey::new).map_err(|_| EnvelopeError::Corrupt("key"))
     }

@@ -5,7 +5,8 @@
 //! - [`signing`]: ed25519 keys (ring) for audit checkpoints;
 //! - [`csrf`]: HMAC-derived per-session CSRF tokens;
 //! - [`envelope`]: streaming AES-256-GCM envelope encryption of artifacts; [`keyring`]: versioned master keys;
-//! - [`keys`]: secrets from the environment or key files, generated with mode 0600 in development.
+//! - [`keys`]: secrets from the environment or key files, generated with mode 0600 in development;
+//! - [`webhook`]: Standard Webhooks signing secrets, sealed by the key ring, and signatures.
 //!
 //! Secrets are wrapped so that `Debug` never prints them.
 
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod password;
 pub mod random;
 pub mod signing;
+pub mod webhook;
 
 pub use csrf::CsrfKey;
 pub use jwt::{Claims, JwtError, JwtKeys};

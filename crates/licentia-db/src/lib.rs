@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod testing;
 pub mod training;
 pub mod users;
+pub mod webhooks;
 
 pub use error::DbError;
 pub use pool::{APP_ROLE, Db, MIGRATOR};

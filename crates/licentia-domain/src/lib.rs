@@ -15,6 +15,7 @@ pub mod run;
 mod text_column;
 pub mod throttle;
 pub mod time;
+pub mod webhook;
 
 pub use error::DomainError;
 pub use identity::{Email, OrgKind, OrgName, Password, Role};

@@ -69,10 +69,13 @@ pub enum Permission {
     RunLaunch,
     /// Read runs, their progress and metrics (managers: every licensee's).
     RunRead,
+    /// Manage webhook endpoints and read their delivery log: admins for any organisation,
+    /// licensees for their own (only their own events reach them).
+    WebhookManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::SelfService,
         Permission::OrgRead,
         Permission::OrgManage,
@@ -101,6 +104,7 @@ impl Permission {
         Permission::DatasetManage,
         Permission::RunLaunch,
         Permission::RunRead,
+        Permission::WebhookManage,
     ];
 }
 
@@ -120,7 +124,7 @@ impl Role {
                 P::SalesReport | P::AgreementRespond => false,
                 P::LicenceRead | P::LicenceManage | P::RunRead => true,
                 P::DatasetManage | P::RunLaunch => false,
-                P::KeysManage => false,
+                P::KeysManage | P::WebhookManage => false,
                 P::OrgManage | P::UserRead | P::UserManage | P::AuditRead | P::AuditExport => false,
                 P::AuditVerify | P::MetricsRead => false,
             },
@@ -131,7 +135,7 @@ impl Role {
                 P::ArtifactRead | P::ArtifactContent | P::AssetRead | P::CostRead => true,
                 P::AgreementRead | P::StatementRead | P::LicenceRead | P::RunRead => true,
                 P::LicenceManage | P::DatasetManage | P::RunLaunch => false,
-                P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage => false,
+                P::OrgManage | P::UserManage | P::ArtifactUpload | P::KeysManage | P::AssetManage | P::WebhookManage => false,
                 P::AgreementDraft | P::AgreementApprove | P::AgreementAccept | P::AgreementRespond | P::SalesReport => false,
             },
             Role::Licensee => match permission {
@@ -140,7 +144,7 @@ impl Role {
                 P::AssetRead => true,
                 P::KeysManage | P::AssetManage | P::CostRead => false,
                 P::AgreementRead | P::AgreementAccept | P::AgreementRespond | P::SalesReport | P::StatementRead => true,
-                P::LicenceRead | P::DatasetManage | P::RunLaunch | P::RunRead => true,
+                P::LicenceRead | P::DatasetManage | P::RunLaunch | P::RunRead | P::WebhookManage => true,
                 P::LicenceManage => false,
                 P::AgreementDraft | P::AgreementApprove => false,
                 P::OrgManage | P::UserRead | P::UserManage => false,
@@ -200,6 +204,7 @@ mod tests {
                 Permission::DatasetManage,
                 Permission::RunLaunch,
                 Permission::RunRead,
+                Permission::WebhookManage,
             ]
         );
         assert!(!Role::Licensee.sees_all_organisations());

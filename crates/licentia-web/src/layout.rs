@@ -56,6 +56,7 @@ impl Nav {
             ("/admin/organisations", "Organisations", Permission::OrgManage),
             ("/admin/users", "Users", Permission::UserRead),
             ("/audit", "Audit log", Permission::AuditRead),
+            ("/webhooks", "Webhooks", Permission::WebhookManage),
             ("/account", "Account", Permission::SelfService),
         ];
         let links = candidates

@@ -16,7 +16,7 @@ use licentia_audit::Outcome;
 use licentia_domain::Permission;
 use serde_json::json;
 
-use crate::api::{agreements, artifacts, asset_csv, assets, calendar, portfolio, training};
+use crate::api::{agreements, artifacts, asset_csv, assets, calendar, portfolio, training, webhooks};
 use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::{AppError, HttpError};
@@ -70,6 +70,10 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/account" => Requires(P::SelfService), pages::account::show),
         route!(POST "/account/password" => Requires(P::SelfService), pages::account::change_password),
         route!(POST "/account/preferences" => Requires(P::SelfService), pages::account::set_preferences),
+        route!(GET "/webhooks" => Requires(P::WebhookManage), pages::webhooks::show),
+        route!(POST "/webhooks" => Requires(P::WebhookManage), pages::webhooks::create),
+        route!(POST "/webhooks/{id}/delete" => Requires(P::WebhookManage), pages::webhooks::delete),
+        route!(POST "/webhooks/deliveries/{id}/replay" => Requires(P::WebhookManage), pages::webhooks::replay),
         route!(GET "/admin/users" => Requires(P::UserRead), pages::admin::users),
         route!(POST "/admin/users" => Requires(P::UserManage), pages::admin::create_user),
         route!(POST "/admin/users/{id}" => Requires(P::UserManage), pages::admin::update_user),
@@ -172,6 +176,11 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/runs" => Requires(P::RunRead), training::runs),
         route!(POST "/api/v1/runs" => Requires(P::RunLaunch), training::launch),
         route!(POST "/api/v1/runs/estimate" => Requires(P::RunLaunch), training::estimate),
+        route!(GET "/api/v1/webhooks" => Requires(P::WebhookManage), webhooks::list),
+        route!(POST "/api/v1/webhooks" => Requires(P::WebhookManage), webhooks::create),
+        route!(DELETE "/api/v1/webhooks/{id}" => Requires(P::WebhookManage), webhooks::delete),
+        route!(GET "/api/v1/webhooks/{id}/deliveries" => Requires(P::WebhookManage), webhooks::deliveries),
+        route!(POST "/api/v1/webhooks/deliveries/{id}/replay" => Requires(P::WebhookManage), webhooks::replay),
         route!(GET "/api/v1/runs/{id}" => Requires(P::RunRead), training::run),
         route!(POST "/api/v1/runs/{id}/cancel" => Requires(P::RunLaunch), training::cancel),
         route!(GET "/api/v1/runs/{id}/events" => Requires(P::RunRead), training::events),

@@ -67,6 +67,7 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
         })
         .collect();
     let mailer = settings.mailer()?.map(|m| tokio::spawn(licentia_app::mail::serve(state.clone(), m, Duration::from_secs(30), stop_rx.clone())));
+    let hooks = tokio::spawn(licentia_app::webhooks::serve(state.clone(), Duration::from_secs(5), stop_rx.clone()));
     let app_state = state.clone();
     let mut server = HttpServer::new(move || licentia_web::app(app_state.clone())).shutdown_timeout(30);
     if settings.workers > 0 {
@@ -82,7 +83,7 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     // Workers finish the batch they are on; a run they leave is reaped by another worker once
     // its lease lapses (or by this node on its next start).
     let _ = stop_workers.send(true);
-    for w in workers.into_iter().chain(mailer) {
+    for w in workers.into_iter().chain(mailer).chain([hooks]) {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
     // A last checkpoint so that the file outside the database covers everything written (refused,
@@ -155,10 +156,11 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
         .collect();
     // E-mail goes out from wherever workers run (several senders never send one message twice).
     let mailer = settings.mailer()?.map(|m| tokio::spawn(licentia_app::mail::serve(state.clone(), m, Duration::from_secs(30), rx.clone())));
+    let hooks = tokio::spawn(licentia_app::webhooks::serve(state.clone(), Duration::from_secs(5), rx.clone()));
     println!("licentia worker: {} training worker(s) running", count.max(1));
     wait_for_signal().await;
     let _ = stop.send(true);
-    for h in handles.into_iter().chain(mailer) {
+    for h in handles.into_iter().chain(mailer).chain([hooks]) {
         let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
     }
     resolved.db.pool.close().await;

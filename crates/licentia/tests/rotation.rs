@@ -105,3 +105,57 @@ async fn rotate_interrupt_resume_and_retire_keep_every_artifact_readable() -> Re
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[tokio::test]
+async fn webhook_signing_secrets_move_with_the_master_key_and_hold_its_retirement() -> Res<()> {
+    let t = TestDb::migrated().await?;
+    let dir = std::env::temp_dir().join(format!("licentia-rot-{}", uuid::Uuid::new_v4()));
+    let mut ring = KeyRing::load(&dir, true)?;
+    let keys = licentia_crypto::KeyMaterial::load(&dir.join("node-keys"), true)?;
+    let audit = &licentia_audit::AuditLog::new(
+        keys.audit_macs.clone(),
+        licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?,
+        licentia_audit::CheckpointFile::new(dir.join("checkpoints/audit-checkpoints.jsonl")),
+        licentia_audit::Witness::open(dir.join("checkpoints/witness-test.jsonl")),
+    );
+    let mut conn = t.db.pool.acquire().await?;
+    let org = licentia_db::organisations::insert(&mut conn, &OrgName::parse("Aurora")?, OrgKind::Licensor).await?;
+    let user = licentia_db::users::insert(
+        &mut conn,
+        licentia_db::users::NewUser {
+            organisation_id: org.id,
+            email: &licentia_domain::Email::parse("admin@aurora.example")?,
+            display_name: "Admin",
+            password_hash: "x",
+            role: licentia_domain::Role::Admin,
+        },
+    )
+    .await?;
+    let id = uuid::Uuid::now_v7();
+    let secret = licentia_crypto::webhook::WebhookSecret::generate()?;
+    let (v, sealed) = secret.seal(&ring, id.as_bytes())?;
+    let endpoint = licentia_db::webhooks::NewEndpoint {
+        id,
+        organisation_id: org.id,
+        url: "https://hooks.example.com/licentia",
+        description: "",
+        events: &["*".to_owned()],
+        secret_version: v as i32,
+        secret_sealed: &sealed,
+        allow_private: false,
+        created_by: user,
+    };
+    licentia_db::webhooks::insert(&mut conn, endpoint).await?;
+    drop(conn);
+
+    assert_eq!(rotation::add_version(&t.db, audit, &mut ring).await?, 2);
+    assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 1, true), (2, 0, true)], "the secret counts as a key version 1 wraps");
+    assert!(matches!(rotation::retire(&t.db, audit, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 1 })));
+    assert_eq!(rotation::rewrap(&t.db, audit, &ring, None).await?.rewrapped, 1);
+    let (v2, resealed): (i32, Vec<u8>) = sqlx::query_as("SELECT secret_version, secret_sealed FROM webhook_endpoints").fetch_one(&t.db.pool).await?;
+    rotation::retire(&t.db, audit, &mut ring, 1).await?;
+    let opened = licentia_crypto::webhook::WebhookSecret::unseal(&KeyRing::load(&dir, false)?, v2 as u32, id.as_bytes(), &resealed)?;
+    assert_eq!((v2, opened.reveal()), (2, secret.reveal()), "the same secret, now under version 2");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -13,3 +13,4 @@ pub mod organisations;
 pub mod portfolio;
 pub mod training;
 pub mod users;
+pub mod webhooks;

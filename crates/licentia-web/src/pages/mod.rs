@@ -11,6 +11,7 @@ pub mod login;
 pub mod organisation;
 pub mod portfolio;
 pub mod training;
+pub mod webhooks;
 
 // The layout pieces every page uses; they live below the pages (in `crate::layout`) so that the
 // error pages and the upload handlers can use them without depending on the pages.

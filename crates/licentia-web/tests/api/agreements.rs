@@ -39,7 +39,7 @@ pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) ->
 }
 
 /// Drafts, submits, approves (as the reviewer) and has both parties accept: executed.
-async fn execute(app: &TestApp, id: &str) -> Res<()> {
+pub(crate) async fn execute(app: &TestApp, id: &str) -> Res<()> {
     let m = app.token("manager").await?;
     let r = app.token("reviewer").await?;
     let l = if app.get_as(&app.token("licensee").await?, &format!("/api/v1/agreements/{id}")).await?.status == StatusCode::NOT_FOUND

@@ -20,4 +20,5 @@ mod portfolio;
 mod security;
 mod training;
 mod visibility;
+mod webhooks;
 mod xss;
