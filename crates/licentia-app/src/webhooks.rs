@@ -230,9 +230,80 @@ pub async fn queue(conn: &mut PgConnection, parties: &[OrganisationId], event_ty
     for e in db::of_organisations(conn, parties).await? {
         if rules::subscribed(&e.events, event_type) {
             let payload = json!({ "type": event_type, "timestamp": Utc::now(), "data": data });
-            db::queue(conn, e.id, event_type, &payload).await?;
+            db::queue(conn, e.id, event_type, &payload, None).await?;
             n += 1;
         }
+    }
+    Ok(n)
+}
+
+/// How far ahead a deadline is announced, and how long after it passed it still is.
+const DEADLINE_AHEAD_DAYS: i64 = 30;
+const DEADLINE_BEHIND_DAYS: i64 = 7;
+
+/// The scheduled events as of `today`, each sent once per endpoint: `deadline.due` for every
+/// deadline of the organisation's docket (a licensor's registry and obligations; a licensee's
+/// obligations) due within 30 days or passed within 7, and `statement.period_closed` for every
+/// royalty reporting period of an executed agreement that has ended and whose report is not yet
+/// more than 7 days late (the statement for it can be drawn up). Returns how many were queued.
+pub async fn queue_scheduled(state: &AppState, today: chrono::NaiveDate) -> AppResult<usize> {
+    let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+    let endpoints = db::subscribed_to(&mut conn, &["deadline.due", "statement.period_closed"]).await?;
+    let orgs = licentia_db::organisations::list_scoped(&mut conn, None).await?;
+    drop(conn);
+    let mut queued = 0;
+    let from = today - chrono::Duration::days(DEADLINE_BEHIND_DAYS);
+    let mut by_org: Vec<(OrganisationId, Vec<&Endpoint>)> = Vec::new();
+    for e in &endpoints {
+        match by_org.iter_mut().find(|(o, _)| *o == e.organisation_id) {
+            Some((_, list)) => list.push(e),
+            None => by_org.push((e.organisation_id, vec![e])),
+        }
+    }
+    for (org, list) in by_org {
+        let Some(o) = orgs.iter().find(|o| o.id == org) else { continue };
+        // The organisation's own view of its docket: a licensor's as its managers see it, a
+        // licensee's as its users do (its obligations only).
+        let role = if o.kind == licentia_domain::OrgKind::Licensee { Role::Licensee } else { Role::Manager };
+        let actor = Actor::new(licentia_domain::UserId::from_uuid(Uuid::nil()), org, role);
+        let items = if role == Role::Licensee {
+            crate::docket::obligations_between(state, &actor, from, today + chrono::Duration::days(DEADLINE_AHEAD_DAYS)).await?
+        } else {
+            crate::docket::deadlines_between(state, &actor, from, today + chrono::Duration::days(DEADLINE_AHEAD_DAYS)).await?
+        };
+        let mut tx = state.db.begin().await?;
+        for d in &items {
+            let due = d.deadline.due;
+            let pending = d.state.is_none();
+            let occurrence = format!("{}:{}:{}:{}", d.asset_id, d.deadline.rule, d.deadline.ordinal, due);
+            let data = json!({
+                "title": d.deadline.title, "due": due, "last_day": d.deadline.last_day, "rule": d.deadline.rule,
+                "of": { "id": d.asset_id, "title": d.asset_title, "href": d.href }, "source": d.deadline.source,
+            });
+            if pending && due >= from && due <= today + chrono::Duration::days(DEADLINE_AHEAD_DAYS) {
+                queued += queue_once(&mut tx, &list, "deadline.due", &format!("deadline:{occurrence}"), &data).await?;
+            }
+            // A report obligation is due 30 days after its period ends (`PAYMENT_DAYS`).
+            let period_end = due - chrono::Duration::days(licentia_domain::agreement::PAYMENT_DAYS as i64);
+            if d.deadline.rule == "obligation-report" && period_end < today && due >= from {
+                let mut data = data.clone();
+                data["period_ended"] = json!(period_end);
+                queued += queue_once(&mut tx, &list, "statement.period_closed", &format!("statement:{occurrence}"), &data).await?;
+            }
+        }
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+    }
+    if queued > 0 {
+        state.webhooks_queued.notify_one();
+    }
+    Ok(queued)
+}
+
+async fn queue_once(conn: &mut PgConnection, endpoints: &[&Endpoint], event_type: &'static str, key: &str, data: &Value) -> AppResult<usize> {
+    let mut n = 0;
+    for e in endpoints.iter().filter(|e| rules::subscribed(&e.events, event_type)) {
+        let payload = json!({ "type": event_type, "timestamp": Utc::now(), "data": data });
+        n += usize::from(db::queue(conn, e.id, event_type, &payload, Some(key)).await?.is_some());
     }
     Ok(n)
 }
@@ -330,11 +401,19 @@ pub async fn deliver_due(state: &AppState) -> AppResult<usize> {
 }
 
 /// The delivery loop beside the training workers: whenever a change queued an event
-/// (`AppState::webhooks_queued`), or every `poll` for retries.
+/// (`AppState::webhooks_queued`), or every `poll` for retries; scheduled events hourly.
 pub async fn serve(state: AppState, poll: Duration, mut stop: watch::Receiver<bool>) {
+    let mut last_schedule = None::<Instant>;
     loop {
         if *stop.borrow() {
             break;
+        }
+        // Scheduled events (deadlines coming due, periods closed): looked for hourly.
+        if last_schedule.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            last_schedule = Some(Instant::now());
+            if let Err(e) = queue_scheduled(&state, Utc::now().date_naive()).await {
+                tracing::warn!(error = %e, "queuing scheduled webhook events failed");
+            }
         }
         if let Err(e) = deliver_due(&state).await {
             tracing::warn!(error = %e, "webhook delivery failed");

@@ -88,16 +88,36 @@ pub async fn of_organisations(conn: &mut PgConnection, orgs: &[OrganisationId]) 
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ENDPOINT} AND e.organisation_id = ANY($1) ORDER BY e.id"))).bind(orgs).fetch_all(conn).await?)
 }
 
-pub async fn queue(conn: &mut PgConnection, endpoint: Uuid, event_type: &str, payload: &serde_json::Value) -> Result<Uuid, DbError> {
+/// Queues a delivery; with a `dedupe_key`, at most once per endpoint and key (`None` when it was
+/// queued before).
+pub async fn queue(
+    conn: &mut PgConnection,
+    endpoint: Uuid,
+    event_type: &str,
+    payload: &serde_json::Value,
+    dedupe_key: Option<&str>,
+) -> Result<Option<Uuid>, DbError> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, next_attempt_at) VALUES ($1, $2, $3, $4, now())")
-        .bind(id)
-        .bind(endpoint)
-        .bind(event_type)
-        .bind(payload)
-        .execute(conn)
-        .await?;
-    Ok(id)
+    let done = sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, next_attempt_at, dedupe_key) VALUES ($1, $2, $3, $4, now(), $5)
+         ON CONFLICT (endpoint_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+    )
+    .bind(id)
+    .bind(endpoint)
+    .bind(event_type)
+    .bind(payload)
+    .bind(dedupe_key)
+    .execute(conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(id))
+}
+
+/// Every live endpoint subscribed to one of `events` (or to all), for the scheduled events.
+pub async fn subscribed_to(conn: &mut PgConnection, events: &[&str]) -> Result<Vec<Endpoint>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ENDPOINT} AND (e.events && $1::text[] OR '*' = ANY(e.events)) ORDER BY e.organisation_id, e.id")))
+        .bind(events)
+        .fetch_all(conn)
+        .await?)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -17,6 +17,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "run.failed",
     "run.cancelled",
     "licence.quota_threshold",
+    "deadline.due",
+    "statement.period_closed",
 ];
 
 /// Checks a subscription list: known types or `*`, at least one, no repeats.

@@ -190,3 +190,60 @@ async fn a_quota_crossing_80_and_100_percent_is_an_event_for_both_parties_and_no
     assert_eq!(seen, [0, 0, 0, 2, 4]);
     Ok(())
 }
+
+#[actix_web::test]
+async fn deadlines_coming_due_and_closed_reporting_periods_are_announced_once() -> TestResult {
+    use chrono::Datelike as _;
+    let app = spawn_app().await?;
+    let admin = app.token("admin").await?;
+    let mut endpoint = std::collections::HashMap::new();
+    for (org, events) in [(app.licensor, "deadline.due"), (app.licensee_a, "statement.period_closed")] {
+        let body = json!({ "url": "http://127.0.0.1:9/hook", "events": [events], "allow_private": true, "organisation_id": org.to_string() });
+        let r = app.send_json(app.post("/api/v1/webhooks").bearer_auth(&admin), &body).await?;
+        endpoint.insert(events, r.json()["endpoint"]["id"].as_str().ok_or("no id")?.to_owned());
+    }
+    let m = app.token("manager").await?;
+    let a = asset(&app, &m, "Scheduled patent", "DE").await?;
+    let today = chrono::Utc::now().date_naive();
+    for (title, days) in [("File the translation", 10), ("Far away", 60)] {
+        let r = app
+            .send_json(
+                app.post(&format!("/api/v1/assets/{a}/manual-deadlines")).bearer_auth(&m),
+                &json!({ "title": title, "due": (today + chrono::Days::new(days)).to_string() }),
+            )
+            .await?;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    // Quarterly royalty reports since 1 January 2026.
+    let id = draft(&app, &m, "non_exclusive_licence", &app.licensee_a.to_string(), &[&a], terms(&["DE"], &[], "2026-01-01", None)).await?.json()["id"]
+        .as_str()
+        .ok_or("no agreement")?
+        .to_owned();
+    execute(&app, &id).await?;
+    let sent = async |event: &str| -> Res<Vec<Value>> {
+        Ok(sqlx::query_scalar("SELECT payload FROM webhook_deliveries WHERE event_type = $1 ORDER BY created_at").bind(event).fetch_all(&app.t.db.pool).await?)
+    };
+
+    licentia_app::webhooks::queue_scheduled(&app.state, today).await?;
+    let due = sent("deadline.due").await?;
+    let titles: Vec<&str> = due.iter().filter_map(|p| p["data"]["title"].as_str()).collect();
+    assert!(titles.contains(&"File the translation") && !titles.contains(&"Far away"), "due within 30 days only: {titles:?}");
+    let translation = due.iter().find(|p| p["data"]["title"] == "File the translation").ok_or("no translation")?;
+    assert_eq!(translation["data"]["of"]["href"].as_str(), Some(format!("/assets/{a}").as_str()));
+    licentia_app::webhooks::queue_scheduled(&app.state, today).await?;
+    assert_eq!(sent("deadline.due").await?.len(), due.len(), "each occurrence once");
+
+    // Three days after the current quarter ends, its statement can be drawn up.
+    let quarter_start = chrono::NaiveDate::from_ymd_opt(today.year(), today.month0() / 3 * 3 + 1, 1).ok_or("date")?;
+    let quarter_end = quarter_start.checked_add_months(chrono::Months::new(3)).and_then(|d| d.pred_opt()).ok_or("date")?;
+    let label = format!("{}-Q{}", quarter_start.year(), quarter_start.month0() / 3 + 1);
+    licentia_app::webhooks::queue_scheduled(&app.state, quarter_end + chrono::Days::new(3)).await?;
+    let closed = sent("statement.period_closed").await?;
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0]["data"]["title"].as_str(), Some(format!("Royalty report and payment for {label}").as_str()));
+    assert_eq!(closed[0]["data"]["period_ended"].as_str(), Some(quarter_end.to_string().as_str()));
+    let to: Vec<String> =
+        sqlx::query_scalar("SELECT endpoint_id::text FROM webhook_deliveries WHERE event_type = 'statement.period_closed'").fetch_all(&app.t.db.pool).await?;
+    assert_eq!(to, [endpoint["statement.period_closed"].clone()], "to the endpoint that subscribed");
+    Ok(())
+}
