@@ -22,6 +22,27 @@
   });
   // A confirmation on the button that submitted (or on the form). The submit event's target is
   // the form, so a data-confirm on a button needs the event's submitter.
+  // A form bigger than the server accepts is not sent (it would come back as a bare 413 and the
+  // typing would be lost): it stays as it is, with a message. Capture phase, so that nothing else
+  // (the confirm prompt, the unsaved-changes guard) treats it as sent.
+  var limitMeta = document.querySelector('meta[name="form-limit"]');
+  var formLimit = limitMeta ? parseInt(limitMeta.getAttribute("content"), 10) || 0 : 0;
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!formLimit || (form.getAttribute("method") || "").toLowerCase() !== "post" || form.enctype === "multipart/form-data") { return; }
+    var size = new URLSearchParams(new FormData(form, e.submitter || undefined)).toString().length;
+    var old = form.querySelector(".form-too-large");
+    if (size <= formLimit) { if (old) { old.remove(); } return; }
+    e.preventDefault();
+    e.stopPropagation();
+    var note = old || document.createElement("div");
+    note.className = "flash bad form-too-large";
+    note.setAttribute("role", "alert");
+    note.textContent = "Not sent: this form is " + Math.ceil(size / 1024) + " KiB and the server accepts at most " +
+      Math.floor(formLimit / 1024) + " KiB. Everything you typed is still here: shorten the longest text, then save again.";
+    form.insertBefore(note, form.firstChild);
+    note.scrollIntoView({ block: "center" });
+  }, true);
   document.addEventListener("submit", function (e) {
     var msg = (e.submitter && e.submitter.getAttribute("data-confirm")) || e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { e.preventDefault(); }

@@ -125,6 +125,17 @@ try {
   await Promise.all([manager.waitForURL(/\/agreements\/[0-9a-f-]{36}/), manager.click('#new-agreement button[type="submit"]')]);
   const agreementUrl = manager.url().split("?")[0];
   expect((await manager.textContent("h1")).includes(title), "the new agreement's page");
+  // A clause pasted far beyond what the server accepts is not sent: the editor says so and keeps
+  // the text (it used to come back as a bare 413 with the edits gone).
+  const clause = manager.locator('form[action$="/versions"] textarea').first();
+  const original = await clause.inputValue();
+  const huge = "All rights reserved. ".repeat(60000);
+  await clause.fill(huge);
+  await manager.click("#save-version");
+  await manager.waitForSelector(".form-too-large");
+  expect((await manager.textContent(".form-too-large")).includes("Not sent"), "the editor says the form is too large");
+  expect((await clause.inputValue()).length === huge.length && manager.url().split("?")[0] === agreementUrl, "the text is still there, nothing was sent");
+  await clause.fill(original);
   await manager.fill('form[action$="/versions"] input[name="royalty_percent"]', "4.5");
   await manager.fill('form[action$="/versions"] input[name="comment"]', "royalty raised after negotiation");
   await Promise.all([manager.waitForLoadState("load"), manager.click("#save-version")]);

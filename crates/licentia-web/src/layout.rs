@@ -26,6 +26,9 @@ pub struct Nav {
     pub version: &'static str,
     /// The reader's time zone: every timestamp on the page is shown in it, with its name.
     pub tz: licentia_domain::TimeZone,
+    /// The largest form body the server accepts: the page script refuses to send a bigger one
+    /// (and says so, keeping what was typed) rather than losing it to a 413. 0: no check.
+    pub form_limit: usize,
 }
 
 pub struct NavUser {
@@ -41,7 +44,7 @@ pub struct NavLink {
 
 impl Nav {
     pub fn anonymous() -> Self {
-        Self { user: None, links: Vec::new(), csrf: String::new(), current: "", version: crate::static_files::VERSION, tz: Default::default() }
+        Self { user: None, links: Vec::new(), csrf: String::new(), current: "", version: crate::static_files::VERSION, tz: Default::default(), form_limit: 0 }
     }
 
     pub fn for_user(state: &AppState, user: &CurrentUser, current: &'static str) -> Self {
@@ -71,6 +74,7 @@ impl Nav {
             current,
             version: crate::static_files::VERSION,
             tz: user.time_zone,
+            form_limit: state.settings.form_limit,
         }
     }
 
