@@ -232,18 +232,18 @@ const FILTER: &str = "($1::uuid IS NULL OR actor_id = $1)
            AND ($8::text IS NULL OR actor_label = $8)";
 
 /// How many entries the filter matches, cursors aside (the pages' total).
-pub async fn count(conn: &mut PgConnection, f: &AuditFilter) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_log WHERE {FILTER}")))
-        .bind(f.actor_id)
-        .bind(f.organisation_id)
-        .bind(&f.action)
-        .bind(&f.target)
-        .bind(&f.outcome)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(&f.actor_label)
-        .fetch_one(conn)
-        .await?)
+/// Binds the eight parameters of `FILTER` ($1–$8), for every query that filters the log.
+macro_rules! bind_filter {
+    ($query:expr, $f:expr) => {
+        $query.bind($f.actor_id).bind($f.organisation_id).bind(&$f.action).bind(&$f.target).bind(&$f.outcome).bind($f.from).bind($f.to).bind(&$f.actor_label)
+    };
+}
+
+/// How many entries the filter matches, counting no further than `cap` (a count over a log of
+/// millions would scan it on every page; past the cap, "at least" is what a reader needs).
+pub async fn count(conn: &mut PgConnection, f: &AuditFilter, cap: i64) -> Result<i64, DbError> {
+    let query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM (SELECT 1 FROM audit_log WHERE {FILTER} LIMIT $9) capped")));
+    Ok(bind_filter!(query, f).bind(cap).fetch_one(conn).await?)
 }
 
 /// Newest first, keyset-paginated on `seq`. `action` matches a prefix (`auth.` finds every
@@ -251,26 +251,14 @@ pub async fn count(conn: &mut PgConnection, f: &AuditFilter) -> Result<i64, DbEr
 pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, DbError> {
     // A newer page is the `limit` entries just above the cursor: read upwards, then turned round.
     let order = if f.after.is_some() { "ASC" } else { "DESC" };
-    let mut rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM audit_log
          WHERE {FILTER}
            AND ($9::bigint IS NULL OR seq < $9)
            AND ($10::bigint IS NULL OR seq > $10)
          ORDER BY seq {order} LIMIT $11"
-    )))
-    .bind(f.actor_id)
-    .bind(f.organisation_id)
-    .bind(&f.action)
-    .bind(&f.target)
-    .bind(&f.outcome)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(&f.actor_label)
-    .bind(f.before)
-    .bind(f.after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    )));
+    let mut rows: Vec<AuditRow> = bind_filter!(query, f).bind(f.before).bind(f.after).bind(limit).fetch_all(conn).await?;
     if f.after.is_some() {
         rows.reverse();
     }

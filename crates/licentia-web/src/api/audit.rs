@@ -20,16 +20,22 @@ pub struct Page {
     pub older: Option<i64>,
     /// The cursor of the next newer page, when there is one.
     pub newer: Option<i64>,
-    /// Entries the filter matches in all.
+    /// Entries the filter matches in all, counted up to [`TOTAL_CAP`].
     pub total: i64,
+    /// Whether `total` is exact (false: at least that many).
+    pub total_exact: bool,
 }
+
+/// Counting stops here: past it the page says "at least", and a search over a long log does not
+/// scan all of it for the number.
+pub const TOTAL_CAP: i64 = 100_000;
 
 pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, q: &AuditQuery) -> AppResult<Page> {
     let filter = q.filter()?;
     let limit = q.limit()?;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut rows = licentia_db::audit::search(&mut conn, &filter, limit + 1).await?;
-    let total = licentia_db::audit::count(&mut conn, &filter).await?;
+    let total = licentia_db::audit::count(&mut conn, &filter, TOTAL_CAP).await?;
     drop(conn);
     let more = rows.len() as i64 > limit;
     let (older, newer) = if filter.after.is_some() {
@@ -44,12 +50,13 @@ pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, 
     };
     let event = user.event(ctx, "audit.searched", Outcome::Success).details(json!({ "query": q.as_query(), "results": rows.len() }));
     state.audit_alone(event).await?;
-    Ok(Page { rows, older, newer, total })
+    Ok(Page { rows, older, newer, total, total_exact: total < TOTAL_CAP })
 }
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<HttpResponse> {
     let page = search(&state, &ctx, &user, &q).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": page.rows, "next_before": page.older, "newer_after": page.newer, "total": page.total })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "items": page.rows, "next_before": page.older, "newer_after": page.newer, "total": page.total, "total_exact": page.total_exact })))
 }
 
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<i64>) -> Reply<HttpResponse> {

@@ -23,6 +23,7 @@ pub struct AuditListPage {
     older: Option<String>,
     newer: Option<String>,
     total: i64,
+    total_exact: bool,
     /// The organisations to filter by, as (id, name).
     organisations: Vec<(String, String)>,
     export_query: String,
@@ -68,6 +69,7 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
         older: page.older.map(|n| q.with_before(n)),
         newer: page.newer.map(|n| q.with_after(n)),
         total: page.total,
+        total_exact: page.total_exact,
         organisations,
         export_query: q.as_query(),
         q,

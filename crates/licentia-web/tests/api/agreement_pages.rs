@@ -6,16 +6,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn page(app: &TestApp, s: &BrowserSession, path: &str) -> Res<Reply> {
-    app.send(app.get(path).insert_header(("cookie", s.cookie.clone()))).await
-}
-
-async fn form(app: &TestApp, s: &BrowserSession, path: &str, fields: &[(&str, &str)]) -> Res<Reply> {
-    let mut all = vec![("csrf", s.csrf.as_str())];
-    all.extend_from_slice(fields);
-    app.send_form(app.post(path).insert_header(("cookie", s.cookie.clone())), &all).await
-}
-
 fn flash(r: &Reply) -> String {
     r.header("location").unwrap_or_default()
 }
@@ -39,24 +29,24 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
 
     // Mistakes come back as a 422 with everything typed still in the form, every problem at once,
     // each beside its field in the form's words (not `royalty_bp`, not basis points).
-    let bad = form(
-        &app,
-        &manager,
-        "/agreements",
-        &[
-            ("kind", "non_exclusive_licence"),
-            ("title", "Borealis licence"),
-            ("licensee_id", &lic),
-            ("assets", &asset),
-            ("territory", "DE, ZZ"),
-            ("effective_date", "2026-01-01"),
-            ("end_date", "2025-06-30"),
-            ("royalty_percent", "120"),
-            ("upfront_fee", "12.345"),
-            ("fields", "automotive"),
-        ],
-    )
-    .await?;
+    let bad = app
+        .form(
+            &manager,
+            "/agreements",
+            &[
+                ("kind", "non_exclusive_licence"),
+                ("title", "Borealis licence"),
+                ("licensee_id", &lic),
+                ("assets", &asset),
+                ("territory", "DE, ZZ"),
+                ("effective_date", "2026-01-01"),
+                ("end_date", "2025-06-30"),
+                ("royalty_percent", "120"),
+                ("upfront_fee", "12.345"),
+                ("fields", "automotive"),
+            ],
+        )
+        .await?;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body.contains("value=\"automotive\"") && bad.body.contains("value=\"Borealis licence\"") && bad.body.contains("value=\"120\""), "{}", bad.body);
     assert!(bad.body.contains("4 problems in the terms."), "{}", bad.body);
@@ -73,27 +63,27 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     assert!(bad.body.contains("Royalty (%): must be at most 100 %") && !bad.body.contains("royalty_bp"), "{}", bad.body);
     assert_eq!(app.count("SELECT count(*) FROM agreements").await?, 0);
 
-    let created = form(
-        &app,
-        &manager,
-        "/agreements",
-        &[
-            ("kind", "non_exclusive_licence"),
-            ("title", "Borealis licence"),
-            ("licensee_id", &lic),
-            ("assets", &asset),
-            ("territory", "DE"),
-            ("effective_date", "2026-01-01"),
-            ("royalty_percent", "3"),
-            ("currency", "EUR"),
-            ("reporting", "quarterly"),
-        ],
-    )
-    .await?;
+    let created = app
+        .form(
+            &manager,
+            "/agreements",
+            &[
+                ("kind", "non_exclusive_licence"),
+                ("title", "Borealis licence"),
+                ("licensee_id", &lic),
+                ("assets", &asset),
+                ("territory", "DE"),
+                ("effective_date", "2026-01-01"),
+                ("royalty_percent", "3"),
+                ("currency", "EUR"),
+                ("reporting", "quarterly"),
+            ],
+        )
+        .await?;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let path = flash(&created).split('?').next().unwrap_or_default().to_owned();
     let id = path.trim_start_matches("/agreements/").to_owned();
-    let shown = page(&app, &manager, &path).await?;
+    let shown = app.page(&manager, &path).await?;
     assert!(shown.body.contains("a running royalty of 3 % of Net Sales"), "{}", shown.body);
 
     // Edit in the browser: royalty 3.5 %, a reworded clause; the editor keeps the library text
@@ -107,33 +97,33 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
         ("comment", "Japan added"),
     ];
     fields.push(("clause.confidentiality", "Each party shall keep the other's secrets."));
-    let saved = form(&app, &manager, &format!("{path}/versions"), &fields).await?;
+    let saved = app.form(&manager, &format!("{path}/versions"), &fields).await?;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let stored: serde_json::Value = sqlx::query_scalar("SELECT clauses FROM agreement_versions WHERE number = 2").fetch_one(&app.t.db.pool).await?;
     assert_eq!(stored, json!({ "confidentiality": "Each party shall keep the other's secrets." }));
-    let submitted = form(&app, &manager, &format!("{path}/transition"), &[("to", "in_review")]).await?;
+    let submitted = app.form(&manager, &format!("{path}/transition"), &[("to", "in_review")]).await?;
     assert_eq!(submitted.status, StatusCode::SEE_OTHER);
 
     // The author's approve is refused with the reason; the reviewer reads the redline and approves.
-    let own = form(&app, &manager, &format!("{path}/approve"), &[]).await?;
+    let own = app.form(&manager, &format!("{path}/approve"), &[]).await?;
     assert!(flash(&own).contains("error=") && flash(&own).contains("another+manager"), "{}", flash(&own));
     let reviewer = app.browser_login("reviewer").await?;
-    let redline = page(&app, &reviewer, &format!("{path}/diff?from=1&to=2")).await?;
+    let redline = app.page(&reviewer, &format!("{path}/diff?from=1&to=2")).await?;
     assert_eq!(redline.status, StatusCode::OK);
     assert!(redline.body.contains("<del>3</del>") && redline.body.contains("<ins>3.5</ins>") && redline.body.contains("<ins>JP, </ins>"), "{}", redline.body);
     assert!(redline.body.contains("<li>royalty 3 % → 3.5 %</li>") && redline.body.contains("<li>territory + JP</li>"));
-    let approved = form(&app, &reviewer, &format!("{path}/approve"), &[]).await?;
+    let approved = app.form(&reviewer, &format!("{path}/approve"), &[]).await?;
     assert!(flash(&approved).contains("ok=Approved"), "{}", flash(&approved));
 
     // The licensee's portal: version 2 with an Accept button bound to its hash.
     let licensee = app.browser_login("licensee").await?;
-    let portal = page(&app, &licensee, "/agreements").await?;
+    let portal = app.page(&licensee, "/agreements").await?;
     assert!(portal.body.contains("Borealis licence"));
-    let view = page(&app, &licensee, &path).await?;
+    let view = app.page(&licensee, &path).await?;
     let sha: String = sqlx::query_scalar("SELECT encode(text_sha256, 'hex') FROM agreement_versions WHERE number = 2").fetch_one(&app.t.db.pool).await?;
     assert!(view.body.contains(&format!("name=\"text_sha256\" value=\"{sha}\"")), "{}", view.body);
-    form(&app, &licensee, &format!("{path}/accept"), &[("text_sha256", &sha)]).await?;
-    let done = form(&app, &manager, &format!("{path}/accept"), &[]).await?;
+    app.form(&licensee, &format!("{path}/accept"), &[("text_sha256", &sha)]).await?;
+    let done = app.form(&manager, &format!("{path}/accept"), &[]).await?;
     assert!(flash(&done).contains("executed"), "{}", flash(&done));
     let status: String = sqlx::query_scalar("SELECT status FROM agreements").fetch_one(&app.t.db.pool).await?;
     assert_eq!(status, "executed");
@@ -158,25 +148,25 @@ async fn draft_redline_approve_accept_report_and_bill_through_the_pages() -> Tes
     assert_eq!(app.get_as(&lb, "/api/v1/deadlines?days=400").await?.json()["items"], json!([]));
 
     // Sales in the portal, then the statement page and the revenue chart.
-    let sold = form(
-        &app,
-        &licensee,
-        &format!("{path}/sales"),
-        &[("period_start", "2026-01-01"), ("period_end", "2026-03-31"), ("country", "DE"), ("net_sales", "100,000.00")],
-    )
-    .await?;
+    let sold = app
+        .form(
+            &licensee,
+            &format!("{path}/sales"),
+            &[("period_start", "2026-01-01"), ("period_end", "2026-03-31"), ("country", "DE"), ("net_sales", "100,000.00")],
+        )
+        .await?;
     assert!(flash(&sold).contains("ok=Sales"), "{}", flash(&sold));
-    let st = page(&app, &licensee, &format!("/statements?agreement={id}&period=2026-Q1")).await?;
+    let st = app.page(&licensee, &format!("/statements?agreement={id}&period=2026-Q1")).await?;
     assert_eq!(st.status, StatusCode::OK);
     assert!(st.body.contains("id=\"statement-total\">EUR 3,500.00<"), "{}", st.body);
-    let rev = page(&app, &manager, "/revenue?year=2026").await?;
+    let rev = app.page(&manager, "/revenue?year=2026").await?;
     assert!(rev.body.contains("<figcaption>EUR per quarter") && rev.body.contains("class=\"series-0\""), "{}", rev.body);
     assert!(rev.body.contains("<td>Sparse attention</td><td class=\"num\">EUR 3,500.00</td>"));
     // The other licensee sees none of it.
     let other = app.browser_login("licensee_b").await?;
-    assert_eq!(page(&app, &other, &path).await?.status, StatusCode::NOT_FOUND);
-    assert_eq!(page(&app, &other, &format!("/statements?agreement={id}")).await?.status, StatusCode::NOT_FOUND);
-    assert_eq!(page(&app, &other, &format!("{path}/versions/1/print")).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.page(&other, &path).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.page(&other, &format!("/statements?agreement={id}")).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.page(&other, &format!("{path}/versions/1/print")).await?.status, StatusCode::NOT_FOUND);
     Ok(())
 }
 
@@ -208,7 +198,7 @@ async fn script_in_a_party_name_or_a_clause_is_inert_in_html_and_pdf() -> TestRe
     let id = r.json()["id"].as_str().ok_or("no id")?.to_owned();
     let s = app.browser_login("manager").await?;
     for path in [format!("/agreements/{id}"), format!("/agreements/{id}/versions/1/print"), "/agreements".to_owned()] {
-        let html = page(&app, &s, &path).await?;
+        let html = app.page(&s, &path).await?;
         assert_eq!(html.status, StatusCode::OK, "{path}");
         assert!(
             !html.body.contains("<script>alert")
@@ -260,7 +250,7 @@ async fn a_long_clause_saves_from_the_browser_and_the_editor_guards_unsaved_chan
         .await?;
     let id = created.json()["id"].as_str().ok_or("no agreement")?.to_owned();
     let manager = app.browser_login("manager").await?;
-    let editor = page(&app, &manager, &format!("/agreements/{id}")).await?;
+    let editor = app.page(&manager, &format!("/agreements/{id}")).await?;
     assert!(editor.body.contains("id=\"version-editor\" data-warn-unsaved=\"true\""), "{}", editor.body);
     let long = "é".repeat(5_000);
     let fields = [
@@ -271,7 +261,7 @@ async fn a_long_clause_saves_from_the_browser_and_the_editor_guards_unsaved_chan
         ("reporting", "quarterly"),
         ("clause.confidentiality", long.as_str()),
     ];
-    let saved = form(&app, &manager, &format!("/agreements/{id}/versions"), &fields).await?;
+    let saved = app.form(&manager, &format!("/agreements/{id}/versions"), &fields).await?;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     assert!(flash(&saved).contains("ok="), "{}", flash(&saved));
     let stored: String = sqlx::query_scalar("SELECT clauses->>'confidentiality' FROM agreement_versions WHERE number = 2").fetch_one(&app.t.db.pool).await?;

@@ -7,16 +7,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn page(app: &TestApp, s: &BrowserSession, path: &str) -> Res<Reply> {
-    app.send(app.get(path).insert_header(("cookie", s.cookie.clone()))).await
-}
-
-async fn form(app: &TestApp, s: &BrowserSession, path: &str, fields: &[(&str, &str)]) -> Res<Reply> {
-    let mut all = vec![("csrf", s.csrf.as_str())];
-    all.extend_from_slice(fields);
-    app.send_form(app.post(path).insert_header(("cookie", s.cookie.clone())), &all).await
-}
-
 const PATENT: [(&str, &str); 8] = [
     ("kind", "patent"),
     ("title", "Sparse <attention> accelerator"),
@@ -33,7 +23,7 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     let app = spawn_app().await?;
     let manager = app.browser_login("manager").await?;
     let before = app.count("SELECT count(*) FROM ip_assets").await?;
-    let new = page(&app, &manager, "/assets/new?kind=patent").await?;
+    let new = app.page(&manager, "/assets/new?kind=patent").await?;
     assert_eq!(new.status, StatusCode::OK, "{}", new.body);
     assert!(new.body.contains("name=\"grant_date\"") && new.body.contains("name=\"nice_classes\""), "every kind's fields are on the form");
 
@@ -41,7 +31,7 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     // saved; both are shown beside their fields, in words, and everything typed is still there.
     let mut fields = PATENT.to_vec();
     fields.extend([("grant_date", "2018-12-01"), ("claims_count", "twenty")]);
-    let bad = form(&app, &manager, "/assets/new", &fields).await?;
+    let bad = app.form(&manager, "/assets/new", &fields).await?;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body.contains("2 problems to fix"), "{}", bad.body);
     assert!(bad.body.contains(r#"<span class="field-error" id="e-grant_date">is before the filing date</span>"#), "{}", bad.body);
@@ -54,11 +44,11 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     // Corrected, it is registered and the browser goes to its page.
     let mut fields = PATENT.to_vec();
     fields.extend([("grant_date", "2021-06-01"), ("claims_count", "20")]);
-    let ok = form(&app, &manager, "/assets/new", &fields).await?;
+    let ok = app.form(&manager, "/assets/new", &fields).await?;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     let location = ok.header("location").ok_or("no redirect")?;
     let id = location.trim_start_matches("/assets/").split('?').next().ok_or("no id")?.to_owned();
-    let shown = page(&app, &manager, &location).await?;
+    let shown = app.page(&manager, &location).await?;
     assert!(shown.body.contains("Registered"), "{}", shown.body);
     // 35 U.S.C. 41(b): maintenance fees 3.5, 7.5 and 11.5 years after the grant of 1 June 2021.
     for due in ["2024-12-01", "2028-12-01", "2032-12-01"] {
@@ -68,21 +58,21 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     assert_eq!((api["details"]["claims_count"].as_i64(), api["details"]["inventors"].clone()), (Some(20), json!(["Ada Lovelace", "Alan Turing"])));
 
     // The first maintenance fee is marked done from its row.
-    let marked = form(&app, &manager, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "1"), ("state", "done")]).await?;
+    let marked = app.form(&manager, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "1"), ("state", "done")]).await?;
     assert_eq!(marked.status, StatusCode::SEE_OTHER, "{}", marked.body);
     assert!(marked.header("location").is_some_and(|l| l.contains("ok=Marked+done")), "{:?}", marked.header("location"));
     let state: String = sqlx::query_scalar("SELECT state FROM deadline_marks WHERE rule = 'us-maintenance' AND ordinal = 1").fetch_one(&app.t.db.pool).await?;
     assert_eq!(state, "done");
-    let unknown = form(&app, &manager, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "9"), ("state", "done")]).await?;
+    let unknown = app.form(&manager, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "9"), ("state", "done")]).await?;
     assert!(unknown.header("location").is_some_and(|l| l.contains("error=")), "an unknown deadline comes back as a message");
 
     // A hand-entered deadline is deleted from its row, with its mark; audited.
-    let add = form(&app, &manager, &format!("/assets/{id}/manual-deadlines"), &[("title", "Answer the office action"), ("due", "2027-02-01")]).await?;
+    let add = app.form(&manager, &format!("/assets/{id}/manual-deadlines"), &[("title", "Answer the office action"), ("due", "2027-02-01")]).await?;
     assert_eq!(add.status, StatusCode::SEE_OTHER);
-    form(&app, &manager, &format!("/assets/{id}/deadlines"), &[("rule", "manual"), ("ordinal", "1"), ("state", "waived")]).await?;
-    let listed = page(&app, &manager, &format!("/assets/{id}")).await?;
+    app.form(&manager, &format!("/assets/{id}/deadlines"), &[("rule", "manual"), ("ordinal", "1"), ("state", "waived")]).await?;
+    let listed = app.page(&manager, &format!("/assets/{id}")).await?;
     assert!(listed.body.contains(&format!("action=\"/assets/{id}/manual-deadlines/1/delete\"")));
-    let gone = form(&app, &manager, &format!("/assets/{id}/manual-deadlines/1/delete"), &[]).await?;
+    let gone = app.form(&manager, &format!("/assets/{id}/manual-deadlines/1/delete"), &[]).await?;
     assert!(gone.header("location").is_some_and(|l| l.contains("ok=Deleted")), "{:?}", gone.header("location"));
     assert_eq!(app.count("SELECT count(*) FROM manual_deadlines").await?, 0);
     assert_eq!(app.count("SELECT count(*) FROM deadline_marks WHERE rule = 'manual'").await?, 0, "the mark goes with it");
@@ -93,26 +83,26 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", again.body);
 
     // Editing: the form holds the stored values; clearing the title is refused beside it.
-    let edit = page(&app, &manager, &format!("/assets/{id}/edit")).await?;
+    let edit = app.page(&manager, &format!("/assets/{id}/edit")).await?;
     assert!(edit.body.contains(r#"value="16/123456""#) && edit.body.contains(r#"value="Ada Lovelace, Alan Turing""#), "{}", edit.body);
     let mut fields = PATENT.to_vec();
     fields.retain(|(k, _)| *k != "title");
     fields.extend([("title", ""), ("grant_date", "2021-06-01"), ("claims_count", "25")]);
-    let cleared = form(&app, &manager, &format!("/assets/{id}/edit"), &fields).await?;
+    let cleared = app.form(&manager, &format!("/assets/{id}/edit"), &fields).await?;
     assert_eq!(cleared.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(cleared.body.contains(r#"id="e-title">is required"#), "{}", cleared.body);
     let mut fields = PATENT.to_vec();
     fields.extend([("grant_date", "2021-06-01"), ("claims_count", "25"), ("tags", "")]);
-    let saved = form(&app, &manager, &format!("/assets/{id}/edit"), &fields).await?;
+    let saved = app.form(&manager, &format!("/assets/{id}/edit"), &fields).await?;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let api = app.get_as(&app.token("manager").await?, &format!("/api/v1/assets/{id}")).await?.json();
     assert_eq!(api["details"]["claims_count"].as_i64(), Some(25));
 
     // Only managers maintain the registry.
     let licensee = app.browser_login("licensee").await?;
-    assert_eq!(page(&app, &licensee, "/assets/new").await?.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.page(&licensee, "/assets/new").await?.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        form(&app, &licensee, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "2"), ("state", "done")]).await?.status,
+        app.form(&licensee, &format!("/assets/{id}/deadlines"), &[("rule", "us-maintenance"), ("ordinal", "2"), ("state", "done")]).await?.status,
         StatusCode::FORBIDDEN
     );
     Ok(())

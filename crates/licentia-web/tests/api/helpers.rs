@@ -193,6 +193,18 @@ impl TestApp {
     }
 
     /// Logs in through the browser form; returns the session cookie value and the page CSRF token.
+    /// A page as the browser session sees it.
+    pub async fn page(&self, s: &BrowserSession, path: &str) -> Res<Reply> {
+        self.send(self.get(path).insert_header(("cookie", s.cookie.clone()))).await
+    }
+
+    /// A form post from the browser session, with its CSRF token.
+    pub async fn form(&self, s: &BrowserSession, path: &str, fields: &[(&str, &str)]) -> Res<Reply> {
+        let mut all = vec![("csrf", s.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.send_form(self.post(path).insert_header(("cookie", s.cookie.clone())), &all).await
+    }
+
     pub async fn browser_login(&self, who: &str) -> Res<BrowserSession> {
         let page = self.send(self.get("/login")).await?;
         let pre = page.cookie_value("__Host-licentia-pre").ok_or("no pre-session cookie")?;
