@@ -11,36 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 adv_mib=${1:-255}
-work=$(mktemp -d)
-db="licentia_dsmem_$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-bin=${LICENTIA_BIN:-}
-if [ -z "$bin" ]; then
-  cargo build --release -q -p licentia
-  bin=./target/release/licentia
-fi
-url="postgres://postgres@127.0.0.1:5432/$db"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 # A fixed mmap threshold: glibc otherwise raises it after large frees and keeps freed buffers, so
 # one step's memory would hide inside the next step's "RSS before".
-MALLOC_MMAP_THRESHOLD_=131072 DATABASE_URL="$url" LICENTIA_DATA_DIR="$work/data" LICENTIA_LISTEN="127.0.0.1:$port" LICENTIA_LOG=warn \
-  "$bin" serve > "$work/out.txt" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do grep -q "listening" "$work/out.txt" 2>/dev/null && break; sleep 0.2; done
-api="http://127.0.0.1:$port/api/v1"
-login() {
-  local email password
-  email=$(awk -v r="$1" '$1 == "DEMO-LOGIN" && $2 == r {print $3; exit}' "$work/out.txt")
-  password=$(awk -v r="$1" '$1 == "DEMO-LOGIN" && $2 == r {print $4; exit}' "$work/out.txt")
-  curl -s "$api/auth/token" -H 'content-type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" |
-    python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])'
-}
+start_server MALLOC_MMAP_THRESHOLD_=131072
 token=$(login licensee)
 auth=(-H "authorization: Bearer $token")
 licence=$(curl -s "$api/licences" "${auth[@]}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["items"][0]["id"])')
