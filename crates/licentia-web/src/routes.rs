@@ -124,6 +124,8 @@ pub fn table() -> Vec<RouteDef> {
         route!(POST "/api/v1/auth/logout" => Requires(P::SelfService), api::auth::logout),
         route!(GET "/api/v1/me" => Requires(P::SelfService), api::auth::me),
         route!(POST "/api/v1/me/password" => Requires(P::SelfService), api::auth::change_password),
+        route!(GET "/api/v1/me/preferences" => Requires(P::SelfService), api::auth::preferences),
+        route!(PUT "/api/v1/me/preferences" => Requires(P::SelfService), api::auth::set_preferences),
         route!(GET "/api/v1/users" => Requires(P::UserRead), api::users::list),
         route!(POST "/api/v1/users" => Requires(P::UserManage), api::users::create),
         route!(GET "/api/v1/users/{id}" => Requires(P::UserRead), api::users::get),

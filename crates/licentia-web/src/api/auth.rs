@@ -40,6 +40,28 @@ pub async fn me(user: CurrentUser) -> HttpResponse {
     }))
 }
 
+/// `GET /api/v1/me/preferences`: e-mail choices and time zone.
+pub async fn preferences(state: web::Data<AppState>, user: CurrentUser) -> Reply<HttpResponse> {
+    let p = licentia_app::notify::preferences(&state, &user.actor()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "notify_email": p.notify_email, "notify_digest": p.notify_digest, "time_zone": p.time_zone.name() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesInput {
+    pub notify_email: bool,
+    pub notify_digest: bool,
+    pub time_zone: String,
+}
+
+/// `PUT /api/v1/me/preferences`: all three at once (422 `time_zone` for a zone the tz database
+/// does not know).
+pub async fn set_preferences(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<PreferencesInput>) -> Reply<HttpResponse> {
+    let b = body.into_inner();
+    licentia_app::notify::set_preferences(&state, &user.actor_in(&ctx), b.notify_email, b.notify_digest, &b.time_zone).await?;
+    preferences(state, user).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {

@@ -153,6 +153,9 @@ impl TestApp {
     pub fn patch(&self, path: &str) -> awc::ClientRequest {
         self.client.patch(self.srv.url(path))
     }
+    pub fn put(&self, path: &str) -> awc::ClientRequest {
+        self.client.put(self.srv.url(path))
+    }
     pub fn request(&self, method: actix_web::http::Method, path: &str) -> awc::ClientRequest {
         self.client.request(method, self.srv.url(path))
     }

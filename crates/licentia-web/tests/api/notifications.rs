@@ -77,6 +77,14 @@ async fn a_waiting_approval_is_mailed_to_the_other_manager_and_delivered_by_smtp
         .send_form(app.post("/account/preferences").insert_header(("cookie", s.cookie.clone())), &[("csrf", &s.csrf), ("time_zone", "Mars/Olympus")])
         .await?;
     assert!(bad.header("location").is_some_and(|l| l.contains("not%20a%20time%20zone") || l.contains("not+a+time+zone")), "{:?}", bad.header("location"));
+    // The same choices over the API.
+    let l = app.token("licensee_b").await?;
+    let put = async |body: serde_json::Value| app.send_json(app.put("/api/v1/me/preferences").bearer_auth(&l), &body).await;
+    let r = put(json!({ "notify_email": true, "notify_digest": false, "time_zone": "Pacific/Nowhere" })).await?;
+    assert_eq!((r.status, r.json()["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("time_zone")), "{}", r.body);
+    let r = put(json!({ "notify_email": true, "notify_digest": false, "time_zone": "Asia/Tokyo" })).await?;
+    assert_eq!(r.json(), json!({ "notify_email": true, "notify_digest": false, "time_zone": "Asia/Tokyo" }), "{}", r.body);
+    assert_eq!(app.get_as(&l, "/api/v1/me/preferences").await?.json()["time_zone"], "Asia/Tokyo");
     let (notify, zone): (bool, String) =
         sqlx::query_as("SELECT notify_email, time_zone FROM users WHERE email = 'licensee@borealis.example'").fetch_one(&app.t.db.pool).await?;
     assert_eq!((notify, zone.as_str()), (false, "Europe/Berlin"), "the bad zone changed nothing");

@@ -240,8 +240,22 @@ async fn paths_for(app: &TestApp, w: &World, pattern: &str) -> Res<Vec<String>> 
 
 /// Reads that say nothing about an object: no audit entry expected.
 fn unaudited(pattern: &str) -> bool {
-    // The blank asset and import forms show no stored data.
-    matches!(pattern, "/healthz" | "/readyz" | "/metrics" | "/static/{name}" | "/login" | "/" | "/account" | "/api/v1/me" | "/assets/new" | "/assets/import")
+    // The blank asset and import forms show no stored data; one's own account and preferences
+    // are one's own.
+    matches!(
+        pattern,
+        "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/static/{name}"
+            | "/login"
+            | "/"
+            | "/account"
+            | "/api/v1/me"
+            | "/api/v1/me/preferences"
+            | "/assets/new"
+            | "/assets/import"
+    )
 }
 
 #[actix_web::test]
