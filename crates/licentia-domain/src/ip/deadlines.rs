@@ -72,6 +72,8 @@ pub struct Rule {
     pub end_of_month: bool,
     /// Payment opens this long before the due date.
     pub window: Option<Offset>,
+    /// For occurrences after the first, where the office opens payment later (EPO: Rule 51(1)).
+    pub later_window: Option<Offset>,
     /// Late payment allowed this long after the due date, with a surcharge.
     pub grace: Option<(Offset, Surcharge)>,
     /// The series ends once the right is granted (EP renewal fees move to the national offices).
@@ -88,7 +90,7 @@ pub struct Rule {
 }
 
 const PATENT: &[AssetKind] = &[AssetKind::Patent];
-const PATENT_UM: &[AssetKind] = &[AssetKind::Patent, AssetKind::UtilityModel];
+const UTILITY_MODEL: &[AssetKind] = &[AssetKind::UtilityModel];
 const TRADEMARK: &[AssetKind] = &[AssetKind::Trademark];
 const PCT: &[AssetKind] = &[AssetKind::Patent, AssetKind::UtilityModel];
 
@@ -108,6 +110,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: Some(Offset::months(6)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("37 CFR 1.20(h) surcharge"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -117,9 +120,12 @@ pub static RULES: &[Rule] = &[
         source: "35 U.S.C. 41(b); 37 CFR 1.362",
     },
     // Art. 86(1) EPC, Rule 51(1)-(2) EPC: renewal fees for the 3rd and each later year, due on the
-    // last day of the month containing the anniversary of filing; not validly paid earlier than six
-    // months before; within six months after with a 50 % additional fee (RFees Art. 2(1) 5). Due to
-    // the EPO until the year the mention of grant is published (Art. 86(2) EPC), then nationally.
+    // last day of the month containing the anniversary of filing; within six months after with a
+    // 50 % additional fee (RFees Art. 2(1) 5). Rule 51(1) as amended by CA/D 13/17 (OJ EPO 2018, A2;
+    // in force 1 April 2018): "The renewal fee in respect of the third year may not be validly paid
+    // more than six months before it falls due. All other renewal fees may not be validly paid more
+    // than three months before they fall due." Due to the EPO until the year the mention of grant is
+    // published (Art. 86(2) EPC), then nationally.
     Rule {
         id: "ep-renewal",
         office: "EP",
@@ -131,6 +137,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 3,
         end_of_month: true,
         window: Some(Offset::months(6)),
+        later_window: Some(Offset::months(3)),
         grace: Some((Offset::months(6), Surcharge::Percent(50))),
         ends_at_grant: true,
         skip_before_grant: false,
@@ -152,6 +159,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: None,
+        later_window: None,
         grace: None,
         ends_at_grant: false,
         skip_before_grant: false,
@@ -172,6 +180,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: None,
+        later_window: None,
         grace: None,
         ends_at_grant: false,
         skip_before_grant: false,
@@ -180,8 +189,8 @@ pub static RULES: &[Rule] = &[
         title: "PCT regional phase entry at the EPO (31 months)",
         source: "Rule 159(1) EPC",
     },
-    // Rule 103 Implementing Regulations of the Chinese Patent Law: 30 months from priority, or 32
-    // months with the late-entry fee.
+    // Rule 120 of the Implementing Regulations of the Patent Law of the PRC (2023 revision; Rule
+    // 103 before): 30 months from priority, or 32 months with the late-entry fee.
     Rule {
         id: "pct-cn-30",
         office: "WO",
@@ -193,13 +202,14 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: None,
+        later_window: None,
         grace: Some((Offset::months(2), Surcharge::Described("late national phase entry fee"))),
         ends_at_grant: false,
         skip_before_grant: false,
         needs_grant: false,
         pct_only: true,
         title: "PCT national phase entry in China (30 + 2 months)",
-        source: "Rule 103 Implementing Regulations of the Patent Law of the PRC",
+        source: "Rule 120 Implementing Regulations of the Patent Law of the PRC (2023)",
     },
     // Patents Rules 2007 r. 37: the first renewal fee is due at the end of the month of the 4th
     // anniversary of filing, then yearly to year 20; payable from three months before; up to six
@@ -215,6 +225,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 5,
         end_of_month: true,
         window: Some(Offset::months(3)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("additional fee for each month late"))),
         ends_at_grant: false,
         skip_before_grant: true,
@@ -229,7 +240,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "de-annual",
         office: "DE",
-        kinds: PATENT_UM,
+        kinds: PATENT,
         base: Base::Filing,
         first: Offset::years(2),
         every: Some(Offset::years(1)),
@@ -237,6 +248,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 3,
         end_of_month: true,
         window: Some(Offset::years(1)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -245,13 +257,80 @@ pub static RULES: &[Rule] = &[
         title: "Annual fee, year {n}",
         source: "PatKostG § 3(2), § 7(1)",
     },
-    // Rules 98 and 99 Implementing Regulations of the Chinese Patent Law: after grant, annual fees
-    // are due before the anniversary of filing each year; six months' grace with a surcharge of 5 %
-    // of the fee per month late.
+    // GebrMG § 23(1)-(2): a utility model lasts ten years from the end of the month of filing and
+    // is kept in force by maintenance fees "für das vierte bis sechste, siebte und achte sowie für
+    // das neunte und zehnte Jahr", each due at the end of the month of the anniversary of filing
+    // that starts its period (PatKostG § 3(2)); payable a year ahead (§ 5(2)); the €50 surcharge
+    // after the second month, payment until the end of the sixth (§ 7(1)). No annual fees.
+    Rule {
+        id: "de-gbm-maintenance",
+        office: "DE",
+        kinds: UTILITY_MODEL,
+        base: Base::Filing,
+        first: Offset::years(3),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 1,
+        end_of_month: true,
+        window: Some(Offset::years(1)),
+        later_window: None,
+        grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: false,
+        title: "Utility model maintenance fee, years 4-6",
+        source: "GebrMG § 23(2); PatKostG § 3(2), § 7(1)",
+    },
+    Rule {
+        id: "de-gbm-maintenance",
+        office: "DE",
+        kinds: UTILITY_MODEL,
+        base: Base::Filing,
+        first: Offset::years(6),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 2,
+        end_of_month: true,
+        window: Some(Offset::years(1)),
+        later_window: None,
+        grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: false,
+        title: "Utility model maintenance fee, years 7-8",
+        source: "GebrMG § 23(2); PatKostG § 3(2), § 7(1)",
+    },
+    Rule {
+        id: "de-gbm-maintenance",
+        office: "DE",
+        kinds: UTILITY_MODEL,
+        base: Base::Filing,
+        first: Offset::years(8),
+        every: None,
+        until: Until::Count(1),
+        first_ordinal: 3,
+        end_of_month: true,
+        window: Some(Offset::years(1)),
+        later_window: None,
+        grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
+        ends_at_grant: false,
+        skip_before_grant: false,
+        needs_grant: false,
+        pct_only: false,
+        title: "Utility model maintenance fee, years 9-10",
+        source: "GebrMG § 23(2); PatKostG § 3(2), § 7(1)",
+    },
+    // Rules 114 and 115 of the Implementing Regulations of the Patent Law of the PRC (2023
+    // revision, in force 20 January 2024; Rules 97-98 before): the fee for the year of grant is
+    // paid at registration, each later one before the anniversary of filing; six months' grace
+    // with 5 % of the year's fee for each month late. Inventions run 20 years, utility models 10
+    // (Patent Law Art. 42(1)).
     Rule {
         id: "cn-annual",
         office: "CN",
-        kinds: PATENT_UM,
+        kinds: PATENT,
         base: Base::Filing,
         first: Offset::years(1),
         every: Some(Offset::years(1)),
@@ -259,13 +338,35 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 2,
         end_of_month: false,
         window: Some(Offset::years(1)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("5 % of the fee per month late"))),
         ends_at_grant: false,
         skip_before_grant: true,
         needs_grant: true,
         pct_only: false,
         title: "Annual fee, year {n}",
-        source: "Rules 98-99 Implementing Regulations of the Patent Law of the PRC",
+        source: "Rules 114-115 Implementing Regulations of the Patent Law of the PRC (2023); Patent Law Art. 42",
+    },
+    // The same for utility models, which end ten years from filing (Patent Law Art. 42(1)).
+    Rule {
+        id: "cn-annual-um",
+        office: "CN",
+        kinds: UTILITY_MODEL,
+        base: Base::Filing,
+        first: Offset::years(1),
+        every: Some(Offset::years(1)),
+        until: Until::TermYears(10),
+        first_ordinal: 2,
+        end_of_month: false,
+        window: Some(Offset::years(1)),
+        later_window: None,
+        grace: Some((Offset::months(6), Surcharge::Described("5 % of the fee per month late"))),
+        ends_at_grant: false,
+        skip_before_grant: true,
+        needs_grant: true,
+        pct_only: false,
+        title: "Annual fee, year {n}",
+        source: "Rules 114-115 Implementing Regulations of the Patent Law of the PRC (2023); Patent Law Art. 42",
     },
     // Japanese Patent Act Art. 108(2), 112: fees for years 1-3 are paid at registration; from the
     // 4th year each is due before the anniversary of registration; six months' grace with a
@@ -281,6 +382,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 4,
         end_of_month: false,
         window: Some(Offset::years(1)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Percent(100))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -302,6 +404,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: Some(Offset::years(1)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -323,6 +426,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: Some(Offset::years(1)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -348,6 +452,7 @@ pub static RULES: &[Rule] = &[
         first_ordinal: 1,
         end_of_month: false,
         window: Some(Offset::months(6)),
+        later_window: None,
         grace: Some((Offset::months(6), Surcharge::Percent(25))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -492,7 +597,8 @@ pub fn compute(f: &Facts<'_>) -> Vec<Deadline> {
                 n += 1;
                 continue;
             }
-            let opens = rule.window.and_then(|w| sub(due, w)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            let window = if n > 0 { rule.later_window.or(rule.window) } else { rule.window };
+            let opens = window.and_then(|w| sub(due, w)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
             let grace_ends = rule.grace.and_then(|(g, _)| add(due, g)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
             let ordinal = rule.first_ordinal + n;
             out.push(Deadline {
@@ -571,6 +677,53 @@ mod tests {
         assert_eq!(dl.len(), 18);
         // Filed 30 January: the anniversary month's end, not the 30th.
         assert_eq!(compute(&patent("EP", "2020-01-30", None))[0].due, d("2022-01-31"));
+    }
+
+    /// EPO Guidelines A-X, 5.2.4, first example (Rule 51(1) EPC as amended by CA/D 13/17, OJ EPO
+    /// 2018, A2): an application filed on 15.11.2016; the renewal fee for the 3rd year falls due on
+    /// 30.11.2018 and may be paid from 31.05.2018 (six months); the fee for the 4th year falls due
+    /// on 30.11.2019 and may be paid from 31.08.2019 (three months).
+    #[test]
+    fn ep_renewal_fees_after_the_third_year_open_three_months_before_they_fall_due() {
+        let dl = compute(&patent("EP", "2016-11-15", None));
+        let got: Vec<_> = dl.iter().take(2).map(|x| (x.ordinal, x.opens, x.due)).collect();
+        assert_eq!(got, vec![(3, Some(d("2018-05-31")), d("2018-11-30")), (4, Some(d("2019-08-31")), d("2019-11-30"))]);
+        assert!(dl.iter().skip(1).all(|x| x.opens.is_some_and(|o| o > x.due - chrono::Duration::days(93))), "every later year: three months");
+    }
+
+    /// GebrMG § 23(2) (Gebrauchsmustergesetz as in force; DPMA "Gebrauchsmuster: Aufrechterhaltung"):
+    /// a utility model is kept in force by maintenance fees for years 4-6, 7-8 and 9-10, each due at
+    /// the end of the anniversary month that starts its period (PatKostG § 3(2)), and ends ten years
+    /// after the end of the month of filing; it has no annual fees. Filed 29 February 2020: due
+    /// 28 February 2023, 28 February 2026 and 29 February 2028, then nothing.
+    #[test]
+    fn a_german_utility_model_pays_three_maintenance_fees_not_patent_annuities() {
+        let gbm = Facts { kind: AssetKind::UtilityModel, ..patent("DE", "2020-02-29", None) };
+        let dl = compute(&gbm);
+        let got: Vec<_> = dl.iter().map(|x| (x.rule, x.title.as_str(), x.due)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("de-gbm-maintenance", "Utility model maintenance fee, years 4-6", d("2023-02-28")),
+                ("de-gbm-maintenance", "Utility model maintenance fee, years 7-8", d("2026-02-28")),
+                ("de-gbm-maintenance", "Utility model maintenance fee, years 9-10", d("2028-02-29")),
+            ]
+        );
+        assert_eq!(dl[0].opens, Some(d("2022-02-28")), "payable a year ahead (PatKostG § 5(2))");
+        assert!(compute(&patent("DE", "2020-02-29", None)).iter().all(|x| x.rule == "de-annual"), "patents keep their annual fees");
+    }
+
+    /// Patent Law of the PRC Art. 42(1): utility models are protected for ten years from filing
+    /// (inventions twenty). Filed 2 April 2020, granted 1 June 2021: the fee for year 2 was paid at
+    /// registration (Rule 114), so annual fees run for years 3 to 10, the last due 2 April 2029.
+    #[test]
+    fn a_chinese_utility_model_pays_annual_fees_for_ten_years_only() {
+        let um = Facts { kind: AssetKind::UtilityModel, ..patent("CN", "2020-04-02", Some("2021-06-01")) };
+        let dl = compute(&um);
+        assert_eq!(dl.first().map(|x| (x.rule, x.ordinal, x.due)), Some(("cn-annual-um", 3, d("2022-04-02"))));
+        assert_eq!(dl.last().map(|x| (x.ordinal, x.due)), Some((10, d("2029-04-02"))));
+        let invention = compute(&patent("CN", "2020-04-02", Some("2021-06-01")));
+        assert_eq!(invention.last().map(|x| (x.rule, x.ordinal)), Some(("cn-annual", 20)));
     }
 
     #[test]

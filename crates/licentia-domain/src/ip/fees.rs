@@ -117,6 +117,18 @@ pub fn fee_for(rule: &str, ordinal: u32, basis: FeeBasis) -> Option<Fee> {
             let reduced = (ordinal <= 10).then_some(cny * 15 / 100);
             Some(fee("CNY", cny, reduced, cny / 4))
         }
+        // CNIPA fee schedule (utility models): annual fees by band for the ten years a utility
+        // model lasts; the same 85 % reduction and late fee as for inventions.
+        "cn-annual-um" => {
+            let cny = match ordinal {
+                1..=3 => 600_00,
+                4 | 5 => 900_00,
+                6..=8 => 1_200_00,
+                9 | 10 => 2_000_00,
+                _ => return None,
+            };
+            Some(fee("CNY", cny, Some(cny * 15 / 100), cny / 4))
+        }
         // JPO, Patent Act Art. 107(1) (fees for patents filed on or after 1 April 2004): a base
         // amount plus an amount per claim, by band; Art. 112(2): the late payment doubles the fee.
         "jp-annual" => {
