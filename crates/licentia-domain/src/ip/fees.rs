@@ -67,14 +67,27 @@ pub fn fee_for(rule: &str, ordinal: u32, basis: FeeBasis) -> Option<Fee> {
             };
             Some(fee("EUR", eur, None, eur / 2))
         }
-        // UK IPO, Patents (Fees) Rules 2007 Sch. 1 (as amended 2018): renewal fees from year 5;
-        // late payment within six months adds £24 a month (six months shown, the maximum).
+        // UK IPO, Patents (Fees) Rules 2007 Sch. 1 (as amended 6 April 2018), as gov.uk "Renew a
+        // patent" lists them: £70 for the 5th year rising by £20 to £190 for the 11th, then £220,
+        // £260, £300, £360, £420, £470, £520, £570 and £610 for the 20th. "Renew up to 3 months
+        // before, or within 1 month after, the due date to avoid late payment fees. You can renew up
+        // to 6 months after the due date but you'll have to pay £24 on top of the renewal fee for
+        // each extra month": at most five such months, £120 (shown, the maximum).
         "gb-renewal" => {
             let gbp = match ordinal {
-                5..=20 => 70_00 + 20_00 * i64::from(ordinal - 5),
+                5..=11 => 70_00 + 20_00 * i64::from(ordinal - 5),
+                12 => 220_00,
+                13 => 260_00,
+                14 => 300_00,
+                15 => 360_00,
+                16 => 420_00,
+                17 => 470_00,
+                18 => 520_00,
+                19 => 570_00,
+                20 => 610_00,
                 _ => return None,
             };
-            Some(fee("GBP", gbp, None, 6 * 24_00))
+            Some(fee("GBP", gbp, None, 5 * 24_00))
         }
         // DPMA, PatKostG Annex item 312 030 ff.: annual fees from year 3; late surcharge
         // €50 (item 312 031 ff.).
@@ -179,6 +192,20 @@ pub fn costs(deadlines: &[super::deadlines::Deadline], basis: FeeBasis) -> Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// gov.uk, "Renew a patent" (UK IPO; Patents (Fees) Rules 2007 Sch. 1 as amended 2018): the
+    /// table's 11th, 12th and 20th years are £190, £220 and £610; the late fee is £24 for each
+    /// month after the first of the six, so at most £120.
+    #[test]
+    fn gb_renewal_fees_follow_the_published_table_and_the_late_fee_stops_at_five_months() {
+        let gbp = |n| fee_for("gb-renewal", n, FeeBasis::default()).map(|f| (f.standard, f.surcharge));
+        assert_eq!(gbp(5), Some((70_00, 120_00)));
+        assert_eq!(gbp(11), Some((190_00, 120_00)));
+        assert_eq!(gbp(12), Some((220_00, 120_00)));
+        assert_eq!(gbp(15), Some((360_00, 120_00)));
+        assert_eq!(gbp(20), Some((610_00, 120_00)));
+        assert_eq!(gbp(21), None);
+    }
 
     #[test]
     fn us_maintenance_fees_have_small_entity_and_surcharge_columns() {
