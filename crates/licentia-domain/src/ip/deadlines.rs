@@ -74,6 +74,10 @@ pub struct Rule {
     pub window: Option<Offset>,
     /// For occurrences after the first, where the office opens payment later (EPO: Rule 51(1)).
     pub later_window: Option<Offset>,
+    /// For a divisional: fees already due for the parent, or falling due in the first period, may
+    /// be paid within this period of filing the divisional, then with the surcharge until the
+    /// second (EPO: Rule 51(3)).
+    pub divisional_catch_up: Option<(Offset, Offset)>,
     /// Late payment allowed this long after the due date, with a surcharge.
     pub grace: Option<(Offset, Surcharge)>,
     /// The series ends once the right is granted (EP renewal fees move to the national offices).
@@ -111,6 +115,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::months(6)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("37 CFR 1.20(h) surcharge"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -125,7 +130,10 @@ pub static RULES: &[Rule] = &[
     // in force 1 April 2018): "The renewal fee in respect of the third year may not be validly paid
     // more than six months before it falls due. All other renewal fees may not be validly paid more
     // than three months before they fall due." Due to the EPO until the year the mention of grant is
-    // published (Art. 86(2) EPC), then nationally.
+    // published (Art. 86(2) EPC), then nationally. Rule 51(3) EPC (Guidelines A-IV, 1.4.3): for a
+    // divisional, renewal fees already due for the parent fall due when the divisional is filed and
+    // may be paid within four months of its filing (a fee falling due for the first time within
+    // those four months too), then within six months with the 50 % additional fee.
     Rule {
         id: "ep-renewal",
         office: "EP",
@@ -138,6 +146,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::months(6)),
         later_window: Some(Offset::months(3)),
+        divisional_catch_up: Some((Offset::months(4), Offset::months(6))),
         grace: Some((Offset::months(6), Surcharge::Percent(50))),
         ends_at_grant: true,
         skip_before_grant: false,
@@ -160,6 +169,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: None,
         later_window: None,
+        divisional_catch_up: None,
         grace: None,
         ends_at_grant: false,
         skip_before_grant: false,
@@ -181,6 +191,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: None,
         later_window: None,
+        divisional_catch_up: None,
         grace: None,
         ends_at_grant: false,
         skip_before_grant: false,
@@ -203,6 +214,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: None,
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(2), Surcharge::Described("late national phase entry fee"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -226,6 +238,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::months(3)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("additional fee for each month late"))),
         ends_at_grant: false,
         skip_before_grant: true,
@@ -249,6 +262,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -274,6 +288,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -294,6 +309,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -314,6 +330,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: true,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("EUR 50 after the second month (PatKostG § 7(1))"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -339,6 +356,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("5 % of the fee per month late"))),
         ends_at_grant: false,
         skip_before_grant: true,
@@ -360,6 +378,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("5 % of the fee per month late"))),
         ends_at_grant: false,
         skip_before_grant: true,
@@ -383,6 +402,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Percent(100))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -405,6 +425,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -427,6 +448,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::years(1)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Described("grace period surcharge, 37 CFR 2.6"))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -453,6 +475,7 @@ pub static RULES: &[Rule] = &[
         end_of_month: false,
         window: Some(Offset::months(6)),
         later_window: None,
+        divisional_catch_up: None,
         grace: Some((Offset::months(6), Surcharge::Percent(25))),
         ends_at_grant: false,
         skip_before_grant: false,
@@ -598,8 +621,17 @@ pub fn compute(f: &Facts<'_>) -> Vec<Deadline> {
                 continue;
             }
             let window = if n > 0 { rule.later_window.or(rule.window) } else { rule.window };
-            let opens = window.and_then(|w| sub(due, w)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
-            let grace_ends = rule.grace.and_then(|(g, _)| add(due, g)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            let mut opens = window.and_then(|w| sub(due, w)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            let mut grace_ends = rule.grace.and_then(|(g, _)| add(due, g)).map(|d| if rule.end_of_month { end_of_month(d).unwrap_or(d) } else { d });
+            // A divisional catches up with its parent's fees from its own filing date.
+            if let (Some((pay, late)), Some(_), Some(filed)) = (rule.divisional_catch_up, f.parent_filing, f.filing)
+                && let (Some(pay_by), Some(late_by)) = (add(filed, pay), add(filed, late))
+                && due <= pay_by
+            {
+                due = pay_by;
+                opens = Some(filed);
+                grace_ends = Some(late_by);
+            }
             let ordinal = rule.first_ordinal + n;
             out.push(Deadline {
                 rule: rule.id,
@@ -734,11 +766,25 @@ mod tests {
         assert_eq!(later.iter().map(|x| x.ordinal).collect::<Vec<_>>(), vec![3, 4, 5, 6]);
     }
 
+    /// Rule 51(3) EPC (Guidelines A-IV, 1.4.3): a divisional of a parent filed 4 March 2019, itself
+    /// filed 10 October 2022. The renewal fees for years 3 and 4, due for the parent on 31 March 2021
+    /// and 31 March 2022, fall due on filing the divisional and may be paid until 10 February 2023,
+    /// with the additional fee until 10 April 2023; year 5 (31 March 2023) falls due after those
+    /// four months and is due as for the parent. The years count from the parent's filing.
     #[test]
-    fn a_divisional_counts_from_its_parent() {
+    fn a_divisional_pays_its_parent_s_past_renewal_fees_within_four_months_of_its_filing() {
         let div = Facts { parent_filing: Some(d("2019-03-04")), ..patent("EP", "2022-10-10", None) };
         let dl = compute(&div);
-        assert_eq!(dl[0].due, d("2021-03-31"), "year 3 of the parent (already past: payable on filing the divisional)");
+        let got: Vec<_> = dl.iter().take(3).map(|x| (x.ordinal, x.opens, x.due, x.grace_ends)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, Some(d("2022-10-10")), d("2023-02-10"), Some(d("2023-04-10"))),
+                (4, Some(d("2022-10-10")), d("2023-02-10"), Some(d("2023-04-10"))),
+                (5, Some(d("2022-12-31")), d("2023-03-31"), Some(d("2023-09-30"))),
+            ]
+        );
+        assert_eq!(standing(&dl[0], None, d("2023-01-15")), Standing::Open, "not overdue before the divisional's four months end");
     }
 
     /// Worked example: PCT application filed 1 Feb 2021 claiming priority of 15 March 2020.
