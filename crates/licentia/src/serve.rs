@@ -88,7 +88,7 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
     }
     // A last checkpoint so that the file outside the database covers everything written (refused,
     // like any other, when the database no longer extends what this node signed and witnessed).
-    checkpoint_once(&state).await;
+    final_checkpoint(&state).await;
     if let Err(e) = state.audit_log.witness().flush().await {
         tracing::error!(error = %e, "audit witness flush failed");
     }
@@ -114,6 +114,25 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             }
         }
     }
+}
+
+/// The checkpoint at shutdown. Pooled connections opened by the HTTP workers belong to their
+/// runtimes, which have stopped by now: using one fails ("the runtime is being shut down") and
+/// discards it, so an unavailable database is tried again, at most once per pooled connection
+/// and for ten seconds (a database that is really down does not hold the shutdown).
+async fn final_checkpoint(state: &AppState) {
+    let started = std::time::Instant::now();
+    for _ in 0..=state.db.pool.size() {
+        match licentia_app::checkpoints::checkpoint(state).await {
+            Err(licentia_app::AppError::Unavailable) if started.elapsed() < Duration::from_secs(10) => continue,
+            Ok(CheckpointOutcome::Signed(c)) => tracing::info!(seq = c.seq, "audit checkpoint signed"),
+            Ok(CheckpointOutcome::Unchanged) => {}
+            Ok(CheckpointOutcome::Refused(p)) => eprintln!("audit checkpoint REFUSED: tampering suspected at seq {}: {}", p.seq, p.detail),
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+        }
+        return;
+    }
+    tracing::warn!("audit checkpoint at shutdown failed: the database stayed unavailable");
 }
 
 /// One checkpoint attempt; a refusal is logged as an error by the checkpointer itself and

@@ -38,10 +38,12 @@ async fn a_family_tree_with_relations_coverage_and_inherited_dates() -> TestResu
     let div = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention EP divisional", "jurisdiction": "EP", "filing_date": "2023-01-20", "parent_id": ep, "relation": "divisional" })).await?;
     let us = create(&app, &m, &json!({ "kind": "patent", "title": "Sparse attention US", "jurisdiction": "US", "filing_date": "2020-03-03", "parent_id": first, "relation": "priority_claim" })).await?;
 
-    // The divisional's renewal fees count from the parent's filing date (Art. 76(1), Art. 86 EPC):
-    // year 3 of a 2020-03-02 filing was due at the end of March 2022, before the divisional existed.
+    // The divisional's renewal years count from the parent's filing date (Art. 76(1), Art. 86 EPC);
+    // the fees already due for the parent (year 3 at the end of March 2022) and the one falling due
+    // within four months of filing the divisional (year 4, 31 March 2023) are payable until four
+    // months after the divisional's filing on 20 January 2023 (Rule 51(3) EPC).
     let d = app.get_as(&m, &format!("/api/v1/assets/{div}")).await?.json();
-    assert_eq!(dues(&d, "ep-renewal").first().map(String::as_str), Some("2022-03-31"), "{d}");
+    assert_eq!(dues(&d, "ep-renewal").iter().take(3).map(String::as_str).collect::<Vec<_>>(), ["2023-05-20", "2023-05-20", "2024-03-31"], "{d}");
     // A priority claim keeps its own filing date.
     let u = app.get_as(&m, &format!("/api/v1/assets/{us}")).await?.json();
     assert_eq!(u["details"]["relation"], "priority_claim");
