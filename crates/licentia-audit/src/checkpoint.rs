@@ -100,6 +100,28 @@ pub async fn latest(conn: &mut licentia_db::PgConnection, key: &VerifyingKey, fi
     Ok(best)
 }
 
+/// This node's file checkpoints past the database's newest that the database lacks: what a
+/// signing left behind when the database went away between the file and the table (or the
+/// process died there). Each is returned only if its signature verifies and the chain still holds
+/// its head, so a rewritten chain is never blessed. A gap below the database's newest checkpoint
+/// is not filled: the checkpointer recovers before it signs again, so a failed insert can only
+/// be at the tail, and a row missing below it was deleted, which stays a finding for verify.
+pub async fn unsettled(conn: &mut licentia_db::PgConnection, key: &VerifyingKey, file: &CheckpointFile) -> Result<Vec<CheckpointRow>, AuditError> {
+    let newest = licentia_db::audit::latest_checkpoint(conn).await?.map_or(0, |r| r.seq);
+    let mut found: Vec<CheckpointRow> = Vec::new();
+    for c in file.read()?.into_iter().flatten() {
+        if c.seq <= newest || !c.signature_ok(key) || found.iter().any(|f| f.seq == c.seq) {
+            continue;
+        }
+        let (Ok(hash), Ok(signature)) = (hex::decode(&c.hash), hex::decode(&c.signature)) else { continue };
+        let holds = licentia_db::audit::page_after(conn, c.seq - 1, 1).await?.pop().is_some_and(|r| r.seq == c.seq && r.hash == hash);
+        if holds {
+            found.push(CheckpointRow { seq: c.seq, hash, key_id: c.key_id, signature, signed_at: c.signed_at });
+        }
+    }
+    Ok(found)
+}
+
 /// Signs `head` (file first, then the database). The caller has checked that it extends the
 /// previous checkpoint; use [`crate::AuditLog::checkpoint`], which does.
 pub async fn sign(db: &Db, key: &SigningKey, file: &CheckpointFile, seq: i64, hash: Vec<u8>) -> Result<Checkpoint, AuditError> {

@@ -223,6 +223,7 @@ impl AuditLog {
         let mut seen = self.0.seen.lock().await;
         self.seal(db).await?;
         self.0.witness.flush().await?;
+        self.recover_unsettled(db).await?;
         let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
         let key = self.0.key.verifying_key();
         let last_signed = checkpoint::latest(&mut conn, &key, &self.0.checkpoints).await?;
@@ -261,6 +262,31 @@ impl AuditLog {
         seen.acknowledged = None;
         seen.signed_through = Some(seq);
         Ok(CheckpointOutcome::Signed(cp))
+    }
+
+    /// Puts back into the database the checkpoints this node signed into its file but could not
+    /// insert (see [`checkpoint::unsettled`]), each with an `audit.checkpoint_recovered` entry in
+    /// the same transaction. Without it the next signature would build on the file's copy and
+    /// leave the row missing for good, which verify rightly reports as a checkpoint mismatch.
+    async fn recover_unsettled(&self, db: &Db) -> Result<(), AuditError> {
+        let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
+        let rows = checkpoint::unsettled(&mut conn, &self.0.key.verifying_key(), &self.0.checkpoints).await?;
+        drop(conn);
+        for row in rows {
+            let mut tx = db.begin().await?;
+            if !licentia_db::audit::insert_checkpoint(&mut tx, &row).await? {
+                continue; // another node put it there meanwhile
+            }
+            let event = AuditEvent::new("audit.checkpoint_recovered", Outcome::Success)
+                .actor(None, Some("licentia-checkpointer".into()), None)
+                .target("audit_checkpoint", row.seq)
+                .details(json!({ "seq": row.seq, "signed_at": row.signed_at, "file": self.0.checkpoints.path.display().to_string() }));
+            let appended = self.append(&mut tx, event).await?;
+            tx.commit().await.map_err(licentia_db::DbError::from)?;
+            self.committed(db, appended).await?;
+            tracing::warn!(seq = row.seq, "audit checkpoint recovered from the checkpoint file into the database");
+        }
+        Ok(())
     }
 
     /// An admin's acknowledgement of a suspicion (`licentia audit acknowledge`): audited, then

@@ -409,6 +409,43 @@ async fn database_and_file_checkpoints_that_disagree_are_reported() -> TestResul
     Ok(())
 }
 
+/// The database went away between the checkpoint file and the table (seen in CI when PostgreSQL
+/// restarted under load): the next checkpoint puts the file's signed tail back, audited, and the
+/// log verifies. A row deleted below the database's newest checkpoint is not put back: that is
+/// not what a failed insert leaves, and verify keeps reporting it.
+#[tokio::test]
+async fn a_checkpoint_the_database_missed_is_recovered_from_the_file_but_a_deleted_older_one_is_not() -> TestResult {
+    let f = fixture().await?;
+    append_n(&f, 3).await?;
+    let older = signed(&f).await?;
+    append_n(&f, 3).await?;
+    let lost = signed(&f).await?;
+    // What the failed insert leaves: the newest checkpoint in the file only.
+    tamper(&f, &[&format!("DELETE FROM audit_checkpoints WHERE seq = {}", lost.seq)]).await?;
+    let (seq, kind, _) = first_problem(&f).await?.ok_or("the missing row is a finding until recovered")?;
+    assert_eq!((seq, kind), (lost.seq, ProblemKind::CheckpointMismatch));
+    append_n(&f, 2).await?;
+    let next = signed(&f).await?;
+    assert!(next.seq > lost.seq);
+    let restored: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT seq, signature FROM audit_checkpoints ORDER BY seq").fetch_all(&f.t.db.pool).await?;
+    assert_eq!(restored.iter().map(|r| r.0).collect::<Vec<_>>(), vec![older.seq, lost.seq, next.seq]);
+    assert_eq!(hex::encode(&restored[1].1), lost.signature, "the file's signature, not a new one");
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.checkpoint_recovered' AND target_id = $1")
+        .bind(lost.seq.to_string())
+        .fetch_one(&f.t.db.pool)
+        .await?;
+    assert_eq!(recorded, 1);
+    assert_eq!(first_problem(&f).await?, None);
+
+    // A deleted row below the newest stays missing, and reported.
+    tamper(&f, &[&format!("DELETE FROM audit_checkpoints WHERE seq = {}", older.seq)]).await?;
+    append_n(&f, 1).await?;
+    signed(&f).await?;
+    let (seq, kind, detail) = first_problem(&f).await?.ok_or("a deleted older checkpoint must stay a finding")?;
+    assert_eq!((seq, kind), (older.seq, ProblemKind::CheckpointMismatch), "{detail}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn new_events_reusing_deleted_numbers_are_a_fork_and_an_acknowledgement_resumes_signing() -> TestResult {
     let f = fixture().await?;
