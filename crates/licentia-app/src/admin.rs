@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// A new user as submitted (JSON or form). Unknown fields are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserInput {
     pub email: String,
@@ -27,7 +27,7 @@ pub struct NewUserInput {
 }
 
 /// A change to a user: role and/or enabled state.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     pub role: Option<String>,
@@ -36,7 +36,7 @@ pub struct UserChange {
     pub csrf: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgInput {
     pub name: String,
@@ -45,7 +45,7 @@ pub struct NewOrgInput {
     pub csrf: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgChange {
     pub disabled: Option<bool>,

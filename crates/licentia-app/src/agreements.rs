@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use licentia_audit::Outcome;
 use licentia_db::agreements::{self as db, AgreementRow, NewAgreement, NewVersion, Scope, VersionRow};
 use licentia_db::assets::{AssetRow, AssetScope};
@@ -220,7 +220,7 @@ pub async fn insert_with_first_version(
     save_version(tx, a.id, 1, draft, a.created_by, comment).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgreementInput {
     pub kind: String,
@@ -303,40 +303,108 @@ pub async fn create(state: &AppState, actor: &Actor, i: NewAgreementInput) -> Ap
 
 /// The agreement as a caller sees it: the row, the visible version's text and clauses, covered
 /// assets, acceptances and what the workflow allows next.
-pub async fn detail_json(conn: &mut licentia_db::PgConnection, actor: &Actor, a: &AgreementRow) -> AppResult<Value> {
+pub async fn detail_json(conn: &mut licentia_db::PgConnection, actor: &Actor, a: &AgreementRow) -> AppResult<AgreementDetail> {
     let n = policy::visible_version(actor, a);
     let v = db::version(conn, a.id, n, policy::readable_max(actor, a)).await?;
     let draft = draft_of(conn, a, &v).await?;
     let (rendered, _) = draft.render();
     let acceptances = db::acceptances(conn, a.id).await?;
-    let status = a.status;
-    Ok(json!({
-        "id": a.id,
-        "kind": a.kind,
-        "title": a.title,
-        "status": a.status,
-        "licensor": { "id": a.licensor_id, "name": a.licensor_name },
-        "licensee": { "id": a.licensee_id, "name": a.licensee_name },
-        "parent_id": a.parent_id,
-        "current_version": a.current_version,
-        "shared_version": a.shared_version,
-        "executed_version": a.executed_version,
-        "executed_at": a.executed_at,
-        "approved_version": a.approved_version,
-        "allowed_transitions": status.next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "version": {
-            "number": v.number,
-            "author": v.author_name,
-            "comment": v.comment,
-            "created_at": v.created_at,
-            "text_sha256": hex::encode(&v.text_sha256),
-            "text": v.text,
-            "terms": v.terms,
-            "clauses": rendered,
+    Ok(AgreementDetail {
+        id: a.id,
+        kind: a.kind,
+        title: a.title.clone(),
+        status: a.status,
+        licensor: PartyRef { id: a.licensor_id, name: a.licensor_name.clone() },
+        licensee: PartyRef { id: a.licensee_id, name: a.licensee_name.clone() },
+        parent_id: a.parent_id,
+        current_version: a.current_version,
+        shared_version: a.shared_version,
+        executed_version: a.executed_version,
+        executed_at: a.executed_at,
+        approved_version: a.approved_version,
+        allowed_transitions: a.status.next().to_vec(),
+        version: VersionDetail {
+            number: v.number,
+            author: v.author_name.clone(),
+            comment: v.comment.clone(),
+            created_at: v.created_at,
+            text_sha256: hex::encode(&v.text_sha256),
+            text: v.text.clone(),
+            terms: v.terms.clone(),
+            clauses: rendered,
         },
-        "assets": draft.assets.iter().map(|r| json!({ "id": r.id, "title": r.title, "kind": r.kind, "jurisdiction": r.jurisdiction, "number": r.grant_number.as_ref().or(r.application_number.as_ref()) })).collect::<Vec<_>>(),
-        "acceptances": acceptances,
-    }))
+        assets: draft
+            .assets
+            .iter()
+            .map(|r| CoveredAsset {
+                id: r.id,
+                title: r.title.clone(),
+                kind: r.kind,
+                jurisdiction: r.jurisdiction.clone(),
+                number: r.grant_number.clone().or_else(|| r.application_number.clone()),
+            })
+            .collect(),
+        acceptances,
+        saved_version: None,
+    })
+}
+
+/// An agreement as the API shows it: the version the caller may see, with its rendered clauses.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgreementDetail {
+    pub id: AgreementId,
+    pub kind: AgreementKind,
+    pub title: String,
+    pub status: Status,
+    pub licensor: PartyRef,
+    pub licensee: PartyRef,
+    pub parent_id: Option<AgreementId>,
+    pub current_version: i32,
+    /// The version shown to the licensee (0: none yet).
+    pub shared_version: i32,
+    pub executed_version: Option<i32>,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub approved_version: Option<i32>,
+    /// Where the workflow may go from here.
+    pub allowed_transitions: Vec<Status>,
+    pub version: VersionDetail,
+    pub assets: Vec<CoveredAsset>,
+    pub acceptances: Vec<licentia_db::agreements::Acceptance>,
+    /// Only in the answer to saving a version: its number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_version: Option<i32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PartyRef {
+    pub id: OrganisationId,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionDetail {
+    pub number: i32,
+    pub author: String,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    /// SHA-256 of the text, hex.
+    pub text_sha256: String,
+    pub text: String,
+    /// The financial and legal terms of this version.
+    #[schema(value_type = Object)]
+    pub terms: Value,
+    pub clauses: Vec<Rendered>,
+}
+
+/// An asset an agreement covers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CoveredAsset {
+    pub id: AssetId,
+    pub title: String,
+    pub kind: licentia_domain::ip::AssetKind,
+    pub jurisdiction: Option<String>,
+    /// The grant or registration number, else the application number.
+    pub number: Option<String>,
 }
 
 /// Rebuilds the renderer's input for a stored version from what the version itself holds (its
@@ -392,7 +460,7 @@ pub async fn document_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionInput {
     pub title: Option<String>,
@@ -473,7 +541,7 @@ pub async fn load_version(state: &AppState, actor: &Actor, a: &AgreementRow, n: 
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Redline {
     pub from: i32,
     pub to: i32,
@@ -604,7 +672,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInput {
     /// The hash of the text the user read; refused if the text changed since.
@@ -699,7 +767,7 @@ pub async fn request_changes(state: &AppState, actor: &Actor, id: AgreementId, c
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesLineInput {
     pub period_start: String,
@@ -710,7 +778,7 @@ pub struct SalesLineInput {
     pub sublicence_revenue: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesInput {
     pub lines: Vec<SalesLineInput>,

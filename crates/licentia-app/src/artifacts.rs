@@ -153,7 +153,7 @@ pub async fn record_upload(state: &AppState, actor: &crate::Actor, artifact: &Ar
 }
 
 /// What a garbage collection of the blob store found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct GcReport {
     pub blobs: usize,
     /// Blobs no artifact row refers to.

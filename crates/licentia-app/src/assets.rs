@@ -104,7 +104,7 @@ pub fn to_row(id: AssetId, org: licentia_domain::OrganisationId, a: &ValidAsset)
 }
 
 /// A computed deadline with what people did about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadlineView {
     #[serde(flatten)]
     pub deadline: Deadline,
@@ -163,7 +163,7 @@ pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow, 
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkInput {
     pub rule: String,
@@ -199,7 +199,7 @@ pub async fn mark_deadline(state: &AppState, actor: &Actor, row: &AssetRow, m: M
 }
 
 /// A deadline entered by hand.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualInput {
     pub title: String,

@@ -14,7 +14,7 @@ use crate::assets::deadlines_of;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UpcomingDeadline {
     /// The asset, or for an agreement's obligation the agreement.
     pub asset_id: Uuid,

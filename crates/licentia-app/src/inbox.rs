@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::{Actor, policy};
 
 /// Which list an item belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// A version in review that this person may approve.
@@ -29,7 +29,7 @@ pub enum Section {
     Run,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Item {
     pub section: Section,
     pub title: String,

@@ -81,7 +81,7 @@ impl Serialize for AssetView<'_> {
 // ---- datasets ----
 
 /// What may be said of one column.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ColumnView {
     pub name: String,
     pub kind: Value,
@@ -92,7 +92,7 @@ pub struct ColumnView {
     pub stats: Option<ColumnStats>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ColumnStats {
     pub missing: Value,
     pub min: Value,
@@ -103,7 +103,7 @@ pub struct ColumnStats {
 }
 
 /// A dataset as an actor may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DatasetView {
     pub id: DatasetId,
     pub organisation_id: OrganisationId,
@@ -172,7 +172,7 @@ pub fn dataset(actor: &Actor, d: &Dataset) -> DatasetView {
 // ---- runs ----
 
 /// A run as an actor may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     pub id: RunId,
     pub licence_id: LicenceId,

@@ -59,7 +59,7 @@ pub async fn licence_json(conn: &mut licentia_db::PgConnection, l: &Licence) -> 
     Ok(v)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenceInput {
     pub agreement_id: String,
@@ -317,7 +317,7 @@ pub async fn set_columns(state: &AppState, actor: &Actor, id: DatasetId, columns
 
 /// What a run will cost, worked out from the dataset's schema and the hyperparameters before
 /// anything is reserved or computed (formula in `licentia_train::cost`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Estimate {
     /// Model inputs (numeric columns 1 each, categorical ones a column per category kept).
     pub inputs: usize,

@@ -47,7 +47,7 @@ fn scope(actor: &Actor) -> Option<OrganisationId> {
     (actor.role != Role::Admin).then_some(actor.organisation_id)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpointInput {
     pub url: String,
@@ -64,7 +64,7 @@ pub struct NewEndpointInput {
 }
 
 /// A new endpoint and its signing secret, which is shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub endpoint: Endpoint,
     pub secret: String,
@@ -172,7 +172,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> 
 }
 
 /// A delivery with its attempts, for the log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoggedDelivery {
     #[serde(flatten)]
     pub delivery: Delivery,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AgreementRow {
     pub id: AgreementId,
     pub licensor_id: OrganisationId,
@@ -143,7 +143,7 @@ pub async fn asset_ids(conn: &mut PgConnection, agreement: AgreementId) -> Resul
     Ok(sqlx::query_scalar("SELECT asset_id FROM agreement_assets WHERE agreement_id = $1 ORDER BY asset_id").bind(agreement).fetch_all(conn).await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionRow {
     pub agreement_id: AgreementId,
     pub number: i32,
@@ -151,6 +151,7 @@ pub struct VersionRow {
     pub clauses: serde_json::Value,
     pub text: String,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, format = "hex")]
     pub text_sha256: Vec<u8>,
     pub author_id: UserId,
     pub author_name: String,
@@ -306,11 +307,12 @@ pub async fn binding_on_assets(
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Acceptance {
     pub party: String,
     pub version: i32,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, format = "hex")]
     pub text_sha256: Vec<u8>,
     pub user_id: UserId,
     pub user_name: String,
@@ -359,7 +361,7 @@ pub async fn assign_assets(conn: &mut PgConnection, agreement: AgreementId, assi
     .rows_affected())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SalesRow {
     pub id: SalesReportId,
     pub period_start: NaiveDate,

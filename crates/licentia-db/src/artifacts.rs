@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Artifact {
     pub id: ArtifactId,
     pub organisation_id: OrganisationId,
@@ -19,6 +19,7 @@ pub struct Artifact {
     pub content_type: String,
     pub size_bytes: i64,
     #[serde(serialize_with = "hex32")]
+    #[schema(value_type = String, format = "hex")]
     pub sha256: Vec<u8>,
     #[serde(skip)]
     pub storage_key: String,

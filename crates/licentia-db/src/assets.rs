@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AssetRow {
     pub id: AssetId,
     pub organisation_id: OrganisationId,
@@ -28,6 +28,8 @@ pub struct AssetRow {
     pub owners: Vec<String>,
     pub tags: Vec<String>,
     pub details: serde_json::Value,
+    /// Only for the licensor's staff (absent for licensees).
+    #[schema(required = false)]
     pub internal_notes: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

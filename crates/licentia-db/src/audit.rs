@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::DbError;
 
 /// One stored audit row, exactly as in the table.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRow {
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,
@@ -25,14 +25,17 @@ pub struct AuditRow {
     pub request_id: Option<String>,
     pub details: serde_json::Value,
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String, format = "hex")]
     pub prev_hash: Vec<u8>,
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String, format = "hex")]
     pub hash: Vec<u8>,
     #[serde(skip)]
     pub canonical: Vec<u8>,
     /// HMAC-SHA256 over the hash link under audit MAC key `mac_key` (absent on entries written
     /// before the chain was keyed).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, format = "hex")]
     pub mac: Option<Vec<u8>>,
     pub mac_key: Option<i32>,
 }
@@ -265,7 +268,7 @@ pub async fn search(conn: &mut PgConnection, f: &AuditFilter, limit: i64) -> Res
     Ok(rows)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CheckpointRow {
     pub seq: i64,
     pub hash: Vec<u8>,

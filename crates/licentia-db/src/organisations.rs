@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: OrganisationId,
     pub name: String,

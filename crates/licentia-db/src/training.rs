@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Licence {
     pub id: LicenceId,
     pub agreement_id: AgreementId,
@@ -93,7 +93,7 @@ pub async fn licences(conn: &mut PgConnection, scope: Option<OrganisationId>) ->
 
 /// Usage of a licence since `since`: reservations still open count, releases give them back,
 /// settlements are what was used.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Usage {
     pub runs: i64,
     pub compute_units: i64,
@@ -141,7 +141,7 @@ pub async fn ledger(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Dataset {
     pub id: DatasetId,
     pub organisation_id: OrganisationId,
@@ -152,6 +152,7 @@ pub struct Dataset {
     pub schema: serde_json::Value,
     pub column_actions: serde_json::Value,
     #[serde(serialize_with = "hex")]
+    #[schema(value_type = String, format = "hex")]
     pub sha256: Vec<u8>,
     pub created_at: DateTime<Utc>,
 }
@@ -200,7 +201,7 @@ pub async fn set_column_actions(conn: &mut PgConnection, id: DatasetId, actions:
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Run {
     pub id: RunId,
     pub licence_id: LicenceId,

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use crate::DbError;
 
 /// A user as shown to other users: never the password hash.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub organisation_id: OrganisationId,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::DbError;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Endpoint {
     pub id: Uuid,
     pub organisation_id: OrganisationId,
@@ -120,13 +120,15 @@ pub async fn subscribed_to(conn: &mut PgConnection, events: &[&str]) -> Result<V
         .await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
     pub endpoint_id: Uuid,
     pub event_type: String,
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// How many attempts were made (the log's `attempts` lists them).
+    #[serde(rename = "attempt_count")]
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -200,7 +202,7 @@ pub async fn deliveries(conn: &mut PgConnection, endpoint: Uuid, limit: i64) -> 
         .await?)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AttemptRow {
     pub delivery_id: Uuid,
     pub attempt: i32,

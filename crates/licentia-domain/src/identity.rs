@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 
 /// One role per user. The permission table in [`crate::permission`] says what each may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Licensor IT: everything, including users, organisations and keys.
@@ -63,7 +63,7 @@ impl FromStr for Role {
 }
 
 /// The two kinds of organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgKind {
     Licensor,
@@ -98,7 +98,7 @@ impl FromStr for OrgKind {
 
 /// A normalised (trimmed, lower-case) e-mail address. The check is deliberately modest: one `@`,
 /// a non-empty local part, a dotted domain, no whitespace or control characters, at most 254 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Email(String);
 
@@ -134,7 +134,7 @@ impl fmt::Display for Email {
 }
 
 /// An organisation's display name: trimmed, 1 to 200 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct OrgName(String);
 

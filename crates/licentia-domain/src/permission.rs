@@ -7,7 +7,7 @@ use crate::Role;
 
 /// Something a user may be allowed to do. Deny by default: a role has exactly the permissions
 /// [`Role::allows`] lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// See one's own home page, log out, change one's own password.

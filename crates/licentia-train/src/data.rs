@@ -62,7 +62,7 @@ impl Limits {
 }
 
 /// Why a file was refused, and where. `line` is 1-based and counts the header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("line {line}{}: {message}", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
 pub struct DataError {
     pub line: u64,
@@ -79,7 +79,7 @@ fn err(line: u64, column: Option<&str>, message: impl Into<String>) -> DataError
 #[error("stored dataset: {0}")]
 pub struct StoredError(String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Numeric,
@@ -120,7 +120,7 @@ pub struct Column {
 }
 
 /// What the schema page shows of a column.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ColumnSummary {
     pub name: String,
     pub kind: Kind,

@@ -22,7 +22,7 @@ pub struct Model {
     device: Device,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Prediction {
     /// Binary and multiclass: the predicted class label.
     pub label: Option<String>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::prep::{Missing, Split, Task};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Template {
     /// input → 64 relu → 64 relu → 1 sigmoid, Adam, binary cross-entropy: the reference model.
@@ -56,7 +56,7 @@ impl Template {
 }
 
 /// A training run's settings, each bounded: what a licensee may ask for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hyper {
     pub template: Template,

@@ -16,7 +16,7 @@ pub const MAX_CATEGORIES: usize = 32;
 /// Classes a multiclass target may have.
 pub const MAX_CLASSES: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     Binary,
@@ -24,7 +24,7 @@ pub enum Task {
     Regression,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Missing {
     #[default]
@@ -32,7 +32,7 @@ pub enum Missing {
     Mean,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
     /// Seeded shuffle (stratified by class for classification), 80 % train.
@@ -43,7 +43,7 @@ pub enum Split {
 }
 
 /// How one input column becomes features.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Feature {
     /// Numeric or boolean: (value or fill − mean) / std.
@@ -53,7 +53,7 @@ pub enum Feature {
 }
 
 /// Everything prediction needs to transform new rows like the training rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Preprocessing {
     pub task: Task,
     pub target: String,

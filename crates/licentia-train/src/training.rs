@@ -19,7 +19,7 @@ use crate::model::{Hyper, Net, outputs};
 use crate::prep::{self, Matrix, Preprocessing, Rng, Task};
 
 /// Reported after every batch.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub epoch: u32,
     pub epochs: u32,
@@ -30,7 +30,7 @@ pub struct Progress {
 }
 
 /// What a run produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub metrics: Vec<EpochMetrics>,
     pub preprocessing: Preprocessing,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AppError, AppResult};
 
 /// Query-string form of a search. Everything optional; bad values are a 422 naming the field.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// A user id, or the e-mail address recorded for the actor.
     pub actor: Option<String>,

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 pub use licentia_app::error::{AppError, AppResult};
-use serde_json::json;
 
 /// Placed in the response's extensions so that the HTML error-page middleware can render it.
 #[derive(Debug, Clone)]
@@ -57,16 +56,16 @@ impl ResponseError for HttpError {
         if let AppError::Internal(cause) = &self.0 {
             tracing::error!(%cause, "internal error");
         }
-        let mut error = json!({ "code": self.0.code(), "message": self.0.public_message() });
+        let mut error = ErrorDetail { code: self.0.code(), message: self.0.public_message(), ..ErrorDetail::default() };
         match &self.0 {
-            AppError::Validation { field, .. } => error["field"] = json!(field),
-            AppError::InvalidTransition { allowed, .. } => error["allowed"] = json!(allowed),
-            AppError::ExclusivityConflict { id, .. } => error["conflicting_agreement"] = json!(id),
+            AppError::Validation { field, .. } => error.field = Some(field.clone()),
+            AppError::InvalidTransition { allowed, .. } => error.allowed = Some(allowed.iter().map(|s| s.to_string()).collect()),
+            AppError::ExclusivityConflict { id, .. } => error.conflicting_agreement = Some(id.to_string()),
             AppError::BadData { line, column, .. } => {
-                error["line"] = json!(line);
-                error["column"] = json!(column);
+                error.line = Some(*line);
+                error.column = column.clone();
             }
-            AppError::Refused { details, .. } => error["details"] = details.clone(),
+            AppError::Refused { details, .. } => error.details = Some(details.clone()),
             _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());
@@ -82,8 +81,40 @@ impl ResponseError for HttpError {
             }
             _ => {}
         }
-        let mut response = res.json(json!({ "error": error }));
+        let mut response = res.json(ErrorBody { error });
         response.extensions_mut().insert(ErrorInfo { code: self.0.code(), message: self.0.public_message() });
         response
     }
+}
+
+/// Every error the API answers: `{"error": {...}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `validation_failed`, `not_found`, `quota_exceeded`, ...
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The invalid field (422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Where the workflow may go instead (409 `invalid_transition`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    /// The agreement an exclusive grant would overlap (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_agreement: Option<String>,
+    /// The CSV line and column of bad data (422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// What a refusal is about (for example the licence and its quota).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod csv_export;
 pub mod error;
 pub mod layout;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod routes;

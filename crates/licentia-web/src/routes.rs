@@ -120,6 +120,8 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/audit/export" => Requires(P::AuditExport), api::audit::export),
         route!(GET "/audit/verify" => Requires(P::AuditVerify), pages::audit::verify),
         // JSON API
+        route!(GET "/api/v1/openapi.json" => Public, openapi_json),
+        route!(GET "/api/docs" => Public, crate::openapi::docs_page),
         route!(POST "/api/v1/auth/token" => Public, api::auth::token),
         route!(POST "/api/v1/auth/logout" => Requires(P::SelfService), api::auth::logout),
         route!(GET "/api/v1/me" => Requires(P::SelfService), api::auth::me),
@@ -193,6 +195,58 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/api/v1/artifacts/{id}" => Requires(P::ArtifactRead), artifacts::metadata),
         route!(GET "/api/v1/artifacts/{id}/content" => Requires(P::ArtifactContent), artifacts::content),
     ]
+}
+
+/// The table's path template that `path` (no query) matches, such as `/api/v1/assets/{id}` for
+/// `/api/v1/assets/0193…`, if the table serves `method` there. Literal segments win over
+/// parameters, as in the router (`/api/v1/assets/export` is not an asset id).
+pub fn template_of(method: &Method, path: &str) -> Option<&'static str> {
+    let segs: Vec<&str> = path.split('/').collect();
+    let mut best: Option<(usize, &'static str)> = None;
+    let routes = table();
+    for r in &routes {
+        let t: Vec<&str> = r.path.split('/').collect();
+        if t.len() != segs.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let fits = t.iter().zip(&segs).all(|(t, s)| {
+            if t.starts_with('{') {
+                !s.is_empty()
+            } else {
+                literal += 1;
+                t == s
+            }
+        });
+        if fits && best.is_none_or(|(l, _)| literal > l) {
+            best = Some((literal, r.path));
+        }
+    }
+    best.map(|(_, p)| p).filter(|p| routes.iter().any(|r| r.path == *p && r.method == *method))
+}
+
+/// The OpenAPI document of the table's routes (built once), and the schema names two types
+/// claimed at once.
+pub fn openapi_document() -> &'static (serde_json::Value, Vec<String>) {
+    static DOC: OnceLock<(serde_json::Value, Vec<String>)> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let routes: Vec<(Method, &'static str, crate::openapi::Guard)> = table()
+            .into_iter()
+            .map(|r| {
+                let guard = match r.access {
+                    Access::Public => None,
+                    Access::Requires(p) => Some(p),
+                };
+                (r.method, r.path, guard)
+            })
+            .collect();
+        crate::openapi::build(&routes)
+    })
+}
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(&openapi_document().0)
 }
 
 /// Registers every route of [`table`].

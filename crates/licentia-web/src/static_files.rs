@@ -13,6 +13,10 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("licentia.css", "text/css; charset=utf-8", include_bytes!("../../../static/licentia.css")),
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/htmx.min.js")),
     ("licentia.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/licentia.js")),
+    // The API reference's viewer: swagger-ui-dist from npm, unchanged (static/swagger-ui/VERSION).
+    ("swagger-ui-bundle.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/swagger-ui/swagger-ui-bundle.js")),
+    ("swagger-ui.css", "text/css; charset=utf-8", include_bytes!("../../../static/swagger-ui/swagger-ui.css")),
+    ("api-docs.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/api-docs.js")),
 ];
 
 pub async fn serve(name: web::Path<String>) -> crate::error::Reply<HttpResponse> {

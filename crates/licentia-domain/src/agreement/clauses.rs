@@ -286,7 +286,7 @@ fn fill(text: &str, vars: &BTreeMap<&'static str, String>) -> String {
 }
 
 /// One rendered clause.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Rendered {
     pub id: &'static str,
     pub number: usize,

@@ -7,7 +7,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::{Terms, money};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Equal,
@@ -15,7 +15,7 @@ pub enum Op {
     Delete,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Piece {
     pub op: Op,
     pub text: String,

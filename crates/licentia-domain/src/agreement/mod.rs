@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 use crate::ip::jurisdiction::is_country;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgreementKind {
     ExclusiveLicence,
@@ -104,7 +104,7 @@ impl FromStr for AgreementKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Exclusivity {
     /// Not even the licensor may use the rights in the scope.
@@ -115,7 +115,7 @@ pub enum Exclusivity {
 }
 
 /// The workflow. Executed versions are immutable; every move is audited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
@@ -183,7 +183,7 @@ impl FromStr for Status {
 }
 
 /// Where the rights apply: a list of countries, or worldwide minus exclusions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Territory {
     pub worldwide: bool,
     /// ISO 3166 countries (when not worldwide).
@@ -222,7 +222,7 @@ impl Territory {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reporting {
     Quarterly,
@@ -230,7 +230,7 @@ pub enum Reporting {
     Annual,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Milestone {
     pub name: String,
     /// Minor units.
@@ -240,7 +240,7 @@ pub struct Milestone {
 }
 
 /// The structured terms: the single source of the numbers in the prose and in the statements.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Terms {
     pub territory: Territory,
     /// Fields of use (lower case); empty means every field.
@@ -286,7 +286,7 @@ impl Terms {
 }
 
 /// Terms as submitted: everything optional so that a missing value is a 422 naming it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TermsInput {
     #[serde(default)]
@@ -316,7 +316,7 @@ pub struct TermsInput {
     pub reporting: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MilestoneInput {
     pub name: String,
@@ -460,7 +460,7 @@ impl TermsInput {
 }
 
 /// A duty the terms create once the agreement is executed: reports, payments, milestones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Obligation {
     /// `upfront`, `milestone` or `report`.
     pub kind: &'static str,

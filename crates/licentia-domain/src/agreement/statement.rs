@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Terms, money, percent};
 
 /// One row of a sales report: net sales in a country over a period, in the agreement's currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SalesLine {
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
@@ -21,7 +21,7 @@ pub struct SalesLine {
 }
 
 /// Settled usage from the ledger, dated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UsageEntry {
     pub at: NaiveDate,
     pub runs: i64,
@@ -30,7 +30,7 @@ pub struct UsageEntry {
 }
 
 /// From `from` on, no covered patent is in force in `country`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Lapse {
     pub country: String,
     pub from: NaiveDate,
@@ -49,7 +49,7 @@ pub struct Input<'a> {
     pub patent_costs: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Upfront,
@@ -63,7 +63,7 @@ pub enum LineKind {
     MinimumTrueUp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub kind: LineKind,
     pub description: String,
@@ -74,7 +74,7 @@ pub struct Line {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Statement {
     pub from: NaiveDate,
     pub to: NaiveDate,

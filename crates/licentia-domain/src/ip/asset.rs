@@ -11,7 +11,7 @@ use super::numbers::{self, NumberKind};
 use super::{AssetKind, AssetStatus, Jurisdiction, LifeDates, NiceClass, Relation};
 use crate::DomainError;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetInput {
     pub kind: String,

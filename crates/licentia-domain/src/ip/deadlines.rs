@@ -38,7 +38,7 @@ impl Offset {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum Surcharge {
     None,
@@ -501,7 +501,7 @@ pub struct Facts<'a> {
     pub pct: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Deadline {
     pub rule: &'static str,
     pub ordinal: u32,
@@ -519,7 +519,7 @@ pub struct Deadline {
 }
 
 /// Where a deadline stands on a given day: what the lists sort and colour by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// Not yet past its last day.

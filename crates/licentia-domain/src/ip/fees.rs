@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 /// An official fee in minor units (cents, pence, yen).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Fee {
     pub currency: &'static str,
     pub standard: i64,
@@ -172,7 +172,7 @@ pub fn fee_for(rule: &str, ordinal: u32, basis: FeeBasis) -> Option<Fee> {
 }
 
 /// One deadline with its fee, for forecasts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Cost {
     pub rule: &'static str,
     pub ordinal: u32,

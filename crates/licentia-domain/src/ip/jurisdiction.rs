@@ -23,7 +23,7 @@ const ISO_3166: [&str; 249] = [
 
 const REGIONAL: [&str; 6] = ["EP", "WO", "EM", "AP", "OA", "EA"];
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Jurisdiction(String);
 

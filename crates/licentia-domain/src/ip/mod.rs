@@ -19,7 +19,7 @@ pub use jurisdiction::Jurisdiction;
 use crate::DomainError;
 
 /// What kind of right an asset is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssetKind {
     Patent,
@@ -70,7 +70,7 @@ impl FromStr for AssetKind {
 }
 
 /// Where a registered right is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssetStatus {
     Drafting,
@@ -135,7 +135,7 @@ impl FromStr for AssetStatus {
 }
 
 /// A Nice classification class (1 to 45, 12th edition).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct NiceClass(u8);
 
@@ -153,7 +153,7 @@ impl NiceClass {
 
 /// The dates of a registered right, checked for consistency: no priority after filing, no
 /// publication or grant/registration before filing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LifeDates {
     pub priority: Option<NaiveDate>,
     pub filing: Option<NaiveDate>,
@@ -227,7 +227,7 @@ mod tests {
 }
 
 /// How a filing relates to the filing it claims from: the edges of a patent family's tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// Claims the parent's priority (Paris Convention Art. 4) in another office.

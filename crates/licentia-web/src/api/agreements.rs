@@ -14,8 +14,9 @@ use licentia_domain::AgreementId;
 use licentia_domain::agreement::Status;
 use licentia_domain::agreement::statement::{self, Lapse, SalesLine, Statement, UsageEntry};
 use licentia_domain::ip::AssetStatus;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
@@ -59,7 +60,85 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize)]
+/// One line of the agreement list.
+#[derive(Serialize, ToSchema)]
+pub struct AgreementSummary {
+    pub id: AgreementId,
+    pub kind: licentia_domain::agreement::AgreementKind,
+    pub title: String,
+    pub status: Status,
+    pub licensee: Party,
+    /// The version the caller sees (a licensee: the one shared with it).
+    pub version: i32,
+    pub effective_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Party {
+    pub id: licentia_domain::OrganisationId,
+    pub name: String,
+}
+
+/// A version without its text.
+#[derive(Serialize, ToSchema)]
+pub struct VersionSummary {
+    pub number: i32,
+    pub author: String,
+    pub comment: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// SHA-256 of the version's text, hex.
+    pub text_sha256: String,
+}
+
+/// A version with its text, terms and clause wordings.
+#[derive(Serialize, ToSchema)]
+pub struct VersionText {
+    #[serde(flatten)]
+    pub summary: VersionSummary,
+    pub text: String,
+    #[schema(value_type = Object)]
+    pub terms: Value,
+    #[schema(value_type = Object)]
+    pub clauses: Value,
+}
+
+/// Where an agreement's workflow stands after a transition.
+#[derive(Serialize, ToSchema)]
+pub struct StatusChange {
+    pub id: AgreementId,
+    pub status: Status,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SalesRecorded {
+    pub agreement: AgreementId,
+    /// How many lines were recorded.
+    pub lines: usize,
+}
+
+/// A royalty statement with the agreement it belongs to.
+#[derive(Serialize, ToSchema)]
+pub struct StatementReply {
+    pub agreement: AgreementId,
+    pub title: String,
+    pub licensee: String,
+    pub statement: Statement,
+}
+
+fn version_summary(v: &db::VersionRow) -> VersionSummary {
+    VersionSummary {
+        number: v.number,
+        author: v.author_name.clone(),
+        comment: v.comment.clone(),
+        created_at: v.created_at,
+        text_sha256: hex::encode(&v.text_sha256),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
 }
@@ -68,11 +147,18 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
     let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Status>()).transpose()?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let rows = db::list(&mut conn, scope(&user), status.map(Status::as_str), 500).await?;
-    let items: Vec<Value> = rows
+    let items: Vec<AgreementSummary> = rows
         .iter()
-        .map(|a| {
-            json!({ "id": a.id, "kind": a.kind, "title": a.title, "status": a.status, "licensee": { "id": a.licensee_id, "name": a.licensee_name },
-                    "version": visible_version(&user, a), "effective_date": a.effective_date, "end_date": a.end_date, "updated_at": a.updated_at })
+        .map(|a| AgreementSummary {
+            id: a.id,
+            kind: a.kind,
+            title: a.title.clone(),
+            status: a.status,
+            licensee: Party { id: a.licensee_id, name: a.licensee_name.clone() },
+            version: visible_version(&user, a),
+            effective_date: a.effective_date,
+            end_date: a.end_date,
+            updated_at: a.updated_at,
         })
         .collect();
     state.audit_alone(user.event(&ctx, "agreement.listed", licentia_audit::Outcome::Success)).await?;
@@ -94,18 +180,14 @@ pub async fn save(
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
     let row = db::get(&mut conn, a.id, Scope::All).await?;
     let mut v = uc::detail_json(&mut conn, &user.actor(), &row).await?;
-    v["saved_version"] = json!(number);
+    v.saved_version = Some(number);
     Ok(HttpResponse::Created().json(v))
 }
 
 pub async fn versions(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<AgreementId>) -> Reply<HttpResponse> {
     let a = uc::load(&state, &user.actor_in(&ctx), *id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(uc::db_err)?;
-    let items: Vec<Value> = db::versions(&mut conn, a.id, readable_max(&user, &a))
-        .await?
-        .iter()
-        .map(|v| json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256) }))
-        .collect();
+    let items: Vec<VersionSummary> = db::versions(&mut conn, a.id, readable_max(&user, &a)).await?.iter().map(version_summary).collect();
     state.audit_alone(user.event(&ctx, "agreement.versions_listed", licentia_audit::Outcome::Success).target("agreement", a.id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
@@ -116,10 +198,11 @@ pub async fn version(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let a = uc::load(&state, &actor, id).await?;
     let v = uc::load_version(&state, &actor, &a, &n).await?;
     state.audit_alone(user.event(&ctx, "agreement.version_read", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number }))).await?;
-    Ok(HttpResponse::Ok().json(json!({ "number": v.number, "author": v.author_name, "comment": v.comment, "created_at": v.created_at, "text_sha256": hex::encode(&v.text_sha256), "text": v.text, "terms": v.terms, "clauses": v.clauses })))
+    Ok(HttpResponse::Ok().json(VersionText { summary: version_summary(&v), text: v.text.clone(), terms: v.terms.clone(), clauses: v.clauses.clone() }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     pub from: String,
     pub to: String,
@@ -139,7 +222,7 @@ pub async fn diff_api(
     Ok(HttpResponse::Ok().json(uc::redline(&state, &actor, &a, &q.from, &q.to).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionInput {
     pub to: String,
@@ -162,7 +245,7 @@ pub async fn transition(
     let actor = user.actor_in(&ctx);
     let a = uc::load(&state, &actor, *id).await?;
     let to = uc::transition(&state, &actor, a.id, &body.to, &body.comment).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": to.as_str() })))
+    Ok(HttpResponse::Ok().json(StatusChange { id: a.id, status: to }))
 }
 
 /// `POST /api/v1/agreements/{id}/approve`: four eyes, then the exclusivity check.
@@ -170,7 +253,7 @@ pub async fn approve(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     let actor = user.actor_in(&ctx);
     let a = uc::load(&state, &actor, *id).await?;
     uc::approve(&state, &actor, a.id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "approved" })))
+    Ok(HttpResponse::Ok().json(StatusChange { id: a.id, status: Status::Approved }))
 }
 
 /// `POST /api/v1/agreements/{id}/accept`: the caller accepts the approved version for its party;
@@ -185,7 +268,7 @@ pub async fn accept(
     let actor = user.actor_in(&ctx);
     let a = uc::load(&state, &actor, *id).await?;
     let status = uc::accept(&state, &actor, a.id, body.text_sha256.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": status.as_str() })))
+    Ok(HttpResponse::Ok().json(StatusChange { id: a.id, status }))
 }
 
 /// `POST /api/v1/agreements/{id}/request-changes`: the licensee sends a version under review
@@ -200,7 +283,7 @@ pub async fn request_changes(
     let actor = user.actor_in(&ctx);
     let a = uc::load(&state, &actor, *id).await?;
     uc::request_changes(&state, &actor, a.id, &body.comment).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": a.id, "status": "draft" })))
+    Ok(HttpResponse::Ok().json(StatusChange { id: a.id, status: Status::Draft }))
 }
 
 /// `POST /api/v1/agreements/{id}/sales`: the licensee's net sales per period and country, all
@@ -215,10 +298,11 @@ pub async fn report_sales(
     let actor = user.actor_in(&ctx);
     let a = uc::load(&state, &actor, *id).await?;
     let n = uc::report_sales(&state, &actor, &a, &body.lines).await?;
-    Ok(HttpResponse::Created().json(json!({ "agreement": a.id, "lines": n })))
+    Ok(HttpResponse::Created().json(SalesRecorded { agreement: a.id, lines: n }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatementQuery {
     /// The agreement; without it the answer says which parameter is missing (it used to be the
@@ -356,7 +440,7 @@ pub async fn statements(state: web::Data<AppState>, ctx: RequestContext, user: C
         )
         .await?;
     match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(HttpResponse::Ok().json(json!({ "agreement": a.id, "title": a.title, "licensee": a.licensee_name, "statement": st }))),
+        "json" => Ok(HttpResponse::Ok().json(StatementReply { agreement: a.id, title: a.title.clone(), licensee: a.licensee_name.clone(), statement: st })),
         "csv" => {
             let mut w = crate::csv_export::SafeCsv::new();
             w.record(["kind", "description", "country", "basis", "rate", "amount_minor", "currency"])?;

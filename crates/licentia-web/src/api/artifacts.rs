@@ -235,7 +235,8 @@ pub async fn metadata(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     Ok(HttpResponse::Ok().json(a))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     attached_kind: Option<String>,
     attached_id: Option<String>,

@@ -58,14 +58,30 @@ pub const NUMBERS: &[&str] = &["claims_count", "term_adjustment_days"];
 const MAX_CSV: usize = 32 * 1024 * 1024;
 const MAX_ROWS: usize = 100_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     pub line: u64,
     pub field: String,
     pub message: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// What an import found: every bad row with its line and field.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub valid: usize,
+    pub errors: Vec<RowError>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    /// How many assets were created.
+    pub imported: usize,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     #[serde(default)]
     pub dry_run: bool,
@@ -173,18 +189,18 @@ pub async fn import(
     }
     let body = read_body(&req, payload).await?;
     let (valid, errors) = tokio::task::spawn_blocking(move || validate(&body)).await.map_err(AppError::internal)??;
-    let report = json!({ "rows": valid.len() + errors.len(), "valid": valid.len(), "errors": errors, "dry_run": q.dry_run });
+    let report = ImportReport { rows: valid.len() + errors.len(), valid: valid.len(), errors, dry_run: q.dry_run };
     if q.dry_run {
         return Ok(HttpResponse::Ok().json(report));
     }
-    if !errors.is_empty() {
+    if !report.errors.is_empty() {
         return Ok(HttpResponse::UnprocessableEntity().json(json!({
-            "error": { "code": "validation_failed", "field": "csv", "message": format!("{} bad row(s); nothing was imported", errors.len()) },
+            "error": { "code": "validation_failed", "field": "csv", "message": format!("{} bad row(s); nothing was imported", report.errors.len()) },
             "report": report,
         })));
     }
     let imported = licentia_app::assets::import(&state, &user.actor_in(&ctx), &valid).await?;
-    Ok(HttpResponse::Created().json(json!({ "imported": imported })))
+    Ok(HttpResponse::Created().json(Imported { imported }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,7 +57,18 @@ pub async fn add_manual(
 ) -> Reply<HttpResponse> {
     let row = load(&state, &ctx, &user, *id).await?;
     let added = insert_manual(&state, &ctx, &user, &row, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(json!({ "rule": deadlines::MANUAL, "ordinal": added.ordinal, "title": added.title, "due": added.due, "note": added.note })))
+    Ok(HttpResponse::Created().json(ManualAdded { rule: deadlines::MANUAL, ordinal: added.ordinal, title: added.title, due: added.due, note: added.note }))
+}
+
+/// A hand-entered deadline as stored; `rule` and `ordinal` identify it for marking and deleting.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ManualAdded {
+    /// Always `manual`.
+    pub rule: &'static str,
+    pub ordinal: i32,
+    pub title: String,
+    pub due: NaiveDate,
+    pub note: String,
 }
 
 /// `DELETE /api/v1/assets/{id}/manual-deadlines/{ordinal}`: 204, or 422 when there is no such
@@ -117,7 +128,8 @@ pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     Ok(HttpResponse::Ok().json(v))
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AssetQuery {
     pub kind: Option<String>,
     pub status: Option<String>,
@@ -235,7 +247,8 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadlineQuery {
     pub days: Option<i64>,
 }

@@ -55,14 +55,49 @@ pub async fn search(state: &AppState, ctx: &RequestContext, user: &CurrentUser, 
 
 pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, q: web::Query<AuditQuery>) -> Reply<HttpResponse> {
     let page = search(&state, &ctx, &user, &q).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "items": page.rows, "next_before": page.older, "newer_after": page.newer, "total": page.total, "total_exact": page.total_exact })))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        items: page.rows,
+        next_before: page.older,
+        newer_after: page.newer,
+        total: page.total,
+        total_exact: page.total_exact,
+    }))
+}
+
+/// One page of the audit log, newest first, with keyset cursors.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditRow>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<i64>,
+    /// Pass as `after` for the newer page.
+    pub newer_after: Option<i64>,
+    /// Matching entries, counted up to 100,000.
+    pub total: i64,
+    /// Whether `total` is exact (false when the count stopped at its cap).
+    pub total_exact: bool,
+}
+
+/// One entry and the canonical bytes its hash covers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub entry: AuditRow,
+    /// The canonical JSON that was hashed and MACed.
+    pub canonical: String,
+}
+
+/// The chain check: `ok` and the full report.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct VerifyReply {
+    pub ok: bool,
+    #[schema(value_type = Object)]
+    pub report: licentia_audit::VerifyReport,
 }
 
 pub async fn get(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, seq: web::Path<i64>) -> Reply<HttpResponse> {
     let row = entry(&state, &ctx, &user, *seq).await?;
     let canonical = String::from_utf8_lossy(&row.canonical).into_owned();
-    Ok(HttpResponse::Ok().json(json!({ "entry": row, "canonical": canonical })))
+    Ok(HttpResponse::Ok().json(AuditEntry { entry: row, canonical }))
 }
 
 pub async fn entry(state: &AppState, ctx: &RequestContext, user: &CurrentUser, seq: i64) -> AppResult<AuditRow> {
@@ -171,5 +206,5 @@ pub async fn run_verify(state: &AppState, ctx: &RequestContext, user: &CurrentUs
 
 pub async fn verify(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let report = run_verify(&state, &ctx, &user).await?;
-    Ok(HttpResponse::Ok().json(json!({ "ok": report.ok(), "report": report })))
+    Ok(HttpResponse::Ok().json(VerifyReply { ok: report.ok(), report }))
 }

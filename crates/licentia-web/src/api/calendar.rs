@@ -21,10 +21,11 @@ fn digest(token: &str) -> Vec<u8> {
 
 pub async fn new_token(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser) -> Reply<HttpResponse> {
     let token = licentia_app::account::new_calendar_token(&state, &user.actor_in(&ctx)).await?;
-    Ok(HttpResponse::Created().json(json!({ "token": token, "path": format!("/deadlines.ics?token={token}") })))
+    Ok(HttpResponse::Created().json(CalendarToken { path: format!("/deadlines.ics?token={token}"), token }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     token: Option<String>,
 }
@@ -104,4 +105,12 @@ mod tests {
         assert!(folded.split("\r\n").all(|l| l.len() <= 75), "{folded:?}");
         assert!(folded.contains("\r\n "));
     }
+}
+
+/// A calendar subscription: the token is the credential, so keep the address private.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CalendarToken {
+    pub token: String,
+    /// The feed's path, to append to the server's address.
+    pub path: String,
 }

@@ -22,8 +22,9 @@ use crate::error::{AppError, AppResult, Reply};
 use crate::state::AppState;
 
 /// Where a family member stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = FamilyStanding)]
 pub enum Standing {
     InForce,
     Pending,
@@ -52,7 +53,7 @@ impl Standing {
 }
 
 /// A member of a family tree, in depth-first order from the root.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FamilyMember {
     pub depth: usize,
     pub relation: Option<String>,
@@ -63,7 +64,7 @@ pub struct FamilyMember {
     pub row: AssetRow,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Family {
     pub root: Uuid,
     pub members: Vec<FamilyMember>,
@@ -132,30 +133,37 @@ pub async fn family_api(state: web::Data<AppState>, ctx: RequestContext, user: C
 /// Amounts in minor units per currency (no conversion: the offices bill in their own currency).
 pub type Amounts = BTreeMap<&'static str, i64>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AssetCost {
     pub asset_id: AssetId,
     pub title: String,
     pub jurisdiction: Option<String>,
     pub family: AssetId,
+    /// Currency code → amount in minor units.
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
     pub total: Amounts,
     pub items: Vec<fees::Cost>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Forecast {
     pub from: NaiveDate,
     pub years: u32,
     pub reduced: bool,
     /// Calendar year → currency → amount.
+    #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, i64>>)]
     pub by_year: BTreeMap<i32, Amounts>,
     /// Family root → currency → amount.
+    #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, i64>>)]
     pub by_family: BTreeMap<AssetId, Amounts>,
     pub assets: Vec<AssetCost>,
+    /// Currency code → amount in minor units.
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
     pub total: Amounts,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ForecastQuery {
     pub years: Option<u32>,
@@ -260,7 +268,7 @@ pub async fn forecast_api(state: web::Data<AppState>, ctx: RequestContext, user:
 }
 
 /// Dashboard counts by dimension.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub total: i64,
     pub kind: Vec<(String, i64)>,

@@ -59,7 +59,8 @@ pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     pub name: Option<String>,
 }
@@ -96,7 +97,7 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
     Ok(HttpResponse::Ok().json(uc::dataset_detail(&state, &user.actor_in(&ctx), *id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnsInput {
     /// Column name → `keep`, `drop` or `mask`.
@@ -113,7 +114,7 @@ pub async fn set_columns(
     Ok(HttpResponse::Ok().json(uc::set_columns(&state, &user.actor_in(&ctx), *id, &body.columns).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchInput {
     pub licence_id: String,
@@ -125,7 +126,14 @@ pub struct LaunchInput {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What a launch would reserve, and how it was computed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EstimateReply {
+    pub estimate: uc::Estimate,
+    pub formula: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateInput {
     pub dataset_id: String,
@@ -139,7 +147,7 @@ pub async fn estimate(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
     let e = uc::estimate_for(&state, &user.actor_in(&ctx), dataset_id, &i.hyper).await?;
     let formula = format!("{} training rows × {} epochs × 3 × {} multiply-adds ÷ 1,000,000, rounded up", e.train_rows, i.hyper.epochs, e.forward_macs);
-    Ok(HttpResponse::Ok().json(json!({ "estimate": e, "formula": formula })))
+    Ok(HttpResponse::Ok().json(EstimateReply { estimate: e, formula }))
 }
 
 /// A run as the caller may see it (the policy's view).
@@ -251,7 +259,8 @@ pub async fn events(
     Ok(HttpResponse::Ok().content_type("text/event-stream").insert_header((header::CACHE_CONTROL, "no-cache")).streaming(stream))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// How many epochs' metrics the client already has.

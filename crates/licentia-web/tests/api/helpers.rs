@@ -135,6 +135,69 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     })
 }
 
+/// Every JSON answer of an `/api/v1` route is checked against the schema that the OpenAPI
+/// document names for its route and status: a field renamed, dropped or retyped, or a status the
+/// document does not list, fails the test that saw it.
+fn check_against_document(method: &actix_web::http::Method, path: &str, reply: &Reply) -> Res<()> {
+    use std::sync::{Mutex, OnceLock};
+    if !path.starts_with("/api/v1/") {
+        return Ok(());
+    }
+    let is_json = reply.header("content-type").is_some_and(|c| c.starts_with("application/json"));
+    let Some(template) = licentia_web::routes::template_of(method, path) else { return Ok(()) };
+    let doc = &licentia_web::routes::openapi_document().0;
+    let op = &doc["paths"][template][method.as_str().to_ascii_lowercase()];
+    if op.is_null() {
+        return Err(format!("{method} {template} answered but is not in the OpenAPI document").into());
+    }
+    let status = reply.status.as_u16();
+    let documented = &op["responses"][status.to_string()];
+    if documented.is_null() {
+        return Err(format!(
+            "{method} {template} answered {status}, which the OpenAPI document does not list: {}",
+            reply.body.chars().take(400).collect::<String>()
+        )
+        .into());
+    }
+    let media = reply.header("content-type").unwrap_or_default().split(';').next().unwrap_or_default().trim().to_owned();
+    if !media.is_empty() && !documented["content"].is_null() && documented["content"][&media].is_null() && documented["content"]["*/*"].is_null() {
+        return Err(format!("{method} {template} {status} answered {media}; the document lists {}", documented["content"]).into());
+    }
+    let Some(schema) = documented["content"]["application/json"]["schema"].as_object().filter(|_| is_json) else { return Ok(()) };
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let key = format!("{method} {template} {status}");
+    let cache = VALIDATORS.get_or_init(Default::default);
+    let validator = {
+        let mut cache = cache.lock().map_err(|_| "validator cache poisoned")?;
+        match cache.get(&key) {
+            Some(v) => v.clone(),
+            None => {
+                // The response's schema at the root, beside the components its $refs point into.
+                let mut root = schema.clone();
+                root.insert("components".into(), doc["components"].clone());
+                let v = std::sync::Arc::new(
+                    jsonschema::validator_for(&Value::Object(root)).map_err(|e| format!("{key}: the document's schema does not compile: {e}"))?,
+                );
+                cache.insert(key.clone(), v.clone());
+                v
+            }
+        }
+    };
+    let body: Value = serde_json::from_str(&reply.body).map_err(|e| format!("{key}: not JSON: {e}"))?;
+    let errors: Vec<String> = validator.iter_errors(&body).map(|e| format!("{} at {}", e, e.instance_path())).take(5).collect();
+    let excerpt: String = reply.body.chars().take(400).collect();
+    if errors.is_empty() { Ok(()) } else { Err(format!("{key}: the answer does not match the OpenAPI document: {}\n{excerpt}", errors.join("; ")).into()) }
+}
+
+async fn checked<S>(method: actix_web::http::Method, path: String, res: awc::ClientResponse<S>) -> Res<Reply>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_http::error::PayloadError>> + Unpin,
+{
+    let reply = into_reply(res).await?;
+    check_against_document(&method, &path, &reply)?;
+    Ok(reply)
+}
+
 async fn into_reply<S>(mut res: awc::ClientResponse<S>) -> Res<Reply>
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_http::error::PayloadError>> + Unpin,
@@ -165,15 +228,18 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: awc::ClientRequest) -> Res<Reply> {
-        into_reply(req.send().await?).await
+        let (method, path) = (req.get_method().clone(), req.get_uri().path().to_owned());
+        checked(method, path, req.send().await?).await
     }
 
     pub async fn send_json(&self, req: awc::ClientRequest, body: &Value) -> Res<Reply> {
-        into_reply(req.send_json(body).await?).await
+        let (method, path) = (req.get_method().clone(), req.get_uri().path().to_owned());
+        checked(method, path, req.send_json(body).await?).await
     }
 
     pub async fn send_body(&self, req: awc::ClientRequest, body: impl Into<actix_web::web::Bytes>) -> Res<Reply> {
-        into_reply(req.send_body(body.into()).await?).await
+        let (method, path) = (req.get_method().clone(), req.get_uri().path().to_owned());
+        checked(method, path, req.send_body(body.into()).await?).await
     }
 
     pub async fn send_form(&self, req: awc::ClientRequest, form: &[(&str, &str)]) -> Res<Reply> {

@@ -15,6 +15,7 @@ mod escaping;
 mod hostile_input;
 mod layering;
 mod notifications;
+mod openapi;
 mod pages;
 mod portfolio;
 mod security;
