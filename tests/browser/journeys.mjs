@@ -270,6 +270,30 @@ try {
     await phone.close();
   }
 
+  // 6b. The API reference: the vendored viewer renders every operation of the OpenAPI document,
+  // and the page's content security policy (no inline script or style) refuses nothing.
+  {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const docs = await context.newPage();
+    current = docs;
+    const refused = [];
+    docs.on("console", (m) => { if (m.type() === "error" && /Content Security Policy|Refused to/.test(m.text())) refused.push(m.text()); });
+    docs.on("pageerror", (e) => refused.push(`script error: ${e.message}`));
+    await docs.addInitScript(() => document.addEventListener("securitypolicyviolation", (e) => console.error(`Refused to load ${e.blockedURI} (${e.violatedDirective})`)));
+    await docs.goto(`${base}/api/docs`);
+    await docs.waitForSelector(".opblock", { timeout: 20000 });
+    const spec = await (await context.request.get(`${base}/api/v1/openapi.json`)).json();
+    const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+    const shown = await docs.locator(".opblock").count();
+    expect(shown === operations, `the reference shows every operation (${shown} of ${operations})`);
+    expect((await docs.textContent(".info .title")).includes("Licentia API"), "the document's title");
+    await docs.locator(".opblock-summary-path", { hasText: "/api/v1/agreements/{id}/approve" }).first().click();
+    expect(await docs.locator("text=agreement_approve").first().isVisible(), "an operation names the permission it needs");
+    expect(refused.length === 0, `the page's CSP refused nothing: ${refused.join("; ")}`);
+    await shot(docs, "api-reference", false);
+    await context.close();
+  }
+
   // 7. Accessibility: axe-core over every page each user saw or can open from the navigation.
   for (const [page, seen] of users) {
     current = page;

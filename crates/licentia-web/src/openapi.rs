@@ -496,7 +496,7 @@ pub async fn docs_page() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Licentia API reference</title><link rel=\"stylesheet\" href=\"/static/swagger-ui.css?v={v}\"></head>\
-         <body><main><h1 class=\"visually-hidden\">Licentia API reference</h1><div id=\"swagger-ui\"></div></main>\
+         <body><main><h1>Licentia API reference</h1><div id=\"swagger-ui\"></div></main>\
          <script src=\"/static/swagger-ui-bundle.js?v={v}\"></script><script src=\"/static/api-docs.js?v={v}\"></script></body></html>\n"
     ))
 }
