@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 /// A new user as submitted (JSON or form). Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"email": "ana@aurora.example", "display_name": "Ana Ruiz", "role": "manager", "organisation_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "password": "a long enough passphrase"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewUserInput {
     pub email: String,
@@ -28,6 +29,7 @@ pub struct NewUserInput {
 
 /// A change to a user: role and/or enabled state.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"role": "auditor", "disabled": false}))]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     pub role: Option<String>,
@@ -37,6 +39,7 @@ pub struct UserChange {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Borealis Robotics GmbH", "kind": "licensee"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgInput {
     pub name: String,
@@ -46,6 +49,7 @@ pub struct NewOrgInput {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"disabled": true}))]
 #[serde(deny_unknown_fields)]
 pub struct OrgChange {
     pub disabled: Option<bool>,

@@ -221,6 +221,7 @@ pub async fn insert_with_first_version(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"kind": "non_exclusive_licence", "title": "Vision model licence", "licensee_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "assets": [], "terms": {"territory": ["DE", "FR"], "fields": ["industrial inspection"], "effective_date": "2027-01-01", "end_date": "2029-12-31", "currency": "EUR", "upfront_fee": 2500000, "royalty_bp": 350, "reporting": "quarterly"}, "comment": "First draft"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewAgreementInput {
     pub kind: String,
@@ -461,6 +462,7 @@ pub async fn document_of(conn: &mut licentia_db::PgConnection, a: &AgreementRow,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"terms": {"territory": ["DE", "FR", "IT"], "currency": "EUR", "royalty_bp": 300, "reporting": "quarterly"}, "comment": "Italy added, royalty 3 %"}))]
 #[serde(deny_unknown_fields)]
 pub struct VersionInput {
     pub title: Option<String>,
@@ -673,6 +675,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"text_sha256": "9f2c4e0b7d1a5c3e8f6b2d4a1c9e7f5b3d1a8c6e4f2b0d9c7a5e3f1b8d6c4a2e"}))]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInput {
     /// The hash of the text the user read; refused if the text changed since.
@@ -779,6 +782,7 @@ pub struct SalesLineInput {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"lines": [{"period_start": "2027-01-01", "period_end": "2027-03-31", "country": "DE", "net_sales": 12000000}]}))]
 #[serde(deny_unknown_fields)]
 pub struct SalesInput {
     pub lines: Vec<SalesLineInput>,

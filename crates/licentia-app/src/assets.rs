@@ -164,6 +164,7 @@ pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow, 
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"rule": "us-maintenance", "ordinal": 1, "state": "done", "note": "Paid on 2027-03-02, receipt 4711"}))]
 #[serde(deny_unknown_fields)]
 pub struct MarkInput {
     pub rule: String,
@@ -200,6 +201,7 @@ pub async fn mark_deadline(state: &AppState, actor: &Actor, row: &AssetRow, m: M
 
 /// A deadline entered by hand.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"title": "Reply to the office action", "due": "2027-04-30", "note": "Examiner cites D1"}))]
 #[serde(deny_unknown_fields)]
 pub struct ManualInput {
     pub title: String,

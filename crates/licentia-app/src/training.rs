@@ -60,6 +60,7 @@ pub async fn licence_json(conn: &mut licentia_db::PgConnection, l: &Licence) -> 
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"agreement_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "templates": ["tabular-binary-mlp"], "valid_until": "2027-12-31T23:59:59Z", "quota_runs": 20, "quota_compute_units": 100000, "reset_period": "monthly"}))]
 #[serde(deny_unknown_fields)]
 pub struct LicenceInput {
     pub agreement_id: String,

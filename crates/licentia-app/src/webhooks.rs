@@ -48,6 +48,7 @@ fn scope(actor: &Actor) -> Option<OrganisationId> {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"url": "https://erp.borealis.example/hooks/licentia", "description": "ERP", "events": ["agreement.executed", "run.succeeded"]}))]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpointInput {
     pub url: String,

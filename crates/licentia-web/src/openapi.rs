@@ -75,7 +75,30 @@ fn asset_page(s: &mut Schemas) -> Value {
 /// The writable fields of an asset; which apply depends on `kind` (the server sets `id`,
 /// `organisation_id` and the timestamps, and refuses unknown fields).
 fn asset_input(s: &mut Schemas) -> Value {
-    json!({ "allOf": [s.of::<licentia_db::assets::AssetRow>()], "description": "The asset's fields except id, organisation_id, created_at and updated_at; on PATCH, only those to change." })
+    s.of::<licentia_db::assets::AssetRow>();
+    let mut input = s.0.get("AssetRow").cloned().unwrap_or_default();
+    if let Some(props) = input.get_mut("properties").and_then(Value::as_object_mut) {
+        for server_set in ["id", "organisation_id", "created_at", "updated_at"] {
+            props.remove(server_set);
+        }
+    }
+    input["required"] = json!(["kind", "title"]);
+    input["description"] =
+        json!("The asset's fields (which apply depends on `kind`); the server sets id, organisation_id and the timestamps. On PATCH, only those to change.");
+    input["example"] = json!({ "kind": "patent", "status": "granted", "title": "Defect detection on moving webs", "jurisdiction": "US", "application_number": "16/123,456",
+            "grant_number": "US 11,234,567 B2", "filing_date": "2019-03-14", "grant_date": "2022-01-04", "owners": ["Aurora Labs"], "tags": ["vision"], "details": {},
+            "internal_notes": "" });
+    input
+}
+
+/// A partial update: any of the asset's fields.
+fn asset_patch(s: &mut Schemas) -> Value {
+    let mut input = asset_input(s);
+    if let Some(o) = input.as_object_mut() {
+        o.remove("required");
+        o.insert("example".into(), json!({ "status": "lapsed", "tags": ["vision", "abandoned-2027"] }));
+    }
+    input
 }
 
 fn upcoming(s: &mut Schemas) -> Value {
@@ -249,7 +272,7 @@ pub fn operations() -> Vec<Op> {
             .or(200, one::<asset_csv::ImportReport>),
         op(M::GET, "/api/v1/assets/export", "Export the registry as CSV or JSON").query(export_params).csv_or_json(200, asset_rows),
         op(M::GET, "/api/v1/assets/{id}", "One asset with its deadlines").json(200, asset_detail),
-        op(M::PATCH, "/api/v1/assets/{id}", "Change some fields of an asset").body(asset_input).json(200, one::<licentia_db::assets::AssetRow>),
+        op(M::PATCH, "/api/v1/assets/{id}", "Change some fields of an asset").body(asset_patch).json(200, one::<licentia_db::assets::AssetRow>),
         op(M::DELETE, "/api/v1/assets/{id}", "Delete an asset no agreement covers").no_content(),
         op(M::POST, "/api/v1/assets/{id}/deadlines", "Mark a computed deadline done, waived or missed")
             .body(one::<licentia_app::assets::MarkInput>)

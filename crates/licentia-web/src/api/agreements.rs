@@ -223,6 +223,7 @@ pub async fn diff_api(
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"to": "in_review", "comment": "Ready for review"}))]
 #[serde(deny_unknown_fields)]
 pub struct TransitionInput {
     pub to: String,

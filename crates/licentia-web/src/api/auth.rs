@@ -12,6 +12,7 @@ use crate::error::Reply;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "manager@aurora.example", "password": "correct horse battery staple"}))]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     email: String,
@@ -67,6 +68,7 @@ pub async fn preferences(state: web::Data<AppState>, user: CurrentUser) -> Reply
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"notify_email": true, "notify_digest": true, "time_zone": "Europe/Berlin"}))]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesInput {
     pub notify_email: bool,
@@ -83,6 +85,7 @@ pub async fn set_preferences(state: web::Data<AppState>, ctx: RequestContext, us
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"current": "correct horse battery staple", "new": "a longer passphrase of my own"}))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current: String,

@@ -98,6 +98,7 @@ pub async fn dataset(state: web::Data<AppState>, ctx: RequestContext, user: Curr
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"columns": {"customer_name": "drop", "postcode": "mask"}}))]
 #[serde(deny_unknown_fields)]
 pub struct ColumnsInput {
     /// Column name → `keep`, `drop` or `mask`.
@@ -115,6 +116,7 @@ pub async fn set_columns(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"licence_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "dataset_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "hyper": {"template": "tabular-binary-mlp", "target": "defect", "epochs": 20, "batch_size": 32, "learning_rate": 0.001}, "name": "line 3, spring data"}))]
 #[serde(deny_unknown_fields)]
 pub struct LaunchInput {
     pub licence_id: String,
@@ -134,6 +136,7 @@ pub struct EstimateReply {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"dataset_id": "0193a6c2-7d1e-7c3a-9b1f-2f6a1c0e5d41", "hyper": {"template": "tabular-binary-mlp", "target": "defect", "epochs": 20}}))]
 #[serde(deny_unknown_fields)]
 pub struct EstimateInput {
     pub dataset_id: String,

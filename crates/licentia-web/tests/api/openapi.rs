@@ -102,3 +102,28 @@ async fn the_document_and_the_reference_page_are_served() -> TestResult {
     assert!(!page.body.contains("<script>"), "no inline script (CSP)");
     Ok(())
 }
+
+/// Every JSON request body has an example, and the example is valid under its own schema (a
+/// wrong example in a reference misleads more than none).
+#[test]
+fn every_request_body_has_an_example_its_schema_accepts() -> TestResult {
+    let doc = &licentia_web::routes::openapi_document().0;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().ok_or("no paths")? {
+        for (method, op) in item.as_object().ok_or("bad item")? {
+            let Some(schema) = op["requestBody"]["content"]["application/json"]["schema"].as_object() else { continue };
+            let name = schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/"));
+            let example = name.map_or(schema.get("example").unwrap_or(&Value::Null), |n| &doc["components"]["schemas"][n]["example"]);
+            let example = Some(example).filter(|e| !e.is_null());
+            let example = example.ok_or(format!("{method} {path}: the request body has no example"))?;
+            let mut root = schema.clone();
+            root.insert("components".into(), doc["components"].clone());
+            let v = jsonschema::validator_for(&Value::Object(root))?;
+            let errors: Vec<String> = v.iter_errors(example).map(|e| format!("{e} at {}", e.instance_path())).collect();
+            assert!(errors.is_empty(), "{method} {path}: its example does not match its schema: {errors:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} request bodies checked");
+    Ok(())
+}
