@@ -132,7 +132,13 @@
       var out = document.getElementById("upload-result");
       if (!file) { return; }
       out.textContent = "Uploading…";
-      fetch("/api/v1/datasets?name=" + encodeURIComponent(file.name), {
+      var q = "?name=" + encodeURIComponent(file.name);
+      ["lawful_basis", "region", "retain_until"].forEach(function (n) {
+        var v = upload.querySelector('[name="' + n + '"]').value;
+        if (v) { q += "&" + n + "=" + encodeURIComponent(v); }
+      });
+      if (upload.querySelector('[name="personal_data"]').checked) { q += "&personal_data=true"; }
+      fetch("/api/v1/datasets" + q, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "text/csv", "X-CSRF-Token": csrf() }, body: file
       }).then(function (r) {

@@ -49,10 +49,13 @@ pub struct NewOrgInput {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"disabled": true}))]
+#[schema(example = json!({"disabled": false, "country": "DE"}))]
 #[serde(deny_unknown_fields)]
 pub struct OrgChange {
     pub disabled: Option<bool>,
+    /// Where the organisation is established, ISO 3166 alpha-2 (export control decides by it); an
+    /// empty string clears it.
+    pub country: Option<String>,
     #[serde(default)]
     pub csrf: Option<String>,
 }
@@ -172,19 +175,37 @@ pub async fn create_org(state: &AppState, actor: &Actor, input: NewOrgInput) -> 
 /// Disabling an organisation logs out every one of its users.
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn update_org(state: &AppState, actor: &Actor, id: OrganisationId, change: OrgChange) -> AppResult<Organisation> {
+    let country = match change.country.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if !licentia_domain::ip::jurisdiction::is_country(&c) {
+                return Err(AppError::Validation { field: "country".into(), message: "must be an ISO 3166 alpha-2 country code such as DE".into() });
+            }
+            Some(Some(c))
+        }
+    };
     let mut tx = state.db.begin().await?;
     let before = organisations::get_scoped(&mut tx, id, None).await?;
-    let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) else {
-        return Ok(before);
-    };
-    if id == actor.organisation_id {
-        return Err(AppError::Conflict { message: "you cannot disable your own organisation".into() });
+    let mut org = before.clone();
+    let mut last = None;
+    if let Some(country) = country.filter(|c| *c != before.country) {
+        org = organisations::set_country(&mut tx, id, country.as_deref()).await?;
+        let event = actor.event("org.country_set", Outcome::Success).target("organisation", id).details(json!({ "from": before.country, "to": country }));
+        last = Some(state.audit(&mut tx, event).await?);
     }
-    let org = organisations::set_disabled(&mut tx, id, disabled).await?;
-    let revoked = if disabled { sessions::revoke_all_for_organisation(&mut tx, id, "organisation disabled").await? } else { 0 };
-    let action = if disabled { "org.disabled" } else { "org.enabled" };
-    let event = actor.event(action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
-    let seq = state.audit(&mut tx, event).await?;
+    if let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) {
+        if id == actor.organisation_id {
+            return Err(AppError::Conflict { message: "you cannot disable your own organisation".into() });
+        }
+        org = organisations::set_disabled(&mut tx, id, disabled).await?;
+        let revoked = if disabled { sessions::revoke_all_for_organisation(&mut tx, id, "organisation disabled").await? } else { 0 };
+        let action = if disabled { "org.disabled" } else { "org.enabled" };
+        let event = actor.event(action, Outcome::Success).target("organisation", id).details(json!({ "sessions_revoked": revoked }));
+        last = Some(state.audit(&mut tx, event).await?);
+    }
+    let Some(seq) = last else { return Ok(before) };
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     state.audited(seq).await;
     Ok(org)

@@ -663,9 +663,31 @@ pub async fn approve(state: &AppState, actor: &Actor, id: AgreementId) -> AppRes
             }
         }
     }
+    // Export control: every classified asset against the licensee's country and the territory,
+    // each restriction cured only by a permit recorded on the agreement (licentia_domain::export).
+    let export = crate::export::report_in(&mut tx, &a, &terms, Utc::now().date_naive()).await?;
+    if let Some(refusal) = crate::export::refusal(&export) {
+        let blocking = export.blocking();
+        let event = actor.event("agreement.approval_refused", Outcome::Denied).target("agreement", a.id).details(json!({
+            "version": v.number,
+            "reason": "export_control",
+            "rule": blocking.map(|c| c.finding.rule),
+            "asset": blocking.map(|c| c.asset),
+            "country": blocking.map(|c| c.finding.country.clone()),
+        }));
+        let seq = state.audit(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        state.audited(seq).await;
+        return Err(refusal);
+    }
+    let cured: Vec<serde_json::Value> =
+        export.checks.iter().map(|c| json!({ "asset": c.asset, "rule": c.finding.rule, "country": c.finding.country, "permit": c.permit })).collect();
     db::set_approved(&mut tx, a.id, Some(actor.user_id), Some(v.number)).await?;
     db::set_status(&mut tx, a.id, Status::Approved, Some(v.number)).await?;
-    let event = actor.event("agreement.approved", Outcome::Success).target("agreement", a.id).details(json!({ "version": v.number, "author": v.author_id }));
+    let event = actor
+        .event("agreement.approved", Outcome::Success)
+        .target("agreement", a.id)
+        .details(json!({ "version": v.number, "author": v.author_id, "export_permits_relied_on": cured }));
     let seq = state.audit(&mut tx, event).await?;
     let mail = notify::queue(&mut tx, state, notify::Event::Approved { agreement: &a, version: v.number, approver: actor.user_id }).await?;
     tx.commit().await.map_err(db_err)?;

@@ -91,10 +91,20 @@ pub async fn read_all(state: &AppState, a: &Artifact) -> AppResult<Vec<u8>> {
     Ok(out)
 }
 
+/// An erased artifact's content is gone on purpose (its data key was destroyed): 410, before any
+/// attempt to unwrap a key that is no longer there.
+pub fn still_readable(a: &Artifact) -> AppResult<()> {
+    match a.shredded_at {
+        Some(at) => Err(AppError::Gone { message: format!("this content was erased on {} (its data key was destroyed)", at.format("%Y-%m-%d %H:%M UTC")) }),
+        None => Ok(()),
+    }
+}
+
 /// Decrypts an artifact a segment at a time, handing each plaintext piece to `each` until it
 /// answers `false`. Every segment is authenticated before it is handed over; read to the end,
 /// the plaintext's SHA-256 is checked against the stored one too.
 pub async fn read_pieces(state: &AppState, a: &Artifact, mut each: impl FnMut(Vec<u8>) -> AppResult<bool>) -> AppResult<()> {
+    still_readable(a)?;
     let dek = state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_uuid().as_bytes(), &a.wrapped_key).map_err(|_| AppError::Integrity)?;
     let key = StorageKey::parse(&a.storage_key).map_err(AppError::internal)?;
     let mut file = state.store.open(&key).await.map_err(AppError::internal)?;
@@ -255,6 +265,7 @@ impl Sealing {
             segment_size: DEFAULT_SEGMENT as i32,
             created_by: by,
             created_at: chrono::Utc::now(),
+            shredded_at: None,
         })
     }
 }

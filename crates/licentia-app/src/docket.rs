@@ -88,7 +88,50 @@ pub async fn obligations_between(state: &AppState, actor: &Actor, from: NaiveDat
 
 async fn obligations_in(conn: &mut licentia_db::PgConnection, actor: &Actor, from: NaiveDate, to: NaiveDate) -> AppResult<Vec<UpcomingDeadline>> {
     let mut out = Vec::new();
-    for a in licentia_db::agreements::list(&mut *conn, crate::policy::agreement_scope(actor), None, 500).await? {
+    let agreements = licentia_db::agreements::list(&mut *conn, crate::policy::agreement_scope(actor), None, 500).await?;
+    // An export permit's last day of validity is a deadline: after it the transfer it covers needs
+    // a new one (the approval check no longer counts it).
+    let ids: Vec<_> = agreements
+        .iter()
+        .filter(|a| !matches!(a.status, licentia_domain::agreement::Status::Terminated | licentia_domain::agreement::Status::Expired))
+        .map(|a| a.id)
+        .collect();
+    for p in licentia_db::export::permits(&mut *conn, &ids).await? {
+        let due = p.permit.valid_until;
+        if due < from || due > to {
+            continue;
+        }
+        let Some(a) = agreements.iter().find(|a| a.id == p.agreement_id) else { continue };
+        let deadline = Deadline {
+            rule: "export-permit-expiry",
+            ordinal: 0,
+            title: format!(
+                "Export permit {} ({}) expires: renew it or stop the transfer to {}",
+                p.permit.reference,
+                p.permit.authority,
+                p.permit.countries.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            due,
+            last_day: due,
+            opens: None,
+            grace_ends: None,
+            grace_last_day: None,
+            surcharge: deadlines::Surcharge::None,
+            source: "the permit's own term of validity",
+        };
+        let standing = deadlines::standing(&deadline, None, Utc::now().date_naive());
+        out.push(UpcomingDeadline {
+            asset_id: a.id.into(),
+            href: format!("/agreements/{}", a.id),
+            asset_title: a.title.clone(),
+            jurisdiction: None,
+            deadline,
+            state: None,
+            standing,
+            tracked_from: p.created_at.date_naive(),
+        });
+    }
+    for a in agreements {
         let (Some(n), Some(executed_at)) = (a.executed_version, a.executed_at) else { continue };
         if matches!(a.status, licentia_domain::agreement::Status::Terminated | licentia_domain::agreement::Status::Expired) {
             continue;

@@ -40,6 +40,9 @@ pub enum AppError {
     /// A refusal with its own code and figures (quota_exceeded with what remains, ...).
     #[error("{message}")]
     Refused { code: &'static str, message: String, details: serde_json::Value },
+    /// Content that existed and was destroyed on purpose (an erased dataset): 410, not 404.
+    #[error("{message}")]
+    Gone { message: String },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type: {expected} expected")]
@@ -76,6 +79,7 @@ impl AppError {
             AppError::Refused { code, .. } => code,
             AppError::InvalidTransition { .. } => "invalid_transition",
             AppError::ExclusivityConflict { .. } => "exclusivity_conflict",
+            AppError::Gone { .. } => "gone",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::UnsupportedMediaType { .. } => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",

@@ -14,6 +14,8 @@ pub mod assets;
 pub mod checkpoints;
 pub mod docket;
 pub mod error;
+pub mod evidence;
+pub mod export;
 pub mod inbox;
 pub mod mail;
 pub mod metrics;

@@ -115,6 +115,13 @@ pub struct DatasetView {
     pub column_actions: BTreeMap<String, String>,
     pub sha256: String,
     pub created_at: DateTime<Utc>,
+    pub personal_data: bool,
+    pub lawful_basis: Option<String>,
+    pub region: Option<String>,
+    pub retain_until: Option<chrono::NaiveDate>,
+    /// When its data key was destroyed; its content answers 410 from then on.
+    pub erased_at: Option<DateTime<Utc>>,
+    pub erasure_reason: Option<String>,
 }
 
 /// Whether the actor owns the dataset's or run's data: a user of the licensee that uploaded it.
@@ -166,6 +173,12 @@ pub fn dataset(actor: &Actor, d: &Dataset) -> DatasetView {
         column_actions: actions,
         sha256: d.sha256.iter().map(|b| format!("{b:02x}")).collect(),
         created_at: d.created_at,
+        personal_data: d.personal_data,
+        lawful_basis: d.lawful_basis.clone(),
+        region: d.region.clone(),
+        retain_until: d.retain_until,
+        erased_at: d.erased_at,
+        erasure_reason: d.erasure_reason.clone(),
     }
 }
 
@@ -182,6 +195,9 @@ pub struct RunView {
     /// The run's number under its licence, and the name its owner gave it.
     pub seq: i32,
     pub name: Option<String>,
+    /// Declared at launch: the field of use and the country where the model is used.
+    pub use_field: Option<String>,
+    pub use_country: Option<String>,
     pub template: String,
     pub hyper: Value,
     pub status: RunStatus,
@@ -207,6 +223,9 @@ pub struct RunView {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Why a queued run has not started when no live worker may take it (its dataset's region).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// The scope of a licensee's own objects (licences, datasets, runs): its organisation; the
@@ -236,6 +255,8 @@ pub fn run(actor: &Actor, r: &Run) -> RunView {
         dataset_id: r.dataset_id,
         seq: r.seq,
         name: r.name.clone(),
+        use_field: r.use_field.clone(),
+        use_country: r.use_country.clone(),
         template: r.template.clone(),
         hyper: r.hyper.clone(),
         status: r.status,
@@ -260,6 +281,7 @@ pub fn run(actor: &Actor, r: &Run) -> RunView {
         created_at: r.created_at,
         started_at: r.started_at,
         finished_at: r.finished_at,
+        waiting: None,
     }
 }
 
@@ -342,6 +364,12 @@ mod tests {
             sha256: vec![0xab],
             // Fixed, so that no digit of a timestamp can look like a leaked statistic.
             created_at: DateTime::UNIX_EPOCH,
+            personal_data: false,
+            lawful_basis: None,
+            region: None,
+            retain_until: None,
+            erased_at: None,
+            erasure_reason: None,
         }
     }
 

@@ -172,7 +172,13 @@ pub fn check_dataset_name(name: &str) -> AppResult<()> {
 /// and the audit entry in one transaction (no row, no blob on failure). The dataset's SHA-256 is
 /// the CSV's as sent; the artifact's, the stored stream's.
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
-pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, upload: crate::upload::ParsedCsv) -> AppResult<Dataset> {
+pub async fn store_dataset(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    upload: crate::upload::ParsedCsv,
+    residency: &licentia_domain::residency::Residency,
+) -> AppResult<Dataset> {
     check_dataset_name(name)?;
     let id = DatasetId::new();
     let table = std::sync::Arc::new(upload.table);
@@ -204,6 +210,12 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, upload: 
         column_actions: json!({}),
         sha256: upload.sha256,
         created_at: Utc::now(),
+        personal_data: residency.personal_data,
+        lawful_basis: residency.lawful_basis.clone(),
+        region: residency.region.clone(),
+        retain_until: residency.retain_until,
+        erased_at: None,
+        erasure_reason: None,
     };
     let stored = async {
         let mut tx = state.db.begin().await?;
@@ -215,6 +227,7 @@ pub async fn store_dataset(state: &AppState, actor: &Actor, name: &str, upload: 
             "sha256": hex::encode(&d.sha256),
             "bytes": upload.bytes,
             "stored_bytes": artifact.size_bytes,
+            "residency": residency,
         }));
         let seq = state.audit(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
@@ -266,6 +279,15 @@ pub async fn read_table(state: &AppState, d: &Dataset, max_batches: Option<usize
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn dataset_detail(state: &AppState, actor: &Actor, id: DatasetId) -> AppResult<Value> {
     let d = load_dataset(state, actor, id).await?;
+    if d.erased_at.is_some() {
+        // The metadata stays; there is no content left to preview.
+        state.audit_alone(actor.event("dataset.read", Outcome::Success).target("dataset", d.id)).await?;
+        let mut v = serde_json::to_value(policy::dataset(actor, &d)).map_err(AppError::internal)?;
+        let names: Vec<&str> = d.schema.as_array().map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect()).unwrap_or_default();
+        v["columns_names"] = json!(names);
+        v["preview"] = json!([]);
+        return Ok(v);
+    }
     let table = read_table(state, &d, Some(1)).await?;
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let shown: Vec<bool> = names.iter().map(|n| policy::may_see_values(actor, &d, n)).collect();
@@ -395,6 +417,66 @@ pub fn check_run_name(name: Option<&str>) -> AppResult<Option<String>> {
     }
 }
 
+/// Where and for what the licensee will use the model a run produces, as declared at launch.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct Declared {
+    /// The field of use (one of the agreement's fields when it limits them).
+    pub field_of_use: Option<String>,
+    /// ISO 3166 country where the model will be used; absent: the licensee's registered country.
+    pub country: Option<String>,
+}
+
+/// The declaration checked against the executed terms: a field outside the agreement's fields or
+/// a country outside its territory is 409 naming which; a declaration that is missing where the
+/// terms need one is 422. Returns (field, country) as recorded.
+fn check_declared(d: &Declared, terms: &licentia_domain::agreement::Terms, home: Option<&str>) -> AppResult<(Option<String>, Option<String>)> {
+    let field = d.field_of_use.as_deref().map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty());
+    if field.as_ref().is_some_and(|f| f.chars().count() > 100 || f.chars().any(char::is_control)) {
+        return Err(bad("field_of_use", "1 to 100 characters without control characters"));
+    }
+    let granted: Vec<&String> = terms.fields.iter().collect();
+    match &field {
+        None if !granted.is_empty() => {
+            return Err(bad(
+                "field_of_use",
+                format!("declare the field of use; the agreement grants {}", terms.fields.iter().cloned().collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        Some(f) if !granted.is_empty() && !terms.fields.contains(f) => {
+            return Err(AppError::Refused {
+                code: "outside_field_of_use",
+                message: format!(
+                    "the field of use {f:?} is outside the agreement, which grants {}",
+                    terms.fields.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                details: json!({ "declared": f, "granted": terms.fields }),
+            });
+        }
+        _ => {}
+    }
+    let country = match d.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if !licentia_domain::ip::jurisdiction::is_country(&c) {
+                return Err(bad("country", "must be an ISO 3166 alpha-2 country code"));
+            }
+            Some(c)
+        }
+        None => home.map(str::to_owned),
+    };
+    let Some(c) = &country else {
+        return Err(bad("country", "declare the country where the model will be used (your organisation has none recorded)"));
+    };
+    if !terms.territory.covers(c) {
+        return Err(AppError::Refused {
+            code: "outside_territory",
+            message: format!("{c} is outside the agreement's territory ({})", terms.territory.describe()),
+            details: json!({ "declared": c, "territory": terms.territory }),
+        });
+    }
+    Ok((field, country))
+}
+
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn launch(
@@ -405,6 +487,7 @@ pub async fn launch(
     hyper: &Hyper,
     key: Option<&str>,
     name: Option<&str>,
+    declared: &Declared,
 ) -> AppResult<(Run, bool)> {
     let name = check_run_name(name)?;
     let mut tx = state.db.begin().await?;
@@ -456,6 +539,13 @@ pub async fn launch(
             details: json!({ "allowed": l.templates }),
         });
     }
+    // Field of use and territory are the executed terms', checked at the moment of use.
+    let agreement = licentia_db::agreements::get(&mut tx, l.agreement_id, licentia_db::agreements::Scope::All).await?;
+    let executed = agreement.executed_version.unwrap_or(agreement.current_version);
+    let terms: licentia_domain::agreement::Terms =
+        serde_json::from_value(licentia_db::agreements::version(&mut tx, agreement.id, executed, None).await?.terms).map_err(AppError::internal)?;
+    let home = licentia_db::organisations::get_scoped(&mut tx, actor.organisation_id, None).await?.country;
+    let (use_field, use_country) = check_declared(declared, &terms, home.as_deref())?;
     let dataset = match db::dataset(&mut tx, dataset_id, Some(actor.organisation_id)).await {
         Ok(d) => d,
         Err(licentia_db::DbError::NotFound) => {
@@ -464,6 +554,9 @@ pub async fn launch(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(at) = dataset.erased_at {
+        return Err(AppError::Conflict { message: format!("this dataset was erased on {}; upload it again to train on it", at.format("%Y-%m-%d")) });
+    }
     let mut hyper = hyper.clone();
     // Dropped and masked columns never reach training.
     let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
@@ -509,6 +602,8 @@ pub async fn launch(
             hyper: &hyper_v,
             idempotency_key: key,
             name: name.as_deref(),
+            use_field: use_field.as_deref(),
+            use_country: use_country.as_deref(),
             reserved_units: units,
             created_by: actor.user_id,
         },
@@ -531,10 +626,10 @@ pub async fn launch(
             }
         }
     }
-    let event = actor
-        .event("run.launched", Outcome::Success)
-        .target("run", id)
-        .details(json!({ "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units }));
+    let event = actor.event("run.launched", Outcome::Success).target("run", id).details(json!({
+        "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units,
+        "field_of_use": use_field, "country": use_country,
+    }));
     let seq = state.audit(&mut tx, event).await?;
     let run = db::run(&mut tx, id, None).await?;
     tx.commit().await.map_err(db_err)?;
@@ -543,6 +638,113 @@ pub async fn launch(
     state.notified(crate::state::Queued { mail: 0, webhooks: hooks });
     Ok((run, true))
 }
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"reason": "erasure request of 2027-03-01 (GDPR Art. 17)"}))]
+#[serde(deny_unknown_fields)]
+pub struct EraseInput {
+    /// Why (kept in the row and the audit log).
+    #[serde(default)]
+    pub reason: String,
+    pub csrf: Option<String>,
+}
+
+/// Crypto-shredding of one dataset in one transaction: its artifact's wrapped data key is
+/// overwritten (from then on no master key recovers it, so every copy of the ciphertext, in the
+/// object store's replicas or a backup of the blobs, is unreadable), the row keeps its metadata
+/// and the columns' names and kinds, and the audit log records it. Refused while a run on it is
+/// queued or running (cancel it first). The blob is deleted afterwards, best effort: without the
+/// key it is noise.
+async fn erase(
+    state: &AppState,
+    d: &Dataset,
+    reason: &str,
+    event: licentia_audit::AuditEvent,
+    scope: Option<licentia_domain::OrganisationId>,
+) -> AppResult<Dataset> {
+    let mut tx = state.db.begin().await?;
+    let locked = db::lock_dataset(&mut tx, d.id, scope).await?;
+    if locked.erased_at.is_some() {
+        return Ok(locked);
+    }
+    let active = db::active_runs_on(&mut tx, d.id).await?;
+    if active > 0 {
+        return Err(AppError::Conflict { message: format!("{active} run(s) on this dataset are queued or running; cancel them before erasing it") });
+    }
+    let storage_key = licentia_db::artifacts::shred(&mut tx, locked.artifact_id).await?;
+    db::mark_erased(&mut tx, d.id, reason).await?;
+    let seq = state.audit(&mut tx, event).await?;
+    let erased = db::dataset(&mut tx, d.id, None).await?;
+    tx.commit().await.map_err(db_err)?;
+    state.audited(seq).await;
+    if let Ok(key) = licentia_store::StorageKey::parse(&storage_key)
+        && let Err(e) = state.store.delete(&key).await
+    {
+        tracing::warn!(dataset = %d.id, error = %e, "the erased dataset's blob could not be deleted (its key is gone: it is unreadable)");
+    }
+    Ok(erased)
+}
+
+/// Its owner erases a dataset (an erasure request under GDPR Art. 17, or simply no longer needed).
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
+pub async fn erase_dataset(state: &AppState, actor: &Actor, id: DatasetId, reason: &str) -> AppResult<crate::policy::DatasetView> {
+    let reason = reason.trim();
+    if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(bad("reason", "at most 500 characters without control characters"));
+    }
+    let reason = if reason.is_empty() { "erasure requested by its owner" } else { reason };
+    let d = load_dataset(state, actor, id).await?;
+    let event = actor
+        .event("dataset.erased", Outcome::Success)
+        .target("dataset", d.id)
+        .details(json!({ "reason": reason, "artifact": d.artifact_id, "sha256": hex::encode(&d.sha256), "personal_data": d.personal_data }));
+    let erased = erase(state, &d, reason, event, crate::policy::licensee_scope(actor)).await?;
+    Ok(crate::policy::dataset(actor, &erased))
+}
+
+/// Erases every dataset whose retention ended before today (the worker's housekeeping). A dataset
+/// with a run still queued or running waits for the next pass. Returns how many were erased.
+pub async fn erase_expired(state: &AppState) -> AppResult<usize> {
+    let today = Utc::now().date_naive();
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let due = db::retention_ended(&mut conn, today, 100).await?;
+    drop(conn);
+    let mut n = 0;
+    for d in due {
+        let reason = format!("retention ended on {}", d.retain_until.map(|u| u.to_string()).unwrap_or_default());
+        let event = licentia_audit::AuditEvent::new("dataset.erased", Outcome::Success)
+            .actor(None, Some("licentia-retention".into()), Some(d.organisation_id.as_uuid()))
+            .target("dataset", d.id)
+            .details(json!({ "reason": reason, "artifact": d.artifact_id, "sha256": hex::encode(&d.sha256), "personal_data": d.personal_data }));
+        match erase(state, &d, &reason, event, None).await {
+            Ok(_) => n += 1,
+            Err(AppError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Why a queued run has not started, when the reason is that no live worker may take it: its
+/// dataset is restricted to a region no worker started with that region has served lately.
+pub async fn waiting_reason(state: &AppState, r: &Run) -> AppResult<Option<String>> {
+    if r.status != RunStatus::Queued {
+        return Ok(None);
+    }
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let d = db::dataset(&mut conn, r.dataset_id, None).await?;
+    let Some(region) = d.region else { return Ok(None) };
+    if db::region_served(&mut conn, &region, WORKER_SEEN_SECS).await? {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "its dataset may only be processed in region {region:?}, and no worker of that region has been seen in the last {} minutes: it waits until one starts (licentia worker --region {region})",
+        WORKER_SEEN_SECS / 60
+    )))
+}
+
+/// A worker counts as live for this long after it last looked for work.
+pub const WORKER_SEEN_SECS: i64 = 120;
 
 pub async fn load_run(state: &AppState, actor: &Actor, id: RunId) -> AppResult<Run> {
     let mut conn = state.db.pool.acquire().await.map_err(db_err)?;

@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     /// At most this many runs of one organisation at once, across all workers (`None`: no limit),
     /// so that one licensee cannot hold every worker.
     pub per_organisation: Option<i64>,
+    /// The processing region this worker runs in: it claims runs on datasets restricted to this
+    /// region or to none (`None`: only unrestricted datasets).
+    pub region: Option<String>,
 }
 
 impl WorkerConfig {
@@ -44,7 +47,14 @@ impl WorkerConfig {
             device: "cpu".into(),
             max_run: Duration::from_secs(6 * 3600),
             per_organisation: None,
+            region: None,
         }
+    }
+
+    /// The worker's processing region (see [`WorkerConfig::region`]).
+    pub fn in_region(mut self, region: Option<String>) -> Self {
+        self.region = region;
+        self
     }
 
     pub fn on(mut self, device: &str) -> Self {
@@ -127,7 +137,8 @@ pub async fn reap(state: &AppState) -> AppResult<usize> {
 #[tracing::instrument(skip_all, fields(worker = %cfg.id))]
 pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> AppResult<bool> {
     let mut tx = state.db.begin().await?;
-    let claimed = db::claim(&mut tx, &cfg.id, cfg.lease_secs, cfg.per_organisation).await?;
+    db::worker_seen(&mut tx, &cfg.id, cfg.region.as_deref()).await?;
+    let claimed = db::claim(&mut tx, &cfg.id, cfg.lease_secs, cfg.per_organisation, cfg.region.as_deref()).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;
     let Some(run) = claimed else { return Ok(false) };
     let result = execute(state, cfg, &run).await;
@@ -146,6 +157,11 @@ pub async fn serve(state: AppState, cfg: WorkerConfig, mut stop: watch::Receiver
         }
         if let Err(e) = reap(&state).await {
             tracing::warn!(error = %e, "reaping lapsed runs failed");
+        }
+        match crate::training::erase_expired(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(datasets = n, "datasets past their retention erased"),
+            Err(e) => tracing::warn!(error = %e, "erasing datasets past their retention failed"),
         }
         match run_once(&state, &cfg).await {
             Ok(true) => continue,
@@ -251,6 +267,9 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             "licence": run.licence_id,
             "agreement": run.agreement_id,
             "template": run.template,
+            // What the licensee declared at launch, checked against the executed terms.
+            "field_of_use": run.use_field,
+            "country": run.use_country,
             "dataset_sha256": hex::encode(&dataset_sha(state, run).await?),
             "weights_sha256": weights_sha,
             "rows": out.train_rows,

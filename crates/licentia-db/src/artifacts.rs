@@ -30,13 +30,16 @@ pub struct Artifact {
     pub segment_size: i32,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
+    /// When its data key was destroyed (crypto-shredding): the content is unreadable from then on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shredded_at: Option<DateTime<Utc>>,
 }
 
 fn hex32<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
 }
 
-const COLUMNS: &str = "id, organisation_id, attached_kind, attached_id, version, filename, content_type, size_bytes, sha256, storage_key, key_version, wrapped_key, segment_size, created_by, created_at";
+const COLUMNS: &str = "id, organisation_id, attached_kind, attached_id, version, filename, content_type, size_bytes, sha256, storage_key, key_version, wrapped_key, segment_size, created_by, created_at, shredded_at";
 
 pub async fn insert(conn: &mut PgConnection, a: &Artifact) -> Result<(), DbError> {
     sqlx::query(
@@ -87,7 +90,7 @@ pub async fn list_scoped(conn: &mut PgConnection, scope: Option<OrganisationId>,
 
 /// Data keys still wrapped by a version older than `current`, a batch at a time.
 pub async fn needing_rewrap(conn: &mut PgConnection, current: i32, limit: i64) -> Result<Vec<(ArtifactId, i32, Vec<u8>)>, DbError> {
-    Ok(sqlx::query_as("SELECT id, key_version, wrapped_key FROM artifacts WHERE key_version < $1 ORDER BY id LIMIT $2")
+    Ok(sqlx::query_as("SELECT id, key_version, wrapped_key FROM artifacts WHERE key_version < $1 AND shredded_at IS NULL ORDER BY id LIMIT $2")
         .bind(current)
         .bind(limit)
         .fetch_all(conn)
@@ -109,11 +112,22 @@ pub async fn rewrap(conn: &mut PgConnection, id: ArtifactId, from_version: i32, 
 
 /// How many data keys each master key version wraps.
 pub async fn count_by_key_version(conn: &mut PgConnection) -> Result<Vec<(i32, i64)>, DbError> {
-    Ok(sqlx::query_as("SELECT key_version, count(*) FROM artifacts GROUP BY key_version ORDER BY key_version").fetch_all(conn).await?)
+    Ok(sqlx::query_as("SELECT key_version, count(*) FROM artifacts WHERE shredded_at IS NULL GROUP BY key_version ORDER BY key_version")
+        .fetch_all(conn)
+        .await?)
 }
 
 /// Every storage key a row refers to (garbage collection of blobs compares the store with this).
 pub async fn storage_keys(conn: &mut PgConnection) -> Result<std::collections::HashSet<String>, DbError> {
     let keys: Vec<String> = sqlx::query_scalar("SELECT storage_key FROM artifacts").fetch_all(conn).await?;
     Ok(keys.into_iter().collect())
+}
+
+/// Crypto-shredding: the wrapped data key is overwritten with nothing, so the ciphertext, wherever
+/// a copy of it lies, can no longer be decrypted with any master key. Returns the storage key.
+pub async fn shred(conn: &mut PgConnection, id: ArtifactId) -> Result<String, DbError> {
+    Ok(sqlx::query_scalar("UPDATE artifacts SET wrapped_key = '\\x'::bytea, shredded_at = now(), updated_at = now() WHERE id = $1 RETURNING storage_key")
+        .bind(id)
+        .fetch_one(conn)
+        .await?)
 }

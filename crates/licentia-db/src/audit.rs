@@ -302,3 +302,25 @@ pub async fn latest_checkpoint(conn: &mut PgConnection) -> Result<Option<Checkpo
 pub async fn latest_checkpoint_seq(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM audit_checkpoints").fetch_one(conn).await?)
 }
+
+/// Every entry about one object (its id as target), oldest first, at most `limit`.
+pub async fn for_target(conn: &mut PgConnection, target_id: &str, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log WHERE target_id = $1 ORDER BY seq LIMIT $2")))
+        .bind(target_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The chain's links (sequence number, previous hash, hash) from `from` to `to`, inclusive.
+pub async fn links(conn: &mut PgConnection, from: i64, to: i64) -> Result<Vec<(i64, Vec<u8>, Vec<u8>)>, DbError> {
+    Ok(sqlx::query_as("SELECT seq, prev_hash, hash FROM audit_log WHERE seq BETWEEN $1 AND $2 ORDER BY seq").bind(from).bind(to).fetch_all(conn).await?)
+}
+
+/// The first checkpoint at or past `seq`.
+pub async fn checkpoint_covering(conn: &mut PgConnection, seq: i64) -> Result<Option<CheckpointRow>, DbError> {
+    Ok(sqlx::query_as("SELECT seq, hash, key_id, signature, signed_at FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1")
+        .bind(seq)
+        .fetch_optional(conn)
+        .await?)
+}

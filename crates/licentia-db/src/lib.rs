@@ -8,6 +8,7 @@ pub mod assets;
 pub mod audit;
 pub mod deadlines;
 pub mod error;
+pub mod export;
 pub mod logins;
 pub mod mail;
 pub mod organisations;

@@ -2,7 +2,7 @@
 //! and reservations of one licence are serial; workers claim queued runs with
 //! `FOR UPDATE SKIP LOCKED` and keep them by renewing a lease.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use licentia_domain::{AgreementId, ArtifactId, DatasetId, LicenceId, OrganisationId, RunId, RunStatus, UserId, agreement::Status};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -155,17 +155,27 @@ pub struct Dataset {
     #[schema(value_type = String, format = "hex")]
     pub sha256: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    pub personal_data: bool,
+    pub lawful_basis: Option<String>,
+    /// Only workers of this region train on it.
+    pub region: Option<String>,
+    pub retain_until: Option<NaiveDate>,
+    /// When its data key was destroyed (retention ended or its owner asked): the content is gone.
+    pub erased_at: Option<DateTime<Utc>>,
+    pub erasure_reason: Option<String>,
 }
 
 fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
 }
 
-const DATASET: &str = "SELECT id, organisation_id, artifact_id, name, rows, columns, schema, column_actions, sha256, created_at FROM datasets";
+const DATASET: &str = "SELECT id, organisation_id, artifact_id, name, rows, columns, schema, column_actions, sha256, created_at,
+    personal_data, lawful_basis, region, retain_until, erased_at, erasure_reason FROM datasets";
 
 pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: UserId) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO datasets (id, organisation_id, artifact_id, name, rows, columns, schema, sha256, created_by, personal_data, lawful_basis, region, retain_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(d.id)
     .bind(d.organisation_id)
@@ -176,6 +186,10 @@ pub async fn insert_dataset(conn: &mut PgConnection, d: &Dataset, by: UserId) ->
     .bind(&d.schema)
     .bind(&d.sha256)
     .bind(by)
+    .bind(d.personal_data)
+    .bind(&d.lawful_basis)
+    .bind(&d.region)
+    .bind(d.retain_until)
     .execute(conn)
     .await?;
     Ok(())
@@ -212,6 +226,9 @@ pub struct Run {
     pub seq: i32,
     /// A name the licensee gave it, if any.
     pub name: Option<String>,
+    /// The field of use and the country declared at launch (checked against the terms).
+    pub use_field: Option<String>,
+    pub use_country: Option<String>,
     pub template: String,
     pub hyper: serde_json::Value,
     pub status: RunStatus,
@@ -236,7 +253,7 @@ pub struct Run {
     pub model_download: bool,
 }
 
-const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, seq, name, template, hyper, status, idempotency_key, reserved_units, units_used,
+const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, seq, name, use_field, use_country, template, hyper, status, idempotency_key, reserved_units, units_used,
     epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at,
     coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download FROM runs";
 
@@ -247,6 +264,8 @@ pub struct NewRun<'a> {
     pub organisation_id: OrganisationId,
     pub dataset_id: DatasetId,
     pub name: Option<&'a str>,
+    pub use_field: Option<&'a str>,
+    pub use_country: Option<&'a str>,
     pub template: &'a str,
     pub hyper: &'a serde_json::Value,
     pub idempotency_key: Option<&'a str>,
@@ -256,8 +275,8 @@ pub struct NewRun<'a> {
 
 pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by, name, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE licence_id = $2))",
+        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by, name, use_field, use_country, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE licence_id = $2))",
     )
     .bind(r.id)
     .bind(r.licence_id)
@@ -270,6 +289,8 @@ pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), D
     .bind(r.reserved_units)
     .bind(r.created_by)
     .bind(r.name)
+    .bind(r.use_field)
+    .bind(r.use_country)
     .execute(conn)
     .await?;
     Ok(())
@@ -303,7 +324,15 @@ pub async fn runs(conn: &mut PgConnection, scope: Option<OrganisationId>) -> Res
 /// round robin), then age. One licensee's queue of fifty runs no longer makes another's single
 /// run wait for all of them.
 /// `per_organisation`: at most this many runs of one organisation run at once (`None`: no limit).
-pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64, per_organisation: Option<i64>) -> Result<Option<Run>, DbError> {
+/// Claims the next queued run this worker may take: within the licence's and the organisation's
+/// concurrency limits, and only on a dataset whose residency region is the worker's (or none).
+pub async fn claim(
+    conn: &mut PgConnection,
+    worker: &str,
+    lease_secs: i64,
+    per_organisation: Option<i64>,
+    region: Option<&str>,
+) -> Result<Option<Run>, DbError> {
     // Claims are serialised (one per run, so cheap): two workers claiming at once would otherwise
     // both see a licence below its concurrency limit. Callers claim inside a transaction.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('licentia-run-claim'))").execute(&mut *conn).await?;
@@ -315,6 +344,7 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64, per_o
                AND NOT EXISTS (SELECT 1 FROM licences l WHERE l.id = q.licence_id AND l.max_concurrent_runs IS NOT NULL
                                AND (SELECT count(*) FROM runs z WHERE z.licence_id = l.id AND z.status = 'running') >= l.max_concurrent_runs)
                AND ($3::bigint IS NULL OR (SELECT count(*) FROM runs w WHERE w.organisation_id = q.organisation_id AND w.status = 'running') < $3)
+               AND EXISTS (SELECT 1 FROM datasets d WHERE d.id = q.dataset_id AND d.erased_at IS NULL AND (d.region IS NULL OR d.region = $4))
              ORDER BY (SELECT count(*) FROM runs x WHERE x.organisation_id = q.organisation_id AND x.status = 'running'),
                       (SELECT count(*) FROM runs y WHERE y.organisation_id = q.organisation_id AND y.status = 'queued' AND y.created_at < q.created_at),
                       q.created_at
@@ -325,6 +355,7 @@ pub async fn claim(conn: &mut PgConnection, worker: &str, lease_secs: i64, per_o
     .bind(worker)
     .bind(lease_secs as f64)
     .bind(per_organisation)
+    .bind(region)
     .fetch_optional(conn)
     .await?)
 }
@@ -415,5 +446,62 @@ pub async fn lock_run(conn: &mut PgConnection, id: RunId, scope: Option<Organisa
         .bind(id)
         .bind(scope)
         .fetch_one(conn)
+        .await?)
+}
+
+/// A worker says it is alive and in which region (see `waiting_region`).
+pub async fn worker_seen(conn: &mut PgConnection, worker: &str, region: Option<&str>) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO workers (id, region, last_seen) VALUES ($1, $2, now()) ON CONFLICT (id) DO UPDATE SET region = $2, last_seen = now()")
+        .bind(worker)
+        .bind(region)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether a worker of `region` was seen in the last `secs` seconds.
+pub async fn region_served(conn: &mut PgConnection, region: &str, secs: i64) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workers WHERE region = $1 AND last_seen > now() - make_interval(secs => $2))")
+        .bind(region)
+        .bind(secs as f64)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Runs queued or running on a dataset (erasure waits for none).
+pub async fn active_runs_on(conn: &mut PgConnection, dataset: DatasetId) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM runs WHERE dataset_id = $1 AND status IN ('queued', 'running')").bind(dataset).fetch_one(conn).await?)
+}
+
+/// Locks a dataset's row for erasure.
+pub async fn lock_dataset(conn: &mut PgConnection, id: DatasetId, scope: Option<OrganisationId>) -> Result<Dataset, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{DATASET} WHERE id = $1 AND ($2::uuid IS NULL OR organisation_id = $2) FOR UPDATE")))
+        .bind(id)
+        .bind(scope)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// The dataset keeps its metadata (name, row and column counts, digest, residency) and the
+/// columns' names and kinds; statistics that could quote the data (categories, ranges) go.
+pub async fn mark_erased(conn: &mut PgConnection, id: DatasetId, reason: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE datasets SET erased_at = now(), erasure_reason = $2,
+             schema = coalesce((SELECT jsonb_agg(jsonb_build_object('name', c->'name', 'kind', c->'kind')) FROM jsonb_array_elements(schema) c), '[]'::jsonb)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Datasets whose retention ended before `today` and that are not erased yet.
+pub async fn retention_ended(conn: &mut PgConnection, today: NaiveDate, limit: i64) -> Result<Vec<Dataset>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{DATASET} WHERE erased_at IS NULL AND retain_until < $1 ORDER BY retain_until LIMIT $2")))
+        .bind(today)
+        .bind(limit)
+        .fetch_all(conn)
         .await?)
 }

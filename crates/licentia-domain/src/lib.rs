@@ -6,10 +6,12 @@
 
 pub mod agreement;
 pub mod error;
+pub mod export;
 pub mod identity;
 pub mod ids;
 pub mod ip;
 pub mod permission;
+pub mod residency;
 pub mod run;
 #[cfg(feature = "sqlx")]
 mod text_column;

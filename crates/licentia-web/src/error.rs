@@ -44,6 +44,7 @@ impl ResponseError for HttpError {
             AppError::Validation { .. } | AppError::BadData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Refused { .. } => StatusCode::CONFLICT,
             AppError::Conflict { .. } | AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } => StatusCode::CONFLICT,
+            AppError::Gone { .. } => StatusCode::GONE,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

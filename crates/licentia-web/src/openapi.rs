@@ -281,6 +281,9 @@ pub fn operations() -> Vec<Op> {
             .body(one::<licentia_app::assets::ManualInput>)
             .json(201, one::<assets::ManualAdded>),
         op(M::DELETE, "/api/v1/assets/{id}/manual-deadlines/{ordinal}", "Delete a hand-entered deadline").no_content(),
+        op(M::PUT, "/api/v1/assets/{id}/export-classifications", "Replace the asset's export-control classifications (US EAR, EU dual-use, China's catalogue)")
+            .body(one::<licentia_app::export::ClassificationsInput>)
+            .json(200, one::<licentia_app::export::Classifications>),
         op(M::GET, "/api/v1/assets/{id}/family", "The asset's family: priority links, continuations, national phases").json(200, one::<portfolio::Family>),
         op(M::GET, "/api/v1/forecast", "Official fees due over the coming years")
             .query(params::<portfolio::ForecastQuery>)
@@ -312,6 +315,18 @@ pub fn operations() -> Vec<Op> {
         op(M::POST, "/api/v1/agreements/{id}/request-changes", "The licensee sends a version back with comments")
             .body(one::<agreements::TransitionInput>)
             .json(200, one::<agreements::StatusChange>),
+        op(
+            M::GET,
+            "/api/v1/agreements/{id}/evidence",
+            "The evidence pack: versions, acceptances, licences, receipts and audit entries with their checkpoint, signed",
+        )
+        .media(200, &["application/x-tar"])
+        .errors(&[(409, "No signed checkpoint covers the agreement's audit entries yet")]),
+        op(M::GET, "/api/v1/agreements/{id}/export-check", "The export-control check approval runs: every restriction with the permit that cures it")
+            .json(200, one::<licentia_app::export::ExportReport>),
+        op(M::POST, "/api/v1/agreements/{id}/export-permits", "Record an export licence or authorisation on the agreement")
+            .body(one::<licentia_domain::export::PermitInput>)
+            .json(201, one::<licentia_db::export::PermitRow>),
         op(M::POST, "/api/v1/agreements/{id}/sales", "Report net sales per period and country")
             .body(one::<agreements::SalesInput>)
             .json(201, one::<agreements::SalesRecorded>),
@@ -324,6 +339,9 @@ pub fn operations() -> Vec<Op> {
         op(M::GET, "/api/v1/datasets", "The caller's datasets").json(200, items::<licentia_app::policy::DatasetView>),
         op(M::POST, "/api/v1/datasets", "Upload a CSV dataset, encrypted at rest").query(params::<training::UploadQuery>).csv().json(201, one::<dbt::Dataset>),
         op(M::GET, "/api/v1/datasets/{id}", "A dataset's schema, column actions and preview").json(200, dataset_detail),
+        op(M::POST, "/api/v1/datasets/{id}/erase", "Erase a dataset: its data key is destroyed, the row keeps its metadata")
+            .body(one::<licentia_app::training::EraseInput>)
+            .json(200, one::<licentia_app::policy::DatasetView>),
         op(M::PATCH, "/api/v1/datasets/{id}", "Keep, drop or mask columns").body(one::<training::ColumnsInput>).json(200, dataset_detail),
         op(M::GET, "/api/v1/runs", "Training runs the caller may see").json(200, items::<licentia_app::policy::RunView>),
         op(M::POST, "/api/v1/runs", "Launch a run, metered against the licence (Idempotency-Key honoured)")
@@ -352,9 +370,10 @@ pub fn operations() -> Vec<Op> {
         op(M::POST, "/api/v1/artifacts", "Upload an attachment, encrypted at rest").multipart().json(201, one::<dbart::Artifact>),
         op(M::GET, "/api/v1/artifacts", "Attachments of an object").query(params::<crate::api::artifacts::ListQuery>).json(200, items::<dbart::Artifact>),
         op(M::GET, "/api/v1/artifacts/{id}", "An attachment's metadata").json(200, one::<dbart::Artifact>),
-        op(M::GET, "/api/v1/artifacts/{id}/content", "An attachment's content, decrypted and checked")
-            .media(200, &["*/*"])
-            .errors(&[(409, "Weights the licence keeps, or a dataset with masked columns: never served as a file")]),
+        op(M::GET, "/api/v1/artifacts/{id}/content", "An attachment's content, decrypted and checked").media(200, &["*/*"]).errors(&[
+            (409, "Weights the licence keeps, or a dataset with masked columns: never served as a file"),
+            (410, "Erased: the data key of this content was destroyed (a dataset's retention ended, or its owner asked)"),
+        ]),
     ]
 }
 

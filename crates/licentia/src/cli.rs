@@ -1,4 +1,4 @@
-//! The command line: `licentia [serve|migrate|user create|audit verify|checkpoint|acknowledge|demo|keys|worker|receipt verify|blobs gc|completions]`.
+//! The command line: `licentia [serve|migrate|user create|audit verify|checkpoint|acknowledge|demo|keys|worker|receipt verify|evidence verify|blobs gc|completions]`.
 //! Every command reads the same configuration as `serve`.
 
 use std::io::Read as _;
@@ -52,10 +52,17 @@ pub enum Command {
         /// How many runs to train at once on this machine.
         #[arg(long, default_value_t = 1)]
         count: usize,
+        /// The processing region of these workers (overrides LICENTIA_WORKER_REGION): they train
+        /// only on datasets restricted to it or to no region.
+        #[arg(long)]
+        region: Option<String>,
     },
     /// Check signed run receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Check agreements' evidence packs.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Maintain the encrypted blob store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
@@ -78,6 +85,20 @@ pub enum BlobsCommand {
         /// Only count what would be deleted.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Verify an evidence pack offline (`GET /api/v1/agreements/{id}/evidence`) against this
+    /// installation's signing key (or --public-key): every file's SHA-256, the manifest's
+    /// signature, the audit entries' hashes and their link to a signed checkpoint, the receipts.
+    /// Exits 0 when valid, 1 naming the first file that fails.
+    Verify {
+        file: PathBuf,
+        /// The trusted ed25519 public key, base64 (default: this installation's audit key).
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 
@@ -197,8 +218,15 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Audit(AuditCommand::Acknowledge { by, reason }) => acknowledge(settings, &by, &reason).await,
             Command::Demo => demo(settings).await,
             Command::Keys(cmd) => keys(settings, cmd).await,
-            Command::Worker { count } => crate::serve::worker(settings, count).await,
+            Command::Worker { count, region } => {
+                let mut settings = settings;
+                if let Some(r) = region {
+                    settings.worker_region = Some(licentia_domain::residency::parse_region(&r).map_err(|e| format!("--region: {}", e.message))?);
+                }
+                crate::serve::worker(settings, count).await
+            }
             Command::Receipt(ReceiptCommand::Verify { file, public_key }) => verify_receipt(&settings, &file, public_key.as_deref()),
+            Command::Evidence(EvidenceCommand::Verify { file, public_key }) => verify_evidence(&settings, &file, public_key.as_deref()),
             Command::Blobs(BlobsCommand::Gc { older_than_minutes, dry_run }) => blobs_gc(settings, older_than_minutes, dry_run).await,
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
@@ -472,11 +500,10 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<ExitCode, String> 
     .await
 }
 
-fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, String> {
+/// The key a signature must verify under: `--public-key`, or this installation's audit key.
+fn trusted_key(settings: &Settings, public_key: Option<&str>) -> Result<licentia_crypto::signing::VerifyingKey, String> {
     use base64::Engine as _;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let receipt: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
-    let trusted = match public_key {
+    Ok(match public_key {
         Some(k) => licentia_crypto::signing::VerifyingKey::from_bytes(
             &base64::engine::general_purpose::STANDARD.decode(k.trim()).map_err(|_| "--public-key is not base64".to_owned())?,
         ),
@@ -484,7 +511,36 @@ fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Optio
             let keys = KeyMaterial::load(&settings.keys_dir(), false).map_err(|e| format!("keys: {e}"))?;
             SigningKey::from_pkcs8(&keys.audit_pkcs8).map_err(|e| e.to_string())?.verifying_key()
         }
-    };
+    })
+}
+
+fn verify_evidence(settings: &Settings, file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let trusted = trusted_key(settings, public_key)?;
+    match licentia_app::evidence::verify(&bytes, &trusted) {
+        Ok(v) => {
+            println!(
+                "valid: evidence pack of agreement {} signed by {}: {} files, {} audit entries linked to checkpoint {}, {} receipts",
+                v.agreement,
+                trusted.key_id(),
+                v.files,
+                v.audit_entries,
+                v.checkpoint_seq.map_or("(none needed)".to_owned(), |s| s.to_string()),
+                v.receipts
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            println!("INVALID: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn verify_receipt(settings: &Settings, file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let receipt: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+    let trusted = trusted_key(settings, public_key)?;
     match licentia_app::receipts::verify(&receipt, &trusted) {
         licentia_app::receipts::Verdict::Valid => {
             println!("valid: signed by {} ({})", trusted.key_id(), receipt["receipt"]["run"]);

@@ -61,6 +61,9 @@ pub struct Settings {
     /// At most this many runs of one organisation train at once, across every worker
     /// (`LICENTIA_MAX_RUNS_PER_ORG`; 0: no limit): one licensee cannot hold every worker.
     pub max_runs_per_org: u64,
+    /// The processing region of this process's training workers (`LICENTIA_WORKER_REGION`, e.g.
+    /// `eu`): they claim runs on datasets restricted to it or to none; unset, only unrestricted ones.
+    pub worker_region: Option<String>,
     /// Where artifact ciphertext lives: `local` (`<data dir>/blobs`) or `s3` (`LICENTIA_STORAGE`).
     pub storage: String,
     /// S3 bucket, endpoint (MinIO etc.; unset for AWS) and region (`LICENTIA_S3_BUCKET`,
@@ -108,6 +111,7 @@ impl Default for Settings {
             max_dataset_mb: 256,
             max_run_seconds: 6 * 3600,
             max_runs_per_org: 0,
+            worker_region: None,
             storage: "local".into(),
             s3_bucket: None,
             s3_endpoint: None,
@@ -188,6 +192,9 @@ impl Settings {
         num!(max_dataset_mb, "LICENTIA_MAX_DATASET_MB");
         num!(max_run_seconds, "LICENTIA_MAX_RUN_SECONDS");
         num!(max_runs_per_org, "LICENTIA_MAX_RUNS_PER_ORG");
+        if let Some(v) = get("LICENTIA_WORKER_REGION") {
+            self.worker_region = Some(v);
+        }
         if let Some(v) = get("LICENTIA_TRAINING_DEVICE") {
             self.training_device = v;
         }
@@ -214,6 +221,10 @@ impl Settings {
         }
         if !["local", "s3"].contains(&self.storage.as_str()) {
             return Err(ConfigError::Env { name: "storage".into(), message: "must be local or s3".into() });
+        }
+        if let Some(r) = self.worker_region.take() {
+            self.worker_region =
+                Some(licentia_domain::residency::parse_region(&r).map_err(|e| ConfigError::Env { name: "worker_region".into(), message: e.message })?);
         }
         if self.storage == "s3" && self.s3_bucket.is_none() {
             return Err(ConfigError::Env { name: "s3_bucket".into(), message: "is required when storage = s3".into() });

@@ -49,9 +49,12 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
     let mut org_ids = std::collections::HashMap::new();
     let org_name = |s: &str| OrgName::parse(s).map_err(|e| DemoError::Other(e.to_string()));
     let licensor = organisations::insert(&mut tx, &org_name(LICENSOR)?, OrgKind::Licensor).await?;
+    organisations::set_country(&mut tx, licensor.id, Some("DE")).await?;
     org_ids.insert(LICENSOR, licensor.id);
-    for name in LICENSEES {
+    // Where each licensee is established: export control and the country of use decide by it.
+    for (name, country) in LICENSEES.into_iter().zip(["NL", "US"]) {
         let o = organisations::insert(&mut tx, &org_name(name)?, OrgKind::Licensee).await?;
+        organisations::set_country(&mut tx, o.id, Some(country)).await?;
         org_ids.insert(name, o.id);
     }
     let mut logins = Vec::new();

@@ -61,7 +61,8 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds)
                     .capped_at(Duration::from_secs(settings.max_run_seconds))
-                    .per_organisation(settings.max_runs_per_org),
+                    .per_organisation(settings.max_runs_per_org)
+                    .in_region(settings.worker_region.clone()),
                 stop_rx.clone(),
             ))
         })
@@ -168,7 +169,8 @@ pub async fn worker(settings: Settings, count: usize) -> Result<ExitCode, String
                     .on(&settings.training_device)
                     .lease(settings.training_lease_seconds)
                     .capped_at(Duration::from_secs(settings.max_run_seconds))
-                    .per_organisation(settings.max_runs_per_org),
+                    .per_organisation(settings.max_runs_per_org)
+                    .in_region(settings.worker_region.clone()),
                 rx.clone(),
             ))
         })

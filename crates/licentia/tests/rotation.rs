@@ -41,6 +41,7 @@ async fn seed(t: &TestDb, ring: &KeyRing, n: usize) -> Res<Vec<Stored>> {
             segment_size: 4096,
             created_by: None,
             created_at: chrono::Utc::now(),
+            shredded_at: None,
         };
         licentia_db::artifacts::insert(&mut conn, &a).await?;
         out.push(Stored { id, plain, ciphertext });

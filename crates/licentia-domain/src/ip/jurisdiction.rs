@@ -32,6 +32,11 @@ pub fn is_country(code: &str) -> bool {
     ISO_3166.contains(&code)
 }
 
+/// Every ISO 3166-1 alpha-2 country (what a worldwide territory expands to).
+pub fn countries() -> &'static [&'static str] {
+    &ISO_3166
+}
+
 impl Jurisdiction {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let code = raw.trim().to_ascii_uppercase();

@@ -217,6 +217,7 @@ async fn store_file(
         segment_size: DEFAULT_SEGMENT as i32,
         created_by: Some(user.id),
         created_at: chrono::Utc::now(),
+        shredded_at: None,
     })
 }
 
@@ -316,6 +317,7 @@ pub async fn content(state: web::Data<AppState>, ctx: RequestContext, user: Curr
         }
         .into());
     }
+    licentia_app::artifacts::still_readable(&a)?;
     let dek = match state.keyring.unwrap(u32::try_from(a.key_version).unwrap_or(0), a.id.as_uuid().as_bytes(), &a.wrapped_key) {
         Ok(k) => k,
         Err(_) => {

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod export;
 pub mod organisations;
 pub mod portfolio;
 pub mod training;

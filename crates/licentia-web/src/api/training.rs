@@ -63,6 +63,15 @@ pub async fn licence(state: web::Data<AppState>, ctx: RequestContext, user: Curr
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     pub name: Option<String>,
+    /// Whether the dataset holds personal data (then `lawful_basis` is required).
+    #[serde(default)]
+    pub personal_data: bool,
+    /// GDPR Art. 6(1): consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests.
+    pub lawful_basis: Option<String>,
+    /// Only workers started with this region train on it.
+    pub region: Option<String>,
+    /// The last day it is kept (YYYY-MM-DD); its data key is destroyed the day after.
+    pub retain_until: Option<String>,
 }
 
 /// `POST /api/v1/datasets?name=...` with a `text/csv` body: streamed with a line-length guard,
@@ -78,8 +87,17 @@ pub async fn upload_dataset(
 ) -> Reply<HttpResponse> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("dataset.csv").to_owned();
     uc::check_dataset_name(&name)?;
+    // The declaration is checked before the body is read: a bad one costs no upload.
+    let residency = licentia_domain::residency::Residency::parse(
+        q.personal_data,
+        q.lawful_basis.as_deref(),
+        q.region.as_deref(),
+        q.retain_until.as_deref(),
+        chrono::Utc::now().date_naive(),
+    )
+    .map_err(AppError::from)?;
     let upload = read_csv_body(&state, &req, body).await?;
-    let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, upload).await?;
+    let d = uc::store_dataset(&state, &user.actor_in(&ctx), &name, upload, &residency).await?;
     Ok(HttpResponse::Created().json(d))
 }
 
@@ -90,6 +108,17 @@ pub async fn datasets(state: web::Data<AppState>, ctx: RequestContext, user: Cur
     drop(conn);
     state.audit_alone(user.event(&ctx, "dataset.listed", Outcome::Success).details(json!({ "count": items.len() }))).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `POST /api/v1/datasets/{id}/erase`: its owner erases a dataset (crypto-shredding).
+pub async fn erase_dataset(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<DatasetId>,
+    body: web::Json<uc::EraseInput>,
+) -> Reply<HttpResponse> {
+    Ok(HttpResponse::Ok().json(uc::erase_dataset(&state, &user.actor_in(&ctx), *id, &body.reason).await?))
 }
 
 /// The schema, the column actions, and a preview of the first rows with masked columns hidden.
@@ -126,6 +155,10 @@ pub struct LaunchInput {
     pub idempotency_key: Option<String>,
     /// A name for the run (shown beside its number under the licence).
     pub name: Option<String>,
+    /// The field of use (required when the agreement limits its fields).
+    pub field_of_use: Option<String>,
+    /// ISO 3166 country where the model will be used (default: the licensee's country).
+    pub country: Option<String>,
 }
 
 /// What a launch would reserve, and how it was computed.
@@ -171,7 +204,8 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     })?;
     let licence_id = LicenceId::parse(i.licence_id.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?;
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
-    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref()).await {
+    let declared = uc::Declared { field_of_use: i.field_of_use.clone(), country: i.country.clone() };
+    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref(), &declared).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e.into()) };
@@ -197,7 +231,9 @@ pub async fn runs(state: web::Data<AppState>, ctx: RequestContext, user: Current
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<HttpResponse> {
     let r = uc::load_run(&state, &user.actor_in(&ctx), *id).await?;
     state.audit_alone(user.event(&ctx, "run.read", Outcome::Success).target("run", r.id)).await?;
-    Ok(HttpResponse::Ok().json(run_json(&user, &r)))
+    let mut view = policy::run(&user.actor(), &r);
+    view.waiting = uc::waiting_reason(&state, &r).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /api/v1/runs/{id}/cancel`: a queued run is cancelled at once and its reservation

@@ -464,6 +464,7 @@ pub struct ShowPage {
     error: Option<String>,
     flash: Option<(bool, String)>,
     pdf_artifact: Option<licentia_domain::ArtifactId>,
+    export: licentia_app::export::ExportReport,
 }
 
 async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash: Option<(bool, String)>) -> AppResult<ShowPage> {
@@ -501,7 +502,10 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
             None => EditableClause { id: c.id, heading: c.heading, text: c.text.to_owned(), edited: false },
         })
         .collect();
+    drop(conn);
+    let export = licentia_app::export::check(state, &user.actor(), &a).await?;
     Ok(ShowPage {
+        export,
         nav: Nav::for_user(state, user, "/agreements"),
         kind_label: draft.kind.label(),
         version: v.number,
@@ -593,7 +597,7 @@ pub async fn save_html(
 fn workflow_back(id: AgreementId, result: AppResult<String>) -> Reply<HttpResponse> {
     let path = format!("/agreements/{id}");
     match result {
-        Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes)) => {
+        Err(e @ (AppError::InvalidTransition { .. } | AppError::ExclusivityConflict { .. } | AppError::FourEyes | AppError::Refused { .. })) => {
             Ok(crate::pages::see_other_with(&path, false, &e.to_string()))
         }
         other => back(&path, other),
@@ -621,6 +625,38 @@ pub async fn approve_html(state: web::Data<AppState>, ctx: RequestContext, user:
     let a = licentia_app::agreements::load(&state, &actor, *id).await?;
     let r = licentia_app::agreements::approve(&state, &actor, a.id).await.map(|()| "Approved.".to_owned());
     workflow_back(a.id, r)
+}
+
+/// `POST /agreements/{id}/export-permits`: the permit form (countries and asset ids separated by
+/// commas or spaces).
+pub async fn add_permit_html(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<AgreementId>,
+    form: web::Form<Pairs>,
+) -> Reply<HttpResponse> {
+    let actor = user.actor_in(&ctx);
+    let a = licentia_app::agreements::load(&state, &actor, *id).await?;
+    let p = form.into_inner();
+    let list = |name: &str| field(&p, name).split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+    let assets = list("assets").iter().map(|s| s.parse()).collect::<Result<Vec<_>, _>>();
+    let result = match assets {
+        Err(_) => Err(AppError::Validation { field: "assets".into(), message: "each asset is an id of an asset this agreement covers".into() }),
+        Ok(assets) => {
+            let input = licentia_domain::export::PermitInput {
+                reference: field(&p, "reference").to_owned(),
+                authority: field(&p, "authority").to_owned(),
+                countries: list("countries"),
+                assets,
+                valid_from: field(&p, "valid_from").to_owned(),
+                valid_until: field(&p, "valid_until").to_owned(),
+                csrf: None,
+            };
+            licentia_app::export::add_permit(&state, &actor, &a, &input).await.map(|r| format!("Permit {} recorded.", r.permit.reference))
+        }
+    };
+    back(&format!("/agreements/{}", a.id), result)
 }
 
 pub async fn accept_html(

@@ -304,6 +304,40 @@ pub async fn mark(
     back(&format!("/assets/{}", row.id), result)
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct ClassifyForm {
+    /// `regime:code` pairs separated by commas or new lines (`us_ear:3A001, eu_dual_use:3A001`).
+    #[serde(default)]
+    pub classifications: String,
+    pub csrf: Option<String>,
+}
+
+/// `POST /assets/{id}/export-classifications`: the classification form of the asset page.
+pub async fn classify(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<AssetId>,
+    form: web::Form<ClassifyForm>,
+) -> Reply<HttpResponse> {
+    let f = form.into_inner();
+    let mut items = Vec::new();
+    for item in f.classifications.split([',', '\n', ';']).map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((regime, code)) = item.split_once(':') else {
+            return back(
+                &format!("/assets/{}", *id),
+                Err(AppError::Validation { field: "classifications".into(), message: "write each as regime:code, such as us_ear:3A001".into() }),
+            );
+        };
+        items.push(licentia_app::export::ClassificationInput { regime: regime.trim().to_owned(), code: code.trim().to_owned() });
+    }
+    let input = licentia_app::export::ClassificationsInput { classifications: items, csrf: None };
+    let result = licentia_app::export::classify(&state, &user.actor_in(&ctx), *id, &input)
+        .await
+        .map(|c| format!("{} classification(s) recorded.", c.classifications.len()));
+    back(&format!("/assets/{}", *id), result)
+}
+
 /// `POST /assets/{id}/manual-deadlines/{ordinal}/delete`.
 pub async fn delete_manual(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, path: web::Path<(AssetId, u32)>) -> Reply<HttpResponse> {
     let (id, ordinal) = path.into_inner();

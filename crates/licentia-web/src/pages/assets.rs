@@ -73,6 +73,7 @@ pub struct AssetPage {
     attach_kind: &'static str,
     attach_id: String,
     return_to: String,
+    classifications: Vec<licentia_domain::export::Classification>,
 }
 
 pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<AssetId>) -> Reply<AssetPage> {
@@ -105,6 +106,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
     // Attachments to registry assets are licensor-internal (scoped to the asset's organisation).
     let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("asset", a.id.into())), 200).await?;
     drop(conn);
+    let classifications = licentia_app::export::classifications_of(&state, a.id).await?;
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", a.id)).await?;
     let can_manage = user.role.allows(Permission::AssetManage);
     Ok(AssetPage {
@@ -120,6 +122,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
         attach_kind: "asset",
         attach_id: a.id.to_string(),
         return_to: format!("/assets/{}", a.id),
+        classifications,
         deadlines,
         a,
     })

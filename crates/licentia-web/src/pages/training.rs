@@ -186,7 +186,17 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         let dataset = licentia_domain::DatasetId::parse(field(&p, "dataset_id"))
             .ok_or_else(|| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
-        licentia_app::training::launch(&state, &user.actor_in(&ctx), licence, dataset, &h, (!key.is_empty()).then_some(key), Some(field(&p, "name"))).await
+        licentia_app::training::launch(
+            &state,
+            &user.actor_in(&ctx),
+            licence,
+            dataset,
+            &h,
+            (!key.is_empty()).then_some(key),
+            Some(field(&p, "name")),
+            &licentia_app::training::Declared { field_of_use: Some(field(&p, "field_of_use").to_owned()), country: Some(field(&p, "country").to_owned()) },
+        )
+        .await
     }
     .await;
     match result {

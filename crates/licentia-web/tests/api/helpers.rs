@@ -98,6 +98,10 @@ pub async fn spawn_full(tweak: impl FnOnce(&mut WebSettings), store: Option<lice
     let licensor = organisations::insert(&mut conn, &org("Aurora Innovations")?, OrgKind::Licensor).await?.id;
     let licensee_a = organisations::insert(&mut conn, &org("Borealis Analytics")?, OrgKind::Licensee).await?.id;
     let licensee_b = organisations::insert(&mut conn, &org("Cirrus Robotics")?, OrgKind::Licensee).await?.id;
+    // Where each is established (export control and the country a run is used in decide by it).
+    for (id, country) in [(licensor, "US"), (licensee_a, "DE"), (licensee_b, "FR")] {
+        organisations::set_country(&mut conn, id, Some(country)).await?;
+    }
     let hash = licentia_crypto::password::hash(PASSWORD)?;
     let mut accounts = HashMap::new();
     for (key, email, role, org) in [

@@ -216,7 +216,7 @@ async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
         .await?;
     let mut order = Vec::new();
     let mut conn = app.t.db.pool.acquire().await?;
-    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, None).await? {
+    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, None, None).await? {
         order.push(if run.id.to_string() == other { "B" } else { "A" });
     }
     assert_eq!(order, ["A", "B", "A", "A"]);
@@ -225,7 +225,7 @@ async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
     // B's is claimed (the cap is a worker setting, `LICENTIA_MAX_RUNS_PER_ORG`).
     sqlx::query("UPDATE runs SET status = 'queued', worker_id = NULL").execute(&app.t.db.pool).await?;
     let mut capped = Vec::new();
-    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1)).await? {
+    while let Some(run) = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1), None).await? {
         capped.push(if run.id.to_string() == other { "B" } else { "A" });
     }
     assert_eq!(capped, ["A", "B"], "one running run per organisation, and no more claims");
@@ -233,7 +233,7 @@ async fn one_licensee_s_queue_does_not_hold_another_s_run_back() -> TestResult {
         .bind(app.licensee_b.as_uuid())
         .execute(&app.t.db.pool)
         .await?;
-    let next = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1)).await?;
+    let next = licentia_db::training::claim(&mut conn, "one-worker", 60, Some(1), None).await?;
     assert!(next.is_some_and(|r| r.id.to_string() != other), "A's run finished: its next one is claimed");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod audit_log;
 mod auth;
 mod authz;
 mod bad_input;
+mod compliance;
 mod escaping;
 mod hostile_input;
 mod layering;

@@ -9,6 +9,11 @@ use crate::helpers::*;
 
 /// An executed licence agreement for Borealis and a licence under it.
 pub async fn licence(app: &TestApp, quota: Value) -> Res<String> {
+    licence_with(app, quota, json!({ "territory": ["DE"], "effective_date": "2026-01-01", "fee_per_run": 1000, "currency": "EUR" })).await
+}
+
+/// The same under the given terms.
+pub async fn licence_with(app: &TestApp, quota: Value, terms: Value) -> Res<String> {
     let m = app.token("manager").await?;
     let r = app.token("reviewer").await?;
     let l = app.token("licensee").await?;
@@ -22,8 +27,7 @@ pub async fn licence(app: &TestApp, quota: Value) -> Res<String> {
     let a = app
         .send_json(
             app.post("/api/v1/agreements").bearer_auth(&m),
-            &json!({ "kind": "non_exclusive_licence", "title": "Model licence", "licensee_id": app.licensee_a.to_string(), "assets": [asset],
-                     "terms": { "territory": ["DE"], "effective_date": "2026-01-01", "fee_per_run": 1000, "currency": "EUR" } }),
+            &json!({ "kind": "non_exclusive_licence", "title": "Model licence", "licensee_id": app.licensee_a.to_string(), "assets": [asset], "terms": terms }),
         )
         .await?;
     let id = a.json()["id"].as_str().ok_or("no agreement")?.to_owned();
@@ -260,7 +264,7 @@ async fn cancelling_bills_the_epochs_done_and_a_dead_worker_leads_to_a_release_n
         .ok_or("no run")?
         .to_owned();
     let mut conn = app.t.db.pool.acquire().await?;
-    let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1, None).await?;
+    let claimed = licentia_db::training::claim(&mut conn, "dead-worker", 1, None, None).await?;
     assert_eq!(claimed.map(|r| r.id.to_string()), Some(r1.clone()));
     drop(conn);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -549,7 +553,7 @@ async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed
     let second = launch(&limited).await?;
     let other = launch(&open).await?;
     let mut conn = app.t.db.pool.acquire().await?;
-    let mut claim = async || licentia_db::training::claim(&mut conn, "w", 60, None).await.map(|r| r.map(|r| r.id.to_string()));
+    let mut claim = async || licentia_db::training::claim(&mut conn, "w", 60, None, None).await.map(|r| r.map(|r| r.id.to_string()));
     assert_eq!(claim().await?, Some(first.clone()));
     assert_eq!(claim().await?, Some(other.clone()), "the limited licence's second run waits; another licence's run does not");
     assert_eq!(claim().await?, None, "nothing else may start while the first runs");
@@ -566,7 +570,7 @@ async fn licence_terms_limit_runs_at_once_and_decide_whether_failures_are_billed
         sqlx::query_as("SELECT entry, compute_units FROM usage_ledger WHERE run_id = $1::uuid ORDER BY id").bind(&first).fetch_all(&app.t.db.pool).await?;
     assert_eq!(rows, vec![("reserve".to_owned(), reserved), ("release".to_owned(), reserved), ("settle".to_owned(), billed)]);
     // Its slot is free: the second run of the limited licence is claimed now.
-    assert_eq!(licentia_db::training::claim(&mut *app.t.db.pool.acquire().await?, "w", 60, None).await?.map(|r| r.id.to_string()), Some(second));
+    assert_eq!(licentia_db::training::claim(&mut *app.t.db.pool.acquire().await?, "w", 60, None, None).await?.map(|r| r.id.to_string()), Some(second));
 
     // The other licence does not bill failures: released, nothing settled.
     let run = licentia_db::training::run(&mut *app.t.db.pool.acquire().await?, other.parse()?, None).await?;
@@ -630,7 +634,7 @@ async fn runs_are_numbered_named_and_their_page_says_what_was_asked_and_what_is_
     // A heartbeat that reports two finished epochs moves epochs_done at once.
     let id = first["id"].as_str().ok_or("no run")?.to_owned();
     let mut conn = app.t.db.pool.acquire().await?;
-    let claimed = licentia_db::training::claim(&mut conn, "w", 60, None).await?.ok_or("nothing claimed")?;
+    let claimed = licentia_db::training::claim(&mut conn, "w", 60, None, None).await?.ok_or("nothing claimed")?;
     assert_eq!(claimed.id.to_string(), id);
     licentia_db::training::heartbeat(&mut conn, claimed.id, "w", 60, &json!({}), &json!([{ "epoch": 1 }, { "epoch": 2 }])).await?;
     assert_eq!(app.get_as(&l, &format!("/api/v1/runs/{id}")).await?.json()["epochs_done"], 2);
