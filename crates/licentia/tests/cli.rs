@@ -181,7 +181,7 @@ fn version_names_the_commit_and_completions_cover_every_command() -> Res<()> {
         let out = Command::new(BIN).args(["completions", shell]).env("DATABASE_URL", "postgres://nowhere.invalid/x").output()?;
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{shell}");
-        for cmd in ["serve", "worker", "receipt", "blobs", "completions"] {
+        for cmd in ["serve", "worker", "receipt", "evidence", "blobs", "completions"] {
             assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
         }
     }
@@ -228,6 +228,44 @@ fn receipt_verify_checks_the_signature_offline() -> Res<()> {
     let other = licentia_crypto::SigningKey::from_pkcs8(&licentia_crypto::SigningKey::generate_pkcs8()?)?;
     let (ok, text) = verify(&licentia_app::receipts::sign(&other, &receipt["receipt"]))?;
     assert!(!ok && text.contains("not the trusted key"), "{text}");
+    Ok(())
+}
+
+/// `licentia evidence verify` checks a pack offline with the installation's key and names the
+/// file that was changed (how packs are built and tampered with is in the HTTP tests'
+/// `compliance.rs`; this is the command's face).
+#[test]
+fn evidence_verify_names_the_changed_file() -> Res<()> {
+    let data = TempDir::new();
+    let keys = licentia_crypto::KeyMaterial::load(&data.0.join("keys"), true)?;
+    let key = licentia_crypto::SigningKey::from_pkcs8(&keys.audit_pkcs8)?;
+    let agreement = serde_json::to_vec(&serde_json::json!({ "id": "a-1", "versions": [] }))?;
+    let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &agreement));
+    let manifest = licentia_app::receipts::sign(
+        &key,
+        &serde_json::json!({ "format": licentia_app::evidence::FORMAT, "agreement": "a-1", "files": [{ "path": "agreement.json", "sha256": sha, "bytes": agreement.len() }] }),
+    );
+    let mut pack = tar::Builder::new(Vec::new());
+    for (path, bytes) in [("manifest.json", serde_json::to_vec(&manifest)?), ("agreement.json", agreement.clone())] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        pack.append_data(&mut h, path, bytes.as_slice())?;
+    }
+    let pack = pack.into_inner()?;
+    let file = data.0.join("evidence.tar");
+    let verify = |bytes: &[u8]| -> Res<(bool, String)> {
+        std::fs::write(&file, bytes)?;
+        let out = Command::new(BIN).env("LICENTIA_DATA_DIR", &data.0).env("LICENTIA_LOG", "warn").args(["evidence", "verify"]).arg(&file).output()?;
+        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    let (ok, text) = verify(&pack)?;
+    assert!(ok && text.starts_with("valid: evidence pack of agreement a-1"), "{text}");
+    let at = pack.windows(agreement.len()).position(|w| w == agreement.as_slice()).ok_or("agreement.json not in the archive")?;
+    let mut changed = pack.clone();
+    changed[at + 3] ^= 0x20;
+    let (ok, text) = verify(&changed)?;
+    assert!(!ok && text.starts_with("INVALID: agreement.json"), "{text}");
     Ok(())
 }
 
