@@ -113,6 +113,7 @@ pub fn table() -> Vec<RouteDef> {
         route!(GET "/revenue" => Requires(P::StatementRead), pages::agreements::revenue_html),
         route!(GET "/training" => Requires(P::RunRead), pages::training::index),
         route!(POST "/training/runs" => Requires(P::RunLaunch), pages::training::launch),
+        route!(POST "/training/datasets/{id}/erase" => Requires(P::DatasetManage), pages::training::erase_dataset),
         route!(POST "/training/runs/{id}/cancel" => Requires(P::RunLaunch), pages::training::cancel),
         route!(GET "/runs/compare" => Requires(P::RunRead), pages::training::compare),
         route!(GET "/runs/{id}" => Requires(P::RunRead), pages::training::run),

@@ -67,7 +67,9 @@ impl TrainingPage {
 
     fn selected_dataset(&self) -> Option<&Dataset> {
         let id = self.kept("dataset_id", "");
-        self.datasets.iter().find(|d| d.id.to_string() == id).or(self.datasets.first())
+        // An erased dataset is never offered (nothing is left to train on).
+        let mut live = self.datasets.iter().filter(|d| d.erased_at.is_none());
+        live.clone().find(|d| d.id.to_string() == id).or(live.next())
     }
 
     fn columns(d: &Dataset) -> Vec<ColumnChoice> {
@@ -286,6 +288,21 @@ fn loss_points(metrics: &serde_json::Value) -> (String, String, Axes) {
     (line("train_loss"), line("valid_loss"), Axes::new(max, n))
 }
 
+/// `POST /training/datasets/{id}/erase`: its owner erases a dataset (crypto-shredding).
+pub async fn erase_dataset(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<licentia_domain::DatasetId>,
+    form: web::Form<Pairs>,
+) -> Reply<HttpResponse> {
+    let p = form.into_inner();
+    let result = licentia_app::training::erase_dataset(&state, &user.actor_in(&ctx), *id, field(&p, "reason"))
+        .await
+        .map(|d| format!("Erased {}: its data key is destroyed and its content can no longer be read.", d.name));
+    crate::layout::back("/training", result)
+}
+
 pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<RunId>) -> Reply<RunPage> {
     let uid = *id;
     let mut conn = state.db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
@@ -333,6 +350,8 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
     };
     let settings = vec![
         ("Template", r.template.clone()),
+        ("Field of use", r.use_field.clone().unwrap_or_else(|| "not declared".into())),
+        ("Country of use", r.use_country.clone().unwrap_or_else(|| "not declared".into())),
         ("Target", text(&h["target"])),
         ("Epochs", text(&h["epochs"])),
         ("Batch size", text(&h["batch_size"])),
@@ -349,7 +368,9 @@ pub async fn run(state: web::Data<AppState>, ctx: RequestContext, user: CurrentU
         ),
     ];
     let served_epoch = r.receipt.as_ref().and_then(|rc| rc["receipt"]["served_epoch"].as_u64());
-    let r = licentia_app::policy::run(&user.actor(), &r);
+    let waiting = licentia_app::training::waiting_reason(&state, &r).await?;
+    let mut r = licentia_app::policy::run(&user.actor(), &r);
+    r.waiting = waiting;
     Ok(RunPage {
         nav: Nav::for_user(&state, &user, "/training"),
         can_cancel: user.role.allows(Permission::RunLaunch) && !terminal,

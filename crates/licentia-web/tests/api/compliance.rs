@@ -219,6 +219,8 @@ async fn a_worker_claims_only_runs_whose_dataset_allows_its_region() -> TestResu
     let waiting = app.get_as(&l, &format!("/api/v1/runs/{run}")).await?.json();
     assert_eq!(waiting["status"], json!("queued"));
     assert!(waiting["waiting"].as_str().is_some_and(|w| w.contains("\"us\"")), "{waiting}");
+    let page = app.page(&app.browser_login("licensee").await?, &format!("/runs/{run}")).await?;
+    assert!(page.body.contains("id=\"run-waiting\"") && page.body.contains("no worker of that region"), "the run page says why it waits");
     assert!(worker::run_once(&app.state, &us_worker).await?);
     let done = app.get_as(&l, &format!("/api/v1/runs/{run}")).await?.json();
     assert_eq!((done["status"].clone(), done["worker_id"].clone()), (json!("succeeded"), json!("us-1")));
@@ -278,6 +280,17 @@ async fn erasure_shreds_the_data_key_and_retention_erases_on_its_day() -> TestRe
     let relaunch = app.send_json(app.post("/api/v1/runs").bearer_auth(&l), &json!({ "licence_id": lic, "dataset_id": id, "hyper": hyper(1) })).await?;
     assert_eq!(relaunch.status, StatusCode::CONFLICT, "{}", relaunch.body);
 
+    // The portal's Erase button goes through the same use case.
+    let other = upload_with(&app, &l, "personal_data=false").await?;
+    let other_id = other.json()["id"].as_str().ok_or("no id")?.to_owned();
+    let s = app.browser_login("licensee").await?;
+    let done = app.form(&s, &format!("/training/datasets/{other_id}/erase"), &[]).await?;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let erased_at: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT erased_at FROM datasets WHERE id = $1::uuid").bind(&other_id).fetch_one(&app.t.db.pool).await?;
+    assert!(erased_at.is_some());
+    assert!(!app.page(&s, "/training").await?.body.contains(&format!("<option value=\"{other_id}\"")), "an erased dataset is not offered to launch");
+
     // Retention: a dataset kept until a day now past is erased by the worker's housekeeping.
     let today = chrono::Utc::now().date_naive();
     let kept = upload_with(&app, &l, &format!("retain_until={today}")).await?;
@@ -287,7 +300,7 @@ async fn erasure_shreds_the_data_key_and_retention_erases_on_its_day() -> TestRe
     assert_eq!(licentia_app::training::erase_expired(&app.state).await?, 1);
     let reason: String = sqlx::query_scalar("SELECT erasure_reason FROM datasets WHERE retain_until IS NOT NULL").fetch_one(&app.t.db.pool).await?;
     assert!(reason.starts_with("retention ended"), "{reason}");
-    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'dataset.erased'").await?, 2);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'dataset.erased'").await?, 3);
     Ok(())
 }
 
