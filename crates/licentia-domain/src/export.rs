@@ -99,7 +99,11 @@ impl Classification {
         let ok = match regime {
             Regime::UsEar => code == "EAR99" || control_number(&code),
             Regime::EuDualUse => control_number(&code),
-            Regime::CnCatalogue => code.len() == 7 && code[..6].bytes().all(|c| c.is_ascii_digit()) && matches!(&code[6..], "J" | "X"),
+            // Bytes, not string slices: a multi-byte character must be refused, not split.
+            Regime::CnCatalogue => {
+                let b = code.as_bytes();
+                b.len() == 7 && b[..6].iter().all(u8::is_ascii_digit) && matches!(b[6], b'J' | b'X')
+            }
         };
         if !ok {
             let expected = match regime {
@@ -450,7 +454,17 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused_naming_the_field() -> TestResult {
-        for (r, code) in [("us_ear", "EAR-99"), ("us_ear", "3F001"), ("eu_dual_use", "EAR99"), ("cn_catalogue", "18430X"), ("cn_catalogue", "184305Y")] {
+        // "12345é" is seven bytes with a character across the sixth: refused, not split.
+        for (r, code) in [
+            ("us_ear", "EAR-99"),
+            ("us_ear", "3F001"),
+            ("eu_dual_use", "EAR99"),
+            ("cn_catalogue", "18430X"),
+            ("cn_catalogue", "184305Y"),
+            ("cn_catalogue", "12345é"),
+            ("us_ear", "3A00é"),
+            ("eu_dual_use", "3A001.é"),
+        ] {
             assert_eq!(Classification::parse(r, code).map_err(|e| e.field), Err("code"), "{r} {code}");
         }
         assert_eq!(Classification::parse("itar", "XI").map_err(|e| e.field), Err("regime"));
