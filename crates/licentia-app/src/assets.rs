@@ -333,10 +333,7 @@ pub async fn import(state: &AppState, actor: &Actor, valid: &[ValidAsset]) -> Ap
 /// Deletes an asset no other asset names as its parent.
 pub async fn delete(state: &AppState, actor: &Actor, current: &AssetRow) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
-    assets::delete(&mut tx, current.id).await.map_err(|e| match e {
-        licentia_db::DbError::Conflict { .. } => AppError::Conflict { message: "other assets name this one as their parent".into() },
-        other => other.into(),
-    })?;
+    assets::delete(&mut tx, current.id).await?;
     let event = actor.event("asset.deleted", Outcome::Success).target("asset", current.id).details(json!({ "title": current.title }));
     let seq = state.audit(&mut tx, event).await?;
     tx.commit().await.map_err(licentia_db::DbError::from)?;

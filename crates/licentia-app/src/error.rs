@@ -133,6 +133,8 @@ fn conflict_message(constraint: &str) -> String {
     match constraint {
         "users_email_key" => "a user with this e-mail address already exists".into(),
         "organisations_name_key" => "an organisation with this name already exists".into(),
+        "model_versions_asset_fk" => "this model has published versions; it stays in the registry (mark it abandoned instead)".into(),
+        "ip_assets_parent_fk" => "other assets name this one as their parent".into(),
         // The schema's names stay in the log, not in the answer.
         other => {
             tracing::info!(constraint = other, "change refused by a constraint");

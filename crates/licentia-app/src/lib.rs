@@ -19,6 +19,7 @@ pub mod export;
 pub mod inbox;
 pub mod mail;
 pub mod metrics;
+pub mod models;
 pub mod notify;
 pub mod pdf;
 pub mod policy;

@@ -226,6 +226,11 @@ pub struct RunView {
     /// Why a queued run has not started when no live worker may take it (its dataset's region).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// A fine-tuning run: the published model version it starts from, the layers it keeps
+    /// frozen and whether it reads the data with the base's statistics.
+    pub base_version: Option<licentia_domain::ModelVersionId>,
+    pub freeze_layers: i32,
+    pub base_preprocessing: bool,
 }
 
 /// The scope of a licensee's own objects (licences, datasets, runs): its organisation; the
@@ -282,6 +287,9 @@ pub fn run(actor: &Actor, r: &Run) -> RunView {
         started_at: r.started_at,
         finished_at: r.finished_at,
         waiting: None,
+        base_version: r.base_version,
+        freeze_layers: r.freeze_layers,
+        base_preprocessing: r.base_preprocessing,
     }
 }
 

@@ -80,6 +80,9 @@ pub struct LicenceInput {
     /// Whether a run that fails is billed for the epochs it finished (default: not billed).
     #[serde(default)]
     pub failed_runs_billed: bool,
+    /// Published model versions (of assets the agreement covers) a licensee may fine-tune.
+    #[serde(default)]
+    pub model_versions: Vec<String>,
 }
 
 /// Checks and stores a licence with its audit entry, in one transaction (the API and the
@@ -87,8 +90,8 @@ pub struct LicenceInput {
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) -> AppResult<Value> {
     let agreement_id = AgreementId::parse(i.agreement_id.trim()).ok_or_else(|| bad("agreement_id", "is not an agreement id"))?;
-    if i.templates.is_empty() || i.templates.len() > 10 {
-        return Err(bad("templates", "name 1 to 10 model templates"));
+    if i.templates.len() > 10 || (i.templates.is_empty() && i.model_versions.is_empty()) {
+        return Err(bad("templates", "name 1 to 10 model templates, or grant model versions"));
     }
     let mut templates = Vec::new();
     for t in &i.templates {
@@ -126,6 +129,7 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     if !matches!(a.status, Status::Executed | Status::Active) {
         return Err(bad("agreement_id", format!("licences hang under an executed agreement; this one is {}", a.status)));
     }
+    let model_versions = crate::models::check_grant(&mut tx, agreement_id, &i.model_versions).await?;
     let l = Licence {
         id: LicenceId::new(),
         agreement_id,
@@ -142,6 +146,7 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
         allow_model_download: i.allow_model_download,
         max_concurrent_runs: i.max_concurrent_runs,
         failed_runs_billed: i.failed_runs_billed,
+        model_versions,
         created_at: Utc::now(),
         agreement_status: a.status,
         agreement_title: a.title.clone(),
@@ -150,7 +155,7 @@ pub async fn create_licence(state: &AppState, actor: &Actor, i: LicenceInput) ->
     let event = actor
         .event("licence.created", Outcome::Success)
         .target("licence", l.id)
-        .details(json!({ "agreement": agreement_id, "templates": l.templates, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
+        .details(json!({ "agreement": agreement_id, "templates": l.templates, "model_versions": l.model_versions, "quota_compute_units": l.quota_compute_units, "quota_runs": l.quota_runs }));
     let seq = state.audit(&mut tx, event).await?;
     let v = licence_json(&mut tx, &l).await?;
     tx.commit().await.map_err(db_err)?;
@@ -407,6 +412,25 @@ pub fn estimate(dataset: &Dataset, hyper: &Hyper, excluded: &[String]) -> AppRes
     Ok(Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes })
 }
 
+/// The estimate of a fine-tuning run: the network's inputs are the base version's features
+/// (the dataset's other columns are left out), its hidden layers and outputs the base's, so the
+/// units are those of training the same network from random weights on the same rows.
+pub fn estimate_from_base(dataset: &Dataset, hyper: &Hyper, prep: &licentia_train::prep::Preprocessing) -> Estimate {
+    use licentia_train::cost;
+    let inputs = prep.width;
+    let hidden = hyper.hidden_sizes();
+    let outputs = licentia_train::model::outputs(prep.task, prep.classes.len());
+    let forward_macs = cost::forward_macs(inputs, &hidden, outputs);
+    let rows = u64::try_from(dataset.rows).unwrap_or(0);
+    let train_rows = rows * 8 / 10;
+    let compute_units = i64::try_from(cost::units(train_rows, u64::from(hyper.epochs), forward_macs)).unwrap_or(i64::MAX);
+    let widest = hidden.iter().copied().chain([inputs, outputs]).max().unwrap_or(1) as u64;
+    let params = cost::parameters(inputs, &hidden, outputs);
+    let columns = dataset.schema.as_array().map_or(0, Vec::len) as u64;
+    let memory_bytes = cost::memory_bytes(rows, columns, inputs as u64, params, hyper.batch_size as u64, widest);
+    Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes }
+}
+
 /// A run's name as the licensee gives it: trimmed, 1 to 100 characters, no control characters;
 /// empty means none.
 pub fn check_run_name(name: Option<&str>) -> AppResult<Option<String>> {
@@ -477,6 +501,75 @@ fn check_declared(d: &Declared, terms: &licentia_domain::agreement::Terms, home:
     Ok((field, country))
 }
 
+/// A run that starts from a published model version instead of random weights.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct FineTune {
+    /// The model version (granted by the licence) the run starts from.
+    pub base_version: String,
+    /// Layers from the input that keep the base's weights (0: all train).
+    #[serde(default)]
+    pub freeze_layers: u32,
+    /// Transform the data with the base version's statistics instead of refitting them.
+    #[serde(default)]
+    pub base_preprocessing: bool,
+}
+
+/// The launch's checks of a fine-tuning run against its base version: the licence grants the
+/// version (else 409 `version_not_granted`), the settings keep its architecture and target
+/// (422 naming the field), the dataset has every input the base reads and none of them masked
+/// or dropped (422 naming the columns), and frozen layers are refused where the licence lets the
+/// licensee download results (they would carry the base's weights verbatim). Returns the base's
+/// preprocessing, for the estimate.
+async fn check_fine_tune(
+    conn: &mut licentia_db::PgConnection,
+    l: &Licence,
+    dataset: &Dataset,
+    hyper: &mut Hyper,
+    ft: &FineTune,
+) -> AppResult<(licentia_domain::ModelVersionId, licentia_train::prep::Preprocessing)> {
+    let id = licentia_domain::ModelVersionId::parse(ft.base_version.trim()).ok_or_else(|| bad("base_version", "is not a model version id"))?;
+    let v = crate::models::granted(conn, l, id).await?;
+    let base_hyper: Hyper = serde_json::from_value(v.hyper.clone()).map_err(AppError::internal)?;
+    let prep: licentia_train::prep::Preprocessing = serde_json::from_value(v.preprocessing.clone()).map_err(AppError::internal)?;
+    if hyper.hidden.is_none() {
+        hyper.hidden = Some(base_hyper.hidden_sizes());
+    }
+    let base = licentia_train::Base { weights: &[], preprocessing: &prep, hyper: &base_hyper, freeze: ft.freeze_layers as usize, base_preprocessing: ft.base_preprocessing };
+    // The dataset's dropped and masked columns are already in `exclude`: a base input among
+    // them is named here, as the engine would refuse it.
+    base.check(hyper).map_err(|e| match e {
+        licentia_train::TrainError::Invalid { field, message } if field == "freeze_layers" => bad("freeze_layers", message),
+        licentia_train::TrainError::Invalid { field, message } if field == "exclude" => bad("dataset_id", message),
+        licentia_train::TrainError::Invalid { field, message } => bad(&format!("hyper.{field}"), message),
+        other => bad("base_version", other.to_string()),
+    })?;
+    let columns: Vec<(String, licentia_train::data::Kind)> = dataset
+        .schema
+        .as_array()
+        .map(|cols| {
+            cols.iter()
+                .filter_map(|c| {
+                    let kind = serde_json::from_value(c["kind"].clone()).ok()?;
+                    Some((c["name"].as_str()?.to_owned(), kind))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let problems = licentia_train::prep::schema_problems(&prep, &columns);
+    if !problems.is_empty() {
+        let named: Vec<String> = problems.iter().map(|p| format!("{} ({})", p.column, p.problem)).collect();
+        return Err(bad("dataset_id", format!("the dataset does not fit version {}: {}", v.number, named.join("; "))));
+    }
+    if ft.freeze_layers > 0 && l.allow_model_download {
+        return Err(AppError::Refused {
+            code: "freeze_not_allowed",
+            message: "this licence lets you download fine-tuned models, and frozen layers would hand over the base version's weights as they are; train every layer".into(),
+            details: json!({ "freeze_layers": ft.freeze_layers }),
+        });
+    }
+    Ok((id, prep))
+}
+
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn launch(
@@ -488,6 +581,7 @@ pub async fn launch(
     key: Option<&str>,
     name: Option<&str>,
     declared: &Declared,
+    fine_tune: Option<&FineTune>,
 ) -> AppResult<(Run, bool)> {
     let name = check_run_name(name)?;
     let mut tx = state.db.begin().await?;
@@ -512,7 +606,8 @@ pub async fn launch(
             v
         };
         let asked = without_exclusions(&serde_json::to_value(hyper).map_err(AppError::internal)?);
-        if existing.licence_id != licence_id || existing.dataset_id != dataset_id || without_exclusions(&existing.hyper) != asked {
+        let same_base = existing.base_version.map(|v| v.to_string()) == fine_tune.map(|f| f.base_version.trim().to_lowercase());
+        if existing.licence_id != licence_id || existing.dataset_id != dataset_id || !same_base || without_exclusions(&existing.hyper) != asked {
             return Err(bad("idempotency_key", "this key was already used for a different request; send a new key"));
         }
         return Ok((existing, false));
@@ -532,7 +627,8 @@ pub async fn launch(
             details: json!({ "valid_from": l.valid_from, "valid_until": l.valid_until }),
         });
     }
-    if !l.templates.iter().any(|t| t == hyper.template.as_str()) {
+    // A granted version is its own grant; the templates are what may train from random weights.
+    if fine_tune.is_none() && !l.templates.iter().any(|t| t == hyper.template.as_str()) {
         return Err(AppError::Refused {
             code: "template_not_allowed",
             message: format!("the licence allows {}", l.templates.join(", ")),
@@ -565,7 +661,14 @@ pub async fn launch(
             hyper.exclude.push(col.clone());
         }
     }
-    let estimate = estimate(&dataset, &hyper, &hyper.exclude)?;
+    let base = match fine_tune {
+        Some(ft) => Some(check_fine_tune(&mut tx, &l, &dataset, &mut hyper, ft).await?),
+        None => None,
+    };
+    let estimate = match &base {
+        None => estimate(&dataset, &hyper, &hyper.exclude)?,
+        Some((_, prep)) => estimate_from_base(&dataset, &hyper, prep),
+    };
     if estimate.memory_bytes > state.settings.max_run_memory {
         let mib = |b: u64| b / (1024 * 1024);
         return Err(AppError::Refused {
@@ -606,6 +709,9 @@ pub async fn launch(
             use_country: use_country.as_deref(),
             reserved_units: units,
             created_by: actor.user_id,
+            base_version: base.as_ref().map(|(id, _)| *id),
+            freeze_layers: fine_tune.map_or(0, |f| i32::try_from(f.freeze_layers).unwrap_or(0)),
+            base_preprocessing: fine_tune.is_some_and(|f| f.base_preprocessing),
         },
     )
     .await?;
@@ -628,6 +734,7 @@ pub async fn launch(
     }
     let event = actor.event("run.launched", Outcome::Success).target("run", id).details(json!({
         "licence": l.id, "dataset": dataset_id, "template": hyper.template.as_str(), "reserved_units": units,
+        "base_version": base.as_ref().map(|(id, _)| *id),
         "field_of_use": use_field, "country": use_country,
     }));
     let seq = state.audit(&mut tx, event).await?;
@@ -906,6 +1013,7 @@ mod tests {
             allow_model_download: false,
             max_concurrent_runs: None,
             failed_runs_billed: false,
+            model_versions: Vec::new(),
             created_at: Utc::now(),
             agreement_status: Status::Active,
             agreement_title: String::new(),

@@ -194,6 +194,23 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
     let s2 = shared.clone();
     let h2 = hyper.clone();
     let device = licentia_train::device(&cfg.device).map_err(|e| AppError::internal(e.to_string()))?;
+    // A fine-tuning run's base: decrypted here, held only by the training task, never stored
+    // elsewhere nor quoted in an error (a failure to load it says only that).
+    let base = match run.base_version {
+        Some(id) => {
+            let (v, weights) = crate::models::base_for_worker(state, id).await.map_err(|e| {
+                // The details (a hash mismatch, a store error) are the licensor's to read in the log.
+                tracing::error!(run = %run.id, version = %id, error = %e, "the base model version could not be loaded");
+                AppError::BadRequest { message: "the base model version could not be loaded; the licensor has been told".into() }
+            })?;
+            let prep: licentia_train::prep::Preprocessing = serde_json::from_value(v.preprocessing.clone()).map_err(AppError::internal)?;
+            let hyper: Hyper = serde_json::from_value(v.hyper.clone()).map_err(AppError::internal)?;
+            Some((v, weights, prep, hyper))
+        }
+        None => None,
+    };
+    let base_info = base.as_ref().map(|(v, ..)| (v.id, v.number, v.asset_id, hex::encode(&v.weights_sha256)));
+    let (freeze, base_preprocessing) = (usize::try_from(run.freeze_layers).unwrap_or(0), run.base_preprocessing);
     let mut training = tokio::task::spawn_blocking(move || {
         let mut on_progress = |p: &Progress| {
             if let Ok(mut g) = s2.progress.lock() {
@@ -205,7 +222,18 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
                 g.push(v);
             }
         };
-        licentia_train::train_observed(table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string())
+        match &base {
+            None => licentia_train::train_observed(table, &h2, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| e.to_string()),
+            Some((_, weights, prep, hyper)) => {
+                let b = licentia_train::Base { weights, preprocessing: prep, hyper, freeze, base_preprocessing };
+                licentia_train::fine_tune_observed(table, &h2, &b, &device, &mut on_progress, &mut on_epoch, &s2.cancel).map_err(|e| match e {
+                    // The base's own file failing to load is the licensor's problem, and its
+                    // details are the licensor's: the licensee reads only that it failed.
+                    licentia_train::TrainError::Model(_) => "the base model version could not be loaded; the licensor has been told".to_owned(),
+                    other => other.to_string(),
+                })
+            }
+        }
     });
     // Heartbeats while it trains: renew the lease, publish progress, pick up cancellation, and
     // stop the run at its wall-clock cap.
@@ -272,6 +300,11 @@ async fn execute(state: &AppState, cfg: &WorkerConfig, run: &Run) -> AppResult<(
             "country": run.use_country,
             "dataset_sha256": hex::encode(&dataset_sha(state, run).await?),
             "weights_sha256": weights_sha,
+            // Lineage: the published version a fine-tuning run started from (null: random weights).
+            "base": base_info.as_ref().map(|(id, number, asset, sha)| json!({
+                "model_version": id, "number": number, "asset": asset, "weights_sha256": sha,
+                "freeze_layers": run.freeze_layers, "base_preprocessing": run.base_preprocessing,
+            })),
             "rows": out.train_rows,
             "epochs": out.epochs_done,
             // The weights kept (and served by predict and download) are this epoch's: the best

@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod logins;
 pub mod mail;
+pub mod models;
 pub mod organisations;
 pub mod pool;
 pub mod sessions;

@@ -3,7 +3,7 @@
 //! `FOR UPDATE SKIP LOCKED` and keep them by renewing a lease.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use licentia_domain::{AgreementId, ArtifactId, DatasetId, LicenceId, OrganisationId, RunId, RunStatus, UserId, agreement::Status};
+use licentia_domain::{AgreementId, ArtifactId, DatasetId, LicenceId, ModelVersionId, OrganisationId, RunId, RunStatus, UserId, agreement::Status};
 use serde::Serialize;
 use sqlx::PgConnection;
 
@@ -28,6 +28,8 @@ pub struct Licence {
     pub max_concurrent_runs: Option<i32>,
     /// Whether a failed run is billed for the epochs it finished.
     pub failed_runs_billed: bool,
+    /// The published model versions a fine-tuning run may start from.
+    pub model_versions: Vec<ModelVersionId>,
     pub created_at: DateTime<Utc>,
     /// Joined: the agreement's state and title.
     pub agreement_status: Status,
@@ -35,7 +37,7 @@ pub struct Licence {
 }
 
 const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templates, l.valid_from, l.valid_until, l.quota_runs, l.quota_compute_units,
-        l.quota_prediction_rows, l.reset_period, l.overage, l.overage_percent, l.allow_model_download, l.max_concurrent_runs, l.failed_runs_billed, l.created_at,
+        l.quota_prediction_rows, l.reset_period, l.overage, l.overage_percent, l.allow_model_download, l.max_concurrent_runs, l.failed_runs_billed, l.model_versions, l.created_at,
         a.status AS agreement_status, a.title AS agreement_title
     FROM licences l JOIN agreements a ON a.id = l.agreement_id";
 
@@ -43,8 +45,8 @@ const LICENCE: &str = "SELECT l.id, l.agreement_id, l.organisation_id, l.templat
 pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: UserId) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO licences (id, agreement_id, organisation_id, templates, valid_from, valid_until, quota_runs, quota_compute_units, quota_prediction_rows,
-                               reset_period, overage, overage_percent, allow_model_download, created_by, max_concurrent_runs, failed_runs_billed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                               reset_period, overage, overage_percent, allow_model_download, created_by, max_concurrent_runs, failed_runs_billed, model_versions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(l.id)
     .bind(l.agreement_id)
@@ -62,6 +64,7 @@ pub async fn insert_licence(conn: &mut PgConnection, l: &Licence, by: UserId) ->
     .bind(by)
     .bind(l.max_concurrent_runs)
     .bind(l.failed_runs_billed)
+    .bind(&l.model_versions)
     .execute(conn)
     .await?;
     Ok(())
@@ -251,11 +254,16 @@ pub struct Run {
     pub finished_at: Option<DateTime<Utc>>,
     /// Joined: whether the run's licence allows downloading the model (the weights follow it).
     pub model_download: bool,
+    /// A fine-tuning run: the published version it starts from, how many layers stay frozen and
+    /// whether the data is transformed with the base's statistics.
+    pub base_version: Option<ModelVersionId>,
+    pub freeze_layers: i32,
+    pub base_preprocessing: bool,
 }
 
 const RUN: &str = "SELECT id, licence_id, agreement_id, organisation_id, dataset_id, seq, name, use_field, use_country, template, hyper, status, idempotency_key, reserved_units, units_used,
     epochs_done, worker_id, lease_until, attempts, cancel_requested, progress, metrics, preprocessing, weights_artifact, receipt, error, created_at, started_at, finished_at,
-    coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download FROM runs";
+    coalesce((SELECT l.allow_model_download FROM licences l WHERE l.id = runs.licence_id), false) AS model_download, base_version, freeze_layers, base_preprocessing FROM runs";
 
 pub struct NewRun<'a> {
     pub id: RunId,
@@ -271,12 +279,16 @@ pub struct NewRun<'a> {
     pub idempotency_key: Option<&'a str>,
     pub reserved_units: i64,
     pub created_by: UserId,
+    pub base_version: Option<ModelVersionId>,
+    pub freeze_layers: i32,
+    pub base_preprocessing: bool,
 }
 
 pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by, name, use_field, use_country, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE licence_id = $2))",
+        "INSERT INTO runs (id, licence_id, agreement_id, organisation_id, dataset_id, template, hyper, idempotency_key, reserved_units, created_by, name, use_field, use_country, seq,
+                          base_version, freeze_layers, base_preprocessing)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT coalesce(max(seq), 0) + 1 FROM runs WHERE licence_id = $2), $14, $15, $16)",
     )
     .bind(r.id)
     .bind(r.licence_id)
@@ -291,6 +303,9 @@ pub async fn insert_run(conn: &mut PgConnection, r: &NewRun<'_>) -> Result<(), D
     .bind(r.name)
     .bind(r.use_field)
     .bind(r.use_country)
+    .bind(r.base_version)
+    .bind(r.freeze_layers)
+    .bind(r.base_preprocessing)
     .execute(conn)
     .await?;
     Ok(())

@@ -88,6 +88,10 @@ typed_id!(
     RunId
 );
 typed_id!(
+    /// A published version of a model asset's trained weights.
+    ModelVersionId
+);
+typed_id!(
     /// An encrypted file (a document, a dataset's bytes, a model's weights).
     ArtifactId
 );

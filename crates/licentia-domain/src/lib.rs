@@ -21,7 +21,7 @@ pub mod webhook;
 
 pub use error::DomainError;
 pub use identity::{Email, OrgKind, OrgName, Password, Role};
-pub use ids::{AgreementId, ArtifactId, AssetId, DatasetId, LicenceId, OrganisationId, RunId, SalesReportId, SessionId, UserId};
+pub use ids::{AgreementId, ArtifactId, AssetId, DatasetId, LicenceId, ModelVersionId, OrganisationId, RunId, SalesReportId, SessionId, UserId};
 pub use permission::Permission;
 pub use run::RunStatus;
 pub use time::TimeZone;

@@ -45,6 +45,13 @@ fn expected_params(prep: &Preprocessing, hyper: &Hyper) -> usize {
 }
 
 pub fn load(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Model, TrainError> {
+    let net = load_net(weights, prep, hyper, device)?;
+    Ok(Model { net: net.valid(), prep: prep.clone(), device: device.clone() })
+}
+
+/// The network `prep` and `hyper` describe, with `weights` loaded onto `device` (an autodiff
+/// device for fine-tuning, a plain one for prediction). Checked as [`load`] checks.
+pub(crate) fn load_net(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Net, TrainError> {
     hyper.check()?;
     if weights.len() > MAX_WEIGHTS {
         return Err(TrainError::Model(format!("the weights file is larger than {MAX_WEIGHTS} bytes")));
@@ -59,12 +66,26 @@ pub fn load(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device
     let fresh = Net::new(prep.width, &hyper.hidden_sizes(), outputs(prep.task, prep.classes.len()), device);
     // burn validates the record's structure; the unwind guard is a last line for a decoder that
     // panics on input it did not expect.
-    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Model(e.to_string()))?;
         fresh.try_load_record(record.validate(true)).map_err(|e| TrainError::Model(e.to_string()))
     }))
-    .map_err(|_| TrainError::Model("the weights file could not be read".into()))??;
-    Ok(Model { net: loaded.valid(), prep: prep.clone(), device: device.clone() })
+    .map_err(|_| TrainError::Model("the weights file could not be read".into()))?
+}
+
+/// Checks that `weights` are the weights of the network `prep` and `hyper` describe, without
+/// keeping them: what a published model version is checked with before it is stored.
+pub fn check(weights: &[u8], prep: &Preprocessing, hyper: &Hyper) -> Result<(), TrainError> {
+    if prep.width != prep.features.iter().map(|f| match f {
+        crate::prep::Feature::Scaled { .. } => 1,
+        crate::prep::Feature::OneHot { categories, .. } => categories.len(),
+    }).sum::<usize>() {
+        return Err(TrainError::Model("the preprocessing's width is not the sum of its features".into()));
+    }
+    if prep.task != hyper.template.task() {
+        return Err(TrainError::Model(format!("the preprocessing is for a {:?} task; {} is not", prep.task, hyper.template.as_str())));
+    }
+    load_net(weights, prep, hyper, &crate::cpu()).map(|_| ())
 }
 
 impl Model {

@@ -14,7 +14,7 @@ pub mod training;
 
 pub use burn::tensor::Device;
 pub use model::{Hyper, Template};
-pub use training::{Outcome, Progress, train, train_observed};
+pub use training::{Base, Outcome, Progress, fine_tune_observed, train, train_observed};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {

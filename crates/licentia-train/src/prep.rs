@@ -281,7 +281,108 @@ pub fn fit(table: &Table, target: &str, exclude: &[String], task: Task, missing:
     Ok(prep)
 }
 
+/// One input column a fitted preprocessing reads, and the kind it must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Input {
+    pub column: String,
+    /// Scaled features need numbers (or booleans); one-hot features read any kind as text.
+    pub numeric: bool,
+}
+
+/// Why a table cannot be read by a fitted preprocessing: each named by its column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SchemaProblem {
+    pub column: String,
+    pub problem: String,
+}
+
+/// The problems of a table's columns (name, kind) against `prep`: a feature or target column
+/// missing, or a numeric feature that arrives as text. Extra columns are no problem (they are
+/// left out). An empty answer means the table can be read.
+pub fn schema_problems(prep: &Preprocessing, columns: &[(String, Kind)]) -> Vec<SchemaProblem> {
+    let kind = |name: &str| columns.iter().find(|(n, _)| n == name).map(|(_, k)| *k);
+    let mut problems = Vec::new();
+    for input in prep.inputs() {
+        match kind(&input.column) {
+            None => problems.push(SchemaProblem { column: input.column, problem: "missing: the base model reads it".into() }),
+            Some(Kind::Categorical) if input.numeric => {
+                problems.push(SchemaProblem { column: input.column, problem: "is text here; the base model reads it as a number".into() })
+            }
+            Some(_) => {}
+        }
+    }
+    if kind(&prep.target).is_none() {
+        problems.push(SchemaProblem { column: prep.target.clone(), problem: "missing: the base model predicts it".into() });
+    }
+    problems
+}
+
 impl Preprocessing {
+    /// The input columns, in feature order.
+    pub fn inputs(&self) -> Vec<Input> {
+        self.features
+            .iter()
+            .map(|f| match f {
+                Feature::Scaled { column, .. } => Input { column: column.clone(), numeric: true },
+                Feature::OneHot { column, .. } => Input { column: column.clone(), numeric: false },
+            })
+            .collect()
+    }
+
+    /// This preprocessing refit on other training rows for fine-tuning: the same features in the
+    /// same order with the same categories and classes (so that each of the base model's input
+    /// weights still reads the quantity it was trained on), but the numeric fill, mean and spread
+    /// (and a regression target's scale) taken from `train`. A class the base model does not know
+    /// is refused: its output layer has no unit for it.
+    pub fn refit(&self, table: &Table, missing: Missing, train: &[usize]) -> Result<Preprocessing, TrainError> {
+        let mut out = self.clone();
+        for f in &mut out.features {
+            if let Feature::Scaled { column, fill, mean, std } = f {
+                let col = table.column(column).ok_or_else(|| bad(format!("the data has no column {column:?}")))?;
+                let present: Vec<f64> = train.iter().filter_map(|r| col.number(*r)).collect();
+                let present_mean = if present.is_empty() { 0.0 } else { present.iter().sum::<f64>() / present.len() as f64 };
+                *fill = match missing {
+                    Missing::Zero => 0.0,
+                    Missing::Mean => present_mean,
+                };
+                let filled: Vec<f64> = train.iter().map(|r| col.number(*r).unwrap_or(*fill)).collect();
+                let n = filled.len().max(1) as f64;
+                *mean = filled.iter().sum::<f64>() / n;
+                *std = (filled.iter().map(|x| (x - *mean) * (x - *mean)).sum::<f64>() / n).sqrt().max(1e-12);
+            }
+        }
+        if self.task == Task::Regression {
+            let labels = target_labels(table, &self.target)?;
+            let values: Vec<f64> = train.iter().filter_map(|r| labels.get(*r).and_then(|s| s.parse::<f64>().ok())).collect();
+            if values.len() != train.len() {
+                return Err(bad(format!("a regression target must be numeric; {:?} is not", self.target)));
+            }
+            let n = values.len().max(1) as f64;
+            out.target_mean = values.iter().sum::<f64>() / n;
+            out.target_std = (values.iter().map(|x| (x - out.target_mean) * (x - out.target_mean)).sum::<f64>() / n).sqrt().max(1e-12);
+        }
+        Ok(out)
+    }
+
+    /// Refuses a table whose target has values outside the classes this preprocessing knows.
+    pub fn check_classes(&self, table: &Table, rows: &[usize]) -> Result<(), TrainError> {
+        if self.task == Task::Regression {
+            return Ok(());
+        }
+        let labels = target_labels(table, &self.target)?;
+        let unknown: std::collections::BTreeSet<&str> =
+            rows.iter().filter_map(|r| labels.get(*r)).filter(|l| !self.classes.iter().any(|c| c == l)).take(10).collect();
+        if !unknown.is_empty() {
+            return Err(bad(format!(
+                "{:?} has the value(s) {} the base model does not know; it predicts {}",
+                self.target,
+                unknown.into_iter().collect::<Vec<_>>().join(", "),
+                self.classes.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// Transforms `rows` of `table` (targets included when the table has the target column).
     pub fn transform(&self, table: &Table, rows: &[usize]) -> Result<Matrix, TrainError> {
         let batcher = self.batcher(table)?;

@@ -172,7 +172,77 @@ pub fn train_observed(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
     cancel: &AtomicBool,
 ) -> Result<Outcome, TrainError> {
+    run(table, hyper, None, device, on_progress, on_epoch, cancel)
+}
+
+/// Where a fine-tuning run starts: a published model version's weights with the preprocessing
+/// and hyperparameters they were trained with.
+#[derive(Debug, Clone, Copy)]
+pub struct Base<'a> {
+    pub weights: &'a [u8],
+    pub preprocessing: &'a Preprocessing,
+    pub hyper: &'a Hyper,
+    /// The first this many layers (from the input) keep the base's weights: no gradient reaches
+    /// them. At most the number of hidden layers (the output layer always trains).
+    pub freeze: usize,
+    /// Transform the new rows with the base's own statistics (`true`), or refit the numeric
+    /// statistics on the new training rows keeping the base's features and categories (`false`).
+    pub base_preprocessing: bool,
+}
+
+impl Base<'_> {
+    /// What a fine-tuning run must agree on with its base: the template, the hidden layers and
+    /// the target; and the frozen layers must leave something to train.
+    pub fn check(&self, hyper: &Hyper) -> Result<(), TrainError> {
+        let bad = |f: &str, m: String| Err(TrainError::Invalid { field: f.to_owned(), message: m });
+        if hyper.template != self.hyper.template {
+            return bad("template", format!("the base version is a {}; a fine-tuning run keeps its template", self.hyper.template.as_str()));
+        }
+        if hyper.hidden_sizes() != self.hyper.hidden_sizes() {
+            return bad("hidden", format!("the base version's hidden layers are {:?}; a fine-tuning run keeps them", self.hyper.hidden_sizes()));
+        }
+        if hyper.target != self.preprocessing.target {
+            return bad("target", format!("the base version predicts {:?}; a fine-tuning run predicts the same column", self.preprocessing.target));
+        }
+        if let Some(i) = self.preprocessing.inputs().into_iter().find(|i| hyper.exclude.contains(&i.column)) {
+            return bad("exclude", format!("{:?} is an input of the base version; it cannot be left out", i.column));
+        }
+        let layers = self.hyper.hidden_sizes().len();
+        if self.freeze > layers {
+            return bad("freeze_layers", format!("at most {layers}: the output layer always trains"));
+        }
+        Ok(())
+    }
+}
+
+/// Fine-tunes a published version on `table`: the network starts from `base`'s weights (checked
+/// against its architecture as prediction checks them), its first `base.freeze` layers frozen,
+/// the data transformed with the base's features; everything else as [`train_observed`].
+pub fn fine_tune_observed(
+    table: Table,
+    hyper: &Hyper,
+    base: &Base<'_>,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress),
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+    cancel: &AtomicBool,
+) -> Result<Outcome, TrainError> {
+    run(table, hyper, Some(base), device, on_progress, on_epoch, cancel)
+}
+
+fn run(
+    table: Table,
+    hyper: &Hyper,
+    base: Option<&Base<'_>>,
+    device: &Device,
+    on_progress: &mut dyn FnMut(&Progress),
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+    cancel: &AtomicBool,
+) -> Result<Outcome, TrainError> {
     hyper.check()?;
+    if let Some(b) = base {
+        b.check(hyper)?;
+    }
     let task = hyper.template.task();
     if hyper.exclude.contains(&hyper.target) {
         return Err(TrainError::Invalid { field: "exclude".into(), message: "the target cannot be excluded".into() });
@@ -183,7 +253,20 @@ pub fn train_observed(
     if train_rows.len() < 2 || valid_rows.is_empty() {
         return Err(TrainError::Data("too few rows with a target value to train and validate (at least 3 are needed)".into()));
     }
-    let prep = prep::fit(&table, &hyper.target, &hyper.exclude, task, hyper.missing, &train_rows)?;
+    let prep = match base {
+        None => prep::fit(&table, &hyper.target, &hyper.exclude, task, hyper.missing, &train_rows)?,
+        Some(b) => {
+            let columns: Vec<(String, crate::data::Kind)> = table.columns.iter().map(|c| (c.name.clone(), c.kind())).collect();
+            let problems = prep::schema_problems(b.preprocessing, &columns);
+            if let Some(p) = problems.first() {
+                return Err(TrainError::Data(format!("{}: {}", p.column, p.problem)));
+            }
+            let prep = if b.base_preprocessing { b.preprocessing.clone() } else { b.preprocessing.refit(&table, hyper.missing, &train_rows)? };
+            prep.check_classes(&table, &train_rows)?;
+            prep.check_classes(&table, &valid_rows)?;
+            prep
+        }
+    };
     // The matrices hold their rows in table order (batches are drawn through a shuffled index),
     // so the table can be consumed chunk by chunk as they fill.
     let (mut train_rows, mut valid_rows) = (train_rows, valid_rows);
@@ -194,7 +277,17 @@ pub fn train_observed(
 
     let train_device = device.clone().autodiff();
     train_device.seed(hyper.seed);
-    let mut net = Net::new(prep.width, &hyper.hidden_sizes(), outputs(task, prep.classes.len()), &train_device);
+    let mut net = match base {
+        None => Net::new(prep.width, &hyper.hidden_sizes(), outputs(task, prep.classes.len()), &train_device),
+        Some(b) => {
+            let mut net = crate::inference::load_net(b.weights, b.preprocessing, b.hyper, &train_device)?;
+            // A frozen layer's parameters take no gradient, so Adam never moves them.
+            for layer in net.hidden.iter_mut().take(b.freeze) {
+                *layer = layer.clone().no_grad();
+            }
+            net
+        }
+    };
     let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
     let mut rng = Rng::new(hyper.seed.wrapping_add(1));
     let mut order: Vec<usize> = (0..train_m.rows).collect();

@@ -139,6 +139,8 @@ pub enum Body {
     Csv,
     /// `multipart/form-data` with a `file` part.
     Multipart,
+    /// `multipart/form-data` with these parts (name, media type), all required.
+    Parts(&'static [(&'static str, &'static str)]),
 }
 
 /// What a success answers.
@@ -200,6 +202,10 @@ impl Op {
     }
     fn multipart(mut self) -> Self {
         self.body = Body::Multipart;
+        self
+    }
+    fn parts(mut self, parts: &'static [(&'static str, &'static str)]) -> Self {
+        self.body = Body::Parts(parts);
         self
     }
     fn or(mut self, status: u16, schema: SchemaFn) -> Self {
@@ -285,6 +291,11 @@ pub fn operations() -> Vec<Op> {
             .body(one::<licentia_app::export::ClassificationsInput>)
             .json(200, one::<licentia_app::export::Classifications>),
         op(M::GET, "/api/v1/assets/{id}/family", "The asset's family: priority links, continuations, national phases").json(200, one::<portfolio::Family>),
+        op(M::GET, "/api/v1/assets/{id}/versions", "A model asset's published versions (licensees: those their licences grant) and, for the licensor, which licensees fine-tuned which")
+            .json(200, one::<licentia_app::models::AssetModels>),
+        op(M::POST, "/api/v1/assets/{id}/versions", "Publish trained weights as the model's next version (multipart: manifest JSON, weights file), checked against their architecture")
+            .parts(&[("manifest", "application/json"), ("weights", "application/octet-stream")])
+            .json(201, one::<licentia_app::models::VersionView>),
         op(M::GET, "/api/v1/forecast", "Official fees due over the coming years")
             .query(params::<portfolio::ForecastQuery>)
             .json(200, one::<portfolio::Forecast>),
@@ -425,6 +436,15 @@ fn operation(o: &Op, access: Option<Guard>, s: &mut Schemas) -> Value {
         }
         Body::Csv => {
             op.insert("requestBody".into(), json!({ "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } }));
+        }
+        Body::Parts(parts) => {
+            let properties: serde_json::Map<String, Value> =
+                parts.iter().map(|(name, media)| ((*name).to_owned(), json!({ "type": "string", "contentMediaType": media }))).collect();
+            let required: Vec<&str> = parts.iter().map(|(name, _)| *name).collect();
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "multipart/form-data": { "schema": { "type": "object", "required": required, "properties": properties } } } }),
+            );
         }
         Body::Multipart => {
             op.insert(

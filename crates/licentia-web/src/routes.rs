@@ -16,7 +16,7 @@ use licentia_audit::Outcome;
 use licentia_domain::Permission;
 use serde_json::json;
 
-use crate::api::{agreements, artifacts, asset_csv, assets, calendar, portfolio, training, webhooks};
+use crate::api::{agreements, artifacts, asset_csv, assets, calendar, models, portfolio, training, webhooks};
 use crate::auth::{self, Credential, PRE_COOKIE};
 use crate::context::RequestContext;
 use crate::error::{AppError, HttpError};
@@ -155,6 +155,8 @@ pub fn table() -> Vec<RouteDef> {
         route!(DELETE "/api/v1/assets/{id}/manual-deadlines/{ordinal}" => Requires(P::AssetManage), assets::delete_manual),
         route!(PUT "/api/v1/assets/{id}/export-classifications" => Requires(P::AssetManage), api::export::classify),
         route!(GET "/api/v1/assets/{id}/family" => Requires(P::AssetRead), portfolio::family_api),
+        route!(GET "/api/v1/assets/{id}/versions" => Requires(P::AssetRead), models::list),
+        route!(POST "/api/v1/assets/{id}/versions" => Requires(P::AssetManage), models::publish),
         route!(GET "/api/v1/forecast" => Requires(P::CostRead), portfolio::forecast_api),
         route!(GET "/api/v1/deadlines" => Requires(P::AssetRead), assets::deadlines_api),
         route!(POST "/api/v1/me/calendar-token" => Requires(P::AssetRead), calendar::new_token),

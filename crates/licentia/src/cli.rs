@@ -57,6 +57,9 @@ pub enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+    /// Publish versions of model assets.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Check signed run receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
@@ -99,6 +102,44 @@ pub enum EvidenceCommand {
         /// The trusted ed25519 public key, base64 (default: this installation's audit key).
         #[arg(long)]
         public_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Train a model asset's next version from the licensor's own CSV with the engine licensees
+    /// use, and publish it (encrypted, numbered, audited as the named manager). Licensees
+    /// fine-tune it under a licence that grants it; they never receive its weights.
+    Train {
+        /// The model asset's id.
+        #[arg(long)]
+        asset: String,
+        /// The training data (CSV with a header row).
+        #[arg(long)]
+        data: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
+        /// The manager publishing it (their e-mail address; recorded in the audit log).
+        #[arg(long = "as")]
+        as_user: String,
+        /// tabular-binary-mlp, tabular-multiclass-mlp, tabular-regression-mlp or logistic-regression.
+        #[arg(long, default_value = "tabular-binary-mlp")]
+        template: String,
+        #[arg(long, default_value_t = 20)]
+        epochs: u32,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        learning_rate: f64,
+        /// Hidden layer sizes, comma-separated (default: the template's).
+        #[arg(long)]
+        hidden: Option<String>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Notes shown with the version.
+        #[arg(long, default_value = "")]
+        notes: String,
     },
 }
 
@@ -225,6 +266,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
                 crate::serve::worker(settings, count).await
             }
+            Command::Model(cmd) => model(settings, cmd).await,
             Command::Receipt(ReceiptCommand::Verify { file, public_key }) => verify_receipt(&settings, &file, public_key.as_deref()),
             Command::Evidence(EvidenceCommand::Verify { file, public_key }) => verify_evidence(&settings, &file, public_key.as_deref()),
             Command::Blobs(BlobsCommand::Gc { older_than_minutes, dry_run }) => blobs_gc(settings, older_than_minutes, dry_run).await,
@@ -433,6 +475,41 @@ async fn blobs_gc(settings: Settings, older_than_minutes: u64, dry_run: bool) ->
         let verb = if dry_run { "would delete" } else { "deleted" };
         let n = if dry_run { r.orphans } else { r.deleted };
         println!("{} blob(s), {} without an artifact row; {verb} {n} (older than {older_than_minutes} min)", r.blobs, r.orphans);
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn model(settings: Settings, cmd: ModelCommand) -> Result<ExitCode, String> {
+    let ModelCommand::Train { asset, data, target, as_user, template, epochs, batch_size, learning_rate, hidden, seed, notes } = cmd;
+    let asset = licentia_domain::AssetId::parse(asset.trim()).ok_or("--asset: not an asset id")?;
+    let template = licentia_train::Template::parse(template.trim()).ok_or("--template: not a template")?;
+    let mut hyper = licentia_train::Hyper::new(template, &target);
+    (hyper.epochs, hyper.batch_size, hyper.learning_rate, hyper.seed) = (epochs, batch_size, learning_rate, seed);
+    if let Some(h) = hidden {
+        hyper.hidden = Some(if h.trim().is_empty() {
+            Vec::new()
+        } else {
+            h.split(',').map(|n| n.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| "--hidden: layer sizes separated by commas")?
+        });
+    }
+    hyper.check().map_err(|e| format!("--{e}"))?;
+    let max = settings.web().max_dataset_bytes;
+    let len = std::fs::metadata(&data).map_err(|e| format!("{}: {e}", data.display()))?.len();
+    if len > max as u64 {
+        return Err(format!("{}: {len} bytes; datasets are limited to {max} (max_dataset_mb)", data.display()));
+    }
+    let csv = std::fs::read(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let store = settings.blob_store()?;
+    let web = settings.web();
+    with_db(&settings, |db| async move {
+        let state = licentia_app::AppState::new(db, &keys, keyring, store, web)?;
+        let actor = licentia_app::models::operator(&state, &as_user).await.map_err(|e| e.public_message())?;
+        let v = licentia_app::models::train_and_publish(&state, &actor, asset, csv, hyper, notes).await.map_err(|e| e.public_message())?;
+        state.audit_log.witness().flush().await.map_err(|e| e.to_string())?;
+        println!("published version {} of asset {asset}: {} (weights SHA-256 {}), last epoch {}", v.number, v.id, v.weights_sha256, v.metrics);
         Ok(ExitCode::SUCCESS)
     })
     .await

@@ -195,6 +195,7 @@ async fn seed_agreements(
                 allow_model_download: false,
                 max_concurrent_runs: None,
                 failed_runs_billed: false,
+                model_versions: Vec::new(),
                 created_at: now,
                 agreement_status: licentia_domain::agreement::Status::Active,
                 agreement_title: title.into(),

@@ -159,6 +159,14 @@ pub struct LaunchInput {
     pub field_of_use: Option<String>,
     /// ISO 3166 country where the model will be used (default: the licensee's country).
     pub country: Option<String>,
+    /// Fine-tuning: the granted model version the run starts from (absent: random weights).
+    pub base_version: Option<String>,
+    /// Fine-tuning: layers from the input that keep the base's weights.
+    #[serde(default)]
+    pub freeze_layers: u32,
+    /// Fine-tuning: transform the data with the base version's statistics.
+    #[serde(default)]
+    pub base_preprocessing: bool,
 }
 
 /// What a launch would reserve, and how it was computed.
@@ -205,7 +213,8 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let licence_id = LicenceId::parse(i.licence_id.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?;
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
     let declared = uc::Declared { field_of_use: i.field_of_use.clone(), country: i.country.clone() };
-    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref(), &declared).await {
+    let fine_tune = i.base_version.as_ref().map(|v| uc::FineTune { base_version: v.clone(), freeze_layers: i.freeze_layers, base_preprocessing: i.base_preprocessing });
+    match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref(), &declared, fine_tune.as_ref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {
             let AppError::Refused { code, details, .. } = &e else { return Err(e.into()) };

@@ -764,6 +764,7 @@ pub async fn issue_licence_html(
             allow_model_download: field(&p, "allow_model_download") == "on",
             max_concurrent_runs: quota("max_concurrent_runs")?.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
             failed_runs_billed: field(&p, "failed_runs_billed") == "on",
+            model_versions: p.iter().filter(|(k, _)| k == "model_versions").map(|(_, v)| v.clone()).collect(),
         };
         licentia_app::training::create_licence(&state, &actor, input).await
     }

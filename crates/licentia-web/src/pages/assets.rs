@@ -74,6 +74,48 @@ pub struct AssetPage {
     attach_id: String,
     return_to: String,
     classifications: Vec<licentia_domain::export::Classification>,
+    /// A model asset: its published versions and, for the licensor, their lineage.
+    models: Option<ModelSection>,
+}
+
+pub struct ModelSection {
+    versions: Vec<VersionLine>,
+    lineage: Option<Vec<licentia_app::models::Lineage>>,
+}
+
+pub struct VersionLine {
+    number: i32,
+    sha: String,
+    source: String,
+    template: String,
+    inputs: String,
+    metric: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ModelSection {
+    fn of(m: licentia_app::models::AssetModels) -> Self {
+        let versions = m
+            .versions
+            .into_iter()
+            .map(|v| {
+                let metric = ["auc", "accuracy", "r2"]
+                    .iter()
+                    .find_map(|k| v.metrics[*k].as_f64().map(|x| format!("{k} {x:.3}")))
+                    .unwrap_or_else(|| "not reported".to_owned());
+                VersionLine {
+                    number: v.number,
+                    sha: v.weights_sha256.chars().take(16).collect(),
+                    source: v.source,
+                    template: v.template,
+                    inputs: v.inputs.iter().map(|i| i.column.as_str()).collect::<Vec<_>>().join(", "),
+                    metric,
+                    created_at: v.created_at,
+                }
+            })
+            .collect();
+        Self { versions, lineage: m.lineage }
+    }
 }
 
 pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<AssetId>) -> Reply<AssetPage> {
@@ -107,6 +149,11 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
     let attachments = licentia_db::artifacts::list_scoped(&mut conn, user.scope(), Some(("asset", a.id.into())), 200).await?;
     drop(conn);
     let classifications = licentia_app::export::classifications_of(&state, a.id).await?;
+    let models = if a.kind == licentia_domain::ip::AssetKind::Model {
+        Some(ModelSection::of(licentia_app::models::list(&state, &user.actor_in(&ctx), a.id).await?))
+    } else {
+        None
+    };
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", a.id)).await?;
     let can_manage = user.role.allows(Permission::AssetManage);
     Ok(AssetPage {
@@ -123,6 +170,7 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
         attach_id: a.id.to_string(),
         return_to: format!("/assets/{}", a.id),
         classifications,
+        models,
         deadlines,
         a,
     })

@@ -188,6 +188,17 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
         let dataset = licentia_domain::DatasetId::parse(field(&p, "dataset_id"))
             .ok_or_else(|| AppError::Validation { field: "dataset_id".into(), message: "choose a dataset".into() })?;
         let key = field(&p, "idempotency_key");
+        let fine_tune = match field(&p, "base_version") {
+            "" => None,
+            version => Some(licentia_app::training::FineTune {
+                base_version: version.to_owned(),
+                freeze_layers: match field(&p, "freeze_layers") {
+                    "" => 0,
+                    n => n.parse().map_err(|_| AppError::Validation { field: "freeze_layers".into(), message: "a whole number of layers".into() })?,
+                },
+                base_preprocessing: field(&p, "base_preprocessing") == "on",
+            }),
+        };
         licentia_app::training::launch(
             &state,
             &user.actor_in(&ctx),
@@ -197,6 +208,7 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
             (!key.is_empty()).then_some(key),
             Some(field(&p, "name")),
             &licentia_app::training::Declared { field_of_use: Some(field(&p, "field_of_use").to_owned()), country: Some(field(&p, "country").to_owned()) },
+            fine_tune.as_ref(),
         )
         .await
     }

@@ -51,6 +51,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: actix_web::http::header::HeaderMap,
     pub body: String,
+    /// The body as it came, for binary answers.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -207,7 +209,7 @@ where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_http::error::PayloadError>> + Unpin,
 {
     let body = res.body().limit(16 * 1024 * 1024).await?;
-    Ok(Reply { status: res.status(), headers: res.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Reply { status: res.status(), headers: res.headers().clone(), body: String::from_utf8_lossy(&body).into_owned(), bytes: body.to_vec() })
 }
 
 impl TestApp {

@@ -15,6 +15,7 @@ mod compliance;
 mod escaping;
 mod hostile_input;
 mod layering;
+mod models;
 mod notifications;
 mod openapi;
 mod pages;
