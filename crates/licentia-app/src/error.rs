@@ -144,3 +144,12 @@ fn conflict_message(constraint: &str) -> String {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// A 422 naming the field.
+pub fn bad(field: &str, message: impl Into<String>) -> AppError {
+    AppError::Validation { field: field.into(), message: message.into() }
+}
+
+pub fn db_err(e: sqlx::Error) -> AppError {
+    licentia_db::DbError::from(e).into()
+}

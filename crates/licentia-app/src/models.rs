@@ -15,10 +15,9 @@ use licentia_train::prep::Preprocessing;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
-use crate::training::{bad, db_err};
 use crate::Actor;
+use crate::error::{AppError, AppResult, bad, db_err};
+use crate::state::AppState;
 
 /// What a published version carries besides its weights.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -297,6 +296,26 @@ pub async fn list(state: &AppState, actor: &Actor, asset_id: AssetId) -> AppResu
     tx.commit().await.map_err(db_err)?;
     state.audited(seq).await;
     Ok(AssetModels { versions, lineage })
+}
+
+/// The versions a licence under `agreement` may grant (those of the assets it covers), for the
+/// licensor's licence form; nothing for a licensee.
+pub async fn grantable(state: &AppState, actor: &Actor, agreement: licentia_domain::AgreementId) -> AppResult<Vec<VersionView>> {
+    if actor.is_licensee() {
+        return Ok(Vec::new());
+    }
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    let assets = licentia_db::agreements::asset_ids(&mut conn, agreement).await?;
+    Ok(db::of_assets(&mut conn, &assets).await?.iter().map(|v| view(actor, v)).collect())
+}
+
+/// The versions a licence grants, as `actor` may see them (the launch form's "start from").
+pub async fn of_licence(state: &AppState, actor: &Actor, l: &licentia_db::training::Licence) -> AppResult<Vec<VersionView>> {
+    if l.model_versions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = state.db.pool.acquire().await.map_err(db_err)?;
+    Ok(db::by_ids(&mut conn, &l.model_versions).await?.iter().map(|v| view(actor, v)).collect())
 }
 
 /// The versions granted by the organisation's licences.

@@ -19,13 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::{Actor, policy};
 
-pub fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::Validation { field: field.into(), message: message.into() }
-}
-
-pub fn db_err(e: sqlx::Error) -> AppError {
-    licentia_db::DbError::from(e).into()
-}
+pub use crate::error::{bad, db_err};
 
 /// The start of the licence's current quota period.
 pub fn period_start(l: &Licence, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -534,7 +528,13 @@ async fn check_fine_tune(
     if hyper.hidden.is_none() {
         hyper.hidden = Some(base_hyper.hidden_sizes());
     }
-    let base = licentia_train::Base { weights: &[], preprocessing: &prep, hyper: &base_hyper, freeze: ft.freeze_layers as usize, base_preprocessing: ft.base_preprocessing };
+    let base = licentia_train::Base {
+        weights: &[],
+        preprocessing: &prep,
+        hyper: &base_hyper,
+        freeze: ft.freeze_layers as usize,
+        base_preprocessing: ft.base_preprocessing,
+    };
     // The dataset's dropped and masked columns are already in `exclude`: a base input among
     // them is named here, as the engine would refuse it.
     base.check(hyper).map_err(|e| match e {
@@ -563,7 +563,9 @@ async fn check_fine_tune(
     if ft.freeze_layers > 0 && l.allow_model_download {
         return Err(AppError::Refused {
             code: "freeze_not_allowed",
-            message: "this licence lets you download fine-tuned models, and frozen layers would hand over the base version's weights as they are; train every layer".into(),
+            message:
+                "this licence lets you download fine-tuned models, and frozen layers would hand over the base version's weights as they are; train every layer"
+                    .into(),
             details: json!({ "freeze_layers": ft.freeze_layers }),
         });
     }

@@ -398,11 +398,14 @@ pub async fn sales(conn: &mut PgConnection, agreement: AgreementId) -> Result<Ve
         .await?)
 }
 
-/// Settled usage per day (UTC).
-pub async fn settled_usage(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<(NaiveDate, i64, i64, i64)>, DbError> {
+/// Settled usage per day (UTC): runs, compute units, prediction rows, and the runs among them
+/// that fine-tuned a published model version.
+pub async fn settled_usage(conn: &mut PgConnection, agreement: AgreementId) -> Result<Vec<(NaiveDate, i64, i64, i64, i64)>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT (created_at AT TIME ZONE 'UTC')::date, sum(runs)::bigint, sum(compute_units)::bigint, sum(prediction_rows)::bigint
-         FROM usage_ledger WHERE agreement_id = $1 AND entry = 'settle' GROUP BY 1 ORDER BY 1",
+        "SELECT (u.created_at AT TIME ZONE 'UTC')::date, sum(u.runs)::bigint, sum(u.compute_units)::bigint, sum(u.prediction_rows)::bigint,
+                coalesce(sum(u.runs) FILTER (WHERE r.base_version IS NOT NULL), 0)::bigint
+         FROM usage_ledger u LEFT JOIN runs r ON r.id = u.run_id
+         WHERE u.agreement_id = $1 AND u.entry = 'settle' GROUP BY 1 ORDER BY 1",
     )
     .bind(agreement)
     .fetch_all(conn)

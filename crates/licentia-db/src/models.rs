@@ -77,6 +77,11 @@ pub async fn of_asset(conn: &mut PgConnection, asset: AssetId) -> Result<Vec<Mod
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{VERSION} WHERE asset_id = $1 ORDER BY number DESC"))).bind(asset).fetch_all(conn).await?)
 }
 
+/// The versions of several assets (an agreement's), by asset and number.
+pub async fn of_assets(conn: &mut PgConnection, assets: &[AssetId]) -> Result<Vec<ModelVersion>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{VERSION} WHERE asset_id = ANY($1) ORDER BY asset_id, number"))).bind(assets).fetch_all(conn).await?)
+}
+
 /// Versions by id (the ones a licence grants), in number order.
 pub async fn by_ids(conn: &mut PgConnection, ids: &[ModelVersionId]) -> Result<Vec<ModelVersion>, DbError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{VERSION} WHERE id = ANY($1) ORDER BY asset_id, number"))).bind(ids).fetch_all(conn).await?)

@@ -3,18 +3,16 @@
 //! structure; a malformed or hostile file is an error, never a panic or an allocation bomb.
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::TrainError;
 use crate::data::Table;
-use crate::model::{Hyper, Net, outputs};
+use crate::model::{Hyper, Net};
 use crate::prep::{Preprocessing, Task};
 use crate::training::scores;
 
-/// Largest weights file accepted (the biggest allowed network is a few MiB).
-pub const MAX_WEIGHTS: usize = 64 * 1024 * 1024;
+pub use crate::model::MAX_WEIGHTS;
 
 pub struct Model {
     net: Net,
@@ -32,60 +30,30 @@ pub struct Prediction {
     pub value: Option<f64>,
 }
 
-/// The number of f32 parameters of the network `prep` and `hyper` describe.
-fn expected_params(prep: &Preprocessing, hyper: &Hyper) -> usize {
-    let mut width = prep.width;
-    let mut n = 0;
-    for h in hyper.hidden_sizes() {
-        n += width * h + h;
-        width = h;
-    }
-    let out = outputs(prep.task, prep.classes.len());
-    n + width * out + out
-}
-
 pub fn load(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Model, TrainError> {
-    let net = load_net(weights, prep, hyper, device)?;
+    let net = crate::model::load_net(weights, prep, hyper, device)?;
     Ok(Model { net: net.valid(), prep: prep.clone(), device: device.clone() })
-}
-
-/// The network `prep` and `hyper` describe, with `weights` loaded onto `device` (an autodiff
-/// device for fine-tuning, a plain one for prediction). Checked as [`load`] checks.
-pub(crate) fn load_net(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Net, TrainError> {
-    hyper.check()?;
-    if weights.len() > MAX_WEIGHTS {
-        return Err(TrainError::Model(format!("the weights file is larger than {MAX_WEIGHTS} bytes")));
-    }
-    // The parameters alone take 4 bytes each; a file much smaller or larger than that is not the
-    // weights of this model.
-    let params = expected_params(prep, hyper);
-    if weights.len() < params * 4 || weights.len() > params * 4 + 1024 * 1024 {
-        return Err(TrainError::Model(format!("the weights file has {} bytes; this model needs about {}", weights.len(), params * 4)));
-    }
-    let bytes = weights.to_vec();
-    let fresh = Net::new(prep.width, &hyper.hidden_sizes(), outputs(prep.task, prep.classes.len()), device);
-    // burn validates the record's structure; the unwind guard is a last line for a decoder that
-    // panics on input it did not expect.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Model(e.to_string()))?;
-        fresh.try_load_record(record.validate(true)).map_err(|e| TrainError::Model(e.to_string()))
-    }))
-    .map_err(|_| TrainError::Model("the weights file could not be read".into()))?
 }
 
 /// Checks that `weights` are the weights of the network `prep` and `hyper` describe, without
 /// keeping them: what a published model version is checked with before it is stored.
 pub fn check(weights: &[u8], prep: &Preprocessing, hyper: &Hyper) -> Result<(), TrainError> {
-    if prep.width != prep.features.iter().map(|f| match f {
-        crate::prep::Feature::Scaled { .. } => 1,
-        crate::prep::Feature::OneHot { categories, .. } => categories.len(),
-    }).sum::<usize>() {
+    if prep.width
+        != prep
+            .features
+            .iter()
+            .map(|f| match f {
+                crate::prep::Feature::Scaled { .. } => 1,
+                crate::prep::Feature::OneHot { categories, .. } => categories.len(),
+            })
+            .sum::<usize>()
+    {
         return Err(TrainError::Model("the preprocessing's width is not the sum of its features".into()));
     }
     if prep.task != hyper.template.task() {
         return Err(TrainError::Model(format!("the preprocessing is for a {:?} task; {} is not", prep.task, hyper.template.as_str())));
     }
-    load_net(weights, prep, hyper, &crate::cpu()).map(|_| ())
+    crate::model::load_net(weights, prep, hyper, &crate::cpu()).map(|_| ())
 }
 
 impl Model {

@@ -3,12 +3,13 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
+use burn::store::ModuleRecord;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::prep::{Missing, Split, Task};
+use crate::prep::{Missing, Preprocessing, Split, Task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -182,4 +183,43 @@ pub fn outputs(task: Task, classes: usize) -> usize {
         Task::Multiclass => classes,
         Task::Binary | Task::Regression => 1,
     }
+}
+
+/// Largest weights file accepted (the biggest allowed network is a few MiB).
+pub const MAX_WEIGHTS: usize = 64 * 1024 * 1024;
+
+/// The number of f32 parameters of the network `prep` and `hyper` describe.
+fn expected_params(prep: &Preprocessing, hyper: &Hyper) -> usize {
+    let mut width = prep.width;
+    let mut n = 0;
+    for h in hyper.hidden_sizes() {
+        n += width * h + h;
+        width = h;
+    }
+    let out = outputs(prep.task, prep.classes.len());
+    n + width * out + out
+}
+
+/// The network `prep` and `hyper` describe, with `weights` loaded onto `device` (an autodiff
+/// device for fine-tuning, a plain one for prediction). Checked as [`load`] checks.
+pub(crate) fn load_net(weights: &[u8], prep: &Preprocessing, hyper: &Hyper, device: &Device) -> Result<Net, TrainError> {
+    hyper.check()?;
+    if weights.len() > MAX_WEIGHTS {
+        return Err(TrainError::Model(format!("the weights file is larger than {MAX_WEIGHTS} bytes")));
+    }
+    // The parameters alone take 4 bytes each; a file much smaller or larger than that is not the
+    // weights of this model.
+    let params = expected_params(prep, hyper);
+    if weights.len() < params * 4 || weights.len() > params * 4 + 1024 * 1024 {
+        return Err(TrainError::Model(format!("the weights file has {} bytes; this model needs about {}", weights.len(), params * 4)));
+    }
+    let bytes = weights.to_vec();
+    let fresh = Net::new(prep.width, &hyper.hidden_sizes(), outputs(prep.task, prep.classes.len()), device);
+    // burn validates the record's structure; the unwind guard is a last line for a decoder that
+    // panics on input it did not expect.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Model(e.to_string()))?;
+        fresh.try_load_record(record.validate(true)).map_err(|e| TrainError::Model(e.to_string()))
+    }))
+    .map_err(|_| TrainError::Model("the weights file could not be read".into()))?
 }

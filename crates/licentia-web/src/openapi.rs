@@ -291,11 +291,19 @@ pub fn operations() -> Vec<Op> {
             .body(one::<licentia_app::export::ClassificationsInput>)
             .json(200, one::<licentia_app::export::Classifications>),
         op(M::GET, "/api/v1/assets/{id}/family", "The asset's family: priority links, continuations, national phases").json(200, one::<portfolio::Family>),
-        op(M::GET, "/api/v1/assets/{id}/versions", "A model asset's published versions (licensees: those their licences grant) and, for the licensor, which licensees fine-tuned which")
-            .json(200, one::<licentia_app::models::AssetModels>),
-        op(M::POST, "/api/v1/assets/{id}/versions", "Publish trained weights as the model's next version (multipart: manifest JSON, weights file), checked against their architecture")
-            .parts(&[("manifest", "application/json"), ("weights", "application/octet-stream")])
-            .json(201, one::<licentia_app::models::VersionView>),
+        op(
+            M::GET,
+            "/api/v1/assets/{id}/versions",
+            "A model asset's published versions (licensees: those their licences grant) and, for the licensor, which licensees fine-tuned which",
+        )
+        .json(200, one::<licentia_app::models::AssetModels>),
+        op(
+            M::POST,
+            "/api/v1/assets/{id}/versions",
+            "Publish trained weights as the model's next version (multipart: manifest JSON, weights file), checked against their architecture",
+        )
+        .parts(&[("manifest", "application/json"), ("weights", "application/octet-stream")])
+        .json(201, one::<licentia_app::models::VersionView>),
         op(M::GET, "/api/v1/forecast", "Official fees due over the coming years")
             .query(params::<portfolio::ForecastQuery>)
             .json(200, one::<portfolio::Forecast>),

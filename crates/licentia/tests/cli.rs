@@ -346,3 +346,52 @@ async fn a_killed_worker_s_run_is_failed_after_its_lease_and_its_reservation_rel
     assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'run.failed'").await?, 1);
     Ok(())
 }
+
+/// `licentia model train` trains the licensor's own CSV with the engine and publishes the
+/// model asset's next version as the named manager (encrypted, numbered, audited); a licensee or
+/// an unknown address cannot, a patent has no versions, and a bad CSV publishes nothing.
+#[actix_web::test]
+async fn model_train_publishes_the_next_version_as_the_named_manager() -> Res<()> {
+    let t = TestDb::empty().await?;
+    let data = TempDir::new();
+    let demo = licentia(&t.url, &data).arg("demo").output()?;
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let model: String = sqlx::query_scalar("SELECT id::text FROM ip_assets WHERE kind = 'model'").fetch_one(&t.db.pool).await?;
+    let patent: String = sqlx::query_scalar("SELECT id::text FROM ip_assets WHERE kind = 'patent' LIMIT 1").fetch_one(&t.db.pool).await?;
+    let template: String = sqlx::query_scalar("SELECT details->>'template' FROM ip_assets WHERE kind = 'model'").fetch_one(&t.db.pool).await?;
+    let csv = data.0.join("credit.csv");
+    let mut rows = String::from("income,debt,region,defaulted\n");
+    for i in 0..200 {
+        let (income, debt) = ((i * 37) % 100, (i * 61) % 100);
+        rows.push_str(&format!("{income},{debt},{},{}\n", ["north", "south"][i % 2], u8::from(income < debt)));
+    }
+    std::fs::write(&csv, rows)?;
+    let train = |asset: &str, who: &str, file: &std::path::Path| {
+        licentia(&t.url, &data)
+            .args(["model", "train", "--asset", asset, "--target", "defaulted", "--epochs", "3", "--template", &template, "--as", who, "--data"])
+            .arg(file)
+            .output()
+    };
+    let ok = train(&model, "manager@aurora.example", &csv)?;
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("published version 1"), "{out}");
+    let again = train(&model, "manager@aurora.example", &csv)?;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("published version 2"));
+    let bad = data.0.join("bad.csv");
+    std::fs::write(&bad, "income,debt\n1,2,3\n")?;
+    for (asset, who, file, needle) in [
+        (model.as_str(), "licensee@borealis.example", csv.as_path(), "manager"),
+        (model.as_str(), "nobody@aurora.example", csv.as_path(), "no such user"),
+        (patent.as_str(), "manager@aurora.example", csv.as_path(), "only model assets"),
+        (model.as_str(), "manager@aurora.example", bad.as_path(), "data"),
+    ] {
+        let out = train(asset, who, file)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{who} {}: {err}", file.display());
+        assert!(!err.contains("panicked"));
+    }
+    assert_eq!(count(&t, "SELECT count(*) FROM model_versions").await?, 2);
+    assert_eq!(count(&t, "SELECT count(*) FROM audit_log WHERE action = 'model.version_published' AND actor_label = 'manager@aurora.example'").await?, 2);
+    Ok(())
+}

@@ -112,6 +112,13 @@ pub static LIBRARY: &[Clause] = &[
         applies: |c| c.terms.fee_per_run > 0 || c.terms.fee_per_1000_compute_units > 0 || c.terms.fee_per_1000_predictions > 0,
         text: "For use of the licensed models on the Licentia platform the Licensee shall pay {{fee_per_run}} per training run, {{fee_per_1000_compute_units}} per thousand compute units and {{fee_per_1000_predictions}} per thousand prediction rows, as recorded in the platform's usage ledger.",
     },
+    // Its own clause, so that agreements without the fee render as they always did.
+    Clause {
+        id: "fine_tuning",
+        heading: "Fine-Tuning Fees",
+        applies: |c| c.terms.fee_per_fine_tuning_run > 0,
+        text: "For each training run that starts from a model version the Licensor has published on the Licentia platform, the Licensee shall pay {{fee_per_fine_tuning_run}} in addition to the fee per training run, as recorded in the platform's usage ledger. The Licensor's weights remain on the platform.",
+    },
     Clause {
         id: "minimum",
         heading: "Minimum Annual Royalty",
@@ -186,6 +193,7 @@ pub fn variables(c: &Context<'_>) -> BTreeMap<&'static str, String> {
     v.insert("fee_per_run", money(cur, t.fee_per_run));
     v.insert("fee_per_1000_compute_units", money(cur, t.fee_per_1000_compute_units));
     v.insert("fee_per_1000_predictions", money(cur, t.fee_per_1000_predictions));
+    v.insert("fee_per_fine_tuning_run", money(cur, t.fee_per_fine_tuning_run));
     v.insert("minimum_annual_royalty", money(cur, t.minimum_annual_royalty));
     v.insert(
         "milestones",
@@ -236,7 +244,7 @@ pub fn check_override(id: &str, text: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-const KNOWN: [&str; 24] = [
+const KNOWN: [&str; 25] = [
     "agreement",
     "title",
     "licensor",
@@ -256,6 +264,7 @@ const KNOWN: [&str; 24] = [
     "fee_per_run",
     "fee_per_1000_compute_units",
     "fee_per_1000_predictions",
+    "fee_per_fine_tuning_run",
     "minimum_annual_royalty",
     "milestones",
     "sublicence_share",

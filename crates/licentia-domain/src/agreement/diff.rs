@@ -104,6 +104,7 @@ pub fn terms(old: &Terms, new: &Terms) -> Vec<String> {
         ("fee per run", old.fee_per_run, new.fee_per_run),
         ("fee per 1,000 compute units", old.fee_per_1000_compute_units, new.fee_per_1000_compute_units),
         ("fee per 1,000 predictions", old.fee_per_1000_predictions, new.fee_per_1000_predictions),
+        ("fee per fine-tuning run", old.fee_per_fine_tuning_run, new.fee_per_fine_tuning_run),
         ("minimum annual royalty", old.minimum_annual_royalty, new.minimum_annual_royalty),
     ];
     for (name, a, b) in amounts {

@@ -260,6 +260,11 @@ pub struct Terms {
     pub fee_per_run: i64,
     pub fee_per_1000_compute_units: i64,
     pub fee_per_1000_predictions: i64,
+    /// Per fine-tuning run of a published model version (a run that starts from the licensor's
+    /// weights), in minor units, on top of the per-run fee: the licensor's model is used, not
+    /// only its platform. Absent from terms saved before it existed: none.
+    #[serde(default)]
+    pub fee_per_fine_tuning_run: i64,
     pub minimum_annual_royalty: i64,
     pub milestones: Vec<Milestone>,
     pub sublicence_share_bp: u32,
@@ -308,6 +313,7 @@ pub struct TermsInput {
     pub fee_per_run: Option<i64>,
     pub fee_per_1000_compute_units: Option<i64>,
     pub fee_per_1000_predictions: Option<i64>,
+    pub fee_per_fine_tuning_run: Option<i64>,
     pub minimum_annual_royalty: Option<i64>,
     #[serde(default)]
     pub milestones: Vec<MilestoneInput>,
@@ -450,6 +456,7 @@ impl TermsInput {
             fee_per_run: amount("fee_per_run", self.fee_per_run)?,
             fee_per_1000_compute_units: amount("fee_per_1000_compute_units", self.fee_per_1000_compute_units)?,
             fee_per_1000_predictions: amount("fee_per_1000_predictions", self.fee_per_1000_predictions)?,
+            fee_per_fine_tuning_run: amount("fee_per_fine_tuning_run", self.fee_per_fine_tuning_run)?,
             minimum_annual_royalty: amount("minimum_annual_royalty", self.minimum_annual_royalty)?,
             milestones,
             sublicence_share_bp: basis_points("sublicence_share_bp", self.sublicence_share_bp)?,
@@ -498,6 +505,7 @@ pub fn obligations(t: &Terms, executed_on: NaiveDate) -> Vec<Obligation> {
         || t.fee_per_run > 0
         || t.fee_per_1000_compute_units > 0
         || t.fee_per_1000_predictions > 0
+        || t.fee_per_fine_tuning_run > 0
         || t.sublicensing;
     if reports {
         let months = match t.reporting {

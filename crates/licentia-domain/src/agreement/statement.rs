@@ -27,6 +27,8 @@ pub struct UsageEntry {
     pub runs: i64,
     pub compute_units: i64,
     pub prediction_rows: i64,
+    /// Of `runs`, those that started from a published model version.
+    pub fine_tuning_runs: i64,
 }
 
 /// From `from` on, no covered patent is in force in `country`.
@@ -59,6 +61,7 @@ pub enum LineKind {
     MeteredRuns,
     MeteredCompute,
     MeteredPredictions,
+    MeteredFineTuning,
     PatentCosts,
     MinimumTrueUp,
 }
@@ -118,17 +121,22 @@ fn royalty_on(terms: &Terms, line: &SalesLine, lapses: &[Lapse]) -> (Option<i64>
     }
 }
 
-fn metered(terms: &Terms, usage: &[UsageEntry], from: NaiveDate, to: NaiveDate) -> Result<(i64, i64, i64, [i64; 3]), DomainError> {
+/// Metered usage of the period and its fees: (runs, compute units, prediction rows, fine-tuning
+/// runs) and the four amounts.
+fn metered(terms: &Terms, usage: &[UsageEntry], from: NaiveDate, to: NaiveDate) -> Result<([i64; 4], [i64; 4]), DomainError> {
     let mut in_period = usage.iter().filter(|u| u.at >= from && u.at <= to);
-    let (runs, units, preds) = in_period
-        .try_fold((0i64, 0i64, 0i64), |a, u| Some((a.0.checked_add(u.runs)?, a.1.checked_add(u.compute_units)?, a.2.checked_add(u.prediction_rows)?)))
+    let counts = in_period
+        .try_fold([0i64; 4], |a, u| {
+            Some([a[0].checked_add(u.runs)?, a[1].checked_add(u.compute_units)?, a[2].checked_add(u.prediction_rows)?, a[3].checked_add(u.fine_tuning_runs)?])
+        })
         .ok_or_else(|| overflow("metered usage"))?;
     let amounts = [
-        runs.checked_mul(terms.fee_per_run).ok_or_else(|| overflow("training runs"))?,
-        scale(units, terms.fee_per_1000_compute_units, 1000).ok_or_else(|| overflow("compute units"))?,
-        scale(preds, terms.fee_per_1000_predictions, 1000).ok_or_else(|| overflow("prediction rows"))?,
+        counts[0].checked_mul(terms.fee_per_run).ok_or_else(|| overflow("training runs"))?,
+        scale(counts[1], terms.fee_per_1000_compute_units, 1000).ok_or_else(|| overflow("compute units"))?,
+        scale(counts[2], terms.fee_per_1000_predictions, 1000).ok_or_else(|| overflow("prediction rows"))?,
+        counts[3].checked_mul(terms.fee_per_fine_tuning_run).ok_or_else(|| overflow("fine-tuning runs"))?,
     ];
-    Ok((runs, units, preds, amounts))
+    Ok((counts, amounts))
 }
 
 /// Royalties and metered fees of calendar year `year`: what counts toward the minimum (in i128,
@@ -139,7 +147,7 @@ fn year_earnings(i: &Input<'_>, year: i32) -> Result<i128, DomainError> {
     for (n, l) in i.sales.iter().enumerate().filter(|(_, l)| l.period_end >= start && l.period_end <= end) {
         earned += i128::from(royalty_on(i.terms, l, i.lapses).0.ok_or_else(|| overflow(format!("sales line {}", n + 1)))?);
     }
-    let (_, _, _, m) = metered(i.terms, i.usage, start, end)?;
+    let (_, m) = metered(i.terms, i.usage, start, end)?;
     Ok(earned + m.iter().map(|a| i128::from(*a)).sum::<i128>())
 }
 
@@ -206,11 +214,18 @@ pub fn compute(i: &Input<'_>) -> Result<Statement, DomainError> {
             });
         }
     }
-    let (runs, units, preds, m) = metered(t, i.usage, i.from, i.to)?;
+    let ([runs, units, preds, fine_tuned], m) = metered(t, i.usage, i.from, i.to)?;
     for (kind, description, basis, rate, amount) in [
         (LineKind::MeteredRuns, "Training runs", runs, format!("{} per run", money(cur, t.fee_per_run)), m[0]),
         (LineKind::MeteredCompute, "Compute units (rows × epochs)", units, format!("{} per 1,000", money(cur, t.fee_per_1000_compute_units)), m[1]),
         (LineKind::MeteredPredictions, "Prediction rows", preds, format!("{} per 1,000", money(cur, t.fee_per_1000_predictions)), m[2]),
+        (
+            LineKind::MeteredFineTuning,
+            "Fine-tuning runs of published model versions",
+            fine_tuned,
+            format!("{} per run", money(cur, t.fee_per_fine_tuning_run)),
+            m[3],
+        ),
     ] {
         if basis > 0 && amount > 0 {
             lines.push(Line { kind, description: description.into(), country: None, basis, rate, amount });
@@ -308,6 +323,26 @@ mod tests {
         SalesLine { period_start: d(start), period_end: d(end), country: country.into(), net_sales: net, sublicence_revenue: 0 }
     }
 
+    /// Fine-tuning runs pay their own fee on top of the per-run fee, and count toward the
+    /// minimum like any metered fee; terms without the fee bill nothing for them.
+    #[test]
+    fn fine_tuning_runs_of_published_versions_are_billed_per_run() -> Result<(), DomainError> {
+        let mut t = terms();
+        t.fee_per_fine_tuning_run = 20_000;
+        t.minimum_annual_royalty = 0;
+        let usage = [
+            UsageEntry { at: d("2027-02-01"), runs: 2, compute_units: 0, prediction_rows: 0, fine_tuning_runs: 2 },
+            UsageEntry { at: d("2027-02-03"), runs: 1, compute_units: 0, prediction_rows: 0, fine_tuning_runs: 0 },
+        ];
+        let st = compute(&Input { terms: &t, from: d("2027-01-01"), to: d("2027-03-31"), sales: &[], usage: &usage, lapses: &[], patent_costs: 0 })?;
+        let metered: Vec<(LineKind, i64, i64)> = st.lines.iter().filter(|l| l.kind != LineKind::Milestone).map(|l| (l.kind, l.basis, l.amount)).collect();
+        assert_eq!(metered, vec![(LineKind::MeteredRuns, 3, 15_000), (LineKind::MeteredFineTuning, 2, 40_000)]);
+        t.fee_per_fine_tuning_run = 0;
+        let st = compute(&Input { terms: &t, from: d("2027-01-01"), to: d("2027-03-31"), sales: &[], usage: &usage, lapses: &[], patent_costs: 0 })?;
+        assert!(st.lines.iter().all(|l| l.kind != LineKind::MeteredFineTuning));
+        Ok(())
+    }
+
     #[test]
     fn q4_with_a_lapse_metered_fees_and_the_minimum_true_up() -> Result<(), DomainError> {
         let t = terms();
@@ -317,7 +352,7 @@ mod tests {
             sales("2027-10-01", "2027-12-31", "DE", 40_000_000),
             sales("2027-10-01", "2027-12-31", "FR", 30_000_000),
         ];
-        let usage = [UsageEntry { at: d("2027-11-02"), runs: 3, compute_units: 250_000, prediction_rows: 0 }];
+        let usage = [UsageEntry { at: d("2027-11-02"), runs: 3, compute_units: 250_000, prediction_rows: 0, fine_tuning_runs: 0 }];
         // The French patent lapses on 16 November: 46 of Q4's 92 days carry the royalty.
         let lapses = [Lapse { country: "FR".into(), from: d("2027-11-16") }];
         let st = compute(&Input { terms: &t, from: d("2027-10-01"), to: d("2027-12-31"), sales: &s, usage: &usage, lapses: &lapses, patent_costs: 0 })?;

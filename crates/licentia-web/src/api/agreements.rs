@@ -380,7 +380,7 @@ pub async fn statement_for(state: &AppState, user: &CurrentUser, a: &AgreementRo
     let usage: Vec<UsageEntry> = db::settled_usage(&mut conn, a.id)
         .await?
         .into_iter()
-        .map(|(at, runs, compute_units, prediction_rows)| UsageEntry { at, runs, compute_units, prediction_rows })
+        .map(|(at, runs, compute_units, prediction_rows, fine_tuning_runs)| UsageEntry { at, runs, compute_units, prediction_rows, fine_tuning_runs })
         .collect();
     let ids = db::asset_ids(&mut conn, a.id).await?;
     let assets = uc::covered_assets(&mut conn, &ids).await?;

@@ -38,7 +38,14 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 /// `POST /api/v1/assets/{id}/versions`: multipart with a `manifest` part (JSON: `hyper`,
 /// `preprocessing`, optional `metrics` and `notes`) and a `weights` part (burn record bytes).
 /// 201 with the version.
-pub async fn publish(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest, id: web::Path<AssetId>, mut form: Multipart) -> Reply<HttpResponse> {
+pub async fn publish(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    req: HttpRequest,
+    id: web::Path<AssetId>,
+    mut form: Multipart,
+) -> Reply<HttpResponse> {
     let max_weights = licentia_train::inference::MAX_WEIGHTS;
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > (max_weights + MAX_MANIFEST) as u64 + FRAMING
@@ -58,7 +65,11 @@ pub async fn publish(state: web::Data<AppState>, ctx: RequestContext, user: Curr
                 read_part(&mut field, "csrf", 256).await?;
             }
             other => {
-                return Err(AppError::Validation { field: "multipart".into(), message: format!("unexpected part {}", other.chars().take(40).collect::<String>()) }.into());
+                return Err(AppError::Validation {
+                    field: "multipart".into(),
+                    message: format!("unexpected part {}", other.chars().take(40).collect::<String>()),
+                }
+                .into());
             }
         }
     }

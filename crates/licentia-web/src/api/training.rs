@@ -213,7 +213,8 @@ pub async fn launch(state: web::Data<AppState>, ctx: RequestContext, user: Curre
     let licence_id = LicenceId::parse(i.licence_id.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?;
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
     let declared = uc::Declared { field_of_use: i.field_of_use.clone(), country: i.country.clone() };
-    let fine_tune = i.base_version.as_ref().map(|v| uc::FineTune { base_version: v.clone(), freeze_layers: i.freeze_layers, base_preprocessing: i.base_preprocessing });
+    let fine_tune =
+        i.base_version.as_ref().map(|v| uc::FineTune { base_version: v.clone(), freeze_layers: i.freeze_layers, base_preprocessing: i.base_preprocessing });
     match uc::launch(&state, &user.actor_in(&ctx), licence_id, dataset_id, &i.hyper, key.as_deref(), i.name.as_deref(), &declared, fine_tune.as_ref()).await {
         Ok((run, created)) => Ok(if created { HttpResponse::Accepted().json(run_json(&user, &run)) } else { HttpResponse::Ok().json(run_json(&user, &run)) }),
         Err(e @ AppError::Refused { .. }) => {

@@ -48,6 +48,7 @@ pub struct TermsForm {
     pub fee_per_run: String,
     pub fee_per_1000_compute_units: String,
     pub fee_per_1000_predictions: String,
+    pub fee_per_fine_tuning_run: String,
     pub minimum_annual_royalty: String,
     pub sublicensing: bool,
     pub sublicence_share_percent: String,
@@ -135,6 +136,7 @@ const TERM_FIELDS: &[(&str, &str, &str)] = &[
     ("fee_per_run", "fee_per_run", "Fee per training run"),
     ("fee_per_1000_compute_units", "fee_per_1000_compute_units", "Fee per 1,000 compute units"),
     ("fee_per_1000_predictions", "fee_per_1000_predictions", "Fee per 1,000 predictions"),
+    ("fee_per_fine_tuning_run", "fee_per_fine_tuning_run", "Fee per fine-tuning run"),
     ("minimum_annual_royalty", "minimum_annual_royalty", "Minimum annual royalty"),
     ("sublicence_share_bp", "sublicence_share_percent", "Sublicence revenue share (%)"),
     ("patent_cost_share_bp", "patent_cost_share_percent", "Patent cost share (%)"),
@@ -209,6 +211,7 @@ impl TermsForm {
             "fee_per_run" => self.fee_per_run.clear(),
             "fee_per_1000_compute_units" => self.fee_per_1000_compute_units.clear(),
             "fee_per_1000_predictions" => self.fee_per_1000_predictions.clear(),
+            "fee_per_fine_tuning_run" => self.fee_per_fine_tuning_run.clear(),
             "minimum_annual_royalty" => self.minimum_annual_royalty.clear(),
             "sublicence_share_percent" => self.sublicence_share_percent.clear(),
             "patent_cost_share_percent" => self.patent_cost_share_percent.clear(),
@@ -232,6 +235,7 @@ impl TermsForm {
             fee_per_run: field(p, "fee_per_run").into(),
             fee_per_1000_compute_units: field(p, "fee_per_1000_compute_units").into(),
             fee_per_1000_predictions: field(p, "fee_per_1000_predictions").into(),
+            fee_per_fine_tuning_run: field(p, "fee_per_fine_tuning_run").into(),
             minimum_annual_royalty: field(p, "minimum_annual_royalty").into(),
             sublicensing: !field(p, "sublicensing").is_empty(),
             sublicence_share_percent: field(p, "sublicence_share_percent").into(),
@@ -257,6 +261,7 @@ impl TermsForm {
             fee_per_run: plain(t.fee_per_run, c),
             fee_per_1000_compute_units: plain(t.fee_per_1000_compute_units, c),
             fee_per_1000_predictions: plain(t.fee_per_1000_predictions, c),
+            fee_per_fine_tuning_run: plain(t.fee_per_fine_tuning_run, c),
             minimum_annual_royalty: plain(t.minimum_annual_royalty, c),
             sublicensing: t.sublicensing,
             sublicence_share_percent: plain_percent(t.sublicence_share_bp),
@@ -306,6 +311,7 @@ impl TermsForm {
             fee_per_run: parse_amount("fee_per_run", &self.fee_per_run, &currency)?,
             fee_per_1000_compute_units: parse_amount("fee_per_1000_compute_units", &self.fee_per_1000_compute_units, &currency)?,
             fee_per_1000_predictions: parse_amount("fee_per_1000_predictions", &self.fee_per_1000_predictions, &currency)?,
+            fee_per_fine_tuning_run: parse_amount("fee_per_fine_tuning_run", &self.fee_per_fine_tuning_run, &currency)?,
             minimum_annual_royalty: parse_amount("minimum_annual_royalty", &self.minimum_annual_royalty, &currency)?,
             milestones,
             sublicence_share_bp: parse_percent("sublicence_share_bp", &self.sublicence_share_percent)?,
@@ -455,6 +461,8 @@ pub struct ShowPage {
     licences: Vec<licentia_db::training::Licence>,
     can_license: bool,
     templates: Vec<&'static str>,
+    /// Published versions of the agreement's models a licence may grant.
+    grantable: Vec<licentia_app::models::VersionView>,
     can_accept: bool,
     can_respond: bool,
     can_report: bool,
@@ -504,6 +512,8 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         .collect();
     drop(conn);
     let export = licentia_app::export::check(state, &user.actor(), &a).await?;
+    let can_license = user.role.allows(Permission::LicenceManage) && matches!(status, Status::Executed | Status::Active);
+    let grantable = if can_license { licentia_app::models::grantable(state, &user.actor(), a.id).await? } else { Vec::new() };
     Ok(ShowPage {
         export,
         nav: Nav::for_user(state, user, "/agreements"),
@@ -522,8 +532,9 @@ async fn show_page(state: &AppState, user: &CurrentUser, a: AgreementRow, flash:
         can_approve: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id != user.id,
         awaiting_other: user.role.allows(Permission::AgreementApprove) && status == Status::InReview && v.author_id == user.id,
         licences,
-        can_license: user.role.allows(Permission::LicenceManage) && matches!(status, Status::Executed | Status::Active),
+        can_license,
         templates: licentia_train::Template::ALL.iter().map(|t| t.as_str()).collect(),
+        grantable,
         can_accept: user.role.allows(Permission::AgreementAccept) && status == Status::Approved && !party_accepted,
         can_respond: user.role.allows(Permission::AgreementRespond) && matches!(status, Status::InReview | Status::Approved),
         can_report: user.role.allows(Permission::SalesReport) && matches!(status, Status::Executed | Status::Active),
@@ -854,7 +865,7 @@ impl StatementPage {
         use licentia_domain::agreement::statement::LineKind as K;
         match l.kind {
             K::Upfront | K::Milestone => String::new(),
-            K::MeteredRuns | K::MeteredCompute | K::MeteredPredictions => crate::layout::count(&l.basis),
+            K::MeteredRuns | K::MeteredCompute | K::MeteredPredictions | K::MeteredFineTuning => crate::layout::count(&l.basis),
             K::Royalty | K::Sublicence | K::PatentCosts | K::MinimumTrueUp => money(&self.st.currency, l.basis),
         }
     }

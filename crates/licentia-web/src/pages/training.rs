@@ -26,6 +26,8 @@ pub struct LicenceView {
     /// (label, used, quota, percent used) per limited quota.
     pub quotas: Vec<(&'static str, i64, i64, i64)>,
     pub remaining_units: Option<i64>,
+    /// Model versions the licence grants: (id, "version N of template").
+    pub versions: Vec<(String, String, String)>,
 }
 
 /// A column as the launch form previews it.
@@ -145,6 +147,11 @@ async fn page(state: &AppState, ctx: &RequestContext, user: &CurrentUser, flash:
             valid_until: l.valid_until.format("%Y-%m-%d").to_string(),
             remaining_units: l.quota_compute_units.map(|q| (q - used.compute_units).max(0)),
             quotas,
+            versions: licentia_app::models::of_licence(state, &user.actor(), &l)
+                .await?
+                .into_iter()
+                .map(|v| (v.id.to_string(), format!("version {} ({})", v.number, &v.weights_sha256[..12]), v.template))
+                .collect(),
         });
     }
     let can_launch = user.role.allows(Permission::RunLaunch) && user.role.allows(Permission::DatasetManage);
