@@ -168,7 +168,10 @@
       fetch("/api/v1/runs/estimate", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-        body: JSON.stringify({ dataset_id: field("dataset_id"), hyper: hyper })
+        // A fine-tuning run is estimated on the base version's inputs, under its licence.
+        body: JSON.stringify(field("base_version")
+          ? { dataset_id: field("dataset_id"), hyper: hyper, licence_id: field("licence_id"), base_version: field("base_version") }
+          : { dataset_id: field("dataset_id"), hyper: hyper })
       }).then(function (r) {
         return r.json().then(function (j) {
           if (!r.ok) { out.textContent = (j.error && j.error.message) || "No estimate."; return; }

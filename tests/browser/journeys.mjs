@@ -116,6 +116,8 @@ try {
   await manager.fill('#new-agreement input[name="title"]', title);
   await manager.selectOption('#new-agreement select[name="licensee_id"]', { label: "Borealis Analytics" });
   await manager.locator('#new-agreement input[name="assets"]').first().check();
+  // The licensed model too: the licence will grant its published version to fine-tune.
+  await manager.locator('#new-agreement label:has-text("Credit risk MLP") input[name="assets"]').check();
   await manager.fill('#new-agreement input[name="territory"]', "DE, FR, NL");
   await manager.fill('#new-agreement input[name="effective_date"]', "2027-01-01");
   await manager.fill('#new-agreement input[name="end_date"]', "2031-12-31");
@@ -181,11 +183,14 @@ try {
   await Promise.all([manager.waitForLoadState("load"), manager.click("#accept")]);
   await manager.waitForSelector(".badge.status-executed");
   await manager.check('#issue-licence input[value="tabular-binary-mlp"]');
+  // The version the licensor published (`licentia model train`), granted to fine-tune.
+  await manager.locator('#issue-licence input[name="model_versions"]').first().check();
   await manager.fill('#issue-licence input[name="valid_until"]', "2031-12-31");
   await manager.fill('#issue-licence input[name="quota_runs"]', "10");
   await manager.fill('#issue-licence input[name="quota_compute_units"]', "100000");
   await Promise.all([manager.waitForLoadState("load"), manager.click('#issue-licence button[type="submit"]')]);
   await manager.waitForSelector('#training-licences li:has-text("tabular-binary-mlp")');
+  expect((await manager.textContent("#training-licences")).includes("1 model version(s) to fine-tune"), "the licence grants the version");
   await shot(manager, "manager-countersigns-and-issues-licence");
   current = licensee;
   // The licensee uploads a dataset, launches a run and watches it reach the end.
@@ -228,6 +233,32 @@ try {
   expect((await licensee.locator("#run-metrics tbody tr").count()) === 40, "a metrics row per epoch");
   expect((await licensee.getAttribute("#train-line", "points")).split(" ").length >= 2, "a loss curve with a point per epoch");
   await shot(licensee, "licensee-run-finished");
+
+  // The licensee fine-tunes the licensor's published version on the same data: the weights it
+  // starts from never reach the browser; the run page says where it started.
+  await licensee.goto(`${base}/training`);
+  await licensee.selectOption('select[name="licence_id"]', { label: title });
+  await licensee.selectOption('select[name="dataset_id"]', { index: 0 });
+  await licensee.selectOption('select[name="target"]', "target");
+  await licensee.selectOption("#base-version", { index: 1 });
+  await licensee.fill('input[name="epochs"]', "5");
+  await licensee.fill('input[name="batch_size"]', "32");
+  await licensee.fill('input[name="name"]', "fine-tuned");
+  await licensee.waitForFunction(() => document.getElementById("quota-preview").textContent.includes("× 5 epochs"), null, { timeout: 10000 });
+  await licensee.locator("#launch").scrollIntoViewIfNeeded();
+  await Promise.all([licensee.waitForURL(/\/runs\/[0-9a-f-]{36}/), licensee.click("#launch-button")]);
+  await licensee.waitForFunction(() => document.getElementById("run-status").textContent.trim() === "succeeded", null, { timeout: 180000 });
+  await licensee.waitForSelector('#run-live[data-terminal="true"]', { timeout: 30000 });
+  expect((await licensee.textContent("#run-base")).includes("fine-tuned from a published model version"), "the run page names its start");
+  await shot(licensee, "licensee-fine-tunes-published-version");
+  // The licensor sees which licensee fine-tuned which version, not its data.
+  current = manager;
+  await manager.goto(`${base}/assets`);
+  await Promise.all([manager.waitForLoadState("load"), manager.click('a:has-text("Credit risk MLP")')]);
+  expect((await manager.locator("#model-versions tbody tr").count()) === 1, "version 1 on the model's page");
+  expect((await manager.textContent("#model-lineage")).includes("Borealis Analytics"), "the lineage names the licensee");
+  await shot(manager, "manager-sees-model-lineage");
+  current = licensee;
 
   // 5. The auditor filters the log, verifies the chain and exports CSV.
   const auditor = await logIn("auditor@aurora.example");

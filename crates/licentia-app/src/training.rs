@@ -356,7 +356,13 @@ pub struct Estimate {
 /// What launching `hyper` on the caller's dataset would reserve, for the launch form to show
 /// before anything is sent (the same estimate the launch makes; nothing is reserved or audited:
 /// it reads only the dataset's schema, which its owner sees anyway).
-pub async fn estimate_for(state: &AppState, actor: &Actor, dataset_id: DatasetId, hyper: &Hyper) -> AppResult<Estimate> {
+pub async fn estimate_for(
+    state: &AppState,
+    actor: &Actor,
+    dataset_id: DatasetId,
+    hyper: &Hyper,
+    fine_tune: Option<(LicenceId, &FineTune)>,
+) -> AppResult<Estimate> {
     hyper.check().map_err(|e| match e {
         licentia_train::TrainError::Invalid { field, message } => AppError::Validation { field: format!("hyper.{field}"), message },
         other => bad("hyper", other.to_string()),
@@ -372,7 +378,20 @@ pub async fn estimate_for(state: &AppState, actor: &Actor, dataset_id: DatasetId
     };
     let actions: BTreeMap<String, String> = serde_json::from_value(dataset.column_actions.clone()).unwrap_or_default();
     let excluded: Vec<String> = hyper.exclude.iter().cloned().chain(actions.into_keys()).collect();
-    estimate(&dataset, hyper, &excluded)
+    let Some((licence_id, ft)) = fine_tune else { return estimate(&dataset, hyper, &excluded) };
+    // As the launch estimates a fine-tuning run: on the base version's inputs, under its licence.
+    let l = match db::licence(&mut conn, licence_id, Some(actor.organisation_id)).await {
+        Ok(l) => l,
+        Err(licentia_db::DbError::NotFound) => {
+            drop(conn);
+            return Err(state.not_found(actor, "licence", &licence_id.to_string()).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut hyper = hyper.clone();
+    hyper.exclude = excluded;
+    let (_, prep) = check_fine_tune(&mut conn, &l, &dataset, &mut hyper, ft).await?;
+    Ok(estimate_from_base(&dataset, &hyper, &prep))
 }
 
 /// The estimate for training `hyper` on `dataset` with `excluded` columns left out. A target the

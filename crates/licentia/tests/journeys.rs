@@ -2,8 +2,9 @@
 //! `tests/browser/journeys.mjs` through playwright-core) against a real `licentia serve` with the
 //! demo workspace: a manager drafts and submits a licence, a second manager reads the redline and
 //! approves, the licensee accepts, the manager countersigns and issues a training licence, the
-//! licensee uploads a dataset, launches a run and watches it finish, the
-//! auditor filters, verifies and exports the log. One screenshot per step lands in
+//! licensee uploads a dataset, launches a run and watches it finish, then fine-tunes the version of
+//! the demo's model that the licensor published with `licentia model train` (the licence grants
+//! it), the manager reads the model's lineage, the auditor filters, verifies and exports the log. One screenshot per step lands in
 //! `LICENTIA_SCREENSHOTS` (default `target/screenshots`; README's pictures are
 //! `docs/screenshots/`, refreshed with `LICENTIA_SCREENSHOTS=docs/screenshots`).
 //!
@@ -78,6 +79,15 @@ async fn managers_licensee_and_auditor_journeys_in_chromium() -> Res<()> {
         text.push_str(&format!("{age},{income},{tenure},{}\n", u32::from(income + tenure * 100 > 3000)));
     }
     std::fs::write(&csv, text)?;
+    // The licensor publishes version 1 of the demo's model from its own data (here the same
+    // columns), as an operator would: `licentia model train`, its own audit witness file.
+    let model: String = sqlx::query_scalar("SELECT id::text FROM ip_assets WHERE kind = 'model'").fetch_one(&t.db.pool).await?;
+    let published = common::licentia(&t.url, &data)
+        .env("LICENTIA_NODE_ID", "journey-cli")
+        .args(["model", "train", "--asset", &model, "--target", "target", "--epochs", "5", "--as", "manager@aurora.example", "--data"])
+        .arg(&csv)
+        .output()?;
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
 
     let shots = std::env::var("LICENTIA_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|_| root.join("target/screenshots"));
     let shots = if shots.is_absolute() { shots } else { root.join(shots) };
@@ -108,8 +118,9 @@ async fn managers_licensee_and_auditor_journeys_in_chromium() -> Res<()> {
     .fetch_all(&t.db.pool)
     .await?;
     assert_eq!(parties, ["licensee", "licensor"]);
-    let runs: Vec<(String, i32)> = sqlx::query_as("SELECT status, epochs_done FROM runs").fetch_all(&t.db.pool).await?;
-    assert_eq!(runs, vec![("succeeded".to_owned(), 40)]);
+    let runs: Vec<(String, i32, bool)> =
+        sqlx::query_as("SELECT status, epochs_done, base_version IS NOT NULL FROM runs ORDER BY created_at").fetch_all(&t.db.pool).await?;
+    assert_eq!(runs, vec![("succeeded".to_owned(), 40, false), ("succeeded".to_owned(), 5, true)], "from random weights, then fine-tuned");
 
     // The reviewer was told by e-mail that the version waited for approval (sent by the server's
     // mail loop through SMTP, not from the request).

@@ -182,6 +182,10 @@ pub struct EstimateReply {
 pub struct EstimateInput {
     pub dataset_id: String,
     pub hyper: Hyper,
+    /// Fine-tuning: the licence that grants `base_version` (both or neither).
+    pub licence_id: Option<String>,
+    /// Fine-tuning: the granted model version the run would start from.
+    pub base_version: Option<String>,
 }
 
 /// `POST /api/v1/runs/estimate`: what a launch would reserve (compute units and memory), with
@@ -189,7 +193,15 @@ pub struct EstimateInput {
 pub async fn estimate(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, body: web::Json<EstimateInput>) -> Reply<HttpResponse> {
     let i = body.into_inner();
     let dataset_id = DatasetId::parse(i.dataset_id.trim()).ok_or_else(|| uc::bad("dataset_id", "is not a dataset id"))?;
-    let e = uc::estimate_for(&state, &user.actor_in(&ctx), dataset_id, &i.hyper).await?;
+    let fine_tune = match (&i.licence_id, &i.base_version) {
+        (Some(l), Some(v)) => Some((
+            LicenceId::parse(l.trim()).ok_or_else(|| uc::bad("licence_id", "is not a licence id"))?,
+            uc::FineTune { base_version: v.clone(), freeze_layers: 0, base_preprocessing: false },
+        )),
+        (None, None) => None,
+        _ => return Err(uc::bad("base_version", "send licence_id and base_version together").into()),
+    };
+    let e = uc::estimate_for(&state, &user.actor_in(&ctx), dataset_id, &i.hyper, fine_tune.as_ref().map(|(l, f)| (*l, f))).await?;
     let formula = format!("{} training rows × {} epochs × 3 × {} multiply-adds ÷ 1,000,000, rounded up", e.train_rows, i.hyper.epochs, e.forward_macs);
     Ok(HttpResponse::Ok().json(EstimateReply { estimate: e, formula }))
 }

@@ -101,8 +101,19 @@ impl TrainingPage {
         serde_json::to_string(&Self::columns(d)).unwrap_or_else(|_| "[]".into())
     }
 
+    /// The templates a launch under `l` may name: its own, and those of the versions it grants.
     fn templates_json(&self, l: &LicenceView) -> String {
-        serde_json::to_string(&l.templates).unwrap_or_else(|_| "[]".into())
+        let mut all = l.templates.clone();
+        for (_, _, t) in &l.versions {
+            if !all.contains(t) {
+                all.push(t.clone());
+            }
+        }
+        serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())
+    }
+
+    fn any_versions(&self) -> bool {
+        self.licences.iter().any(|l| !l.versions.is_empty())
     }
 
     /// The target the form proposes: as sent, else a column named `target`, else the last kept one.

@@ -131,6 +131,13 @@ async fn a_licensee_fine_tunes_the_licensors_version_and_beats_training_from_scr
     assert_eq!(tuned.status, StatusCode::ACCEPTED, "{}", tuned.body);
     assert_eq!(tuned.json()["base_version"], json!(v1.id));
     assert_eq!(tuned.json()["reserved_units"], scratch.json()["reserved_units"], "fine-tuning reserves what training the same network costs");
+    // The launch form's estimate of a fine-tuning run is what the launch reserved.
+    let est = app
+        .send_json(app.post("/api/v1/runs/estimate").bearer_auth(&l), &json!({ "dataset_id": ds, "hyper": h, "licence_id": lic, "base_version": v1.id }))
+        .await?;
+    assert_eq!((est.status, &est.json()["estimate"]["compute_units"]), (StatusCode::OK, &tuned.json()["reserved_units"]), "{}", est.body);
+    let half = app.send_json(app.post("/api/v1/runs/estimate").bearer_auth(&l), &json!({ "dataset_id": ds, "hyper": h, "base_version": v1.id })).await?;
+    assert_eq!(half.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", half.body);
     for _ in 0..2 {
         assert!(worker::run_once(&app.state, &WorkerConfig::named("test-worker")).await?);
     }
