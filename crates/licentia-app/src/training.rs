@@ -413,26 +413,15 @@ pub fn estimate(dataset: &Dataset, hyper: &Hyper, excluded: &[String]) -> AppRes
     if inputs == 0 {
         return Err(bad("hyper.exclude", "no feature columns are left once the target and the excluded columns are removed"));
     }
-    let hidden = hyper.hidden_sizes();
     let outputs = cost::outputs(hyper.template.task(), shape(target).distinct);
-    let forward_macs = cost::forward_macs(inputs, &hidden, outputs);
-    let rows = u64::try_from(dataset.rows).unwrap_or(0);
-    let train_rows = rows * 8 / 10;
-    let compute_units = i64::try_from(cost::units(train_rows, u64::from(hyper.epochs), forward_macs)).unwrap_or(i64::MAX);
-    let widest = hidden.iter().copied().chain([inputs, outputs]).max().unwrap_or(1) as u64;
-    let params = cost::parameters(inputs, &hidden, outputs);
-    let memory_bytes = cost::memory_bytes(rows, columns.len() as u64, inputs as u64, params, hyper.batch_size as u64, widest);
-    Ok(Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes })
+    Ok(sized(dataset, hyper, inputs, outputs))
 }
 
-/// The estimate of a fine-tuning run: the network's inputs are the base version's features
-/// (the dataset's other columns are left out), its hidden layers and outputs the base's, so the
-/// units are those of training the same network from random weights on the same rows.
-pub fn estimate_from_base(dataset: &Dataset, hyper: &Hyper, prep: &licentia_train::prep::Preprocessing) -> Estimate {
+/// The estimate of training a network of `inputs` and `outputs` with `hyper`'s hidden layers on
+/// `dataset`'s rows: the one formula both kinds of launch reserve by.
+fn sized(dataset: &Dataset, hyper: &Hyper, inputs: usize, outputs: usize) -> Estimate {
     use licentia_train::cost;
-    let inputs = prep.width;
     let hidden = hyper.hidden_sizes();
-    let outputs = licentia_train::model::outputs(prep.task, prep.classes.len());
     let forward_macs = cost::forward_macs(inputs, &hidden, outputs);
     let rows = u64::try_from(dataset.rows).unwrap_or(0);
     let train_rows = rows * 8 / 10;
@@ -442,6 +431,13 @@ pub fn estimate_from_base(dataset: &Dataset, hyper: &Hyper, prep: &licentia_trai
     let columns = dataset.schema.as_array().map_or(0, Vec::len) as u64;
     let memory_bytes = cost::memory_bytes(rows, columns, inputs as u64, params, hyper.batch_size as u64, widest);
     Estimate { inputs, outputs, forward_macs, train_rows: i64::try_from(train_rows).unwrap_or(i64::MAX), compute_units, memory_bytes }
+}
+
+/// The estimate of a fine-tuning run: the network's inputs are the base version's features
+/// (the dataset's other columns are left out), its hidden layers and outputs the base's, so the
+/// units are those of training the same network from random weights on the same rows.
+pub fn estimate_from_base(dataset: &Dataset, hyper: &Hyper, prep: &licentia_train::prep::Preprocessing) -> Estimate {
+    sized(dataset, hyper, prep.width, licentia_train::model::outputs(prep.task, prep.classes.len()))
 }
 
 /// A run's name as the licensee gives it: trimmed, 1 to 100 characters, no control characters;

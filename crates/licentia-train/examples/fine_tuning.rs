@@ -14,21 +14,12 @@ use licentia_train::data::{Limits, Table, parse_csv};
 use licentia_train::metrics::EpochMetrics;
 use licentia_train::{Base, Hyper, Template, cpu, fine_tune_observed, train, train_observed};
 
-const PENGUINS: &str = include_str!("../../../tests/data/penguins.csv");
+#[path = "../tests/common/penguins.rs"]
+mod penguins;
+use penguins::halves;
+
 /// The validation AUC both runs are timed to.
 const THRESHOLD: f64 = 0.93;
-
-fn halves() -> (String, String) {
-    let mut lines = PENGUINS.lines();
-    let header = lines.next().unwrap_or_default();
-    let (mut a, mut b) = (format!("{header}\n"), format!("{header}\n"));
-    for (i, line) in lines.enumerate() {
-        let half = if i % 4 < 2 { &mut a } else { &mut b };
-        half.push_str(line);
-        half.push('\n');
-    }
-    (a, b)
-}
 
 fn table(s: &str) -> Result<Table, String> {
     parse_csv(s.as_bytes(), &Limits::default()).map_err(|e| e.to_string())

@@ -8,23 +8,11 @@ use licentia_train::metrics::EpochMetrics;
 use licentia_train::model::Net;
 use licentia_train::{Base, Hyper, Outcome, Template, TrainError, cpu, fine_tune_observed, inference, train};
 
+#[path = "common/penguins.rs"]
+mod penguins;
+use penguins::halves;
+
 type Res = Result<(), Box<dyn std::error::Error>>;
-
-const PENGUINS: &str = include_str!("../../../tests/data/penguins.csv");
-
-/// The licensor's half (row pairs 0–1, 4–5, …) and the licensee's (2–3, 6–7, …), each with the
-/// header: pairs, because the file lists each nest's male and female together.
-fn halves() -> (String, String) {
-    let mut lines = PENGUINS.lines();
-    let header = lines.next().unwrap_or_default();
-    let (mut a, mut b) = (format!("{header}\n"), format!("{header}\n"));
-    for (i, line) in lines.enumerate() {
-        let half = if i % 4 < 2 { &mut a } else { &mut b };
-        half.push_str(line);
-        half.push('\n');
-    }
-    (a, b)
-}
 
 fn table(s: &str) -> Table {
     parse_csv(s.as_bytes(), &Limits::default()).unwrap_or_else(|e| panic!("{e}"))

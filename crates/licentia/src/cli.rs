@@ -287,6 +287,20 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// [`with_db`] with the application state a use case needs: the keys, the master key ring and
+/// the blob store this configuration names (commands that store or read artifacts).
+async fn with_state<F, Fut>(settings: &Settings, f: F) -> Result<ExitCode, String>
+where
+    F: FnOnce(licentia_app::AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
+    let store = settings.blob_store()?;
+    let web = settings.web();
+    with_db(settings, |db| async move { f(licentia_app::AppState::new(db, &keys, keyring, store, web)?).await }).await
+}
+
 async fn with_db<F, Fut>(settings: &Settings, f: F) -> Result<ExitCode, String>
 where
     F: FnOnce(licentia_db::Db) -> Fut,
@@ -463,12 +477,7 @@ async fn acknowledge(settings: Settings, by: &str, reason: &str) -> Result<ExitC
 }
 
 async fn blobs_gc(settings: Settings, older_than_minutes: u64, dry_run: bool) -> Result<ExitCode, String> {
-    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
-    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
-    let store = settings.blob_store()?;
-    let web = settings.web();
-    with_db(&settings, |db| async move {
-        let state = licentia_app::AppState::new(db, &keys, keyring, store, web)?;
+    with_state(&settings, |state| async move {
         let grace = std::time::Duration::from_secs(older_than_minutes.saturating_mul(60));
         let r = licentia_app::artifacts::collect_garbage(&state, grace, dry_run).await.map_err(|e| e.to_string())?;
         state.audit_log.witness().flush().await.map_err(|e| e.to_string())?;
@@ -500,12 +509,7 @@ async fn model(settings: Settings, cmd: ModelCommand) -> Result<ExitCode, String
         return Err(format!("{}: {len} bytes; datasets are limited to {max} (max_dataset_mb)", data.display()));
     }
     let csv = std::fs::read(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let keys = KeyMaterial::load(&settings.keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
-    let keyring = licentia_crypto::KeyRing::load(&settings.master_keys_dir(), settings.generate_keys).map_err(|e| e.to_string())?;
-    let store = settings.blob_store()?;
-    let web = settings.web();
-    with_db(&settings, |db| async move {
-        let state = licentia_app::AppState::new(db, &keys, keyring, store, web)?;
+    with_state(&settings, |state| async move {
         let actor = licentia_app::models::operator(&state, &as_user).await.map_err(|e| e.public_message())?;
         let v = licentia_app::models::train_and_publish(&state, &actor, asset, csv, hyper, notes).await.map_err(|e| e.public_message())?;
         state.audit_log.witness().flush().await.map_err(|e| e.to_string())?;

@@ -16,21 +16,9 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::training::upload;
 
-const PENGUINS: &str = include_str!("../../../../tests/data/penguins.csv");
-
-/// The licensor's half (row pairs 0–1, 4–5, …) and the licensee's (2–3, 6–7, …): pairs, because
-/// the file lists each nest's male and female together.
-fn halves() -> (String, String) {
-    let mut lines = PENGUINS.lines();
-    let header = lines.next().unwrap_or_default();
-    let (mut a, mut b) = (format!("{header}\n"), format!("{header}\n"));
-    for (i, line) in lines.enumerate() {
-        let half = if i % 4 < 2 { &mut a } else { &mut b };
-        half.push_str(line);
-        half.push('\n');
-    }
-    (a, b)
-}
+#[path = "../../../licentia-train/tests/common/penguins.rs"]
+mod penguins;
+use penguins::halves;
 
 /// `csv` without the column `name`.
 fn without(csv: &str, name: &str) -> String {
@@ -66,35 +54,10 @@ async fn publish_trained(app: &TestApp, asset: &str, epochs: u32) -> Res<licenti
 
 /// An executed agreement for Borealis covering `asset`, and a licence under it with `extra`.
 async fn grant(app: &TestApp, asset: &str, extra: Value) -> Res<String> {
-    let m = app.token("manager").await?;
-    let r = app.token("reviewer").await?;
-    let l = app.token("licensee").await?;
+    let mut extra = extra;
+    extra["templates"] = json!(["tabular-binary-mlp"]);
     let terms = json!({ "territory": ["DE"], "effective_date": "2026-01-01", "fee_per_run": 1000, "currency": "EUR" });
-    let a = app
-        .send_json(
-            app.post("/api/v1/agreements").bearer_auth(&m),
-            &json!({ "kind": "non_exclusive_licence", "title": "Model licence", "licensee_id": app.licensee_a.to_string(), "assets": [asset], "terms": terms }),
-        )
-        .await?;
-    let id = a.json()["id"].as_str().ok_or("no agreement")?.to_owned();
-    for (t, path) in [(&m, "transition"), (&r, "approve"), (&l, "accept"), (&m, "accept")] {
-        let body = if path == "transition" { json!({ "to": "in_review" }) } else { json!({}) };
-        let res = app.send_json(app.post(&format!("/api/v1/agreements/{id}/{path}")).bearer_auth(t), &body).await?;
-        if res.status != StatusCode::OK {
-            return Err(format!("{path}: {}", res.body).into());
-        }
-    }
-    let mut body = json!({ "agreement_id": id, "templates": ["tabular-binary-mlp"], "valid_until": "2099-01-01T00:00:00Z" });
-    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            b.insert(k.clone(), v.clone());
-        }
-    }
-    let lic = app.send_json(app.post("/api/v1/licences").bearer_auth(&m), &body).await?;
-    if lic.status != StatusCode::CREATED {
-        return Err(format!("licence: {}", lic.body).into());
-    }
-    Ok(lic.json()["id"].as_str().ok_or("no licence")?.to_owned())
+    crate::training::licence_on(app, asset, extra, terms).await
 }
 
 async fn launch(app: &TestApp, token: &str, body: Value) -> Res<Reply> {

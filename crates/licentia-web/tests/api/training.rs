@@ -15,8 +15,6 @@ pub async fn licence(app: &TestApp, quota: Value) -> Res<String> {
 /// The same under the given terms.
 pub async fn licence_with(app: &TestApp, quota: Value, terms: Value) -> Res<String> {
     let m = app.token("manager").await?;
-    let r = app.token("reviewer").await?;
-    let l = app.token("licensee").await?;
     let asset = app
         .send_json(app.post("/api/v1/assets").bearer_auth(&m), &json!({ "kind": "model", "title": "Credit MLP", "template": "tabular-binary-mlp" }))
         .await?
@@ -24,6 +22,15 @@ pub async fn licence_with(app: &TestApp, quota: Value, terms: Value) -> Res<Stri
         .as_str()
         .ok_or("no asset")?
         .to_owned();
+    licence_on(app, &asset, quota, terms).await
+}
+
+/// An executed agreement for Borealis covering `asset` under `terms`, and a licence under it;
+/// `extra`'s fields (quotas, templates, model versions, ...) go into the licence's body.
+pub async fn licence_on(app: &TestApp, asset: &str, extra: Value, terms: Value) -> Res<String> {
+    let m = app.token("manager").await?;
+    let r = app.token("reviewer").await?;
+    let l = app.token("licensee").await?;
     let a = app
         .send_json(
             app.post("/api/v1/agreements").bearer_auth(&m),
@@ -39,7 +46,7 @@ pub async fn licence_with(app: &TestApp, quota: Value, terms: Value) -> Res<Stri
         }
     }
     let mut body = json!({ "agreement_id": id, "templates": ["tabular-binary-mlp", "logistic-regression"], "valid_until": "2099-01-01T00:00:00Z" });
-    if let (Some(b), Some(q)) = (body.as_object_mut(), quota.as_object()) {
+    if let (Some(b), Some(q)) = (body.as_object_mut(), extra.as_object()) {
         for (k, v) in q {
             b.insert(k.clone(), v.clone());
         }
