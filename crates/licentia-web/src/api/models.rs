@@ -19,11 +19,12 @@ const MAX_MANIFEST: usize = 1024 * 1024;
 /// Multipart framing allowance on top of the two parts' limits.
 const FRAMING: u64 = 64 * 1024;
 
-async fn read_part(field: &mut actix_multipart::Field, name: &str, limit: usize) -> AppResult<Vec<u8>> {
+async fn read_part(field: &mut actix_multipart::Field, limit: usize) -> AppResult<Vec<u8>> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.try_next().await.map_err(|e| AppError::BadRequest { message: format!("upload interrupted: {e}") })? {
         if buf.len() + chunk.len() > limit {
-            return Err(AppError::Validation { field: name.into(), message: format!("larger than {limit} bytes") });
+            // Streamed past its part's limit (no Content-Length said so first): 413, as uploads answer.
+            return Err(AppError::PayloadTooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
     }
@@ -56,13 +57,13 @@ pub async fn publish(
     while let Some(mut field) = form.try_next().await.map_err(|e| AppError::BadRequest { message: format!("malformed multipart body: {e}") })? {
         match field.name().unwrap_or_default() {
             "manifest" => {
-                let bytes = read_part(&mut field, "manifest", MAX_MANIFEST).await?;
+                let bytes = read_part(&mut field, MAX_MANIFEST).await?;
                 let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| AppError::Validation { field: "manifest".into(), message: e.to_string() })?;
                 manifest = Some(m);
             }
-            "weights" => weights = Some(read_part(&mut field, "weights", max_weights).await?),
+            "weights" => weights = Some(read_part(&mut field, max_weights).await?),
             "csrf" => {
-                read_part(&mut field, "csrf", 256).await?;
+                read_part(&mut field, 256).await?;
             }
             other => {
                 return Err(AppError::Validation {

@@ -274,6 +274,12 @@ async fn uploaded_weights_are_checked_against_their_architecture_before_they_are
             assert_eq!(r.json()["error"]["field"].as_str(), field, "{}", r.body);
         }
     }
+    // A manifest part past its megabyte (the body as a whole is within its limit) is 413.
+    let padded = format!("{}{manifest}", " ".repeat(1024 * 1024 + 1));
+    let (ct, body) = parts(&Value::String(String::new()), &out.weights);
+    let body = String::from_utf8_lossy(&body).replacen("\"\"", &padded, 1).into_bytes();
+    let big = post(&m, &asset, (ct, body)).await?;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", big.body.chars().take(300).collect::<String>());
     assert_eq!(app.count("SELECT count(*) FROM model_versions").await?, 0);
     assert_eq!(app.count("SELECT count(*) FROM artifacts WHERE attached_kind = 'model'").await?, 0, "nothing stored on refusal");
 
