@@ -138,6 +138,7 @@ pub async fn deadlines_of(conn: &mut licentia_db::PgConnection, row: &AssetRow, 
     for m in manual {
         computed.push(Deadline {
             rule: deadlines::MANUAL,
+            office: row.jurisdiction.clone().unwrap_or_default(),
             ordinal: m.ordinal.max(0) as u32,
             title: m.title,
             due: m.due,

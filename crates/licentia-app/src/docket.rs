@@ -104,6 +104,7 @@ async fn obligations_in(conn: &mut licentia_db::PgConnection, actor: &Actor, fro
         let Some(a) = agreements.iter().find(|a| a.id == p.agreement_id) else { continue };
         let deadline = Deadline {
             rule: "export-permit-expiry",
+            office: String::new(),
             ordinal: 0,
             title: format!(
                 "Export permit {} ({}) expires: renew it or stop the transfer to {}",
@@ -146,6 +147,7 @@ async fn obligations_in(conn: &mut licentia_db::PgConnection, actor: &Actor, fro
                         "milestone" => "obligation-milestone",
                         _ => "obligation-report",
                     },
+                    office: String::new(),
                     ordinal: o.ordinal,
                     title: o.title,
                     due: o.due,

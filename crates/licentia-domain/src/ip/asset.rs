@@ -51,6 +51,10 @@ pub struct AssetInput {
     /// An international (PCT) application.
     #[serde(default)]
     pub pct: bool,
+    /// A granted European patent: the states it was validated in (`"DE"`, `"FR lapsed
+    /// 2027-03-01"`), and `"UP"` for unitary effect.
+    #[serde(default)]
+    pub validations: Vec<super::european::ValidationInput>,
     // Trademarks
     pub mark_text: Option<String>,
     pub mark_type: Option<String>,
@@ -88,6 +92,8 @@ pub struct ValidAsset {
     pub owners: Vec<String>,
     pub tags: Vec<String>,
     pub pct: bool,
+    /// Where a granted European patent was validated (see [`super::european`]).
+    pub validations: Vec<super::european::Validation>,
     /// Kind-specific fields, already validated.
     pub details: Value,
     pub internal_notes: String,
@@ -170,6 +176,7 @@ impl ValidAsset {
         if relation.is_some() && !kind.is_patent_like() {
             return Err(DomainError::new("parent_id", "only patents, utility models and designs form families"));
         }
+        let validations = super::european::check(jurisdiction.as_ref(), kind, dates.grant, &i.validations)?;
         let mut details = json!({});
         let mut expiry = None;
         match kind {
@@ -196,15 +203,27 @@ impl ValidAsset {
                     "applicants": list("applicants", &i.applicants, 100)?,
                     "claims_count": claims,
                     "term_adjustment_days": pta,
+                    "validations": validations,
                 });
-                // Patents: 20 years from filing (TRIPS Art. 33) plus any US term adjustment.
+                // Patents: 20 years from filing (TRIPS Art. 33) plus any US term adjustment. US
+                // designs: 15 years from grant for applications filed on or after 13 May 2015, 14
+                // before (35 U.S.C. 173; MPEP 1505); other designs: the longest term, 25 years
+                // from filing (EU designs, Art. 12 Regulation (EC) No 6/2002).
+                let us_design = kind == AssetKind::Design && office == "US";
                 let term_years = match kind {
                     AssetKind::Patent => 20,
                     AssetKind::UtilityModel => 10,
+                    _ if us_design => {
+                        if dates.filing.is_some_and(|f| f >= NaiveDate::from_ymd_opt(2015, 5, 13).unwrap_or(f)) {
+                            15
+                        } else {
+                            14
+                        }
+                    }
                     _ => 25,
                 };
-                expiry = dates
-                    .filing
+                let term_from = if us_design { dates.grant } else { dates.filing };
+                expiry = term_from
                     .and_then(|f| f.checked_add_months(chrono::Months::new(term_years * 12)))
                     .and_then(|d| d.checked_add_days(chrono::Days::new(pta as u64)));
             }
@@ -266,6 +285,7 @@ impl ValidAsset {
             owners: list("owners", &i.owners, 50)?,
             tags: list("tags", &i.tags, 50)?,
             pct: i.pct,
+            validations,
             details,
             internal_notes: text("internal_notes", i.internal_notes.as_deref(), 20_000, false)?.unwrap_or_default(),
         })
@@ -282,6 +302,7 @@ impl ValidAsset {
             grant: self.dates.grant,
             parent_filing,
             pct: self.pct,
+            validations: &self.validations,
         }
     }
 }
@@ -357,6 +378,27 @@ mod tests {
         assert_eq!(a.dates.grant, NaiveDate::from_ymd_opt(2019, 6, 4));
         let deadlines = super::super::deadlines::compute(&a.facts(None));
         assert!(deadlines.iter().any(|d| d.rule == "us-tm-section8"));
+        Ok(())
+    }
+
+    /// 35 U.S.C. 173 (MPEP 1505): a design patent on an application filed on or after 13 May 2015
+    /// lasts 15 years from grant, 14 before; no maintenance fees (35 U.S.C. 41(b): "No fee may be
+    /// established for maintaining a design or plant patent in force").
+    #[test]
+    fn us_design_patents_last_fifteen_years_from_grant() -> Result<(), DomainError> {
+        let design = |filed: &str, granted: &str| AssetInput {
+            kind: "design".into(),
+            status: Some("granted".into()),
+            title: "Handset".into(),
+            jurisdiction: Some("US".into()),
+            filing_date: Some(filed.into()),
+            grant_date: Some(granted.into()),
+            ..Default::default()
+        };
+        let new = ValidAsset::parse(&design("2016-01-05", "2018-02-06"))?;
+        assert_eq!(new.expiry, NaiveDate::from_ymd_opt(2033, 2, 6));
+        assert!(super::super::deadlines::compute(&new.facts(None)).is_empty());
+        assert_eq!(ValidAsset::parse(&design("2014-01-05", "2015-02-06"))?.expiry, NaiveDate::from_ymd_opt(2029, 2, 6));
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 pub mod asset;
 pub mod calendar;
 pub mod deadlines;
+pub mod european;
 pub mod fees;
 pub mod jurisdiction;
 pub mod numbers;

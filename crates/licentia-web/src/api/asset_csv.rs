@@ -37,6 +37,7 @@ pub const COLUMNS: &[&str] = &[
     "claims_count",
     "term_adjustment_days",
     "pct",
+    "validations",
     "mark_text",
     "mark_type",
     "nice_classes",
@@ -51,7 +52,7 @@ pub const COLUMNS: &[&str] = &[
     "internal_notes",
 ];
 /// Columns that hold lists, and whole numbers (the browser form reads them the same way).
-pub const LISTS: &[&str] = &["owners", "tags", "inventors", "applicants", "authors"];
+pub const LISTS: &[&str] = &["owners", "tags", "inventors", "applicants", "authors", "validations"];
 pub const NUMBERS: &[&str] = &["claims_count", "term_adjustment_days"];
 
 /// Largest CSV accepted (10,000 rows of a wide registry fit in a few MiB).
@@ -210,10 +211,22 @@ pub struct ExportQuery {
     pub filters: AssetQuery,
 }
 
+/// How one entry of a list column reads: text as it is, a European patent's validation as
+/// `"FR lapsed 2027-03-01"` (what the import and the form read back).
+pub fn item_text(i: &Value) -> String {
+    if let Some(s) = i.as_str() {
+        return s.to_owned();
+    }
+    match serde_json::from_value::<licentia_domain::ip::european::Validation>(i.clone()) {
+        Ok(v) => v.label(),
+        Err(_) => i.to_string(),
+    }
+}
+
 fn csv_cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(";"),
+        Some(Value::Array(items)) => items.iter().map(item_text).collect::<Vec<_>>().join(";"),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }

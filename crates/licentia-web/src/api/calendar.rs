@@ -87,7 +87,9 @@ pub async fn feed(state: web::Data<AppState>, ctx: RequestContext, q: web::Query
         ics.push_str(&fold(&format!("SUMMARY:{}", escape(&format!("{} — {}", d.title, u.asset_title)))));
         let grace = d.grace_ends.map(|g| format!(" Grace period ends {g}.")).unwrap_or_default();
         let last = if d.last_day != d.due { format!(" The office is closed on the due date: last day {}.", d.last_day) } else { String::new() };
-        ics.push_str(&fold(&format!("DESCRIPTION:{}", escape(&format!("{}{last}{grace} Source: {}.", u.jurisdiction.clone().unwrap_or_default(), d.source)))));
+        // Where to act: the deadline's office (a validated European patent's national office), else the asset's.
+        let office = if d.office.is_empty() { u.jurisdiction.clone().unwrap_or_default() } else { d.office.clone() };
+        ics.push_str(&fold(&format!("DESCRIPTION:{}", escape(&format!("{office}{last}{grace} Source: {}.", d.source)))));
         ics.push_str("END:VEVENT\r\n");
     }
     ics.push_str("END:VCALENDAR\r\n");

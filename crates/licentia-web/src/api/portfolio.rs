@@ -9,7 +9,7 @@ use licentia_audit::Outcome;
 use licentia_db::assets::{self, AssetFilter, AssetRow, Cursor};
 use licentia_domain::AssetId;
 use licentia_domain::ip::fees::{self, FeeBasis};
-use licentia_domain::ip::{AssetStatus, deadlines};
+use licentia_domain::ip::{AssetStatus, deadlines, european};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -72,6 +72,11 @@ pub struct Family {
     pub coverage: BTreeMap<String, Standing>,
 }
 
+/// The validations stored on a European patent's row (none for any other).
+pub fn validations_of(row: &AssetRow) -> Vec<european::Validation> {
+    row.details.get("validations").cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+}
+
 /// Orders a family depth-first from its root; siblings by filing date, as the query returned them.
 pub fn build_family(rows: Vec<AssetRow>, user: &CurrentUser, today: NaiveDate) -> Option<Family> {
     let ids: std::collections::HashSet<AssetId> = rows.iter().map(|r| r.id).collect();
@@ -103,10 +108,22 @@ pub fn build_family(rows: Vec<AssetRow>, user: &CurrentUser, today: NaiveDate) -
         }
     }
     let mut coverage: BTreeMap<String, Standing> = BTreeMap::new();
+    let mut note = |state: &str, standing: Standing| {
+        let e = coverage.entry(state.to_owned()).or_insert(standing);
+        *e = (*e).min(standing);
+    };
     for m in &members {
         if let Some(j) = &m.row.jurisdiction {
-            let e = coverage.entry(j.clone()).or_insert(m.standing);
-            *e = (*e).min(m.standing);
+            note(j, m.standing);
+        }
+        // A granted European patent is in force where it was validated and, with unitary effect,
+        // in the unitary territory (licentia_domain::ip::european decides where).
+        if m.standing == Standing::InForce
+            && let Some(grant) = m.row.grant_date
+        {
+            for (state, _) in european::in_force(&validations_of(&m.row), grant, today) {
+                note(state, Standing::InForce);
+            }
         }
     }
     Some(Family { root: root.into(), members, coverage })
@@ -160,6 +177,20 @@ pub struct Forecast {
     /// Currency code → amount in minor units.
     #[schema(value_type = std::collections::HashMap<String, i64>)]
     pub total: Amounts,
+    /// Deadlines in the period whose official fee is not in the fee table, and why: not in the
+    /// totals, listed so that nobody reads a total as complete when it is not.
+    pub untabled: Vec<UntabledFee>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UntabledFee {
+    pub asset_id: AssetId,
+    pub rule: &'static str,
+    pub office: String,
+    pub ordinal: u32,
+    pub title: String,
+    pub due: NaiveDate,
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -204,7 +235,16 @@ pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced:
         }
         id
     };
-    let mut out = Forecast { from: today, years, reduced, by_year: BTreeMap::new(), by_family: BTreeMap::new(), assets: Vec::new(), total: BTreeMap::new() };
+    let mut out = Forecast {
+        from: today,
+        years,
+        reduced,
+        by_year: BTreeMap::new(),
+        by_family: BTreeMap::new(),
+        assets: Vec::new(),
+        total: BTreeMap::new(),
+        untabled: Vec::new(),
+    };
     for row in &rows {
         let root = root_of(row.id);
         if family.is_some_and(|f| f != root) {
@@ -228,6 +268,19 @@ pub async fn forecast(state: &AppState, user: &CurrentUser, years: u32, reduced:
             .into_iter()
             .filter(|d| d.due >= today && d.due < end && !closed.contains(&(row.id, d.rule.to_owned(), d.ordinal as i32)))
             .collect();
+        for d in &due {
+            if let Some((_, reason)) = fees::UNTABLED.iter().find(|(id, _)| *id == d.rule) {
+                out.untabled.push(UntabledFee {
+                    asset_id: row.id,
+                    rule: d.rule,
+                    office: d.office.clone(),
+                    ordinal: d.ordinal,
+                    title: d.title.clone(),
+                    due: d.due,
+                    reason,
+                });
+            }
+        }
         let items = fees::costs(&due, basis);
         if items.is_empty() {
             continue;

@@ -67,6 +67,7 @@ pub fn label(field: &str) -> &str {
         "lapsed_on" => "Lapsed on",
         "term_adjustment_days" => "Term adjustment (days)",
         "pct" => "International (PCT) application",
+        "validations" => "Validated in (granted EP: DE, FR lapsed 2027-03-01, UP for unitary effect)",
         "mark_text" => "Mark",
         "mark_type" => "Mark type",
         "nice_classes" => "Nice classes",
@@ -110,7 +111,7 @@ impl AssetFormPage {
         match self.values.get(field) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(", "),
+            Some(Value::Array(items)) => items.iter().map(crate::api::asset_csv::item_text).collect::<Vec<_>>().join(", "),
             Some(other) => other.to_string(),
         }
     }

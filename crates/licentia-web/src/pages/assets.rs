@@ -50,6 +50,8 @@ pub async fn list(state: web::Data<AppState>, ctx: RequestContext, user: Current
 /// A fee line on the asset page.
 pub struct FeeLine {
     pub due: chrono::NaiveDate,
+    /// Where it is paid.
+    pub office: String,
     pub title: String,
     pub standard: String,
     pub reduced: String,
@@ -76,6 +78,9 @@ pub struct AssetPage {
     classifications: Vec<licentia_domain::export::Classification>,
     /// A model asset: its published versions and, for the licensor, their lineage.
     models: Option<ModelSection>,
+    /// A granted European patent: the states where it is in force today, and how (national or
+    /// unitary).
+    in_force: Vec<(&'static str, &'static str)>,
 }
 
 pub struct ModelSection {
@@ -135,10 +140,11 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
                 .into_iter()
                 .map(|c| FeeLine {
                     due: c.due,
+                    office: c.office,
                     title: c.title,
                     standard: money(c.fee.currency, c.fee.standard),
                     reduced: c.fee.reduced.map(|r| money(c.fee.currency, r)).unwrap_or_default(),
-                    surcharge: money(c.fee.currency, c.fee.surcharge),
+                    surcharge: c.fee.surcharge.map(|s| money(c.fee.currency, s)).unwrap_or_else(|| "not tabled".to_owned()),
                 })
                 .collect(),
         )
@@ -156,7 +162,14 @@ pub async fn show(state: web::Data<AppState>, ctx: RequestContext, user: Current
     };
     state.audit_alone(user.event(&ctx, "asset.read", Outcome::Success).target("asset", a.id)).await?;
     let can_manage = user.role.allows(Permission::AssetManage);
+    let in_force = match (a.status, a.grant_date) {
+        (licentia_domain::ip::AssetStatus::Granted, Some(grant)) => {
+            licentia_domain::ip::european::in_force(&crate::api::portfolio::validations_of(&a), grant, chrono::Utc::now().date_naive())
+        }
+        _ => Vec::new(),
+    };
     Ok(AssetPage {
+        in_force,
         nav: Nav::for_user(&state, &user, "/assets"),
         details: serde_json::to_string_pretty(&a.details).unwrap_or_default(),
         show_notes: licentia_app::policy::sees_internal_notes(&user.actor()),

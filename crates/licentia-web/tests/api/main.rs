@@ -12,6 +12,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod compliance;
+mod docketing;
 mod escaping;
 mod hostile_input;
 mod layering;
