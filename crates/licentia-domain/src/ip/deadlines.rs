@@ -1431,6 +1431,27 @@ mod tests {
         assert_eq!((got.last().map(|x| (x.0, x.2)), got.len()), (Some((20, d("2020-09-01"))), 18));
     }
 
+    /// DPMA, "Gebrauchsmuster: Aufrechterhaltung": a utility model filed on 15.06.2017 has its first
+    /// maintenance fee due on 30.06.2020, payable without the surcharge until 31.08.2020 (PatKostG
+    /// § 7(1): "bis zum Ablauf des zweiten Monats nach Fälligkeit"), with it until the sixth month.
+    #[test]
+    fn dpma_example_a_utility_model_filed_in_june_2017() {
+        let gbm = compute(&at("DE", AssetKind::UtilityModel, "2017-06-15", None));
+        assert_eq!(gbm.first().map(|x| (x.rule, x.due, x.grace_ends)), Some(("de-gbm-maintenance", d("2020-06-30"), Some(d("2020-12-31")))));
+    }
+
+    /// INPIT (the JPO's agency) FAQ: a patent registered on 24 February 2012 (H24.2.24) with years
+    /// 1-3 paid at registration owes the 4th-year fee by 24 February 2015 (H27.2.24), the
+    /// anniversary itself; late within six months with a surcharge equal to the fee (Art. 112).
+    #[test]
+    fn jpo_example_the_fourth_year_fee_falls_on_the_registration_anniversary() {
+        let jp = compute(&patent("JP", "2010-05-10", Some("2012-02-24")));
+        assert_eq!(
+            jp.first().map(|x| (x.ordinal, x.due, x.grace_ends, x.surcharge)),
+            Some((4, d("2015-02-24"), Some(d("2015-08-24")), Surcharge::Percent(100)))
+        );
+    }
+
     /// WIPO's time limits table: KR, IN and AU 31 months from priority; a PCT application claiming
     /// 15 March 2020 enters there by 15 October 2022.
     #[test]

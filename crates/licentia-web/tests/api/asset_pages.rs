@@ -107,3 +107,37 @@ async fn a_manager_registers_a_us_patent_with_the_form_and_dockets_it() -> TestR
     );
     Ok(())
 }
+
+/// A granted European patent's validations through the form: typed as "DE, FR lapsed 2027-04-01,
+/// GB", stored as states with their lapse, shown back the same way on edit; a state the unitary
+/// effect covers is refused beside the field, with the text kept.
+#[actix_web::test]
+async fn the_form_records_where_a_european_patent_was_validated() -> TestResult {
+    let app = spawn_app().await?;
+    let manager = app.browser_login("manager").await?;
+    let ep = [
+        ("kind", "patent"),
+        ("title", "Sparse attention EP"),
+        ("jurisdiction", "EP"),
+        ("status", "granted"),
+        ("filing_date", "2021-03-15"),
+        ("grant_date", "2024-06-12"),
+    ];
+    let mut fields = ep.to_vec();
+    fields.push(("validations", "UP, DE"));
+    let bad = app.form(&manager, "/assets/new", &fields).await?;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains(r#"id="e-validations">DE is covered by the unitary effect"#), "{}", bad.body);
+    assert!(bad.body.contains(r#"value="UP, DE""#));
+
+    let mut fields = ep.to_vec();
+    fields.push(("validations", "DE, FR lapsed 2027-04-01, gb"));
+    let ok = app.form(&manager, "/assets/new", &fields).await?;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let id = ok.header("location").ok_or("no redirect")?.trim_start_matches("/assets/").split('?').next().ok_or("no id")?.to_owned();
+    let api = app.get_as(&app.token("manager").await?, &format!("/api/v1/assets/{id}")).await?.json();
+    assert_eq!(api["details"]["validations"], json!([{ "state": "DE" }, { "state": "FR", "lapsed_on": "2027-04-01" }, { "state": "GB" }]));
+    let edit = app.page(&manager, &format!("/assets/{id}/edit")).await?;
+    assert!(edit.body.contains(r#"value="DE, FR lapsed 2027-04-01, GB""#), "{}", edit.body);
+    Ok(())
+}
