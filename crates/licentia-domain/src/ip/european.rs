@@ -6,14 +6,11 @@
 //! validated (`Validation`), checks it, and derives the deadlines that replace the EPO's fees.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::deadlines::{self, Base, Deadline, Facts, Offset, Rule, Surcharge, Until};
+pub use super::deadlines::{TRANSLATION_RULES, UNITARY, UNITARY_RULES, Validation, after_grant};
 use super::{AssetKind, Jurisdiction};
 use crate::DomainError;
-
-/// The code that stands for unitary effect among a patent's validations.
-pub const UNITARY: &str = "UP";
 
 /// The states in which a European patent can take effect: the 39 contracting states of the EPC,
 /// the extension state (BA) and the validation states (MA, MD, TN, KH, GE), as the EPO lists its
@@ -54,15 +51,6 @@ pub const UNITARY_STATES: [(&str, (i32, u32, u32)); 18] = [
 /// The states a Unitary Patent registered on `registered` covers.
 pub fn unitary_territory(registered: NaiveDate) -> impl Iterator<Item = &'static str> {
     UNITARY_STATES.iter().filter(move |(_, (y, m, d))| NaiveDate::from_ymd_opt(*y, *m, *d).is_some_and(|since| since <= registered)).map(|(s, _)| *s)
-}
-
-/// Where a granted European patent was validated (an EP state, or `UP` for unitary effect), and
-/// when it stopped being in force there, if it did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Validation {
-    pub state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lapsed_on: Option<NaiveDate>,
 }
 
 /// A validation as submitted: `"DE"`, `"FR lapsed 2027-03-01"`, or the stored object.
@@ -162,171 +150,11 @@ pub fn in_force(validations: &[Validation], grant: NaiveDate, today: NaiveDate) 
     out
 }
 
-/// The Unitary Patent's own deadlines, kept with the EPO.
-pub static UNITARY_RULES: &[Rule] = &[
-    // Art. 9(1)(g) Regulation (EU) No 1257/2012; Rule 6(1) of the Rules relating to Unitary Patent
-    // Protection (UPR): the request for unitary effect is filed "no later than one month after the
-    // date of publication of the mention of the grant in the European Patent Bulletin".
-    Rule {
-        id: "up-request",
-        office: "EP",
-        kinds: &[AssetKind::Patent],
-        base: Base::Grant,
-        first: Offset::months(1),
-        every: None,
-        until: Until::Count(1),
-        first_ordinal: 1,
-        end_of_month: false,
-        window: None,
-        later_window: None,
-        grant_catch_up: None,
-        end_of_month_before: None,
-        divisional_catch_up: None,
-        grace: None,
-        ends_at_grant: false,
-        needs_grant: true,
-        skip_before_grant: false,
-        pct_only: false,
-        title: "Request for unitary effect",
-        source: "Art. 9(1)(g) Regulation (EU) No 1257/2012; Rule 6(1) UPR",
-    },
-    // Rule 13 UPR: renewal fees for the Unitary Patent for the years following the year in which
-    // the mention of grant is published, due on the last day of the month containing the
-    // anniversary of the filing date (Rule 13(1)); not validly paid more than three months before
-    // (Rule 13(2)); with an additional fee within six months after (Rule 13(3); Rule 2(1) item 2
-    // RFeesUPP: 50 %). Filtered to the years after grant by [`after_grant`].
-    Rule {
-        id: "up-renewal",
-        office: "EP",
-        kinds: &[AssetKind::Patent],
-        base: Base::Filing,
-        first: Offset::years(1),
-        every: Some(Offset::years(1)),
-        until: Until::TermYears(20),
-        first_ordinal: 2,
-        end_of_month: true,
-        window: Some(Offset::months(3)),
-        later_window: None,
-        grant_catch_up: None,
-        end_of_month_before: None,
-        divisional_catch_up: None,
-        grace: Some((Offset::months(6), Surcharge::Percent(50))),
-        ends_at_grant: false,
-        needs_grant: true,
-        skip_before_grant: false,
-        pct_only: false,
-        title: "Unitary Patent renewal fee, year {n}",
-        source: "Rule 13 UPR; Art. 2 RFeesUPP",
-    },
-];
-
-/// The deadlines of a granted European patent after its grant: per validated state, the national
-/// renewal fees for the years after the year of grant (Art. 141(1) EPC; any falling due within two
-/// months after the mention of grant may be paid within those two months, Art. 141(2) EPC) and the
-/// translation a state still requires; under unitary effect, the request and the EPO's renewal
-/// fees for the Unitary Patent. A state's deadlines stop when it lapses there.
-pub fn after_grant(f: &Facts<'_>) -> Vec<Deadline> {
-    let (Some(grant), Some(filing)) = (f.grant, f.parent_filing.or(f.filing)) else { return Vec::new() };
-    if f.office != "EP" || f.kind != AssetKind::Patent || f.pct {
-        return Vec::new();
-    }
-    let after_grant_year = |d: &Deadline| deadlines::year_starts(filing, d.ordinal).is_some_and(|s| s > grant);
-    let mut out = Vec::new();
-    for v in f.validations {
-        let alive = |d: &Deadline| v.lapsed_on.is_none_or(|l| d.due < l);
-        if v.state == UNITARY {
-            for rule in UNITARY_RULES {
-                out.extend(deadlines::series(rule, f).into_iter().filter(|d| rule.every.is_none() || after_grant_year(d)).filter(alive));
-            }
-            continue;
-        }
-        let national = Facts { office: v.state.as_str(), ..*f };
-        for rule in deadlines::national_patent_rules(&v.state) {
-            for mut d in deadlines::series_validated(rule, &national).into_iter().filter(after_grant_year).filter(alive) {
-                if let Some(by) = deadlines::add(grant, Offset::months(2)).filter(|by| d.due < *by) {
-                    d.due = by;
-                    d.last_day = super::calendar::last_day(rule.office, by);
-                    d.grace_ends = d.grace_ends.map(|g| g.max(by));
-                    d.grace_last_day = d.grace_ends.map(|g| super::calendar::last_day(rule.office, g));
-                    d.source = "Art. 141(2) EPC";
-                }
-                d.opens = d.opens.map(|o| o.max(grant));
-                d.title = format!("{} ({})", d.title, v.state);
-                out.push(d);
-            }
-        }
-        for rule in TRANSLATION_RULES.iter().filter(|r| r.office == v.state) {
-            out.extend(deadlines::series(rule, &national));
-        }
-    }
-    out
-}
-
-/// Translations of the granted European patent that a validated state still requires (Art. 65(1)
-/// EPC: within three months of the mention of grant, or a longer period the state sets), as the
-/// EPO's "National law relating to the EPC", Table IV, lists them for a patent granted in English:
-/// Italy and Spain want the whole patent translated. Germany, France, the United Kingdom,
-/// Switzerland and the other London Agreement states with an EPO language want none; states that
-/// want only the claims translated, or a translation of a French or German patent into English,
-/// are not tabled yet.
-pub static TRANSLATION_RULES: &[Rule] = &[
-    // D.Lgs. 30/2005 (CPI) Art. 56(3): an Italian translation of the European patent within three
-    // months of the publication of the mention of grant.
-    Rule {
-        id: "ep-translation-it",
-        office: "IT",
-        kinds: &[AssetKind::Patent],
-        base: Base::Grant,
-        first: Offset::months(3),
-        every: None,
-        until: Until::Count(1),
-        first_ordinal: 1,
-        end_of_month: false,
-        window: None,
-        later_window: None,
-        grant_catch_up: None,
-        end_of_month_before: None,
-        divisional_catch_up: None,
-        grace: None,
-        ends_at_grant: false,
-        needs_grant: true,
-        skip_before_grant: false,
-        pct_only: false,
-        title: "Italian translation of the European patent (IT)",
-        source: "Art. 65 EPC; Art. 56(3) Codice della proprietà industriale",
-    },
-    // Real Decreto 2424/1986 Art. 7: a Spanish translation within three months of the publication
-    // of the mention of grant.
-    Rule {
-        id: "ep-translation-es",
-        office: "ES",
-        kinds: &[AssetKind::Patent],
-        base: Base::Grant,
-        first: Offset::months(3),
-        every: None,
-        until: Until::Count(1),
-        first_ordinal: 1,
-        end_of_month: false,
-        window: None,
-        later_window: None,
-        grant_catch_up: None,
-        end_of_month_before: None,
-        divisional_catch_up: None,
-        grace: None,
-        ends_at_grant: false,
-        needs_grant: true,
-        skip_before_grant: false,
-        pct_only: false,
-        title: "Spanish translation of the European patent (ES)",
-        source: "Art. 65 EPC; Art. 7 Real Decreto 2424/1986",
-    },
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ip::AssetStatus;
-    use crate::ip::deadlines::compute;
+    use crate::ip::deadlines::{Deadline, Facts, Surcharge, compute};
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
