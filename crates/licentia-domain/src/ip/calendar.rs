@@ -131,7 +131,7 @@ pub fn england_and_wales_holidays(year: i32) -> Vec<NaiveDate> {
 /// Assumption (a holiday in Munich), and the Day of German Unity (Einigungsvertrag Art. 2(2)).
 pub fn munich_holidays(year: i32) -> Vec<NaiveDate> {
     let ymd = |m, d| NaiveDate::from_ymd_opt(year, m, d);
-    let mut out: Vec<NaiveDate> = [
+    sorted([
         ymd(1, 1),
         ymd(1, 6),
         from_easter(year, -2),
@@ -145,10 +145,12 @@ pub fn munich_holidays(year: i32) -> Vec<NaiveDate> {
         ymd(11, 1),
         ymd(12, 25),
         ymd(12, 26),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    ])
+}
+
+/// The days that exist, in order.
+fn sorted(days: impl IntoIterator<Item = Option<NaiveDate>>) -> Vec<NaiveDate> {
+    let mut out: Vec<NaiveDate> = days.into_iter().flatten().collect();
     out.sort();
     out
 }
@@ -156,7 +158,7 @@ pub fn munich_holidays(year: i32) -> Vec<NaiveDate> {
 /// The jours fériés of Art. L. 3133-1 Code du travail.
 pub fn french_holidays(year: i32) -> Vec<NaiveDate> {
     let ymd = |m, d| NaiveDate::from_ymd_opt(year, m, d);
-    let mut out: Vec<NaiveDate> = [
+    sorted([
         ymd(1, 1),
         from_easter(year, 1), // lundi de Pâques
         ymd(5, 1),
@@ -168,12 +170,7 @@ pub fn french_holidays(year: i32) -> Vec<NaiveDate> {
         ymd(11, 1),
         ymd(11, 11),
         ymd(12, 25),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    out.sort();
-    out
+    ])
 }
 
 /// A year, month and day, as the notices print them.

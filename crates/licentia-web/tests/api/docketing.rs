@@ -10,14 +10,7 @@ use chrono::{Datelike as _, Months, NaiveDate, Utc, Weekday};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-async fn create(app: &TestApp, token: &str, body: &Value) -> Res<String> {
-    let r = app.send_json(app.post("/api/v1/assets").bearer_auth(token), body).await?;
-    if r.status != StatusCode::CREATED {
-        return Err(format!("create failed: {} {}", r.status, r.body).into());
-    }
-    Ok(r.json()["id"].as_str().ok_or("no id")?.to_owned())
-}
+use crate::portfolio::create;
 
 fn of_rule<'a>(asset: &'a Value, rule: &str) -> Vec<&'a Value> {
     asset["deadlines"].as_array().map(|a| a.iter().filter(|d| d["rule"] == rule).collect()).unwrap_or_default()

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn create(app: &TestApp, token: &str, body: &Value) -> Res<String> {
+/// Registers an asset and returns its id (the docketing tests use it too).
+pub(crate) async fn create(app: &TestApp, token: &str, body: &Value) -> Res<String> {
     let r = app.send_json(app.post("/api/v1/assets").bearer_auth(token), body).await?;
     if r.status != StatusCode::CREATED {
         return Err(format!("create failed: {} {}", r.status, r.body).into());
