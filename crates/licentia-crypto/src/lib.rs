@@ -6,7 +6,8 @@
 //! - [`csrf`]: HMAC-derived per-session CSRF tokens;
 //! - [`envelope`]: streaming AES-256-GCM envelope encryption of artifacts; [`keyring`]: versioned master keys;
 //! - [`keys`]: secrets from the environment or key files, generated with mode 0600 in development;
-//! - [`webhook`]: Standard Webhooks signing secrets, sealed by the key ring, and signatures.
+//! - [`webhook`]: Standard Webhooks signing secrets, sealed by the key ring, and signatures;
+//! - [`totp`]: second-factor primitives (RFC 6238 TOTP, `otpauth://` URIs, recovery codes).
 //!
 //! Secrets are wrapped so that `Debug` never prints them.
 
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod password;
 pub mod random;
 pub mod signing;
+pub mod totp;
 pub mod webhook;
 
 pub use csrf::CsrfKey;
