@@ -269,4 +269,91 @@
     es.addEventListener("done", function (ev) { update(ev); es.close(); window.setTimeout(function () { window.location.reload(); }, 400); });
     es.onerror = function () { es.close(); };
   }
+
+  // Passkeys (WebAuthn). The server's options carry binary fields as base64url; the browser's
+  // API takes and returns ArrayBuffers, so both directions are converted here.
+  function b64uToBuf(s) {
+    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+    var a = new Uint8Array(b.length);
+    for (var i = 0; i < b.length; i++) { a[i] = b.charCodeAt(i); }
+    return a.buffer;
+  }
+  function bufToB64u(buf) {
+    var a = new Uint8Array(buf), s = "";
+    for (var i = 0; i < a.length; i++) { s += String.fromCharCode(a[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function postJson(url, body, token) {
+    var headers = { "Content-Type": "application/json" };
+    if (token) { headers["X-CSRF-Token"] = token; }
+    return fetch(url, { method: "POST", headers: headers, body: JSON.stringify(body || {}), credentials: "same-origin" }).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) { throw new Error((j.error && j.error.message) || r.statusText); } return j; });
+    });
+  }
+  function say(form, text) { var s = form.querySelector("[data-passkey-status]"); if (s) { s.textContent = text; } }
+  var loginForm = document.querySelector("[data-passkey-login]");
+  if (loginForm && window.PublicKeyCredential) {
+    loginForm.addEventListener("submit", function (e) {
+      if (loginForm.elements.passkey.value) { return; }
+      e.preventDefault();
+      say(loginForm, "Waiting for your passkey…");
+      postJson("/api/v1/auth/second-factor/passkey-options", { challenge: loginForm.getAttribute("data-passkey-login") }).then(function (o) {
+        var pk = o.publicKey;
+        pk.challenge = b64uToBuf(pk.challenge);
+        (pk.allowCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+        return navigator.credentials.get({ publicKey: pk });
+      }).then(function (c) {
+        loginForm.elements.passkey.value = JSON.stringify({
+          id: c.id, rawId: bufToB64u(c.rawId), type: c.type, extensions: {},
+          response: {
+            authenticatorData: bufToB64u(c.response.authenticatorData),
+            clientDataJSON: bufToB64u(c.response.clientDataJSON),
+            signature: bufToB64u(c.response.signature),
+            userHandle: c.response.userHandle ? bufToB64u(c.response.userHandle) : null
+          }
+        });
+        loginForm.submit();
+      }).catch(function (err) { say(loginForm, "The passkey did not answer: " + err.message); });
+    });
+  }
+  var regForm = document.querySelector("[data-passkey-register]");
+  if (regForm && window.PublicKeyCredential) {
+    regForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var token = regForm.getAttribute("data-csrf");
+      say(regForm, "Waiting for your authenticator…");
+      postJson("/api/v1/me/passkeys/options", {}, token).then(function (o) {
+        var pk = o.publicKey;
+        pk.challenge = b64uToBuf(pk.challenge);
+        pk.user.id = b64uToBuf(pk.user.id);
+        (pk.excludeCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+        return navigator.credentials.create({ publicKey: pk });
+      }).then(function (c) {
+        return postJson("/api/v1/me/passkeys", {
+          name: regForm.elements.name.value,
+          credential: {
+            id: c.id, rawId: bufToB64u(c.rawId), type: c.type, extensions: {},
+            response: { attestationObject: bufToB64u(c.response.attestationObject), clientDataJSON: bufToB64u(c.response.clientDataJSON) }
+          }
+        }, token);
+      }).then(function (r) {
+        if (!r.recovery_codes) { window.location.assign("/account/security?ok=" + encodeURIComponent("Passkey added.")); return; }
+        // The account's first factor: its recovery codes are shown here, once (never in a URL).
+        var card = document.createElement("div");
+        card.className = "card";
+        card.id = "new-recovery-codes";
+        var h = document.createElement("h2");
+        h.textContent = "Passkey added. Your recovery codes (store them now: they are not shown again)";
+        var ol = document.createElement("ol");
+        ol.className = "codes";
+        r.recovery_codes.forEach(function (code) { var li = document.createElement("li"), c = document.createElement("code"); c.textContent = code; li.appendChild(c); ol.appendChild(li); });
+        var done = document.createElement("a");
+        done.href = "/account/security";
+        done.textContent = "I have stored them";
+        card.appendChild(h); card.appendChild(ol); card.appendChild(done);
+        regForm.closest(".card").before(card);
+        say(regForm, "");
+      }).catch(function (err) { say(regForm, "Not added: " + err.message); });
+    });
+  }
 })();

@@ -56,6 +56,9 @@ pub struct OrgChange {
     /// Where the organisation is established, ISO 3166 alpha-2 (export control decides by it); an
     /// empty string clears it.
     pub country: Option<String>,
+    /// The roles whose users must present a second factor after their password (all four may
+    /// be named; an empty list requires none).
+    pub second_factor_roles: Option<Vec<String>>,
     #[serde(default)]
     pub csrf: Option<String>,
 }
@@ -186,10 +189,37 @@ pub async fn update_org(state: &AppState, actor: &Actor, id: OrganisationId, cha
             Some(Some(c))
         }
     };
+    let second_factor_roles = match &change.second_factor_roles {
+        None => None,
+        Some(names) => {
+            let mut roles = Vec::new();
+            for n in names {
+                let r: Role = n.trim().parse().map_err(|_| AppError::Validation {
+                    field: "second_factor_roles".into(),
+                    message: format!("{n:?} is not a role (admin, manager, auditor, licensee)"),
+                })?;
+                if !roles.contains(&r) {
+                    roles.push(r);
+                }
+            }
+            Some(roles)
+        }
+    };
     let mut tx = state.db.begin().await?;
     let before = organisations::get_scoped(&mut tx, id, None).await?;
     let mut org = before.clone();
     let mut last = None;
+    if let Some(roles) = second_factor_roles {
+        let names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let (mut now, mut was) = (names.clone(), before.second_factor_roles.clone());
+        now.sort();
+        was.sort();
+        if now != was {
+            org = organisations::set_second_factor_roles(&mut tx, id, &roles).await?;
+            let event = actor.event("org.second_factor_policy_set", Outcome::Success).target("organisation", id).details(json!({ "from": was, "to": now }));
+            last = Some(state.audit(&mut tx, event).await?);
+        }
+    }
     if let Some(country) = country.filter(|c| *c != before.country) {
         org = organisations::set_country(&mut tx, id, country.as_deref()).await?;
         let event = actor.event("org.country_set", Outcome::Success).target("organisation", id).details(json!({ "from": before.country, "to": country }));

@@ -10,6 +10,16 @@ pub enum AppError {
     /// A failed login: one message for unknown users, wrong passwords and disabled accounts.
     #[error("invalid e-mail or password")]
     InvalidCredentials,
+    /// A right password for an account that must also present a second factor (or set one up
+    /// first, `enrol`): the challenge token continues the login.
+    #[error("second factor required")]
+    SecondFactorRequired { challenge: String, methods: Vec<&'static str>, enrol: bool },
+    /// A second step that did not hold (wrong, reused or stale code, unknown key).
+    #[error("the code or key was not accepted")]
+    InvalidSecondFactor,
+    /// A pending login that expired, was completed, or ran out of tries.
+    #[error("this login has expired; enter your password again")]
+    LoginExpired,
     #[error("you are not allowed to do this")]
     Forbidden,
     /// Four eyes: the author of a version cannot approve it.
@@ -67,6 +77,9 @@ impl AppError {
         match self {
             AppError::Unauthorized => "unauthorized",
             AppError::InvalidCredentials => "invalid_credentials",
+            AppError::SecondFactorRequired { .. } => "second_factor_required",
+            AppError::InvalidSecondFactor => "invalid_second_factor",
+            AppError::LoginExpired => "login_expired",
             AppError::Forbidden => "forbidden",
             AppError::FourEyes => "four_eyes",
             AppError::CrossSite => "cross_site_request",

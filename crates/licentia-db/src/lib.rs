@@ -9,11 +9,13 @@ pub mod audit;
 pub mod deadlines;
 pub mod error;
 pub mod export;
+pub mod factors;
 pub mod logins;
 pub mod mail;
 pub mod models;
 pub mod organisations;
 pub mod pool;
+pub mod resets;
 pub mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -112,8 +112,17 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<Mail>,
     .await?)
 }
 
+/// Marks a message sent. A password-reset message loses its body here: it holds a live reset
+/// link, which must not stay readable in the database after it left.
 pub async fn mark_sent(conn: &mut PgConnection, id: Uuid) -> Result<(), DbError> {
-    sqlx::query("UPDATE mail_outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).execute(conn).await?;
+    sqlx::query(
+        "UPDATE mail_outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL,
+             body = CASE WHEN kind = 'password_reset' THEN '(removed once sent: it held a password reset link)' ELSE body END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

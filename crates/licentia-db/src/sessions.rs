@@ -94,3 +94,40 @@ pub async fn revoke_all_for_organisation(conn: &mut PgConnection, org: Organisat
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A session or API token as its owner sees it in the list of where they are logged in.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SessionSummary {
+    pub id: SessionId,
+    /// `browser` (a login in a browser) or `api` (a bearer token).
+    pub kind: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The user's live sessions and tokens, newest first.
+pub async fn list_live_for_user(conn: &mut PgConnection, user: UserId) -> Result<Vec<SessionSummary>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, ip, user_agent, created_at, expires_at FROM sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 500",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Revokes one of the user's own live sessions; `false` for an id that is not theirs or not live.
+pub async fn revoke_own(conn: &mut PgConnection, user: UserId, id: SessionId, reason: &str) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $3, updated_at = now()
+         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(user)
+    .bind(id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -29,6 +29,8 @@ pub struct Credentials {
     pub disabled: bool,
     pub organisation_disabled: bool,
     pub password_hash: String,
+    /// The organisation requires a second factor of this user's role.
+    pub second_factor_required: bool,
 }
 
 pub struct NewUser<'a> {
@@ -57,7 +59,8 @@ pub async fn insert(conn: &mut PgConnection, new: NewUser<'_>) -> Result<UserId,
 
 pub async fn credentials_by_email(conn: &mut PgConnection, email: &Email) -> Result<Option<Credentials>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT u.id, u.organisation_id, u.role, u.disabled, o.disabled AS organisation_disabled, u.password_hash
+        "SELECT u.id, u.organisation_id, u.role, u.disabled, o.disabled AS organisation_disabled, u.password_hash,
+                u.role = ANY (o.second_factor_roles) AS second_factor_required
          FROM users u JOIN organisations o ON o.id = u.organisation_id WHERE u.email = $1",
     )
     .bind(email.as_str())

@@ -77,6 +77,17 @@ impl OrgKind {
             OrgKind::Licensee => "licensee",
         }
     }
+
+    /// The roles that must present a second factor in a new organisation of this kind: the
+    /// licensor's admins and managers, who can see unpublished IP and unexecuted terms (issue 20's
+    /// default; an admin changes it per organisation). Licensees start with none: their
+    /// organisations set their own.
+    pub fn default_second_factor_roles(self) -> &'static [Role] {
+        match self {
+            OrgKind::Licensor => &[Role::Admin, Role::Manager],
+            OrgKind::Licensee => &[],
+        }
+    }
 }
 
 impl fmt::Display for OrgKind {

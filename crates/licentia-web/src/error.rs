@@ -36,7 +36,11 @@ pub type Reply<T> = Result<T, HttpError>;
 impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
         match &self.0 {
-            AppError::Unauthorized | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized
+            | AppError::InvalidCredentials
+            | AppError::SecondFactorRequired { .. }
+            | AppError::InvalidSecondFactor
+            | AppError::LoginExpired => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::FourEyes | AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -67,6 +71,9 @@ impl ResponseError for HttpError {
                 error.column = column.clone();
             }
             AppError::Refused { details, .. } => error.details = Some(details.clone()),
+            AppError::SecondFactorRequired { challenge, methods, enrol } => {
+                error.details = Some(serde_json::json!({ "challenge": challenge, "methods": methods, "enrol": enrol }))
+            }
             _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::path::ParameterIn;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{agreements, asset_csv, assets, audit, auth, calendar, portfolio, training, webhooks};
+use crate::api::{agreements, asset_csv, assets, audit, auth, calendar, identity, portfolio, training, webhooks};
 
 /// The components collected while the operations name their schemas, and the names two
 /// different types claimed (a test requires none).
@@ -60,6 +60,12 @@ fn asset_detail(s: &mut Schemas) -> Value {
 
 fn asset_rows(s: &mut Schemas) -> Value {
     json!({ "type": "array", "items": s.of::<licentia_db::assets::AssetRow>() })
+}
+
+/// WebAuthn options as the W3C specification defines them (`PublicKeyCredentialCreationOptions` or
+/// `...RequestOptions` under `publicKey`), passed to the browser's `navigator.credentials` as is.
+fn webauthn_options(_: &mut Schemas) -> Value {
+    json!({ "type": "object", "required": ["publicKey"], "description": "WebAuthn options for navigator.credentials (W3C Web Authentication, Level 3)" })
 }
 
 fn openapi_document(_: &mut Schemas) -> Value {
@@ -237,11 +243,50 @@ pub fn operations() -> Vec<Op> {
         op(M::POST, "/api/v1/auth/token", "Exchange e-mail and password for a bearer token (throttled per account and address)")
             .body(one::<auth::TokenRequest>)
             .json(200, one::<auth::IssuedToken>),
+        op(
+            M::POST,
+            "/api/v1/auth/second-factor",
+            "Complete a login that answered 401 second_factor_required: a TOTP code, a recovery code or a passkey assertion",
+        )
+        .body(one::<identity::SecondStep>)
+        .json(200, one::<identity::SecondStepToken>),
+        op(M::POST, "/api/v1/auth/second-factor/totp-enrolment", "For a login that answered enrol: true, the authenticator-app secret to set up")
+            .body(one::<identity::ChallengeRef>)
+            .json(200, one::<licentia_app::factors::TotpEnrolment>),
+        op(M::POST, "/api/v1/auth/second-factor/passkey-options", "The WebAuthn options that complete a pending login with a passkey")
+            .body(one::<identity::ChallengeRef>)
+            .json(200, webauthn_options),
+        op(M::POST, "/api/v1/auth/password-reset", "E-mail a password reset link (the same answer whether or not the address has an account)")
+            .body(one::<identity::ResetRequest>)
+            .json(202, one::<identity::ResetRequested>),
+        op(M::POST, "/api/v1/auth/password-reset/complete", "Set a new password with the e-mailed token; every session and token of the account ends")
+            .body(one::<identity::ResetCompletion>)
+            .json(200, one::<identity::ResetCompleted>),
         op(M::POST, "/api/v1/auth/logout", "End the session or token used for this request").no_content(),
         op(M::GET, "/api/v1/me", "Who the credential belongs to").json(200, one::<auth::Me>),
         op(M::POST, "/api/v1/me/password", "Change the password; every other session and token ends")
             .body(one::<auth::PasswordChange>)
             .json(200, one::<auth::PasswordChanged>),
+        op(M::GET, "/api/v1/me/second-factors", "The caller's second factors and whether their role requires one")
+            .json(200, one::<licentia_app::factors::Summary>),
+        op(M::POST, "/api/v1/me/totp", "Start setting up an authenticator app: its secret and otpauth:// URI")
+            .json(200, one::<licentia_app::factors::TotpEnrolment>),
+        op(M::POST, "/api/v1/me/totp/confirm", "Confirm the authenticator app with its first code; recovery codes come with the first factor")
+            .body(one::<identity::TotpCode>)
+            .json(200, one::<identity::RecoveryCodes>),
+        op(M::POST, "/api/v1/me/totp/remove", "Remove the authenticator app (the current password is checked)")
+            .body(one::<identity::PasswordRecheck>)
+            .no_content(),
+        op(M::POST, "/api/v1/me/recovery-codes", "Ten new recovery codes; the old ones stop working").json(200, one::<identity::RecoveryCodes>),
+        op(M::POST, "/api/v1/me/passkeys/options", "Start registering a passkey: options for navigator.credentials.create").json(200, webauthn_options),
+        op(M::POST, "/api/v1/me/passkeys", "Finish registering a passkey with the browser's answer")
+            .body(one::<identity::NewPasskey>)
+            .json(201, one::<identity::PasskeyAdded>),
+        op(M::POST, "/api/v1/me/passkeys/{id}/remove", "Remove one of the caller's passkeys (the current password is checked)")
+            .body(one::<identity::PasswordRecheck>)
+            .no_content(),
+        op(M::GET, "/api/v1/me/sessions", "The caller's live sessions and API tokens").json(200, one::<identity::SessionList>),
+        op(M::DELETE, "/api/v1/me/sessions/{id}", "End one of the caller's sessions or tokens").no_content(),
         op(M::GET, "/api/v1/me/preferences", "E-mail notices, the daily digest and the time zone").json(200, one::<auth::Preferences>),
         op(M::PUT, "/api/v1/me/preferences", "Set all three preferences").body(one::<auth::PreferencesInput>).json(200, one::<auth::Preferences>),
         op(M::POST, "/api/v1/me/calendar-token", "A private iCalendar feed of the caller's deadlines").json(201, one::<calendar::CalendarToken>),
@@ -253,6 +298,8 @@ pub fn operations() -> Vec<Op> {
         op(M::PATCH, "/api/v1/users/{id}", "Change a user's role or disable it (its sessions end)")
             .body(one::<licentia_app::admin::UserChange>)
             .json(200, one::<dbu::User>),
+        op(M::POST, "/api/v1/users/{id}/password-reset", "Force a password reset: the password stops working, sessions end, a link is e-mailed")
+            .json(202, one::<identity::ResetCompleted>),
         op(M::GET, "/api/v1/organisations", "Organisations the caller may see").json(200, items::<dbo::Organisation>),
         op(M::POST, "/api/v1/organisations", "Create an organisation (licensor or licensee)")
             .body(one::<licentia_app::admin::NewOrgInput>)
@@ -503,7 +550,17 @@ fn operation(o: &Op, access: Option<Guard>, s: &mut Schemas) -> Value {
             description = "Public.".into();
             op.insert("security".into(), json!([]));
             if o.path == "/api/v1/auth/token" {
-                responses.insert("401".into(), error_response(s, "Wrong e-mail or password"));
+                responses.insert(
+                    "401".into(),
+                    error_response(s, "Wrong e-mail or password; or `second_factor_required`, with `details.challenge` for POST /api/v1/auth/second-factor"),
+                );
+                responses.insert("429".into(), error_response(s, "Too many attempts: see Retry-After"));
+            } else if o.path.starts_with("/api/v1/auth/") {
+                responses
+                    .insert("401".into(), error_response(s, "`login_expired` (the challenge is unknown, spent or out of tries) or `invalid_second_factor`"));
+                responses.insert("409".into(), error_response(s, "The pending login does not take this step (the message says why)"));
+                responses.insert("410".into(), error_response(s, "The reset link expired or was used"));
+                responses.insert("429".into(), error_response(s, "Too many attempts on this account or from this address: see Retry-After"));
                 responses.insert("429".into(), error_response(s, "Too many attempts: see Retry-After"));
             }
         }

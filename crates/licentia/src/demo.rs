@@ -50,6 +50,11 @@ pub async fn seed_if_empty(db: &Db, audit: &AuditLog) -> Result<Vec<DemoLogin>, 
     let org_name = |s: &str| OrgName::parse(s).map_err(|e| DemoError::Other(e.to_string()));
     let licensor = organisations::insert(&mut tx, &org_name(LICENSOR)?, OrgKind::Licensor).await?;
     organisations::set_country(&mut tx, licensor.id, Some("DE")).await?;
+    // A licensor requires a second factor of admins and managers. The demo keeps it for its admin
+    // (whose first login sets up an authenticator app) and lifts it for its managers, so that the
+    // printed manager logins open the workspace straight away; /admin/organisations turns it
+    // back on.
+    organisations::set_second_factor_roles(&mut tx, licensor.id, &[Role::Admin]).await?;
     org_ids.insert(LICENSOR, licensor.id);
     // Where each licensee is established: export control and the country of use decide by it.
     for (name, country) in LICENSEES.into_iter().zip(["NL", "US"]) {
@@ -296,5 +301,6 @@ pub fn print_logins(logins: &[DemoLogin], base: &str) {
     for l in logins {
         println!("  DEMO-LOGIN {:<10} {:<28} {}   ({})", l.role.as_str(), l.email, l.password, l.organisation);
     }
+    println!("The admin's first login sets up a second factor (an authenticator app); the managers' does not (/admin/organisations sets who must).");
     println!("Open {base}/login to start. Lost them? `licentia user create` makes new accounts.\n");
 }

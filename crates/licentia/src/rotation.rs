@@ -16,7 +16,7 @@ pub enum RotationError {
     Audit(#[from] licentia_audit::AuditError),
     #[error(transparent)]
     Key(#[from] licentia_crypto::KeyError),
-    #[error("artifact or webhook {0}: its key does not unwrap with version {1}")]
+    #[error("artifact, webhook or user {0}: its key does not unwrap with version {1}")]
     Unwrap(uuid::Uuid, i32),
     #[error("version {version} still wraps {count} data key(s); run `licentia keys rewrap` first")]
     InUse { version: u32, count: i64 },
@@ -66,6 +66,7 @@ pub async fn rewrap(db: &Db, audit: &AuditLog, ring: &KeyRing, max_rows: Option<
         report.rewrapped += done;
     }
     report.rewrapped += reseal_webhook_secrets(db, audit, ring).await?;
+    report.rewrapped += reseal_totp_secrets(db, audit, ring).await?;
     Ok(report)
 }
 
@@ -95,12 +96,41 @@ async fn reseal_webhook_secrets(db: &Db, audit: &AuditLog, ring: &KeyRing) -> Re
     }
 }
 
+/// Authenticator-app (TOTP) secrets are sealed by the key ring too, bound to their user.
+async fn reseal_totp_secrets(db: &Db, audit: &AuditLog, ring: &KeyRing) -> Result<u64, RotationError> {
+    let current = i32::try_from(ring.current_version()).unwrap_or(i32::MAX);
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows = licentia_db::factors::totp_needing_reseal(&mut tx, current, 100).await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        for (user, version, sealed) in &rows {
+            let id = user.as_uuid();
+            let secret = licentia_crypto::totp::TotpSecret::unseal(ring, u32::try_from(*version).unwrap_or(0), id.as_bytes(), sealed)
+                .map_err(|_| RotationError::Unwrap(id, *version))?;
+            let (to, resealed) = secret.seal(ring, id.as_bytes()).map_err(|_| RotationError::Unwrap(id, *version))?;
+            licentia_db::factors::reseal_totp(&mut tx, *user, i32::try_from(to).unwrap_or(i32::MAX), &resealed).await?;
+        }
+        let event = AuditEvent::new("keys.rewrapped", Outcome::Success)
+            .actor(None, Some("licentia-cli".into()), None)
+            .details(json!({ "to_version": current, "totp_secrets": rows.len() }));
+        let head = audit.append(&mut tx, event).await?;
+        tx.commit().await.map_err(licentia_db::DbError::from)?;
+        audit.committed(db, head).await?;
+        total += rows.len() as u64;
+    }
+}
+
 /// Data keys per master key version, with versions that have a key file but no data keys.
 pub async fn status(db: &Db, ring: &KeyRing) -> Result<Vec<(u32, i64, bool)>, RotationError> {
     let mut conn = db.pool.acquire().await.map_err(licentia_db::DbError::from)?;
     let mut counts = licentia_db::artifacts::count_by_key_version(&mut conn).await?;
-    // Webhook secrets count as keys the version still wraps.
-    for (v, n) in licentia_db::webhooks::count_by_key_version(&mut conn).await? {
+    // Webhook and TOTP secrets count as keys the version still wraps.
+    let mut sealed = licentia_db::webhooks::count_by_key_version(&mut conn).await?;
+    sealed.extend(licentia_db::factors::totp_count_by_key_version(&mut conn).await?);
+    for (v, n) in sealed {
         match counts.iter_mut().find(|(c, _)| *c == v) {
             Some((_, total)) => *total += n,
             None => counts.push((v, n)),

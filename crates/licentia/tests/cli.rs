@@ -31,11 +31,18 @@ async fn first_start_migrates_seeds_and_serves_a_second_start_does_not_seed_agai
     assert!(html.contains("action=\"/login\"") && html.contains("name=\"password\""));
 
     // A printed demo login works.
-    let (email, password) = server.logins.iter().find(|(e, _)| e.starts_with("admin@")).cloned().ok_or("no admin login printed")?;
+    let (email, password) = server.logins.iter().find(|(e, _)| e.starts_with("manager@")).cloned().ok_or("no manager login printed")?;
     let mut token = client.post(format!("{}/api/v1/auth/token", server.base)).send_json(&serde_json::json!({ "email": email, "password": password })).await?;
     assert_eq!(token.status().as_u16(), 200);
     let body: serde_json::Value = token.json().await?;
     assert!(body["token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+    // The demo's admin must set up a second factor first: the right password alone opens nothing.
+    let (admin, admin_password) = server.logins.iter().find(|(e, _)| e.starts_with("admin@")).cloned().ok_or("no admin login printed")?;
+    let mut refused =
+        client.post(format!("{}/api/v1/auth/token", server.base)).send_json(&serde_json::json!({ "email": admin, "password": admin_password })).await?;
+    assert_eq!(refused.status().as_u16(), 401);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!((body["error"]["code"].as_str(), body["error"]["details"]["enrol"].as_bool()), (Some("second_factor_required"), Some(true)), "{body}");
 
     let status = server.stop()?;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");

@@ -108,7 +108,7 @@ async fn rotate_interrupt_resume_and_retire_keep_every_artifact_readable() -> Re
 }
 
 #[tokio::test]
-async fn webhook_signing_secrets_move_with_the_master_key_and_hold_its_retirement() -> Res<()> {
+async fn webhook_and_totp_secrets_move_with_the_master_key_and_hold_its_retirement() -> Res<()> {
     let t = TestDb::migrated().await?;
     let dir = std::env::temp_dir().join(format!("licentia-rot-{}", uuid::Uuid::new_v4()));
     let mut ring = KeyRing::load(&dir, true)?;
@@ -147,16 +147,23 @@ async fn webhook_signing_secrets_move_with_the_master_key_and_hold_its_retiremen
         created_by: user,
     };
     licentia_db::webhooks::insert(&mut conn, endpoint).await?;
+    // The admin's authenticator-app secret, sealed by the same ring and bound to the user.
+    let totp = licentia_crypto::totp::TotpSecret::generate()?;
+    let (tv, tsealed) = totp.seal(&ring, user.as_uuid().as_bytes())?;
+    assert!(licentia_db::factors::put_pending_totp(&mut conn, user, tv as i32, &tsealed).await?);
     drop(conn);
 
     assert_eq!(rotation::add_version(&t.db, audit, &mut ring).await?, 2);
-    assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 1, true), (2, 0, true)], "the secret counts as a key version 1 wraps");
-    assert!(matches!(rotation::retire(&t.db, audit, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 1 })));
-    assert_eq!(rotation::rewrap(&t.db, audit, &ring, None).await?.rewrapped, 1);
+    assert_eq!(rotation::status(&t.db, &ring).await?, vec![(1, 2, true), (2, 0, true)], "both secrets count as keys version 1 wraps");
+    assert!(matches!(rotation::retire(&t.db, audit, &mut ring, 1).await, Err(RotationError::InUse { version: 1, count: 2 })));
+    assert_eq!(rotation::rewrap(&t.db, audit, &ring, None).await?.rewrapped, 2);
+    let (tv2, tresealed): (i32, Vec<u8>) = sqlx::query_as("SELECT key_version, sealed_secret FROM totp_credentials").fetch_one(&t.db.pool).await?;
     let (v2, resealed): (i32, Vec<u8>) = sqlx::query_as("SELECT secret_version, secret_sealed FROM webhook_endpoints").fetch_one(&t.db.pool).await?;
     rotation::retire(&t.db, audit, &mut ring, 1).await?;
     let opened = licentia_crypto::webhook::WebhookSecret::unseal(&KeyRing::load(&dir, false)?, v2 as u32, id.as_bytes(), &resealed)?;
     assert_eq!((v2, opened.reveal()), (2, secret.reveal()), "the same secret, now under version 2");
+    let reopened = licentia_crypto::totp::TotpSecret::unseal(&KeyRing::load(&dir, false)?, tv2 as u32, user.as_uuid().as_bytes(), &tresealed)?;
+    assert_eq!((tv2, reopened.code_at(1_000_000)), (2, totp.code_at(1_000_000)), "the same TOTP secret, now under version 2");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod export;
+pub mod identity;
 pub mod models;
 pub mod organisations;
 pub mod portfolio;

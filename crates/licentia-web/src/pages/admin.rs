@@ -5,7 +5,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use licentia_db::organisations::Organisation;
 use licentia_db::users::User;
-use licentia_domain::{OrganisationId, Permission, UserId};
+use licentia_domain::{OrganisationId, Permission, Role, UserId};
+use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::context::RequestContext;
@@ -66,6 +67,13 @@ pub struct OrganisationsPage {
     can_manage: bool,
     own: OrganisationId,
     flash: Option<(bool, String)>,
+    roles: [&'static str; 4],
+}
+
+impl OrganisationsPage {
+    fn requires(&self, o: &Organisation, role: &str) -> bool {
+        o.second_factor_roles.iter().any(|r| r == role)
+    }
 }
 
 pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, req: HttpRequest) -> Reply<OrganisationsPage> {
@@ -78,7 +86,44 @@ pub async fn organisations(state: web::Data<AppState>, ctx: RequestContext, user
         can_manage: user.role.allows(Permission::OrgManage),
         own: user.organisation_id,
         flash: flash_from(req.query_string()),
+        roles: Role::ALL.map(Role::as_str),
     })
+}
+
+/// The second-factor policy form: one checkbox per role (present when ticked).
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    admin: Option<String>,
+    manager: Option<String>,
+    auditor: Option<String>,
+    licensee: Option<String>,
+}
+
+/// `POST /admin/organisations/{id}/second-factor`.
+pub async fn update_second_factor(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    user: CurrentUser,
+    id: web::Path<OrganisationId>,
+    form: web::Form<SecondFactorForm>,
+) -> Reply<HttpResponse> {
+    let f = form.into_inner();
+    let roles = [("admin", f.admin), ("manager", f.manager), ("auditor", f.auditor), ("licensee", f.licensee)]
+        .into_iter()
+        .filter_map(|(r, on)| on.map(|_| r.to_owned()))
+        .collect();
+    let change = OrgChange { second_factor_roles: Some(roles), ..OrgChange::default() };
+    let result =
+        admin_ops::update_org(&state, &user.actor_in(&ctx), id.into_inner(), change).await.map(|o| format!("Second-factor policy of {} saved.", o.name));
+    back("/admin/organisations", result)
+}
+
+/// `POST /admin/users/{id}/password-reset`: force a reset (the user is e-mailed a link).
+pub async fn force_reset(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, id: web::Path<UserId>) -> Reply<HttpResponse> {
+    let result = licentia_app::reset::force(&state, &user.actor_in(&ctx), id.into_inner())
+        .await
+        .map(|n| format!("Password reset: the user's password no longer works, {n} session(s) ended, and a link to choose a new one was e-mailed."));
+    back("/admin/users", result)
 }
 
 pub async fn create_organisation(state: web::Data<AppState>, ctx: RequestContext, user: CurrentUser, form: web::Form<NewOrgInput>) -> Reply<HttpResponse> {

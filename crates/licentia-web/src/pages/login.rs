@@ -19,6 +19,9 @@ struct LoginPage {
     csrf: String,
     next: String,
     error: Option<String>,
+    /// A notice carried by the redirect here (`?ok=` after a reset, `?error=` after an expired
+    /// second step).
+    notice: Option<(bool, String)>,
     email: String,
 }
 
@@ -40,7 +43,8 @@ fn render_login(
         Some(c) if c.value().len() >= 32 => c.value().to_owned(),
         _ => licentia_crypto::random::token().map_err(|_| AppError::internal("no randomness"))?,
     };
-    let page = LoginPage { nav: Nav::anonymous(), csrf: csrf_for_pre(state, &pre), next, error, email };
+    let notice = crate::pages::flash_from(req.query_string());
+    let page = LoginPage { nav: Nav::anonymous(), csrf: csrf_for_pre(state, &pre), next, error, notice, email };
     let body = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::build(status).cookie(auth::pre_cookie(&pre)).content_type("text/html; charset=utf-8").body(body))
 }
@@ -65,6 +69,9 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestCo
             .insert_header((actix_web::http::header::LOCATION, next))
             .finish()),
         Err(e @ AppError::InvalidCredentials) => render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED),
+        Err(AppError::SecondFactorRequired { challenge, methods, enrol }) => {
+            crate::pages::identity::second_step_page(&state, &req, &ctx, challenge, methods, enrol, next, None, actix_web::http::StatusCode::OK).await
+        }
         Err(e) => Err(e.into()),
     }
 }

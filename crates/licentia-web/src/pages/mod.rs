@@ -7,6 +7,7 @@ pub mod asset_form;
 pub mod assets;
 pub mod audit;
 pub mod home;
+pub mod identity;
 pub mod login;
 pub mod organisation;
 pub mod portfolio;

@@ -15,6 +15,7 @@ mod compliance;
 mod docketing;
 mod escaping;
 mod hostile_input;
+mod identity;
 mod layering;
 mod models;
 mod notifications;

@@ -3,8 +3,6 @@
 //! (`aiosmtpd`, from PyPI, which `.ci/run` starts and which writes what it receives into a maildir),
 //! with retries when the server is down.
 
-use std::path::PathBuf;
-
 use actix_web::http::StatusCode;
 use chrono::{TimeZone as _, Utc};
 use licentia_app::mail::{MailConfig, Mailer};
@@ -12,42 +10,6 @@ use serde_json::json;
 
 use crate::agreements::{asset, draft, post, terms};
 use crate::helpers::*;
-
-/// The local SMTP server and its maildir, when this machine has one (`LICENTIA_TEST_SMTP=host:port`,
-/// `LICENTIA_TEST_SMTP_MAILDIR`); `.ci/run` sets both and `LICENTIA_REQUIRE_SMTP_TEST=1`, so CI
-/// fails rather than skips without it.
-fn smtp_server() -> Res<Option<(String, PathBuf)>> {
-    match (std::env::var("LICENTIA_TEST_SMTP"), std::env::var("LICENTIA_TEST_SMTP_MAILDIR")) {
-        (Ok(addr), Ok(dir)) if !addr.is_empty() => Ok(Some((addr, PathBuf::from(dir)))),
-        _ if std::env::var("LICENTIA_REQUIRE_SMTP_TEST").as_deref() == Ok("1") => {
-            Err("LICENTIA_REQUIRE_SMTP_TEST=1 but LICENTIA_TEST_SMTP / LICENTIA_TEST_SMTP_MAILDIR are not set".into())
-        }
-        _ => {
-            // Straight to the terminal: the test harness hides what a passing test prints with eprintln!.
-            std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!(
-                    "SKIPPED the SMTP delivery part: no local SMTP server (start `python -m aiosmtpd -n -l 127.0.0.1:2525 -c aiosmtpd.handlers.Mailbox DIR` \
-                 and set LICENTIA_TEST_SMTP=127.0.0.1:2525 LICENTIA_TEST_SMTP_MAILDIR=DIR, as .ci/run does)\n"
-                ),
-            )
-            .ok();
-            Ok(None)
-        }
-    }
-}
-
-/// Every message in the maildir (new and cur), as text, with quoted-printable's soft line breaks
-/// and `=3D` undone (lettre encodes a plain-text body with lines over 76 characters that way).
-fn maildir_messages(dir: &std::path::Path) -> Vec<String> {
-    ["new", "cur"]
-        .iter()
-        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
-        .flatten()
-        .filter_map(|e| e.ok().and_then(|e| std::fs::read_to_string(e.path()).ok()))
-        .map(|m| m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
-        .collect()
-}
 
 async fn outbox(app: &TestApp, needle: &str) -> Res<Vec<(String, String, String)>> {
     Ok(sqlx::query_as("SELECT recipient, kind, subject FROM mail_outbox WHERE body LIKE '%' || $1 || '%' ORDER BY recipient")
