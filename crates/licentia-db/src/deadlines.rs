@@ -103,7 +103,8 @@ pub async fn set_calendar_token(conn: &mut PgConnection, user: Uuid, token_hash:
 /// The enabled user a feed token belongs to.
 pub async fn calendar_user(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<crate::users::Credentials>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT u.id, u.organisation_id, u.role, u.disabled, o.disabled AS organisation_disabled, u.password_hash
+        "SELECT u.id, u.organisation_id, u.role, u.disabled, o.disabled AS organisation_disabled, u.password_hash,
+                u.role = ANY (o.second_factor_roles) AS second_factor_required
          FROM calendar_tokens t JOIN users u ON u.id = t.user_id JOIN organisations o ON o.id = u.organisation_id
          WHERE t.token_hash = $1 AND NOT u.disabled AND NOT o.disabled",
     )

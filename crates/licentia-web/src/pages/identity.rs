@@ -18,22 +18,31 @@ use crate::layout::safe_next;
 use crate::pages::{Nav, flash_from, see_other_with};
 use crate::state::AppState;
 
-/// The QR code of an `otpauth://` URI, as inline SVG. The SVG holds only the code's modules (no
-/// text from the URI), so it is safe to embed unescaped.
-pub fn qr_svg(uri: &str) -> Result<String, AppError> {
+/// The QR code of an `otpauth://` URI: its side in modules (with a four-module quiet zone) and
+/// the dark modules' coordinates, which the template draws as SVG squares. Nothing from the URI
+/// reaches the page as markup, so no template needs escaping turned off.
+pub struct Qr {
+    pub side: usize,
+    pub dark: Vec<(usize, usize)>,
+}
+
+pub fn qr(uri: &str) -> Result<Qr, AppError> {
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(AppError::internal)?;
-    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build())
+    let width = code.width();
+    let colors = code.to_colors();
+    let dark = colors.iter().enumerate().filter(|(_, c)| **c == qrcode::Color::Dark).map(|(i, _)| (i % width + 4, i / width + 4)).collect();
+    Ok(Qr { side: width + 8, dark })
 }
 
 /// A secret enrolment as shown: grouped in fours for typing, and its QR code.
 pub struct ShownEnrolment {
     pub secret_grouped: String,
-    pub qr: String,
+    pub qr: Qr,
 }
 
 fn shown(e: &TotpEnrolment) -> Result<ShownEnrolment, AppError> {
     let grouped = e.secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ");
-    Ok(ShownEnrolment { secret_grouped: grouped, qr: qr_svg(&e.otpauth_uri)? })
+    Ok(ShownEnrolment { secret_grouped: grouped, qr: qr(&e.otpauth_uri)? })
 }
 
 fn pre_value(req: &HttpRequest) -> Result<String, AppError> {
@@ -283,12 +292,7 @@ fn reset_page(state: &AppState, req: &HttpRequest, mode: &'static str, token: St
     let pre = pre_value(req)?;
     let page = ResetPage { nav: Nav::anonymous(), csrf: csrf_for_pre(state, &pre), mode, token, error, message: crate::api::identity::RESET_REQUESTED };
     let body = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(status)
-        .cookie(auth::pre_cookie(&pre))
-        // The token is in the path: no referrer may carry it to another site.
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    Ok(HttpResponse::build(status).cookie(auth::pre_cookie(&pre)).content_type("text/html; charset=utf-8").body(body))
 }
 
 /// `GET /password-reset`.
