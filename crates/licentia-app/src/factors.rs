@@ -244,8 +244,7 @@ pub async fn begin_passkey(state: &AppState, actor: &Actor) -> AppResult<Creatio
     let mut tx = state.db.begin().await?;
     let existing = stored_passkeys(&mut tx, actor.user_id).await?;
     let exclude = existing.iter().map(|(_, pk)| pk.cred_id().clone()).collect::<Vec<_>>();
-    let (ccr, registration) =
-        wa.start_passkey_registration(actor.user_id.as_uuid(), &actor.label, &actor.label, Some(exclude)).map_err(|e| AppError::internal(e))?;
+    let (ccr, registration) = wa.start_passkey_registration(actor.user_id.as_uuid(), &actor.label, &actor.label, Some(exclude)).map_err(AppError::internal)?;
     db::put_passkey_registration(&mut tx, actor.user_id, &to_json(&registration)?, Utc::now() + chrono::Duration::minutes(CEREMONY_MINUTES)).await?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(ccr)

@@ -73,17 +73,16 @@ impl SecondStepPage {
 /// The second-step page for a login that answered `second_factor_required` (the login page's
 /// form handler calls this). When a factor must be set up first, the authenticator-app secret is
 /// created now and shown with its QR code.
-pub async fn second_step_page(
-    state: &AppState,
-    req: &HttpRequest,
-    ctx: &RequestContext,
-    challenge: String,
-    methods: Vec<&'static str>,
-    enrol: bool,
-    next: String,
-    error: Option<String>,
-    status: StatusCode,
-) -> Reply<HttpResponse> {
+/// A login that still owes its second step, as the 401 `second_factor_required` named it.
+pub struct PendingLogin {
+    pub challenge: String,
+    pub methods: Vec<&'static str>,
+    pub enrol: bool,
+}
+
+pub async fn second_step_page(state: &AppState, req: &HttpRequest, ctx: &RequestContext, pending: PendingLogin, next: String) -> Reply<HttpResponse> {
+    let PendingLogin { challenge, methods, enrol } = pending;
+    let (error, status) = (None, StatusCode::OK);
     let enrolment = if enrol { Some(shown(&licentia_app::account::enrol_totp_for_login(state, &ctx.origin(), &challenge).await?)?) } else { None };
     let pre = pre_value(req)?;
     let page = SecondStepPage { nav: Nav::anonymous(), csrf: csrf_for_pre(state, &pre), next, challenge, methods, enrolment, error };

@@ -70,7 +70,8 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, ctx: RequestCo
             .finish()),
         Err(e @ AppError::InvalidCredentials) => render_login(&state, &req, next, Some(e.to_string()), form.email, actix_web::http::StatusCode::UNAUTHORIZED),
         Err(AppError::SecondFactorRequired { challenge, methods, enrol }) => {
-            crate::pages::identity::second_step_page(&state, &req, &ctx, challenge, methods, enrol, next, None, actix_web::http::StatusCode::OK).await
+            let pending = crate::pages::identity::PendingLogin { challenge, methods, enrol };
+            crate::pages::identity::second_step_page(&state, &req, &ctx, pending, next).await
         }
         Err(e) => Err(e.into()),
     }
