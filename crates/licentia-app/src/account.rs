@@ -247,7 +247,7 @@ pub async fn passkey_options_for_login(state: &AppState, token: &str) -> AppResu
 
 /// Completes a pending login with its second step. Throttled and counted on the same account key
 /// as the password (so guessing codes locks the account like guessing passwords), at most
-/// [`CHALLENGE_TRIES`] per challenge; every failure is audited. The challenge is spent by the
+/// `CHALLENGE_TRIES` (five) per challenge; every failure is audited. The challenge is spent by the
 /// success (deleted in the same transaction as the session it opens), so it completes once.
 pub async fn second_step(state: &AppState, origin: &Origin, token: &str, proof: factors::Proof) -> AppResult<Issued> {
     let ip = origin.ip.clone().unwrap_or_default();

@@ -1,6 +1,6 @@
 //! Second factors on a user's own account: an authenticator app (TOTP, RFC 6238), passkeys
 //! (WebAuthn through webauthn-rs) and recovery codes; and the checks login's second step runs
-//! ([`check`]). Logged-in management is here; the pending login that calls [`check`] is in
+//! (`check`). Logged-in management is here; the pending login that calls `check` is in
 //! [`crate::account`].
 //!
 //! Rules: a factor is only counted once proved (a TOTP app after its first code, a passkey after
@@ -246,7 +246,9 @@ pub async fn begin_passkey(state: &AppState, actor: &Actor) -> AppResult<Creatio
     let exclude = existing.iter().map(|(_, pk)| pk.cred_id().clone()).collect::<Vec<_>>();
     let (ccr, registration) = wa.start_passkey_registration(actor.user_id.as_uuid(), &actor.label, &actor.label, Some(exclude)).map_err(AppError::internal)?;
     db::put_passkey_registration(&mut tx, actor.user_id, &to_json(&registration)?, Utc::now() + chrono::Duration::minutes(CEREMONY_MINUTES)).await?;
+    let seq = state.audit(&mut tx, actor.event("auth.passkey_registration_started", Outcome::Success).target("user", actor.user_id)).await?;
     tx.commit().await.map_err(DbError::from)?;
+    state.audited(seq).await;
     Ok(ccr)
 }
 

@@ -98,7 +98,8 @@ async fn run(settings: &Settings, db: licentia_db::Db) -> Result<ExitCode, Strin
 }
 
 /// Signs a checkpoint every `every` (when the log moved) or as soon as `checkpoint_every` entries
-/// have been appended; prunes old login attempts hourly.
+/// have been appended; prunes old login attempts, expired pending logins and ceremonies, and spent
+/// reset links hourly.
 async fn checkpoint_loop(state: AppState, every: Duration) {
     let mut last_prune = std::time::Instant::now();
     loop {
@@ -112,6 +113,8 @@ async fn checkpoint_loop(state: AppState, every: Duration) {
             last_prune = std::time::Instant::now();
             if let Ok(mut conn) = state.db.pool.acquire().await {
                 let _ = licentia_db::logins::prune(&mut conn, chrono::Utc::now() - chrono::Duration::days(1)).await;
+                let _ = licentia_db::factors::prune(&mut conn).await;
+                let _ = licentia_db::resets::prune(&mut conn).await;
             }
         }
     }

@@ -230,6 +230,7 @@ async fn a_passkey_registered_and_used_through_a_software_authenticator_logs_in(
     let options = app.send_json(app.post("/api/v1/me/passkeys/options").bearer_auth(&m), &json!({})).await?;
     assert_eq!(options.status, StatusCode::OK, "{}", options.body);
     assert_eq!(options.json()["publicKey"]["rp"]["id"], json!("localhost"));
+    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.passkey_registration_started'").await?, 1);
     let mut authenticator = WebauthnAuthenticator::new(SoftPasskey::new(true));
     let ccr: CreationChallengeResponse = serde_json::from_value(options.json())?;
     let credential = authenticator.do_registration(origin.clone(), ccr).map_err(|e| format!("{e:?}"))?;
